@@ -1,0 +1,1 @@
+"""Knowledge base: Markdown articles, chunking, embedding, FAISS index and search."""

@@ -1,0 +1,322 @@
+"""Incremental, atomic index builds: re-embed only added or changed articles, then swap."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import platform
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from bot import __version__
+from bot.kb.chunker import CHUNKER_VERSION, Chunk, ChunkConfig, chunk_article
+from bot.kb.embedder import Embedder, canonical_model_name
+from bot.kb.lint import LintResult, lint_kb
+from bot.kb.loader import Article
+from bot.kb.problems import Problem
+from bot.kb.store import (
+    CHUNKS_DB,
+    FAISS_FILE,
+    FORMAT_VERSION,
+    IDS,
+    MANIFEST,
+    VECTORS,
+    build_lock,
+    current_version,
+    publish,
+    read_manifest,
+    staging_dir,
+    version_dir,
+    write_chunk_store,
+)
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+class BuildFailed(RuntimeError):
+    """The knowledge base has errors; the previous index is left serving."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(
+            f"{sum(p.severity == 'error' for p in problems)} error(s) in the knowledge base"
+        )
+        self.problems = problems
+
+
+@dataclass
+class BuildReport:
+    """What a build did, as `bot kb build --json` prints it."""
+
+    articles: int
+    chunks: int
+    embedded_articles: list[str]
+    removed_articles: list[str]
+    seconds: float
+    version: str | None
+    changed: bool
+    skipped: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """JSON form of the report."""
+        data = asdict(self)
+        data["problems"] = [p.to_dict() for p in self.problems]
+        return data
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Everything a build depends on besides the article files."""
+
+    kb_dir: Path
+    index_dir: Path
+    base_url: str
+    model: str
+    chunking: ChunkConfig
+    batch_size: int = 32
+    max_words: int = 1500
+    keep_versions: int = 3
+
+
+def build_index(
+    options: BuildOptions,
+    skip_invalid: bool = False,
+    embedder_factory: Callable[[str], Embedder] = Embedder,
+    on_progress: ProgressCallback | None = None,
+) -> BuildReport:
+    """Build or update the index; raises BuildFailed on errors unless skip_invalid is set."""
+    started = time.perf_counter()
+    lint: LintResult = lint_kb(options.kb_dir, options.base_url, options.max_words)
+    if lint.error_count and not skip_invalid:
+        raise BuildFailed(lint.problems)
+    articles = lint.articles
+
+    with build_lock(options.index_dir):
+        previous = read_manifest(options.index_dir)
+        model = canonical_model_name(options.model)
+        reusable = _reusable_articles(previous, model, options.chunking)
+        changed = [a for a in articles if reusable.get(a.id) != a.content_hash]
+        kept = [a for a in articles if reusable.get(a.id) == a.content_hash]
+        removed = sorted(set(previous["articles"]) - {a.id for a in articles}) if previous else []
+        report = BuildReport(
+            articles=len(articles),
+            chunks=0,
+            embedded_articles=sorted(a.id for a in changed),
+            removed_articles=removed,
+            seconds=0.0,
+            version=current_version(options.index_dir),
+            changed=bool(changed or removed or previous is None),
+            skipped=lint.skipped_paths,
+            problems=lint.problems,
+        )
+        if not report.changed:
+            report.chunks = int(previous["counts"]["chunks"]) if previous else 0
+        else:
+            needs_model = bool(changed) or not reusable
+            embedder = embedder_factory(options.model) if needs_model else None
+            report.version, report.chunks = _write_version(
+                options, previous, kept, changed, embedder, on_progress, started
+            )
+        report.seconds = round(time.perf_counter() - started, 3)
+        return report
+
+
+def _reusable_articles(previous: dict | None, model: str, chunking: ChunkConfig) -> dict[str, str]:
+    """Article hashes of the previous version, if it was built the same way; else nothing."""
+    if (
+        previous is None
+        or previous.get("format") != FORMAT_VERSION
+        or previous.get("model") != model
+        or previous.get("chunking") != _chunking_record(chunking)
+    ):
+        return {}
+    return {article_id: info["hash"] for article_id, info in previous["articles"].items()}
+
+
+def _write_version(
+    options: BuildOptions,
+    previous: dict | None,
+    kept: list[Article],
+    changed: list[Article],
+    embedder: Embedder | None,
+    on_progress: ProgressCallback | None,
+    started: float,
+) -> tuple[str, int]:
+    """Write a new version from kept and re-embedded articles; returns (version, chunks)."""
+    import faiss
+
+    version = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
+    staging = staging_dir(options.index_dir, version)
+    try:
+        new_chunks: dict[str, list[Chunk]] = {}
+        new_tokens: dict[int, int] = {}
+        if embedder is not None:
+            for article in changed:
+                chunks = chunk_article(article, options.chunking, embedder.count_tokens)
+                new_chunks[article.id] = chunks
+                for chunk in chunks:
+                    new_tokens[chunk.id] = embedder.count_tokens(chunk.embed_text) + 2
+        texts = [c.embed_text for chunks in new_chunks.values() for c in chunks]
+        done = 0
+
+        def progress(n: int) -> None:
+            nonlocal done
+            done += n
+            if on_progress is not None:
+                on_progress("embedding", done, len(texts))
+
+        new_vectors = (
+            embedder.encode(texts, options.batch_size, progress) if embedder is not None else None
+        )
+        db = write_chunk_store(staging / CHUNKS_DB)
+        ids_parts: list[np.ndarray] = []
+        vec_parts: list[np.ndarray] = []
+        if kept:
+            old_ids, old_vectors = _copy_kept(options.index_dir, previous, kept, db)
+            ids_parts.append(old_ids)
+            vec_parts.append(old_vectors)
+        if new_chunks:
+            ids_parts.append(
+                np.array([c.id for cs in new_chunks.values() for c in cs], dtype=np.int64)
+            )
+            vec_parts.append(new_vectors)
+        _insert_new(db, changed, new_chunks, new_tokens)
+        db.commit()
+        sections = db.execute("SELECT count(*) FROM chunks WHERE kind = 'section'").fetchone()[0]
+        db.close()
+
+        dimension = embedder.dimension if embedder is not None else int(previous["dimension"])
+        ids = np.concatenate(ids_parts) if ids_parts else np.zeros(0, dtype=np.int64)
+        vectors = np.vstack(vec_parts) if vec_parts else np.zeros((0, dimension), dtype=np.float32)
+        if len(set(ids.tolist())) != len(ids):
+            raise RuntimeError(
+                "chunk id collision; rebuild from scratch with `rm -r index/versions`"
+            )
+        np.save(staging / IDS, ids)
+        np.save(staging / VECTORS, vectors)
+        index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+        if len(ids):
+            index.add_with_ids(vectors, ids)
+        faiss.write_index(index, str(staging / FAISS_FILE))
+
+        all_articles = {a.id: a for a in [*kept, *changed]}
+        manifest = {
+            "format": FORMAT_VERSION,
+            "version": version,
+            "model": canonical_model_name(options.model),
+            "dimension": dimension,
+            "metric": "inner_product",
+            "index_type": "flat",
+            "chunking": _chunking_record(options.chunking),
+            "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "build_seconds": round(time.perf_counter() - started, 3),
+            "counts": {"articles": len(all_articles), "chunks": sections, "vectors": int(len(ids))},
+            "articles": {
+                a.id: {
+                    "hash": a.content_hash,
+                    "path": a.rel_path,
+                    "title": a.title,
+                    "chunks": len(new_chunks[a.id])
+                    if a.id in new_chunks
+                    else previous["articles"][a.id]["chunks"],
+                }
+                for a in sorted(all_articles.values(), key=lambda a: a.rel_path)
+            },
+            "versions": _versions(),
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        publish(options.index_dir, staging, version, options.keep_versions)
+        return version, sections
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _copy_kept(
+    index_dir: Path, previous: dict, kept: list[Article], db: sqlite3.Connection
+) -> tuple[np.ndarray, np.ndarray]:
+    """Carry unchanged articles' rows and vectors over from the previous version."""
+    folder = version_dir(index_dir, previous["version"])
+    old_ids = np.load(folder / IDS)
+    old_vectors = np.load(folder / VECTORS, mmap_mode="r")
+    db.execute("ATTACH DATABASE ? AS old", (str(folder / CHUNKS_DB),))
+    db.execute("CREATE TEMP TABLE kept(id TEXT PRIMARY KEY)")
+    db.executemany("INSERT INTO kept VALUES (?)", [(a.id,) for a in kept])
+    db.execute(
+        "INSERT INTO articles SELECT * FROM old.articles WHERE id IN (SELECT id FROM temp.kept)"
+    )
+    db.execute(
+        "INSERT INTO chunks SELECT * FROM old.chunks WHERE article_id IN (SELECT id FROM temp.kept)"
+    )
+    keep_ids = np.array(
+        [r[0] for r in db.execute("SELECT id FROM chunks ORDER BY rowid")], dtype=np.int64
+    )
+    db.commit()
+    db.execute("DETACH DATABASE old")
+    rows = np.flatnonzero(np.isin(old_ids, keep_ids))
+    return old_ids[rows], np.asarray(old_vectors[rows], dtype=np.float32)
+
+
+def _insert_new(
+    db: sqlite3.Connection,
+    changed: list[Article],
+    new_chunks: dict[str, list[Chunk]],
+    tokens: dict[int, int],
+) -> None:
+    for a in changed:
+        db.execute(
+            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                a.id,
+                a.title,
+                a.url,
+                a.rel_path,
+                a.category,
+                json.dumps(a.tags),
+                a.updated.isoformat() if a.updated else None,
+                a.content_hash,
+                a.word_count,
+                len(new_chunks[a.id]),
+            ),
+        )
+        db.executemany(
+            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    c.id,
+                    c.article_id,
+                    c.ordinal,
+                    c.section,
+                    c.anchor,
+                    json.dumps(c.heading_path),
+                    c.text,
+                    tokens[c.id],
+                    c.kind,
+                )
+                for c in new_chunks[a.id]
+            ],
+        )
+
+
+def _chunking_record(chunking: ChunkConfig) -> dict:
+    """How chunks were cut, as recorded in the manifest: settings plus the chunker's version."""
+    return {**asdict(chunking), "chunker_version": CHUNKER_VERSION}
+
+
+def _versions() -> dict[str, str]:
+    """Versions of what produced the vectors, read without importing the heavy packages."""
+    found = {"bot": __version__, "python": platform.python_version()}
+    for package in ("faiss-cpu", "sentence-transformers", "torch", "transformers"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            found[package] = metadata.version(package)
+    return found

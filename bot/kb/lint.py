@@ -1,0 +1,134 @@
+"""Knowledge-base lint: per-file problems plus checks across articles (ids, links, length)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from bot.kb.loader import Article, LoadResult, display_path, is_article_file, load_kb
+from bot.kb.problems import Problem, Severity
+
+
+@dataclass
+class LintResult:
+    """Articles that can be indexed, and every problem found, sorted by file and line."""
+
+    articles: list[Article]
+    problems: list[Problem]
+    files: list[Path]
+
+    @property
+    def error_count(self) -> int:
+        """Number of problems that block a build."""
+        return sum(p.severity == "error" for p in self.problems)
+
+    @property
+    def skipped_paths(self) -> list[str]:
+        """Files that have an error and so are left out of the index."""
+        return sorted({p.path for p in self.problems if p.severity == "error"})
+
+
+def lint_kb(kb_dir: Path, base_url: str, max_words: int = 1500) -> LintResult:
+    """Load and check the whole knowledge base; articles with errors are left out."""
+    loaded: LoadResult = load_kb(kb_dir, base_url)
+    problems = list(loaded.problems)
+    articles = _drop_duplicate_ids(loaded.articles, problems)
+    problems.extend(_link_problems(loaded.articles, kb_dir, base_url))
+    for article in articles:
+        if article.word_count > max_words:
+            problems.append(
+                Problem(
+                    display_path(article.path),
+                    1,
+                    f"article is long ({article.word_count} words, over {max_words}); "
+                    "consider splitting it",
+                    "warning",
+                )
+            )
+    bad = {p.path for p in problems if p.severity == "error"}
+    good = [a for a in articles if display_path(a.path) not in bad]
+    return LintResult(good, sorted(problems), loaded.files)
+
+
+def _drop_duplicate_ids(articles: list[Article], problems: list[Problem]) -> list[Article]:
+    """Report every article sharing an id; all of them are left out until it is fixed."""
+    by_id: dict[str, list[Article]] = {}
+    for article in articles:
+        by_id.setdefault(article.id, []).append(article)
+    kept = []
+    for article_id, group in by_id.items():
+        if len(group) == 1:
+            kept.append(group[0])
+            continue
+        paths = [display_path(a.path) for a in group]
+        for article in group:
+            others = ", ".join(p for p in paths if p != display_path(article.path))
+            problems.append(
+                Problem(
+                    display_path(article.path), 1, f"duplicate id '{article_id}' (also in {others})"
+                )
+            )
+    return kept
+
+
+def _link_problems(articles: list[Article], kb_dir: Path, base_url: str) -> list[Problem]:
+    """Links to other articles (relative .md paths or help-centre URLs) must resolve."""
+    by_id = {a.id: a for a in articles}
+    by_path = {a.path.resolve(): a for a in articles}
+    problems: list[Problem] = []
+    for article in articles:
+        shown = display_path(article.path)
+        for link in article.links:
+            parts = urlsplit(link.target)
+            anchor = unquote(parts.fragment)
+            target: Article | None
+            if parts.scheme in ("", "file") and not parts.netloc and parts.path.endswith(".md"):
+                file = (article.path.parent / unquote(parts.path)).resolve()
+                target = by_path.get(file)
+                if target is None:
+                    reason, severity = _missing_file_reason(file, kb_dir)
+                    problems.append(
+                        Problem(shown, link.line, f"link to '{link.target}': {reason}", severity)
+                    )
+                    continue
+            elif link.target.startswith(base_url):
+                target_id = urlsplit(link.target[len(base_url) :]).path.strip("/")
+                target = by_id.get(target_id)
+                if target is None:
+                    problems.append(
+                        Problem(
+                            shown,
+                            link.line,
+                            f"link to '{link.target}': no article has id '{target_id}'",
+                        )
+                    )
+                    continue
+            elif not parts.scheme and not parts.path and anchor:
+                target = article
+            else:
+                continue
+            if anchor and anchor not in target.anchors:
+                problems.append(
+                    Problem(
+                        shown,
+                        link.line,
+                        f"link to '{link.target}': "
+                        f"article '{target.id}' has no section '#{anchor}'",
+                        "warning",
+                    )
+                )
+    return problems
+
+
+def _missing_file_reason(file: Path, kb_dir: Path) -> tuple[str, Severity]:
+    """Why a linked file is not an article; a link to a broken article only warns."""
+    if not file.exists():
+        return "no such article", "error"
+    try:
+        rel = file.relative_to(kb_dir.resolve())
+    except ValueError:
+        return "it is outside the knowledge base", "error"
+    if not is_article_file(rel):
+        return "that file is not an article (its name starts with '_')", "error"
+    return "that article has errors of its own", "warning"

@@ -1,0 +1,394 @@
+"""Read Markdown articles with YAML front matter into Articles made of heading sections."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from bot.kb.problems import Problem
+from bot.kb.render import render_markdown
+
+ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+KNOWN_KEYS = {"title", "id", "url", "tags", "updated"}
+FENCE = re.compile(r"^\s{0,3}(```+|~~~+)")
+ATX_HEADING = re.compile(r"^\s{0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+LINK = re.compile(r"(?<!!)\[(?P<text>[^\]]*)\]\((?P<target>[^)\s]+)(?:\s+\"[^\"]*\")?\)")
+
+
+@dataclass(frozen=True)
+class Section:
+    """A heading and the text under it, up to the next heading of level 2 or 3."""
+
+    title: str
+    level: int
+    anchor: str
+    path: tuple[str, ...]
+    text: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Link:
+    """A Markdown link found in an article body."""
+
+    target: str
+    line: int
+
+
+@dataclass
+class Article:
+    """A parsed article: metadata from the front matter and its sections."""
+
+    id: str
+    title: str
+    url: str
+    path: Path
+    rel_path: str
+    tags: list[str]
+    updated: dt.date | None
+    body: str
+    sections: list[Section]
+    links: list[Link]
+    content_hash: str
+    word_count: int
+    anchors: set[str] = field(default_factory=set)
+
+    @property
+    def category(self) -> str:
+        """The sub-folder the article sits in, or '' at the top level."""
+        parent = Path(self.rel_path).parent.as_posix()
+        return "" if parent == "." else parent
+
+
+@dataclass
+class LoadResult:
+    """Everything found in a knowledge-base folder: good articles and the problems."""
+
+    articles: list[Article]
+    problems: list[Problem]
+    files: list[Path]
+
+
+def is_article_file(path: Path) -> bool:
+    """Markdown files are articles unless their name (or a folder's) starts with '_' or '.'."""
+    return path.suffix == ".md" and not any(part.startswith(("_", ".")) for part in path.parts)
+
+
+def article_files(kb_dir: Path) -> list[Path]:
+    """All article files under a knowledge-base folder, sorted for a stable order."""
+    return sorted(
+        p for p in kb_dir.rglob("*.md") if p.is_file() and is_article_file(p.relative_to(kb_dir))
+    )
+
+
+def display_path(path: Path) -> str:
+    """A path as users should see it: relative to the working directory when possible."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def load_kb(kb_dir: Path, base_url: str) -> LoadResult:
+    """Parse every article under kb_dir; a broken file is reported, never fatal to the others."""
+    if not kb_dir.is_dir():
+        return LoadResult(
+            [], [Problem(display_path(kb_dir), 0, "knowledge-base folder not found")], []
+        )
+    files = article_files(kb_dir)
+    articles: list[Article] = []
+    problems: list[Problem] = []
+    for path in files:
+        article, found = parse_article(path, kb_dir, base_url)
+        problems.extend(found)
+        if article is not None:
+            articles.append(article)
+    return LoadResult(articles, problems, files)
+
+
+def parse_article(path: Path, kb_dir: Path, base_url: str) -> tuple[Article | None, list[Problem]]:
+    """Parse one article file; returns None with the problems when it cannot be used."""
+    shown = display_path(path)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return None, [
+            Problem(shown, line, f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); save it as UTF-8")
+        ]
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+
+    problems: list[Problem] = []
+    meta, body, body_line = _split_front_matter(text, shown, problems)
+    if meta is None:
+        return None, problems
+
+    rel_path = path.relative_to(kb_dir).as_posix()
+    article_id = _article_id(meta, path, text, shown, problems)
+    title = _title(meta, text, shown, problems)
+    url = _url(meta, article_id, base_url, text, shown, problems)
+    tags = _tags(meta, text, shown, problems)
+    updated = _updated(meta, text, shown, problems)
+    for key in sorted(set(meta) - KNOWN_KEYS):
+        problems.append(
+            Problem(shown, _key_line(text, key), f"unknown front matter key '{key}'", "warning")
+        )
+
+    body_clean = _strip_comments(body)
+    if not body_clean.strip():
+        problems.append(Problem(shown, body_line, "empty body: the article has no text"))
+    sections = _sections(body_clean, body_line, title or "", shown, problems)
+    if body_clean.strip() and not any(s.text.strip() for s in sections):
+        problems.append(
+            Problem(shown, body_line, "empty body: the headings have no text under them")
+        )
+
+    if any(p.severity == "error" for p in problems):
+        return None, problems
+    assert article_id is not None and title is not None and url is not None
+    article = Article(
+        id=article_id,
+        title=title,
+        url=url,
+        path=path,
+        rel_path=rel_path,
+        tags=tags,
+        updated=updated,
+        body=body_clean,
+        sections=sections,
+        links=_links(body_clean, body_line),
+        content_hash=hashlib.sha256(
+            raw + b"\0" + rel_path.encode() + b"\0" + url.encode()
+        ).hexdigest(),
+        word_count=len(re.findall(r"\w+", body_clean)),
+        anchors={s.anchor for s in sections}
+        | {h.anchor for h in render_markdown(body_clean).headings},
+    )
+    return article, problems
+
+
+def _split_front_matter(
+    text: str, shown: str, problems: list[Problem]
+) -> tuple[dict | None, str, int]:
+    lines = text.split("\n")
+    if not lines or lines[0].strip() != "---":
+        problems.append(
+            Problem(
+                shown, 1, "no front matter: start the file with '---', a 'title:' line and '---'"
+            )
+        )
+        return None, "", 1
+    end = next((i for i in range(1, len(lines)) if lines[i].strip() in ("---", "...")), None)
+    if end is None:
+        problems.append(Problem(shown, 1, "front matter is not closed: add a '---' line after it"))
+        return None, "", 1
+    try:
+        meta = yaml.safe_load("\n".join(lines[1:end]))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 2 if mark is not None else 1
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problems.append(Problem(shown, line, f"invalid YAML in front matter: {reason}"))
+        return None, "", 1
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        problems.append(Problem(shown, 2, "front matter must be 'key: value' lines"))
+        return None, "", 1
+    return meta, "\n".join(lines[end + 1 :]), end + 2
+
+
+def _key_line(text: str, key: str) -> int:
+    match = re.search(rf"^{re.escape(key)}\s*:", text, re.MULTILINE)
+    return text.count("\n", 0, match.start()) + 1 if match else 1
+
+
+def _article_id(
+    meta: dict, path: Path, text: str, shown: str, problems: list[Problem]
+) -> str | None:
+    if "id" in meta:
+        value, where = meta["id"], "front matter"
+        line = _key_line(text, "id")
+    else:
+        value, where, line = path.stem, "file name", 1
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        problems.append(
+            Problem(
+                shown,
+                line,
+                f"invalid id {value!r} (from the {where}): use lowercase letters, digits and "
+                "single hyphens, like 'reset-password'",
+            )
+        )
+        return None
+    return value
+
+
+def _title(meta: dict, text: str, shown: str, problems: list[Problem]) -> str | None:
+    if "title" not in meta:
+        problems.append(Problem(shown, 1, "front matter has no 'title'"))
+        return None
+    title = meta["title"]
+    if not isinstance(title, str | int | float) or not str(title).strip():
+        problems.append(Problem(shown, _key_line(text, "title"), "'title' is empty"))
+        return None
+    return str(title).strip()
+
+
+def _url(
+    meta: dict,
+    article_id: str | None,
+    base_url: str,
+    text: str,
+    shown: str,
+    problems: list[Problem],
+) -> str | None:
+    if "url" not in meta:
+        return base_url + article_id if article_id else None
+    url = meta["url"]
+    if not isinstance(url, str) or not re.match(r"^(https?://\S+|/\S*)$", url):
+        problems.append(
+            Problem(
+                shown,
+                _key_line(text, "url"),
+                f"'url' must be an http(s) address or a path, not {url!r}",
+            )
+        )
+        return None
+    return url
+
+
+def _tags(meta: dict, text: str, shown: str, problems: list[Problem]) -> list[str]:
+    tags = meta.get("tags", [])
+    if tags is None:
+        return []
+    if not isinstance(tags, list) or not all(isinstance(t, str | int) for t in tags):
+        problems.append(
+            Problem(
+                shown,
+                _key_line(text, "tags"),
+                "'tags' must be a list, like: tags: [orders, returns]",
+            )
+        )
+        return []
+    return [str(t) for t in tags]
+
+
+def _updated(meta: dict, text: str, shown: str, problems: list[Problem]) -> dt.date | None:
+    value = meta.get("updated")
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        problems.append(
+            Problem(
+                shown,
+                _key_line(text, "updated"),
+                f"'updated' must be a date like 2026-01-31, not {value!r}",
+            )
+        )
+        return None
+
+
+def _strip_comments(body: str) -> str:
+    """Remove HTML comments but keep their newlines, so line numbers stay true."""
+    return HTML_COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), body)
+
+
+def _heading_lines(body: str) -> list[tuple[int, int, str]]:
+    """(line index, level, text) of each ATX heading outside fenced code blocks."""
+    found: list[tuple[int, int, str]] = []
+    fence: str | None = None
+    for i, line in enumerate(body.split("\n")):
+        match = FENCE.match(line)
+        if match:
+            marker = match.group(1)[0]
+            if fence is None:
+                fence = marker
+            elif fence == marker:
+                fence = None
+            continue
+        if fence is not None:
+            continue
+        heading = ATX_HEADING.match(line)
+        if heading:
+            found.append((i, len(heading.group(1)), (heading.group(2) or "").strip()))
+    return found
+
+
+def _sections(
+    body: str, body_line: int, title: str, shown: str, problems: list[Problem]
+) -> list[Section]:
+    """Split the body at H1-H3 headings; anchors are the ids the rendered HTML gives them."""
+    lines = body.split("\n")
+    headings = _heading_lines(body)
+    rendered = render_markdown(body).headings
+    if len(rendered) == len(headings):
+        anchors = [h.anchor for h in rendered]
+        names = [h.name for h in rendered]
+    else:  # a heading style we do not parse (setext): keep going with best-effort anchors
+        problems.append(
+            Problem(
+                shown, body_line, "some headings are not '#'-style; use '## Heading'", "warning"
+            )
+        )
+        from markdown.extensions.toc import slugify
+
+        anchors = [slugify(text, "-") for _, _, text in headings]
+        names = [text for _, _, text in headings]
+
+    sections: list[Section] = []
+    path: list[tuple[int, str]] = []
+    start, current = 0, Section(title=title, level=1, anchor="", path=(), text="", line=body_line)
+    for (index, level, text), anchor, name in zip(headings, anchors, names, strict=True):
+        if not text:
+            problems.append(Problem(shown, body_line + index, "heading has no text", "warning"))
+        if level > 3:
+            continue  # H4+ stay inside their section
+        sections.append(_with_text(current, lines[start:index]))
+        if level == 1:
+            path = []
+            current = Section(title, 1, anchor, (), "", body_line + index)
+        else:
+            path = [(lvl, t) for lvl, t in path if lvl < level] + [(level, name)]
+            current = Section(name, level, anchor, tuple(t for _, t in path), "", body_line + index)
+        start = index + 1
+    sections.append(_with_text(current, lines[start:]))
+    return [s for s in sections if s.text.strip() or s.level > 1]
+
+
+def _with_text(section: Section, lines: list[str]) -> Section:
+    return Section(
+        section.title,
+        section.level,
+        section.anchor,
+        section.path,
+        "\n".join(lines).strip("\n"),
+        section.line,
+    )
+
+
+def _links(body: str, body_line: int) -> list[Link]:
+    links: list[Link] = []
+    in_fence = False
+    for i, line in enumerate(body.split("\n")):
+        if FENCE.match(line):
+            in_fence = not in_fence
+            continue
+        if in_fence:
+            continue
+        for match in LINK.finditer(re.sub(r"`[^`]*`", "", line)):
+            links.append(Link(match.group("target"), body_line + i))
+    return links

@@ -1,0 +1,142 @@
+"""Article-level search over the index, with hot reload when a newer version is published."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bot.kb.chunker import plain_text
+from bot.kb.embedder import Embedder, canonical_model_name
+from bot.kb.store import IndexReader
+
+SNIPPET_CHARS = 240
+
+
+@dataclass(frozen=True)
+class Hit:
+    """The best-matching section of one article."""
+
+    id: str
+    title: str
+    section: str
+    anchor: str
+    url: str
+    score: float
+    snippet: str
+    text: str
+    chunk_id: int
+
+    @property
+    def link(self) -> str:
+        """The article address with the section's fragment, for citations."""
+        return f"{self.url}#{self.anchor}" if self.anchor else self.url
+
+    def to_dict(self, with_text: bool = False) -> dict:
+        """JSON form; the full section text only when asked for."""
+        data = asdict(self)
+        data["score"] = round(self.score, 4)
+        data["link"] = self.link
+        if not with_text:
+            data.pop("text")
+        return data
+
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """A one-line preview of a chunk, cut at a word boundary."""
+    flat = re.sub(r"\s+", " ", plain_text(text)).strip()
+    if len(flat) <= limit:
+        return flat
+    return flat[:limit].rsplit(" ", 1)[0] + "…"
+
+
+class KnowledgeBase:
+    """Embeds questions and finds the best articles; safe to share between threads."""
+
+    def __init__(
+        self,
+        index_dir: Path,
+        model_name: str,
+        embedder: Embedder | None = None,
+        reload_check_seconds: float = 1.0,
+    ) -> None:
+        self.index_dir = index_dir
+        self.model_name = canonical_model_name(model_name)
+        self._reader = IndexReader(index_dir, expected_model=self.model_name)
+        self._embedder = embedder
+        self._lock = threading.Lock()
+        self._reload_check_seconds = reload_check_seconds
+        self._last_check = time.monotonic()
+
+    @property
+    def reader(self) -> IndexReader:
+        """The index version currently answering searches."""
+        return self._reader
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedding model, loaded on first use."""
+        if self._embedder is None:
+            with self._lock:
+                if self._embedder is None:
+                    self._embedder = Embedder(self.model_name)
+        return self._embedder
+
+    def reload_if_stale(self, force: bool = False) -> bool:
+        """Switch to a newer published version; searches in flight keep the old one."""
+        now = time.monotonic()
+        if not force and now - self._last_check < self._reload_check_seconds:
+            return False
+        self._last_check = now
+        if not self._reader.is_stale():
+            return False
+        with self._lock:
+            if not self._reader.is_stale():
+                return False
+            self._reader = IndexReader(self.index_dir, expected_model=self.model_name)
+            # the old reader is left to the garbage collector: a search may still hold it
+        return True
+
+    def search(self, query: str, k: int = 5) -> list[Hit]:
+        """The k best articles for a question, each with its best-matching section."""
+        self.reload_if_stale()
+        reader = self._reader
+        if reader.size == 0 or not query.strip() or k < 1:
+            return []
+        vector = self.embedder.encode_query(query)
+        candidates = k * 8
+        while True:
+            scores, ids = reader.search(vector, candidates)
+            pairs = [
+                (score, chunk)
+                for score, chunk in zip(scores[0].tolist(), ids[0].tolist(), strict=True)
+                if chunk >= 0
+            ]
+            rows = reader.chunks([chunk for _, chunk in pairs])
+            per_article: dict[str, tuple[float, int]] = {}
+            for score, chunk in pairs:  # FAISS returns them best first
+                row = rows.get(chunk)
+                if row is not None and row.article_id not in per_article:
+                    per_article[row.article_id] = (score, chunk)
+            if len(per_article) >= k or candidates >= reader.size:
+                break
+            candidates = min(candidates * 4, reader.size)
+        hits = []
+        for score, chunk in sorted(per_article.values(), key=lambda item: -item[0])[:k]:
+            row = rows[chunk]
+            hits.append(
+                Hit(
+                    id=row.article_id,
+                    title=row.title,
+                    section=row.section,
+                    anchor=row.anchor,
+                    url=row.url,
+                    score=float(score),
+                    snippet=snippet(row.text),
+                    text=row.text,
+                    chunk_id=row.id,
+                )
+            )
+        return hits

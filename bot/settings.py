@@ -1,0 +1,97 @@
+"""One settings object for the whole bot: BOT_* environment variables over an optional TOML file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_SETTINGS_FILE = "bot.toml"
+
+
+class Settings(BaseSettings):
+    """Every tunable of the bot, each with a default; BOT_<FIELD> in the environment overrides."""
+
+    model_config = SettingsConfigDict(env_prefix="BOT_", extra="ignore")
+
+    settings_file: Path = Field(
+        Path(DEFAULT_SETTINGS_FILE),
+        description="Optional TOML file with settings (environment variables win over it).",
+    )
+
+    # Knowledge base
+    kb_dir: Path = Field(Path("kb_articles"), description="Folder of Markdown articles.")
+    index_dir: Path = Field(Path("index"), description="Folder the FAISS index is built into.")
+    kb_tests_file: Path = Field(
+        Path("tests/kb_questions.yml"),
+        description="Writers' regression file: questions that must find a given article.",
+    )
+    help_base_url: str = Field(
+        "http://localhost:8080/help/",
+        description="Public help-centre address; an article's default url is this plus its id.",
+    )
+    embedding_model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="sentence-transformers model name or local path (loaded offline).",
+    )
+    embedding_batch_size: int = Field(32, ge=1, description="Texts embedded per batch.")
+    chunk_max_tokens: int = Field(
+        256, ge=32, description="Token budget of one chunk, title and headings included."
+    )
+    chunk_overlap_tokens: int = Field(
+        32, ge=0, description="Tokens repeated from the previous chunk when a section splits."
+    )
+    chunk_min_tokens: int = Field(
+        20, ge=0, description="Sections shorter than this merge with a neighbour."
+    )
+    article_max_words: int = Field(
+        1500, ge=100, description="Lint warns about articles longer than this."
+    )
+    index_keep_versions: int = Field(
+        3, ge=2, description="Index versions kept on disk (readers may still use older ones)."
+    )
+
+    # Web app
+    web_host: str = Field("127.0.0.1", description="Address the web app listens on.")
+    web_port: int = Field(8080, ge=1, le=65535, description="Port of the web app.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Priority: explicit arguments, then environment, then the TOML settings file."""
+        file_path = _settings_file_from(init_settings, env_settings)
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if file_path is not None and file_path.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=file_path))
+        return tuple(sources)
+
+
+def _settings_file_from(
+    init_settings: PydanticBaseSettingsSource, env_settings: PydanticBaseSettingsSource
+) -> Path | None:
+    """Find which settings file to read before the other fields are parsed."""
+    init_values: dict[str, Any] = init_settings()
+    if "settings_file" in init_values:
+        return Path(init_values["settings_file"])
+    env_values: dict[str, Any] = env_settings()
+    if "settings_file" in env_values:
+        return Path(env_values["settings_file"])
+    return Path(DEFAULT_SETTINGS_FILE)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, with keyword overrides taking precedence (None values are ignored)."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,1 @@
+"""Web app: demo store page, help centre and JSON API."""

@@ -1,0 +1,100 @@
+"""The web app factory: help centre pages (citation targets) and a JSON search API."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+
+from bot.kb.loader import parse_article
+from bot.kb.render import render_markdown
+from bot.kb.search import KnowledgeBase
+from bot.kb.store import KBIndexError
+from bot.settings import Settings
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+MD_LINK = re.compile(r'href="([^"#]+\.md)(#[^"]*)?"')
+
+
+def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> FastAPI:
+    """Build the web app; tests pass their own settings (a temporary KB and index)."""
+    app = FastAPI(title="Tier-0 support bot", version="0.1.0")
+    state: dict[str, KnowledgeBase | None] = {"kb": kb}
+
+    def knowledge_base() -> KnowledgeBase:
+        if state["kb"] is None:
+            try:
+                state["kb"] = KnowledgeBase(settings.index_dir, settings.embedding_model)
+            except KBIndexError as exc:
+                raise HTTPException(503, str(exc)) from exc
+        return state["kb"]
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/help/")
+
+    @app.get("/healthz")
+    def health() -> dict:
+        """Liveness and the index version being served."""
+        return {"status": "ok", "index_version": knowledge_base().reader.version}
+
+    @app.get("/api/search")
+    def search(
+        q: str = Query(..., min_length=1, max_length=500, description="A customer question."),
+        k: int = Query(5, ge=1, le=20, description="Number of articles."),
+    ) -> list[dict]:
+        """The best articles for a question, each with its best section and a citation link."""
+        return [hit.to_dict() for hit in knowledge_base().search(q, k)]
+
+    @app.get("/help/", response_class=HTMLResponse)
+    def help_index(request: Request) -> HTMLResponse:
+        kb_ = knowledge_base()
+        kb_.reload_if_stale()
+        groups: dict[str, list[dict]] = {}
+        for article in kb_.reader.articles():
+            groups.setdefault(article["category"] or "General", []).append(article)
+        return TEMPLATES.TemplateResponse(
+            request, "help_index.html", {"groups": dict(sorted(groups.items()))}
+        )
+
+    @app.get("/help/{article_id}", response_class=HTMLResponse)
+    def help_article(request: Request, article_id: str) -> HTMLResponse:
+        kb_ = knowledge_base()
+        kb_.reload_if_stale()
+        meta = next((a for a in kb_.reader.articles() if a["id"] == article_id), None)
+        if meta is None:
+            raise HTTPException(404, f"Article '{article_id}' doesn't exist.")
+        article, _ = parse_article(
+            settings.kb_dir / meta["path"], settings.kb_dir, settings.help_base_url
+        )
+        if article is None:
+            raise HTTPException(404, f"Article '{article_id}' cannot be shown: it has errors.")
+        html = _link_articles(render_markdown(article.body).html, article.path, settings)
+        return TEMPLATES.TemplateResponse(
+            request, "article.html", {"article": article, "html": html}
+        )
+
+    return app
+
+
+def _link_articles(html: str, source: Path, settings: Settings) -> str:
+    """Turn writers' relative links to other .md articles into help-centre links."""
+
+    def replace(match: re.Match) -> str:
+        target = (source.parent / match.group(1)).resolve()
+        try:
+            rel = target.relative_to(settings.kb_dir.resolve())
+        except ValueError:
+            return match.group(0)
+        article, _ = (
+            parse_article(target, settings.kb_dir, settings.help_base_url)
+            if target.exists()
+            else (None, [])
+        )
+        article_id = article.id if article else rel.with_suffix("").name
+        return f'href="/help/{article_id}{match.group(2) or ""}"'
+
+    return MD_LINK.sub(replace, html)

@@ -1,0 +1,97 @@
+"""Shared fixtures: small article folders, the real embedding model, and a built demo index."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bot.kb.builder import BuildOptions, BuildReport, build_index
+from bot.kb.chunker import ChunkConfig
+from bot.kb.embedder import Embedder
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_KB = ROOT / "kb_articles"
+BASE_URL = "https://help.example.test/"
+
+
+def write(folder: Path, rel: str, text: str) -> Path:
+    """Write a file (dedented) under folder, creating sub-folders."""
+    path = folder / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def kb_dir(tmp_path: Path) -> Path:
+    """An empty knowledge-base folder."""
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The real default model, loaded once for the whole session."""
+    return Embedder()
+
+
+class CountingFactory:
+    """An embedder factory that hands out the shared model and counts how often it is asked."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+        self.calls = 0
+
+    def __call__(self, name: str) -> Embedder:
+        self.calls += 1
+        return self.embedder
+
+
+@pytest.fixture
+def builder(embedder: Embedder) -> Callable[..., BuildReport]:
+    """Build an index with the shared model: builder(kb_dir, index_dir, **options)."""
+
+    def run(
+        kb: Path, index: Path, skip_invalid: bool = False, factory=None, **extra
+    ) -> BuildReport:
+        options = BuildOptions(
+            kb_dir=kb,
+            index_dir=index,
+            base_url=BASE_URL,
+            model="all-MiniLM-L6-v2",
+            chunking=ChunkConfig(),
+            **extra,
+        )
+        return build_index(
+            options, skip_invalid, embedder_factory=factory or CountingFactory(embedder)
+        )
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def demo_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
+    """The demo knowledge base, built once into a temporary index folder."""
+    index = tmp_path_factory.mktemp("demo-index")
+    options = BuildOptions(
+        kb_dir=DEMO_KB,
+        index_dir=index,
+        base_url="http://localhost:8080/help/",
+        model="all-MiniLM-L6-v2",
+        chunking=ChunkConfig(),
+    )
+    build_index(options, embedder_factory=lambda name: embedder)
+    return index
+
+
+@pytest.fixture
+def demo_copy(tmp_path: Path) -> Path:
+    """A private copy of the demo articles that a test may edit."""
+    target = tmp_path / "kb"
+    shutil.copytree(DEMO_KB, target)
+    return target
