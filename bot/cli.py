@@ -14,7 +14,12 @@ from rich.table import Table
 
 from bot.settings import Settings, load_settings
 
-app = typer.Typer(help="Tier-0 support bot.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Tier-0 support bot.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals may hold customer data or tokens
+)
 kb_app = typer.Typer(help="Knowledge base: build, search, lint and test.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
 

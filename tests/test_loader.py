@@ -172,3 +172,12 @@ def test_a_broken_file_does_not_stop_the_others(kb_dir: Path) -> None:
     result = load_kb(kb_dir, BASE_URL)
     assert [a.id for a in result.articles] == ["good"]
     assert [Path(p.path).name for p in result.problems] == ["bad.md"]
+
+
+def test_relative_and_absolute_kb_paths_give_the_same_article(kb_dir: Path, monkeypatch) -> None:
+    path = write(kb_dir, "orders/cancel.md", "---\ntitle: T\n---\nBody.\n")
+    monkeypatch.chdir(kb_dir.parent)
+    relative, _ = parse_article(Path("kb/orders/cancel.md"), Path("kb"), BASE_URL)
+    absolute, _ = parse_article(path, kb_dir, BASE_URL)
+    assert relative.rel_path == absolute.rel_path == "orders/cancel.md"
+    assert relative.content_hash == absolute.content_hash

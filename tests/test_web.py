@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -18,7 +19,9 @@ pytestmark = pytest.mark.model
 
 @pytest.fixture(scope="module")
 def client(demo_index: Path, embedder) -> TestClient:
-    settings = Settings(kb_dir=DEMO_KB, index_dir=demo_index, settings_file=Path("/nonexistent"))
+    # a relative articles folder, as `make run` uses it
+    kb_dir = Path(os.path.relpath(DEMO_KB, Path.cwd()))
+    settings = Settings(kb_dir=kb_dir, index_dir=demo_index, settings_file=Path("/nonexistent"))
     kb = KnowledgeBase(demo_index, settings.embedding_model, embedder=embedder)
     return TestClient(create_app(settings, kb=kb))
 

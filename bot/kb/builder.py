@@ -13,8 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from bot import __version__
 from bot.kb.chunker import CHUNKER_VERSION, Chunk, ChunkConfig, chunk_article
@@ -22,6 +21,10 @@ from bot.kb.embedder import Embedder, canonical_model_name
 from bot.kb.lint import LintResult, lint_kb
 from bot.kb.loader import Article
 from bot.kb.problems import Problem
+
+if TYPE_CHECKING:
+    import numpy as np
+
 from bot.kb.store import (
     CHUNKS_DB,
     FAISS_FILE,
@@ -152,6 +155,7 @@ def _write_version(
 ) -> tuple[str, int]:
     """Write a new version from kept and re-embedded articles; returns (version, chunks)."""
     import faiss
+    import numpy as np
 
     version = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
     staging = staging_dir(options.index_dir, version)
@@ -246,6 +250,8 @@ def _copy_kept(
     index_dir: Path, previous: dict, kept: list[Article], db: sqlite3.Connection
 ) -> tuple[np.ndarray, np.ndarray]:
     """Carry unchanged articles' rows and vectors over from the previous version."""
+    import numpy as np
+
     folder = version_dir(index_dir, previous["version"])
     old_ids = np.load(folder / IDS)
     old_vectors = np.load(folder / VECTORS, mmap_mode="r")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _BUNDLED = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
@@ -78,6 +80,8 @@ class Embedder:
         on_progress: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         """Embed texts in batches; calls on_progress with the number done after each batch."""
+        import numpy as np
+
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         parts = []

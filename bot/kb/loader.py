@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from bot.kb.problems import Problem
-from bot.kb.render import render_markdown
+from bot.kb.render import Heading, render_markdown
 
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 KNOWN_KEYS = {"title", "id", "url", "tags", "updated"}
@@ -130,7 +130,7 @@ def parse_article(path: Path, kb_dir: Path, base_url: str) -> tuple[Article | No
     if meta is None:
         return None, problems
 
-    rel_path = path.relative_to(kb_dir).as_posix()
+    rel_path = path.resolve().relative_to(kb_dir.resolve()).as_posix()
     article_id = _article_id(meta, path, text, shown, problems)
     title = _title(meta, text, shown, problems)
     url = _url(meta, article_id, base_url, text, shown, problems)
@@ -144,7 +144,8 @@ def parse_article(path: Path, kb_dir: Path, base_url: str) -> tuple[Article | No
     body_clean = _strip_comments(body)
     if not body_clean.strip():
         problems.append(Problem(shown, body_line, "empty body: the article has no text"))
-    sections = _sections(body_clean, body_line, title or "", shown, problems)
+    rendered = render_markdown(body_clean).headings
+    sections = _sections(body_clean, rendered, body_line, title or "", shown, problems)
     if body_clean.strip() and not any(s.text.strip() for s in sections):
         problems.append(
             Problem(shown, body_line, "empty body: the headings have no text under them")
@@ -168,8 +169,7 @@ def parse_article(path: Path, kb_dir: Path, base_url: str) -> tuple[Article | No
             raw + b"\0" + rel_path.encode() + b"\0" + url.encode()
         ).hexdigest(),
         word_count=len(re.findall(r"\w+", body_clean)),
-        anchors={s.anchor for s in sections}
-        | {h.anchor for h in render_markdown(body_clean).headings},
+        anchors={s.anchor for s in sections} | {h.anchor for h in rendered},
     )
     return article, problems
 
@@ -329,12 +329,16 @@ def _heading_lines(body: str) -> list[tuple[int, int, str]]:
 
 
 def _sections(
-    body: str, body_line: int, title: str, shown: str, problems: list[Problem]
+    body: str,
+    rendered: list[Heading],
+    body_line: int,
+    title: str,
+    shown: str,
+    problems: list[Problem],
 ) -> list[Section]:
     """Split the body at H1-H3 headings; anchors are the ids the rendered HTML gives them."""
     lines = body.split("\n")
     headings = _heading_lines(body)
-    rendered = render_markdown(body).headings
     if len(rendered) == len(headings):
         anchors = [h.anchor for h in rendered]
         names = [h.name for h in rendered]

@@ -11,8 +11,10 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 FORMAT_VERSION = 2
 CURRENT = "CURRENT"
@@ -200,6 +202,8 @@ class IndexReader:
 
     def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Nearest chunks by inner product: (scores, ids), each shaped (queries, k)."""
+        import numpy as np
+
         k = max(1, min(k, self.size))
         return self.faiss.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 from pathlib import Path
 
@@ -72,7 +73,8 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> FastAPI:
         )
         if article is None:
             raise HTTPException(404, f"Article '{article_id}' cannot be shown: it has errors.")
-        html = _link_articles(render_markdown(article.body).html, article.path, settings)
+        ids_by_path = {a["path"]: a["id"] for a in kb_.reader.articles()}
+        html = _link_articles(render_markdown(article.body).html, meta["path"], ids_by_path)
         return TEMPLATES.TemplateResponse(
             request, "article.html", {"article": article, "html": html}
         )
@@ -80,21 +82,14 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> FastAPI:
     return app
 
 
-def _link_articles(html: str, source: Path, settings: Settings) -> str:
+def _link_articles(html: str, source: str, ids_by_path: dict[str, str]) -> str:
     """Turn writers' relative links to other .md articles into help-centre links."""
 
     def replace(match: re.Match) -> str:
-        target = (source.parent / match.group(1)).resolve()
-        try:
-            rel = target.relative_to(settings.kb_dir.resolve())
-        except ValueError:
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(source), match.group(1)))
+        article_id = ids_by_path.get(target)
+        if article_id is None:
             return match.group(0)
-        article, _ = (
-            parse_article(target, settings.kb_dir, settings.help_base_url)
-            if target.exists()
-            else (None, [])
-        )
-        article_id = article.id if article else rel.with_suffix("").name
         return f'href="/help/{article_id}{match.group(2) or ""}"'
 
     return MD_LINK.sub(replace, html)
