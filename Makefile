@@ -3,6 +3,8 @@ SHELL := /bin/bash
 VENV := .venv
 BOT := $(VENV)/bin/bot
 PY := $(VENV)/bin/python
+# The queue's tests run on PostgreSQL too; every machine of this project has one here.
+export BOT_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
 .PHONY: setup run test lint format index clean
 
@@ -13,7 +15,7 @@ index: setup
 	@$(BOT) kb build
 
 run: setup index
-	@$(BOT) serve
+	@$(BOT) serve --demo
 
 test: setup
 	@$(PY) -m pytest $(PYTEST_ARGS)

@@ -324,12 +324,182 @@ def kb_test(
         raise typer.Exit(1)
 
 
+handoff_app = typer.Typer(
+    help="Handoff queue: list, show, claim, resolve, export.", no_args_is_help=True
+)
+app.add_typer(handoff_app, name="handoff")
+AgentOption = Annotated[str, typer.Option("--agent", help="Agent name recorded on the ticket.")]
+
+
+def _queue(settings: Settings):
+    from bot.web.app import open_queue
+
+    return open_queue(settings)
+
+
+def _handoff_call(action):
+    from bot.handoff import TicketConflict, TicketNotFound
+
+    try:
+        return action()
+    except (TicketNotFound, TicketConflict) as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _print_ticket(ticket) -> None:
+    out.print(
+        f"[bold]Ticket {ticket.id}[/bold] · {ticket.status} · {ticket.reason} "
+        f"(priority {ticket.priority})"
+    )
+    out.print(
+        f"customer: {ticket.customer_email or '-'}  order: {ticket.order_number or '-'}  "
+        f"agent: {ticket.claimed_by or '-'}"
+    )
+    out.print(ticket.summary, markup=False)
+    for message in ticket.transcript:
+        out.print(
+            f"  {message['at']:%H:%M:%S} {message['sender']:>8}: {message['text']}", markup=False
+        )
+    if ticket.resolution_note:
+        out.print(f"note: {ticket.resolution_note}", markup=False)
+
+
+@handoff_app.command("list")
+def handoff_list(
+    status: Annotated[
+        str | None, typer.Option(help="open, claimed, resolved or returned_to_bot.")
+    ] = None,
+    reason: Annotated[str | None, typer.Option(help="Handoff reason to filter on.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """List tickets, open ones in queue order."""
+    queue = _queue(_settings())
+    tickets, total = queue.list(status, reason, None, limit, offset)
+    if as_json:
+        _print_json({"total": total, "tickets": [t.to_dict() for t in tickets]})
+        return
+    table = Table("#", "status", "reason", "prio", "customer", "agent", "summary", box=None)
+    for t in tickets:
+        table.add_row(
+            str(t.id),
+            t.status,
+            t.reason,
+            str(t.priority),
+            t.customer_email or "",
+            t.claimed_by or "",
+            t.summary,
+        )
+    out.print(table)
+    out.print(f"{len(tickets)} of {total} ticket(s)")
+
+
+@handoff_app.command("show")
+def handoff_show(ticket_id: int, as_json: JsonOption = False) -> None:
+    """One ticket with its transcript."""
+    ticket = _handoff_call(lambda: _queue(_settings()).get(ticket_id))
+    if as_json:
+        _print_json(ticket.to_dict())
+    else:
+        _print_ticket(ticket)
+
+
+@handoff_app.command("claim")
+def handoff_claim(
+    ticket_id: Annotated[
+        int | None, typer.Argument(help="Ticket to claim (default: the next).")
+    ] = None,
+    agent: AgentOption = "cli",
+    as_json: JsonOption = False,
+) -> None:
+    """Claim a ticket, or the most urgent open one."""
+    queue = _queue(_settings())
+    ticket = _handoff_call(
+        lambda: queue.claim(ticket_id, agent) if ticket_id is not None else queue.claim_next(agent)
+    )
+    if ticket is None:
+        raise _fail("the queue has no open ticket")
+    if as_json:
+        _print_json(ticket.to_dict())
+    else:
+        _print_ticket(ticket)
+
+
+@handoff_app.command("resolve")
+def handoff_resolve(
+    ticket_id: int,
+    note: Annotated[str, typer.Option(help="Resolution note.")] = "",
+    agent: AgentOption = "cli",
+    to_bot: Annotated[bool, typer.Option("--to-bot", help="Return it to the bot instead.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Resolve a ticket (or return it to the bot) with a note."""
+    queue = _queue(_settings())
+    close = queue.return_to_bot if to_bot else queue.resolve
+    ticket = _handoff_call(lambda: close(ticket_id, agent, note))
+    if as_json:
+        _print_json(ticket.to_dict())
+    else:
+        out.print(f"ticket {ticket.id} is {ticket.status}")
+
+
+@handoff_app.command("export")
+def handoff_export(
+    since: Annotated[
+        str | None, typer.Option(help="Only tickets updated since this date or time (ISO 8601).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File (default: stdout).")
+    ] = None,
+) -> None:
+    """Write tickets as JSON Lines, one full ticket per line, for loading into a helpdesk."""
+    import datetime as dt
+
+    start = None
+    if since:
+        try:
+            start = dt.datetime.fromisoformat(since)
+        except ValueError as exc:
+            raise _fail(f"--since {since!r} is not an ISO date or time, like 2026-11-01") from exc
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=dt.UTC)
+    queue = _queue(_settings())
+    handle = output.open("w", encoding="utf-8") if output else sys.stdout
+    count = 0
+    try:
+        for ticket in queue.export(start):
+            handle.write(json.dumps(ticket.to_dict(), ensure_ascii=False) + "\n")
+            count += 1
+    finally:
+        if output:
+            handle.close()
+    err.print(f"exported {count} ticket(s)")
+
+
+@handoff_app.command("hash-token")
+def handoff_hash_token(
+    token: Annotated[
+        str, typer.Argument(help="The token an agent or the action server will send.")
+    ],
+) -> None:
+    """Print the hash to put in settings (agent_tokens, service_token); tokens are not stored."""
+    from bot.handoff.auth import MIN_TOKEN_LENGTH, hash_token
+
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise _fail(f"tokens must be at least {MIN_TOKEN_LENGTH} characters")
+    out.print(hash_token(token))
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="With no agent tokens set, create a demo agent's token.")
+    ] = False,
 ) -> None:
-    """Run the web app: the help centre and the search API."""
+    """Run the web app: help centre, search API, handoff API and agent inbox."""
     import socket
 
     import uvicorn
@@ -346,9 +516,34 @@ def serve(
                 f"({exc.strerror}); "
                 "stop what uses it or choose another with --port or BOT_WEB_PORT"
             ) from exc
+    sign_in = ""
+    if demo and not settings.agent_tokens:
+        settings, token_file = _with_demo_agent(settings)
+        sign_in = f" (demo agent: sign in with the token in {token_file})"
+    elif not settings.agent_tokens:
+        sign_in = " (no agent_tokens set: nobody can sign in; see README)"
     web = create_app(settings)
-    out.print(f"help centre: http://{settings.web_host}:{settings.web_port}/help/")
+    base = f"http://{settings.web_host}:{settings.web_port}"
+    out.print(f"help centre: {base}/help/\nagent inbox: {base}/inbox{sign_in}", markup=False)
     uvicorn.run(web, host=settings.web_host, port=settings.web_port, log_level="warning")
+
+
+def _with_demo_agent(settings: Settings) -> tuple[Settings, Path]:
+    """A local demo agent whose token lives only in a private file under data_dir."""
+    import secrets
+
+    from bot.handoff.auth import hash_token
+
+    token_file = settings.data_dir / "demo-agent.token"
+    if not token_file.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        token_file.touch(mode=0o600)
+        token_file.write_text(secrets.token_urlsafe(24) + "\n")
+    token = token_file.read_text().strip()
+    updated = settings.model_copy(
+        update={"agent_tokens": {"demo": hash_token(token)}, "cookie_secure": False}
+    )
+    return updated, token_file
 
 
 def main() -> None:

@@ -61,6 +61,40 @@ class Settings(BaseSettings):
     # Web app
     web_host: str = Field("127.0.0.1", description="Address the web app listens on.")
     web_port: int = Field(8080, ge=1, le=65535, description="Port of the web app.")
+    data_dir: Path = Field(Path("var"), description="Where databases and generated secrets live.")
+
+    # Handoff queue
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the handoff queue (default: SQLite in data_dir). "
+        "Use postgresql+psycopg://... to scale past one machine.",
+    )
+    agent_tokens: dict[str, str] = Field(
+        default_factory=dict,
+        description="Agent name -> 'sha256:<hex>' of their token (`bot handoff hash-token`).",
+    )
+    service_token: str | None = Field(
+        None, description="'sha256:<hex>' of the action server's token for creating tickets."
+    )
+    session_secret: str | None = Field(
+        None, description="Key that signs inbox session cookies (default: generated in data_dir)."
+    )
+    cookie_secure: bool = Field(True, description="Send the inbox cookie over HTTPS only.")
+    webhook_urls: list[str] = Field(
+        default_factory=list, description="URLs that get a signed POST for each new ticket."
+    )
+    webhook_secret: str | None = Field(None, description="HMAC-SHA256 key for webhook signatures.")
+    webhook_timeout_seconds: float = Field(5.0, gt=0, description="Timeout of one webhook call.")
+    webhook_retries: int = Field(3, ge=0, le=10, description="Retries of a failing webhook.")
+    rasa_url: str = Field(
+        "http://localhost:5005", description="Rasa server, told when an agent hands back a chat."
+    )
+    rasa_token: str | None = Field(None, description="Rasa HTTP API token, if it has one.")
+
+    @property
+    def queue_url(self) -> str:
+        """The handoff database URL actually used."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'handoff.db'}"
 
     @classmethod
     def settings_customise_sources(

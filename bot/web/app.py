@@ -4,26 +4,76 @@ from __future__ import annotations
 
 import posixpath
 import re
+import secrets
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from starlette.middleware.sessions import SessionMiddleware
 
+from bot.handoff import HandoffQueue
+from bot.handoff.auth import Authenticator
+from bot.handoff.notify import RasaResumer, WebhookNotifier
 from bot.kb.loader import parse_article
 from bot.kb.render import render_markdown
 from bot.kb.search import KnowledgeBase
 from bot.kb.store import KBIndexError
 from bot.settings import Settings
+from bot.web import api, inbox
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 MD_LINK = re.compile(r'href="([^"#]+\.md)(#[^"]*)?"')
 
 
-def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> FastAPI:
-    """Build the web app; tests pass their own settings (a temporary KB and index)."""
-    app = FastAPI(title="Tier-0 support bot", version="0.1.0")
+MAX_BODY_BYTES = 256 * 1024
+
+
+def open_queue(settings: Settings) -> HandoffQueue:
+    """The handoff queue the settings describe, with its webhook and resume hooks."""
+    notifier = WebhookNotifier(
+        settings.webhook_urls,
+        settings.webhook_secret,
+        settings.webhook_timeout_seconds,
+        settings.webhook_retries,
+    )
+    resumer = RasaResumer(settings.rasa_url, settings.rasa_token)
+    return HandoffQueue.from_url(
+        settings.queue_url, on_created=notifier.ticket_created, on_closed=resumer.ticket_closed
+    )
+
+
+def session_secret(settings: Settings) -> str:
+    """The cookie-signing key: from settings, or generated once and kept in data_dir."""
+    if settings.session_secret:
+        return settings.session_secret
+    path = settings.data_dir / "session.key"
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def create_app(
+    settings: Settings, kb: KnowledgeBase | None = None, queue: HandoffQueue | None = None
+) -> FastAPI:
+    """Build the web app; tests pass their own settings (a temporary KB, index and database)."""
+    app = FastAPI(title="Tier-0 support bot", version="0.1.0", max_body_size=MAX_BODY_BYTES)
     state: dict[str, KnowledgeBase | None] = {"kb": kb}
+    queue = queue or open_queue(settings)
+    auth = Authenticator(settings.agent_tokens, settings.service_token)
+    app.state.queue = queue
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=session_secret(settings),
+        session_cookie="tier0_inbox",
+        max_age=8 * 3600,
+        same_site="lax",
+        https_only=settings.cookie_secure,
+    )
+    app.include_router(api.build_router(queue, auth))
+    app.include_router(inbox.build_router(queue, auth))
 
     def knowledge_base() -> KnowledgeBase:
         if state["kb"] is None:

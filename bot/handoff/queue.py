@@ -1,0 +1,504 @@
+"""The handoff queue: create tickets with context, claim them safely, resolve or return them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Engine, and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bot.handoff.db import create_db_engine, migrate
+from bot.handoff.schema import ACTIVE, events, messages, tickets
+from bot.handoff.summary import summarize
+from bot.privacy import mask_secrets
+
+log = logging.getLogger(__name__)
+
+Reason = Literal[
+    "customer_request", "complaint", "low_confidence", "negative_feedback", "flow_failure"
+]
+Status = Literal["open", "claimed", "resolved", "returned_to_bot"]
+Sender = Literal["customer", "bot", "agent", "system"]
+
+# Complaints and customers who come back first; then people who asked for a human.
+BASE_PRIORITY = {
+    "complaint": 30,
+    "customer_request": 20,
+    "flow_failure": 15,
+    "negative_feedback": 10,
+    "low_confidence": 10,
+}
+REPEAT_CONTACT_BONUS = 25
+REPEAT_WINDOW = dt.timedelta(days=30)
+MAX_TEXT = 4000
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+MAX_MESSAGES = 500
+
+
+class TicketNotFound(LookupError):
+    """No ticket has that id."""
+
+
+class TicketConflict(RuntimeError):
+    """The ticket is not in a state that allows the action (already claimed, resolved, ...)."""
+
+
+class NewMessage(BaseModel):
+    """One line of a transcript."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sender: Sender
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+    at: dt.datetime | None = None
+
+
+class IntentScore(BaseModel):
+    """An intent the NLU considered, with its confidence."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    confidence: float = Field(ge=0, le=1)
+
+
+class ArticleTried(BaseModel):
+    """An article the bot offered or considered, with its search score."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=128)
+    title: str = Field(max_length=300)
+    url: str = Field(max_length=2000)
+    score: float = Field(ge=-1, le=1)
+
+
+class NewTicket(BaseModel):
+    """What the action server sends when it hands a conversation to a human."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    conversation_id: str = Field(min_length=1, max_length=128)
+    reason: Reason
+    customer_email: str | None = Field(None, max_length=254, pattern=EMAIL_PATTERN)
+    order_number: str | None = Field(None, max_length=32)
+    intents: list[IntentScore] = Field(default_factory=list, max_length=10)
+    articles: list[ArticleTried] = Field(default_factory=list, max_length=10)
+    transcript: list[NewMessage] = Field(default_factory=list, max_length=MAX_MESSAGES)
+    idempotency_key: str | None = Field(None, max_length=128)
+
+
+@dataclass
+class Ticket:
+    """A ticket as agents and the API see it."""
+
+    id: int
+    conversation_id: str
+    status: Status
+    reason: Reason
+    priority: int
+    customer_email: str | None
+    order_number: str | None
+    intents: list[dict]
+    articles: list[dict]
+    summary: str
+    claimed_by: str | None
+    resolution_note: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    claimed_at: dt.datetime | None
+    resolved_at: dt.datetime | None
+    transcript: list[dict] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)
+
+    @property
+    def seconds_to_claim(self) -> float | None:
+        """How long the customer waited for an agent."""
+        return (self.claimed_at - self.created_at).total_seconds() if self.claimed_at else None
+
+    @property
+    def seconds_to_resolve(self) -> float | None:
+        """How long from handoff to resolution."""
+        return (self.resolved_at - self.created_at).total_seconds() if self.resolved_at else None
+
+    def to_dict(self) -> dict:
+        """JSON-ready form, timestamps in ISO 8601."""
+        data = asdict(self)
+        for key, value in data.items():
+            if isinstance(value, dt.datetime):
+                data[key] = value.isoformat()
+        for item in data["transcript"] + data["events"]:
+            item["at"] = item["at"].isoformat()
+        data["seconds_to_claim"] = self.seconds_to_claim
+        data["seconds_to_resolve"] = self.seconds_to_resolve
+        return data
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite hands back naive datetimes; they were stored as UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.UTC)
+
+
+class HandoffQueue:
+    """The queue over one database; safe for many threads and processes at once."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        on_created: Callable[[dict], object] | None = None,
+        on_closed: Callable[[dict], object] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.on_created = on_created
+        self.on_closed = on_closed
+
+    @classmethod
+    def from_url(cls, url: str, **hooks: Callable[[dict], object] | None) -> HandoffQueue:
+        """Open (and migrate) the queue database at url."""
+        engine = create_db_engine(url)
+        migrate(engine)
+        return cls(engine, **hooks)
+
+    def _after(self, hook: Callable[[dict], object] | None, ticket: Ticket) -> None:
+        """Run a notification hook; its failure never affects the stored ticket."""
+        if hook is None:
+            return
+        try:
+            hook(ticket.to_dict())
+        except Exception:
+            log.exception("notification hook failed for ticket %s", ticket.id)
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def create(self, new: NewTicket) -> tuple[Ticket, bool]:
+        """Store a ticket; returns (ticket, created). A conversation has one active ticket."""
+        now = _now()
+        transcript = [
+            {"sender": m.sender, "text": mask_secrets(m.text), "at": m.at or now}
+            for m in new.transcript
+        ]
+        try:
+            with self.engine.begin() as conn:
+                existing = self._existing(conn, new)
+                if existing is not None:
+                    return self._load(conn, existing), False
+                priority = BASE_PRIORITY[new.reason] + self._repeat_bonus(conn, new, now)
+                ticket_id = conn.execute(
+                    insert(tickets).values(
+                        conversation_id=new.conversation_id,
+                        idempotency_key=new.idempotency_key,
+                        status="open",
+                        reason=new.reason,
+                        priority=priority,
+                        customer_email=str(new.customer_email) if new.customer_email else None,
+                        order_number=new.order_number,
+                        intents=[i.model_dump() for i in new.intents],
+                        articles=[a.model_dump() for a in new.articles],
+                        summary=summarize(
+                            transcript, new.reason, [a.model_dump() for a in new.articles]
+                        ),
+                        created_at=now,
+                        updated_at=now,
+                    )
+                ).inserted_primary_key[0]
+                if transcript:
+                    conn.execute(
+                        insert(messages), [{"ticket_id": ticket_id, **m} for m in transcript]
+                    )
+                self._event(conn, ticket_id, "created", "bot", now, {"reason": new.reason})
+                ticket = self._load(conn, ticket_id)
+            self._after(self.on_created, ticket)
+            return ticket, True
+        except IntegrityError:
+            # another process created the conversation's ticket at the same moment
+            with self.engine.connect() as conn:
+                existing = self._existing(conn, new)
+                if existing is None:
+                    raise
+                return self._load(conn, existing), False
+
+    def claim(self, ticket_id: int, agent: str) -> Ticket:
+        """Give an open ticket to an agent; a ticket can never be claimed twice."""
+        now = _now()
+        with self.engine.begin() as conn:
+            claimed = conn.execute(
+                update(tickets)
+                .where(tickets.c.id == ticket_id, tickets.c.status == "open")
+                .values(status="claimed", claimed_by=agent, claimed_at=now, updated_at=now)
+            ).rowcount
+            if not claimed:
+                self._explain_conflict(conn, ticket_id, "claim")
+            self._event(conn, ticket_id, "claimed", agent, now, {})
+            return self._load(conn, ticket_id)
+
+    def claim_next(self, agent: str) -> Ticket | None:
+        """Claim the highest-priority, oldest open ticket, or None when the queue is empty."""
+        now = _now()
+        with self.engine.begin() as conn:
+            ticket_id = conn.execute(
+                select(tickets.c.id)
+                .where(tickets.c.status == "open")
+                .order_by(tickets.c.priority.desc(), tickets.c.created_at, tickets.c.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)  # PostgreSQL; SQLite holds the write lock
+            ).scalar()
+            if ticket_id is None:
+                return None
+            conn.execute(
+                update(tickets)
+                .where(tickets.c.id == ticket_id)
+                .values(status="claimed", claimed_by=agent, claimed_at=now, updated_at=now)
+            )
+            self._event(conn, ticket_id, "claimed", agent, now, {"next": True})
+            return self._load(conn, ticket_id)
+
+    def add_message(self, ticket_id: int, message: NewMessage, actor: str | None = None) -> Ticket:
+        """Append to an active ticket's transcript (secrets masked)."""
+        now = _now()
+        with self.engine.begin() as conn:
+            status = conn.execute(
+                select(tickets.c.status).where(tickets.c.id == ticket_id)
+            ).scalar()
+            if status is None:
+                raise TicketNotFound(f"Ticket {ticket_id} doesn't exist.")
+            if status not in ACTIVE:
+                raise TicketConflict(f"Ticket {ticket_id} is {status}; it takes no new messages.")
+            count = conn.execute(
+                select(func.count()).select_from(messages).where(messages.c.ticket_id == ticket_id)
+            ).scalar()
+            if count >= MAX_MESSAGES:
+                raise TicketConflict(f"Ticket {ticket_id} already has {MAX_MESSAGES} messages.")
+            conn.execute(
+                insert(messages).values(
+                    ticket_id=ticket_id,
+                    sender=message.sender,
+                    text=mask_secrets(message.text),
+                    at=message.at or now,
+                )
+            )
+            conn.execute(update(tickets).where(tickets.c.id == ticket_id).values(updated_at=now))
+            self._event(conn, ticket_id, "message_added", actor or message.sender, now, {})
+            return self._load(conn, ticket_id)
+
+    def resolve(self, ticket_id: int, agent: str, note: str = "") -> Ticket:
+        """Close a ticket with a resolution note."""
+        return self._close(ticket_id, agent, note, "resolved")
+
+    def return_to_bot(self, ticket_id: int, agent: str, note: str = "") -> Ticket:
+        """Hand the conversation back to the bot."""
+        return self._close(ticket_id, agent, note, "returned_to_bot")
+
+    def _close(self, ticket_id: int, agent: str, note: str, status: str) -> Ticket:
+        now = _now()
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(tickets)
+                .where(
+                    tickets.c.id == ticket_id,
+                    or_(
+                        tickets.c.status == "open",
+                        and_(tickets.c.status == "claimed", tickets.c.claimed_by == agent),
+                    ),
+                )
+                .values(
+                    status=status,
+                    resolution_note=note[:MAX_TEXT],
+                    resolved_at=now,
+                    updated_at=now,
+                    claimed_by=func.coalesce(tickets.c.claimed_by, agent),
+                    claimed_at=func.coalesce(tickets.c.claimed_at, now),
+                )
+            ).rowcount
+            if not done:
+                self._explain_conflict(
+                    conn, ticket_id, "resolve" if status == "resolved" else "return"
+                )
+            self._event(conn, ticket_id, status, agent, now, {"note": note[:MAX_TEXT]})
+            ticket = self._load(conn, ticket_id)
+        self._after(self.on_closed, ticket)
+        return ticket
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def get(self, ticket_id: int) -> Ticket:
+        """One ticket with its transcript and history."""
+        with self.engine.connect() as conn:
+            return self._load(conn, ticket_id)
+
+    def active_for_conversation(self, conversation_id: str) -> Ticket | None:
+        """The open or claimed ticket of a conversation, if a human owns it now."""
+        with self.engine.connect() as conn:
+            ticket_id = conn.execute(
+                select(tickets.c.id).where(
+                    tickets.c.conversation_id == conversation_id, tickets.c.status.in_(ACTIVE)
+                )
+            ).scalar()
+            return self._load(conn, ticket_id) if ticket_id is not None else None
+
+    def position(self, ticket_id: int) -> int | None:
+        """1-based place of an open ticket in the queue; None once it is claimed or closed."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(tickets).where(tickets.c.id == ticket_id)).first()
+            if row is None:
+                raise TicketNotFound(f"Ticket {ticket_id} doesn't exist.")
+            if row.status != "open":
+                return None
+            ahead = conn.execute(
+                select(func.count())
+                .select_from(tickets)
+                .where(
+                    tickets.c.status == "open",
+                    or_(
+                        tickets.c.priority > row.priority,
+                        and_(
+                            tickets.c.priority == row.priority,
+                            tickets.c.created_at < row.created_at,
+                        ),
+                        and_(
+                            tickets.c.priority == row.priority,
+                            tickets.c.created_at == row.created_at,
+                            tickets.c.id < row.id,
+                        ),
+                    ),
+                )
+            ).scalar()
+            return int(ahead) + 1
+
+    def list(
+        self,
+        status: Status | None = None,
+        reason: Reason | None = None,
+        since: dt.datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[Ticket], int]:
+        """A page of tickets (without transcripts) and the total that match the filters."""
+        conditions = []
+        if status:
+            conditions.append(tickets.c.status == status)
+        if reason:
+            conditions.append(tickets.c.reason == reason)
+        if since:
+            conditions.append(tickets.c.updated_at >= since)
+        order = (
+            [tickets.c.priority.desc(), tickets.c.created_at, tickets.c.id]
+            if status == "open"
+            else [tickets.c.updated_at.desc(), tickets.c.id.desc()]
+        )
+        with self.engine.connect() as conn:
+            total = conn.execute(
+                select(func.count()).select_from(tickets).where(*conditions)
+            ).scalar()
+            rows = conn.execute(
+                select(tickets).where(*conditions).order_by(*order).limit(limit).offset(offset)
+            ).all()
+        return [self._ticket(row) for row in rows], int(total)
+
+    def export(self, since: dt.datetime | None = None, batch: int = 200) -> Iterator[Ticket]:
+        """Every ticket updated since a time, oldest first, with transcripts: for a helpdesk."""
+        last_id = 0
+        while True:
+            with self.engine.connect() as conn:
+                query = select(tickets.c.id).where(tickets.c.id > last_id)
+                if since:
+                    query = query.where(tickets.c.updated_at >= since)
+                ids = conn.execute(query.order_by(tickets.c.id).limit(batch)).scalars().all()
+                loaded = [self._load(conn, ticket_id) for ticket_id in ids]
+            yield from loaded
+            if len(ids) < batch:
+                return
+            last_id = ids[-1]
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _existing(self, conn, new: NewTicket) -> int | None:
+        if new.idempotency_key:
+            found = conn.execute(
+                select(tickets.c.id).where(tickets.c.idempotency_key == new.idempotency_key)
+            ).scalar()
+            if found is not None:
+                return found
+        return conn.execute(
+            select(tickets.c.id).where(
+                tickets.c.conversation_id == new.conversation_id, tickets.c.status.in_(ACTIVE)
+            )
+        ).scalar()
+
+    def _repeat_bonus(self, conn, new: NewTicket, now: dt.datetime) -> int:
+        """Customers who already needed a human recently go further up the queue."""
+        same_customer = [tickets.c.conversation_id == new.conversation_id]
+        if new.customer_email:
+            same_customer.append(tickets.c.customer_email == str(new.customer_email))
+        earlier = conn.execute(
+            select(func.count())
+            .select_from(tickets)
+            .where(or_(*same_customer), tickets.c.created_at >= now - REPEAT_WINDOW)
+        ).scalar()
+        return REPEAT_CONTACT_BONUS if earlier else 0
+
+    def _explain_conflict(self, conn, ticket_id: int, action: str) -> None:
+        row = conn.execute(
+            select(tickets.c.status, tickets.c.claimed_by).where(tickets.c.id == ticket_id)
+        ).first()
+        if row is None:
+            raise TicketNotFound(f"Ticket {ticket_id} doesn't exist.")
+        owner = f" by {row.claimed_by}" if row.claimed_by else ""
+        raise TicketConflict(f"Cannot {action} ticket {ticket_id}: it is {row.status}{owner}.")
+
+    def _event(
+        self, conn, ticket_id: int, kind: str, actor: str, at: dt.datetime, detail: dict
+    ) -> None:
+        conn.execute(
+            insert(events).values(ticket_id=ticket_id, kind=kind, actor=actor, at=at, detail=detail)
+        )
+
+    def _load(self, conn, ticket_id: int) -> Ticket:
+        row = conn.execute(select(tickets).where(tickets.c.id == ticket_id)).first()
+        if row is None:
+            raise TicketNotFound(f"Ticket {ticket_id} doesn't exist.")
+        ticket = self._ticket(row)
+        ticket.transcript = [
+            {"sender": m.sender, "text": m.text, "at": _utc(m.at)}
+            for m in conn.execute(
+                select(messages).where(messages.c.ticket_id == ticket_id).order_by(messages.c.id)
+            )
+        ]
+        ticket.events = [
+            {"kind": e.kind, "actor": e.actor, "at": _utc(e.at), "detail": e.detail}
+            for e in conn.execute(
+                select(events).where(events.c.ticket_id == ticket_id).order_by(events.c.id)
+            )
+        ]
+        return ticket
+
+    @staticmethod
+    def _ticket(row) -> Ticket:
+        return Ticket(
+            id=row.id,
+            conversation_id=row.conversation_id,
+            status=row.status,
+            reason=row.reason,
+            priority=row.priority,
+            customer_email=row.customer_email,
+            order_number=row.order_number,
+            intents=row.intents,
+            articles=row.articles,
+            summary=row.summary,
+            claimed_by=row.claimed_by,
+            resolution_note=row.resolution_note,
+            created_at=_utc(row.created_at),
+            updated_at=_utc(row.updated_at),
+            claimed_at=_utc(row.claimed_at),
+            resolved_at=_utc(row.resolved_at),
+        )

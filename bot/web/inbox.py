@@ -1,0 +1,212 @@
+"""Agent inbox pages: sign-in, queue and ticket views; each page has a JSON twin."""
+
+import datetime as dt
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from bot.handoff import HandoffQueue, NewMessage, TicketConflict, TicketNotFound
+from bot.handoff.auth import Authenticator
+from bot.handoff.queue import MAX_TEXT, Ticket
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+STATUSES = ("open", "claimed", "resolved", "returned_to_bot")
+
+
+def waited(ticket: Ticket, now: dt.datetime | None = None) -> str:
+    """How long a ticket has waited (or waited before it was claimed), for people."""
+    now = now or dt.datetime.now(dt.UTC)
+    seconds = int(((ticket.claimed_at or now) - ticket.created_at).total_seconds())
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h {seconds % 3600 // 60}m"
+
+
+def inbox_view(queue: HandoffQueue, status: str | None, agent: str) -> dict:
+    """The data of the queue page; both the HTML and the JSON twin render this."""
+    status = status if status in STATUSES else "open"
+    tickets, total = queue.list(status=status, limit=200)
+    counts = {s: queue.list(status=s, limit=1)[1] for s in STATUSES}
+    return {
+        "agent": agent,
+        "status": status,
+        "total": total,
+        "counts": counts,
+        "tickets": [
+            {
+                "id": t.id,
+                "reason": t.reason,
+                "priority": t.priority,
+                "summary": t.summary,
+                "customer_email": t.customer_email,
+                "order_number": t.order_number,
+                "claimed_by": t.claimed_by,
+                "created_at": t.created_at.isoformat(),
+                "waited": waited(t),
+            }
+            for t in tickets
+        ],
+    }
+
+
+def ticket_view(queue: HandoffQueue, ticket_id: int, agent: str) -> dict:
+    """The data of one ticket's page."""
+    ticket = queue.get(ticket_id)
+    data = ticket.to_dict()
+    data["position"] = queue.position(ticket_id)
+    data["waited"] = waited(ticket)
+    data["agent"] = agent
+    data["can_claim"] = ticket.status == "open"
+    data["can_close"] = ticket.status == "open" or (
+        ticket.status == "claimed" and ticket.claimed_by == agent
+    )
+    return data
+
+
+def build_router(queue: HandoffQueue, auth: Authenticator) -> APIRouter:
+    """The /inbox pages, signed in with the agents' tokens."""
+    router = APIRouter(include_in_schema=False)
+
+    def csrf_token(request: Request) -> str:
+        token = request.session.get("csrf")
+        if not token:
+            token = secrets.token_urlsafe(32)
+            request.session["csrf"] = token
+        return token
+
+    def check_csrf(request: Request, submitted: str) -> None:
+        expected = request.session.get("csrf")
+        if not expected or not secrets.compare_digest(expected, submitted or ""):
+            raise HTTPException(403, "The form expired or did not come from this site; reload it.")
+
+    def signed_in(request: Request) -> str | None:
+        return request.session.get("agent")
+
+    def page(request: Request, name: str, context: dict, status_code: int = 200) -> HTMLResponse:
+        context = {"agent": signed_in(request), **context, "csrf": csrf_token(request)}
+        return TEMPLATES.TemplateResponse(request, name, context, status_code=status_code)
+
+    def login_redirect(request: Request) -> RedirectResponse:
+        return RedirectResponse(f"/inbox/login?next={request.url.path}", status_code=303)
+
+    @router.get("/inbox/login", response_class=HTMLResponse)
+    def login_form(request: Request, next: str = "/inbox") -> HTMLResponse:
+        return page(request, "login.html", {"next": _safe_next(next), "error": None})
+
+    @router.post("/inbox/login")
+    def login(
+        request: Request,
+        token: Annotated[str, Form(max_length=512)],
+        csrf: Annotated[str, Form(max_length=128)] = "",
+        next: Annotated[str, Form(max_length=512)] = "/inbox",
+    ) -> Response:
+        check_csrf(request, csrf)
+        who = auth.identify(token)
+        if who is None or who.kind != "agent":
+            return page(
+                request,
+                "login.html",
+                {"next": _safe_next(next), "error": "That token is not valid."},
+                401,
+            )
+        request.session.clear()
+        request.session["agent"] = who.name
+        request.session["csrf"] = secrets.token_urlsafe(32)  # a new session gets a new token
+        return RedirectResponse(_safe_next(next), status_code=303)
+
+    @router.post("/inbox/logout")
+    def logout(request: Request, csrf: Annotated[str, Form(max_length=128)] = "") -> Response:
+        check_csrf(request, csrf)
+        request.session.clear()
+        return RedirectResponse("/inbox/login", status_code=303)
+
+    @router.get("/inbox.json")
+    def inbox_json(request: Request, status: str | None = None) -> JSONResponse:
+        agent = signed_in(request)
+        if agent is None:
+            return JSONResponse({"detail": "Sign in at /inbox/login."}, status_code=401)
+        return JSONResponse(inbox_view(queue, status, agent))
+
+    @router.get("/inbox", response_class=HTMLResponse)
+    def inbox(request: Request, status: str | None = None) -> Response:
+        agent = signed_in(request)
+        if agent is None:
+            return login_redirect(request)
+        return page(request, "inbox.html", inbox_view(queue, status, agent))
+
+    @router.get("/inbox/tickets/{ticket_id}.json")
+    def ticket_json(request: Request, ticket_id: int) -> JSONResponse:
+        agent = signed_in(request)
+        if agent is None:
+            return JSONResponse({"detail": "Sign in at /inbox/login."}, status_code=401)
+        try:
+            return JSONResponse(ticket_view(queue, ticket_id, agent))
+        except TicketNotFound as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @router.get("/inbox/tickets/{ticket_id}", response_class=HTMLResponse)
+    def ticket_page(request: Request, ticket_id: int) -> Response:
+        agent = signed_in(request)
+        if agent is None:
+            return login_redirect(request)
+        try:
+            return page(
+                request, "ticket.html", {"t": ticket_view(queue, ticket_id, agent), "error": None}
+            )
+        except TicketNotFound as exc:
+            raise HTTPException(404, str(exc)) from exc
+
+    @router.post("/inbox/claim-next")
+    def claim_next(request: Request, csrf: Annotated[str, Form(max_length=128)] = "") -> Response:
+        agent = signed_in(request)
+        if agent is None:
+            return login_redirect(request)
+        check_csrf(request, csrf)
+        ticket = queue.claim_next(agent)
+        target = f"/inbox/tickets/{ticket.id}" if ticket else "/inbox"
+        return RedirectResponse(target, status_code=303)
+
+    @router.post("/inbox/tickets/{ticket_id}/{action}")
+    def act(
+        request: Request,
+        ticket_id: int,
+        action: str,
+        csrf: Annotated[str, Form(max_length=128)] = "",
+        text: Annotated[str, Form(max_length=MAX_TEXT)] = "",
+    ) -> Response:
+        agent = signed_in(request)
+        if agent is None:
+            return login_redirect(request)
+        check_csrf(request, csrf)
+        try:
+            if action == "claim":
+                queue.claim(ticket_id, agent)
+            elif action == "resolve":
+                queue.resolve(ticket_id, agent, text)
+            elif action == "return":
+                queue.return_to_bot(ticket_id, agent, text)
+            elif action == "message":
+                if not text.strip():
+                    raise TicketConflict("Write a message first.")
+                queue.add_message(ticket_id, NewMessage(sender="agent", text=text), agent)
+            else:
+                raise HTTPException(404, f"Unknown action '{action}'.")
+        except TicketNotFound as exc:
+            raise HTTPException(404, str(exc)) from exc
+        except TicketConflict as exc:
+            view = ticket_view(queue, ticket_id, agent)
+            return page(request, "ticket.html", {"t": view, "error": str(exc)}, 409)
+        return RedirectResponse(f"/inbox/tickets/{ticket_id}", status_code=303)
+
+    return router
+
+
+def _safe_next(target: str) -> str:
+    """Only redirect within the inbox after sign-in (no open redirects)."""
+    return target if target.startswith("/inbox") and "//" not in target else "/inbox"

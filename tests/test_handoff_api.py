@@ -1,0 +1,340 @@
+"""Handoff API and agent inbox over HTTP, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.handoff import HandoffQueue
+from bot.handoff.auth import hash_token
+from bot.settings import Settings
+from bot.web.app import create_app
+from tests.handoff_fixtures import database_url
+from tests.recorder import Recorder
+
+ROOT = Path(__file__).resolve().parent.parent
+ALICE, BOB, SERVICE = "alice-token-0123456789", "bob-token-0123456789", "service-token-0123456789"
+AGENT = {"Authorization": f"Bearer {ALICE}"}
+AGENT_BOB = {"Authorization": f"Bearer {BOB}"}
+ACTION_SERVER = {"Authorization": f"Bearer {SERVICE}"}
+
+
+def _settings(url: str, tmp_path: Path, **extra) -> Settings:
+    return Settings(
+        settings_file=tmp_path / "none.toml",
+        data_dir=tmp_path / "var",
+        database_url=url,
+        agent_tokens={"alice": hash_token(ALICE), "bob": hash_token(BOB)},
+        service_token=hash_token(SERVICE),
+        **extra,
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def queue_url(request: pytest.FixtureRequest, tmp_path: Path):
+    yield from database_url(request.param, tmp_path)
+
+
+@pytest.fixture
+def hooks():
+    with Recorder() as webhook, Recorder() as rasa:
+        yield webhook, rasa
+
+
+@pytest.fixture
+def client(queue_url: str, tmp_path: Path, hooks) -> TestClient:
+    webhook, rasa = hooks
+    settings = _settings(
+        queue_url,
+        tmp_path,
+        webhook_urls=[webhook.url + "/hook"],
+        webhook_secret="s3cret",
+        rasa_url=rasa.url,
+        rasa_token="rasa-token",
+    )
+    app = create_app(settings)
+    with TestClient(app, base_url="https://testserver") as test_client:
+        yield test_client
+    app.state.queue.engine.dispose()
+
+
+def _new(conversation: str = "conv-1", reason: str = "customer_request", **extra) -> dict:
+    return {
+        "conversation_id": conversation,
+        "reason": reason,
+        "customer_email": extra.pop("customer_email", "ana@example.com"),
+        "order_number": "123-4567",
+        "intents": [{"name": "request_human", "confidence": 0.91}],
+        "articles": [
+            {"id": "track-order", "title": "Where is my order?", "url": "https://h/t", "score": 0.4}
+        ],
+        "transcript": [
+            {"sender": "customer", "text": "where is my order?"},
+            {"sender": "customer", "text": "let me talk to a person"},
+        ],
+        **extra,
+    }
+
+
+def test_the_agent_workflow_over_the_api(client: TestClient, hooks) -> None:
+    created = client.post("/api/tickets", json=_new(), headers=ACTION_SERVER)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    ticket_id = body["ticket"]["id"]
+    assert body["created"] and body["position"] == 1
+    again = client.post("/api/tickets", json=_new(), headers=ACTION_SERVER)
+    assert again.status_code == 200 and again.json()["ticket"]["id"] == ticket_id
+
+    status = client.get("/api/conversations/conv-1/ticket", headers=ACTION_SERVER).json()
+    assert status["position"] == 1 and status["status"] == "open"
+
+    claimed = client.post(f"/api/tickets/{ticket_id}/claim", headers=AGENT).json()
+    assert claimed["claimed_by"] == "alice" and claimed["seconds_to_claim"] >= 0
+    conflict = client.post(f"/api/tickets/{ticket_id}/claim", headers=AGENT_BOB)
+    assert conflict.status_code == 409 and "claimed by alice" in conflict.json()["detail"]
+
+    url = f"/api/tickets/{ticket_id}"
+    client.post(f"{url}/messages", json={"text": "Hi, I'm Alice."}, headers=AGENT)
+    client.post(f"{url}/messages", json={"text": "thanks"}, headers=ACTION_SERVER)
+    ticket = client.get(url, headers=AGENT).json()
+    senders = [m["sender"] for m in ticket["transcript"]]
+    assert senders == ["customer", "customer", "agent", "customer"]
+
+    done = client.post(f"{url}/resolve", json={"note": "sent link"}, headers=AGENT)
+    assert done.status_code == 200 and done.json()["status"] == "resolved"
+    assert client.post("/api/tickets/claim-next", headers=AGENT).status_code == 204
+
+    webhook, rasa = hooks
+    assert webhook.received.wait(10) and rasa.received.wait(10)
+    hook = webhook.requests[0]
+    expected = "sha256=" + hmac.new(b"s3cret", hook["body"], hashlib.sha256).hexdigest()
+    assert hook["headers"]["X-Tier0-Signature"] == expected
+    assert json.loads(hook["body"])["ticket"]["id"] == ticket_id
+    resume = rasa.requests[0]
+    assert resume["path"].startswith("/conversations/conv-1/trigger_intent?")
+    assert "output_channel=latest" in resume["path"] and "token=rasa-token" in resume["path"]
+    assert json.loads(resume["body"])["name"] == "EXTERNAL_handoff_resolved"
+
+
+def test_tokens_are_required_and_checked(client: TestClient) -> None:
+    missing = client.get("/api/tickets")
+    assert missing.status_code == 401 and missing.headers["WWW-Authenticate"] == "Bearer"
+    assert client.get("/api/tickets", headers={"Authorization": "Basic abc"}).status_code == 401
+    assert client.get("/api/tickets", headers={"Authorization": "Bearer wrong"}).status_code == 403
+    assert client.post("/api/tickets", json=_new(), headers=AGENT).status_code == 403
+    assert client.get("/api/tickets", headers=ACTION_SERVER).status_code == 403
+
+
+def test_malformed_and_oversized_input_gets_a_reason(client: TestClient) -> None:
+    bad_reason = client.post("/api/tickets", json=_new(reason="bored"), headers=ACTION_SERVER)
+    assert bad_reason.status_code == 422 and "reason" in bad_reason.text
+    extra = client.post("/api/tickets", json=_new(color="blue"), headers=ACTION_SERVER)
+    assert extra.status_code == 422 and "color" in extra.text
+    as_json = {**ACTION_SERVER, "Content-Type": "application/json"}
+    broken = client.post("/api/tickets", content=b"{not json", headers=as_json)
+    assert broken.status_code == 422
+    long_text = _new(transcript=[{"sender": "customer", "text": "x" * 5000}])
+    assert client.post("/api/tickets", json=long_text, headers=ACTION_SERVER).status_code == 422
+    huge = client.post("/api/tickets", content=b"x" * (300 * 1024), headers=as_json)
+    assert huge.status_code == 413
+    assert client.get("/api/tickets?limit=1000", headers=AGENT).status_code == 422
+    assert client.get("/api/tickets/999999", headers=AGENT).status_code == 404
+
+
+def test_pagination_and_filters(client: TestClient) -> None:
+    for i in range(5):
+        reason = "complaint" if i < 2 else "low_confidence"
+        new = _new(f"c-{i}", reason, customer_email=f"u{i}@example.com")
+        client.post("/api/tickets", json=new, headers=ACTION_SERVER)
+    first = client.get("/api/tickets?status=open&limit=2", headers=AGENT).json()
+    assert first["total"] == 5 and len(first["tickets"]) == 2 and first["next_offset"] == 2
+    assert [t["reason"] for t in first["tickets"]] == ["complaint", "complaint"]
+    last = client.get("/api/tickets?status=open&limit=2&offset=4", headers=AGENT).json()
+    assert len(last["tickets"]) == 1 and last["next_offset"] is None
+    complaints = client.get("/api/tickets?reason=complaint", headers=AGENT).json()
+    assert complaints["total"] == 2
+    later = client.get("/api/tickets?since=2999-01-01T00:00:00", headers=AGENT).json()
+    assert later["total"] == 0
+
+
+def test_openapi_schema_is_served(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    assert "/api/tickets" in schema["paths"] and "/api/tickets/{ticket_id}/claim" in schema["paths"]
+
+
+def test_a_failing_webhook_never_blocks_or_loses_a_ticket(queue_url: str, tmp_path: Path) -> None:
+    with Recorder(status=500) as broken:
+        settings = _settings(
+            queue_url,
+            tmp_path,
+            webhook_urls=[broken.url, "http://127.0.0.1:9/unreachable"],
+            webhook_retries=2,
+            webhook_timeout_seconds=1,
+        )
+        app = create_app(settings)
+        with TestClient(app, base_url="https://testserver") as client:
+            started = time.monotonic()
+            response = client.post("/api/tickets", json=_new(), headers=ACTION_SERVER)
+            assert response.status_code == 201
+            assert time.monotonic() - started < 1.0  # delivery happens in the background
+            ticket_id = response.json()["ticket"]["id"]
+            deadline = time.monotonic() + 10
+            while len(broken.requests) < 3 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert len(broken.requests) == 3  # first try plus two retries
+            assert client.get(f"/api/tickets/{ticket_id}", headers=AGENT).status_code == 200
+        app.state.queue.engine.dispose()
+
+
+# -- inbox ----------------------------------------------------------------------------------------
+
+
+def _csrf(page: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+
+def _sign_in(client: TestClient, token: str = ALICE) -> None:
+    form = client.get("/inbox/login")
+    response = client.post(
+        "/inbox/login",
+        data={"token": token, "csrf": _csrf(form.text), "next": "/inbox"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+
+
+def test_inbox_requires_sign_in_with_a_secure_cookie(client: TestClient) -> None:
+    redirect = client.get("/inbox", follow_redirects=False)
+    assert redirect.headers["location"].startswith("/inbox/login")
+    assert client.get("/inbox.json").status_code == 401
+    form = client.get("/inbox/login")
+    wrong = client.post("/inbox/login", data={"token": "nope", "csrf": _csrf(form.text)})
+    assert wrong.status_code == 401 and "not valid" in wrong.text
+    service = client.post("/inbox/login", data={"token": SERVICE, "csrf": _csrf(form.text)})
+    assert service.status_code == 401
+    no_csrf = client.post("/inbox/login", data={"token": ALICE})
+    assert no_csrf.status_code == 403
+    form = client.get("/inbox/login")
+    data = {"token": ALICE, "csrf": _csrf(form.text)}
+    ok = client.post("/inbox/login", data=data, follow_redirects=False)
+    cookie = ok.headers["set-cookie"].lower()
+    assert "secure" in cookie and "httponly" in cookie and "samesite=lax" in cookie
+
+
+def test_inbox_pages_show_a_real_ticket_and_match_their_json_twins(client: TestClient) -> None:
+    created = client.post("/api/tickets", json=_new(reason="complaint"), headers=ACTION_SERVER)
+    ticket_id = created.json()["ticket"]["id"]
+    _sign_in(client)
+    page = client.get("/inbox")
+    twin = client.get("/inbox.json").json()
+    assert page.status_code == 200 and twin["total"] == 1
+    assert f'href="/inbox/tickets/{ticket_id}"' in page.text
+    assert twin["tickets"][0]["summary"] in page.text.replace("&#34;", '"')
+    assert twin["counts"]["open"] == 1
+
+    page = client.get(f"/inbox/tickets/{ticket_id}")
+    twin = client.get(f"/inbox/tickets/{ticket_id}.json").json()
+    assert page.status_code == 200
+    for message in twin["transcript"]:
+        assert message["text"] in page.text
+    assert "Where is my order?" in page.text and 'href="https://h/t"' in page.text
+    assert "request_human (0.91)" in page.text and "ana@example.com" in page.text
+
+    csrf = _csrf(page.text)
+    assert client.post(f"/inbox/tickets/{ticket_id}/claim", data={}).status_code == 403  # no token
+    claimed = client.post(f"/inbox/tickets/{ticket_id}/claim", data={"csrf": csrf})
+    assert claimed.status_code == 200 and "nobody yet" not in claimed.text
+    client.post(f"/inbox/tickets/{ticket_id}/message", data={"csrf": csrf, "text": "On it!"})
+    data = {"csrf": csrf, "text": "Fixed."}
+    resolved = client.post(f"/inbox/tickets/{ticket_id}/resolve", data=data)
+    assert resolved.status_code == 200
+    twin = client.get(f"/inbox/tickets/{ticket_id}.json").json()
+    assert twin["status"] == "resolved" and twin["resolution_note"] == "Fixed."
+    assert twin["transcript"][-1] == {**twin["transcript"][-1], "sender": "agent", "text": "On it!"}
+
+
+def test_inbox_escapes_what_customers_typed(client: TestClient) -> None:
+    evil = _new(transcript=[{"sender": "customer", "text": "<script>alert(1)</script>"}])
+    ticket_id = client.post("/api/tickets", json=evil, headers=ACTION_SERVER).json()["ticket"]["id"]
+    _sign_in(client)
+    page = client.get(f"/inbox/tickets/{ticket_id}").text
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+
+
+# -- a real server process, killed -----------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _start_server(env: dict[str, str], port: int) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+        if process.poll() is not None:
+            raise AssertionError(process.stderr.read().decode())
+    process.kill()
+    raise AssertionError("server did not start")
+
+
+def test_acknowledged_tickets_survive_kill_9_of_the_server(queue_url: str, tmp_path: Path) -> None:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "BOT_SETTINGS_FILE": str(tmp_path / "none.toml"),
+        "BOT_DATA_DIR": str(tmp_path / "var"),
+        "BOT_DATABASE_URL": queue_url,
+        "BOT_SERVICE_TOKEN": hash_token(SERVICE),
+        "BOT_AGENT_TOKENS": json.dumps({"alice": hash_token(ALICE)}),
+        "BOT_INDEX_DIR": str(tmp_path / "no-index"),
+    }
+    server = _start_server(env, port)
+    acknowledged = []
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=ACTION_SERVER) as http:
+            for i in range(20):
+                response = http.post("/api/tickets", json=_new(f"kill-{i}"))
+                assert response.status_code == 201
+                acknowledged.append(response.json()["ticket"]["id"])
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait()
+    server = _start_server(env, port)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=AGENT) as http:
+            for ticket_id in acknowledged:
+                ticket = http.get(f"/api/tickets/{ticket_id}").json()
+                assert ticket["transcript"][0]["text"] == "where is my order?"
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    queue = HandoffQueue.from_url(queue_url)
+    assert queue.list(limit=100)[1] == 20
+    queue.engine.dispose()
