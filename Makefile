@@ -15,7 +15,7 @@ index: setup
 	@$(BOT) kb build
 
 run: setup index
-	@$(BOT) serve --demo
+	@$(BOT) up
 
 test: setup
 	@$(PY) -m pytest $(PYTEST_ARGS)

@@ -491,6 +491,101 @@ def handoff_hash_token(
     out.print(hash_token(token))
 
 
+@app.command("train")
+def train(as_json: JsonOption = False) -> None:
+    """Train the Rasa model if config.yml, domain.yml or data/ changed since the last training."""
+    from bot.stack import StackError, ensure_model, model_path
+
+    if not model_path().exists():
+        err.print("training the Rasa model (its data changed); this takes a few minutes...")
+    try:
+        model, trained = ensure_model()
+    except StackError as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        _print_json({"model": str(model), "trained": trained})
+    else:
+        out.print(f"{'trained' if trained else 'up to date'}: {model}")
+
+
+@app.command("up")
+def up() -> None:
+    """Start the action server, the Rasa server and the web app; Ctrl-C stops them all."""
+    import signal
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot import stack
+
+    settings = _settings()
+    ports = {
+        "web_port": settings.web_port,
+        "rasa_port": settings.rasa_port,
+        "action_port": settings.action_port,
+    }
+    for name, port in ports.items():
+        if stack.port_in_use(port):
+            raise _fail(
+                f"port {port} ({name}) is already in use; stop what uses it or set "
+                f"BOT_{name.upper()} to another port"
+            )
+    if not stack.model_path().exists():
+        err.print("training the Rasa model (its data changed); this takes a few minutes...")
+    try:
+        model, _ = stack.ensure_model()
+    except stack.StackError as exc:
+        raise _fail(str(exc)) from exc
+    logs = settings.data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = {"BOT_RASA_URL": settings.rasa_base_url}
+    servers = [
+        stack.start_action_server(settings.action_port, env, logs),
+        stack.start_rasa(settings.rasa_port, settings.action_port, model, env, logs),
+        stack.start_web(settings.web_port, env, logs),
+    ]
+    stopping = False
+
+    def stop_all(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop_all)
+    signal.signal(signal.SIGTERM, stop_all)
+    try:
+        err.print("starting the action server, the Rasa server and the web app...")
+        with ThreadPoolExecutor(3) as pool:
+            checks = [
+                (servers[0], "/health"),
+                (servers[1], "/status"),
+                (servers[2], "/openapi.json"),
+            ]
+            for future in [pool.submit(stack.wait_ready, s, path) for s, path in checks]:
+                future.result()
+        web = f"http://{settings.web_host}:{settings.web_port}"
+        out.print(
+            f"help centre:  {web}/help/\nagent inbox:  {web}/inbox "
+            f"(demo token in {settings.data_dir / 'demo-agent.token'})\n"
+            f"Rasa (REST):  {servers[1].url}/webhooks/rest/webhook\n"
+            f"logs:         {logs}/\nPress Ctrl-C to stop.",
+            markup=False,
+        )
+        while not stopping:
+            for server in servers:
+                if server.process.poll() is not None:
+                    raise stack.StackError(
+                        f"{server.name} stopped (exit {server.process.returncode}); "
+                        f"see {server.log}"
+                    )
+            time.sleep(0.5)
+    except stack.StackError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        for server in reversed(servers):
+            server.stop()
+        err.print("stopped.")
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,

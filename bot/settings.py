@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import (
@@ -86,10 +86,34 @@ class Settings(BaseSettings):
     webhook_secret: str | None = Field(None, description="HMAC-SHA256 key for webhook signatures.")
     webhook_timeout_seconds: float = Field(5.0, gt=0, description="Timeout of one webhook call.")
     webhook_retries: int = Field(3, ge=0, le=10, description="Retries of a failing webhook.")
-    rasa_url: str = Field(
-        "http://localhost:5005", description="Rasa server, told when an agent hands back a chat."
+    rasa_port: int = Field(5005, ge=1, le=65535, description="Port of the Rasa server (`bot up`).")
+    action_port: int = Field(
+        5055, ge=1, le=65535, description="Port of the action server (`bot up`)."
+    )
+    rasa_url: str | None = Field(
+        None, description="Rasa server told when an agent hands back a chat (default: rasa_port)."
     )
     rasa_token: str | None = Field(None, description="Rasa HTTP API token, if it has one.")
+
+    # Store backends and dialogue decisions
+    store_backend: Literal["demo", "http"] = Field(
+        "demo", description="'demo': the embedded SQLite store; 'http': a real store's API."
+    )
+    store_api_url: str | None = Field(None, description="Base URL of the store's API.")
+    store_api_token: str | None = Field(None, description="Bearer token for the store's API.")
+    store_timeout_seconds: float = Field(3.0, gt=0, description="Timeout of one store API call.")
+    store_retries: int = Field(2, ge=0, le=5, description="Retries of a failing store API call.")
+    answer_threshold: float = Field(
+        0.50, description="Top search score at or above which the bot answers from the article."
+    )
+    clarify_threshold: float = Field(
+        0.38, description="Top score at or above which the bot offers the closest articles."
+    )
+
+    @property
+    def rasa_base_url(self) -> str:
+        """Where the Rasa server's HTTP API answers."""
+        return self.rasa_url or f"http://127.0.0.1:{self.rasa_port}"
 
     @property
     def queue_url(self) -> str:

@@ -37,7 +37,7 @@ def open_queue(settings: Settings) -> HandoffQueue:
         settings.webhook_timeout_seconds,
         settings.webhook_retries,
     )
-    resumer = RasaResumer(settings.rasa_url, settings.rasa_token)
+    resumer = RasaResumer(settings.rasa_base_url, settings.rasa_token)
     return HandoffQueue.from_url(
         settings.queue_url, on_created=notifier.ticket_created, on_closed=resumer.ticket_closed
     )

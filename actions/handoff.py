@@ -1,0 +1,149 @@
+"""Hand the conversation to a person, stay quiet while they own it, and come back after."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import intent_of, queue, top_intents, transcript
+from bot.dialogue.replies import meta
+from bot.handoff import NewMessage, NewTicket, TicketConflict, TicketNotFound
+
+HOURS = "Agents are available Monday to Saturday, 8 am to 8 pm ET."
+REASONS = {"complaint": "complaint", "request_human": "customer_request"}
+
+
+def _place(position: int | None) -> str:
+    if position is None:
+        return "An agent has joined and will reply here."
+    if position == 1:
+        return "You're next in the queue."
+    return f"You're number {position} in the queue."
+
+
+class ActionHandoff(Action):
+    """Create the ticket with the whole context; the bot goes quiet for this conversation."""
+
+    def name(self) -> str:
+        return "action_handoff"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict
+    ) -> list[dict[str, Any]]:
+        intent = intent_of(tracker)
+        reason = REASONS.get(intent or "")
+        if reason is None or (
+            intent == "request_human" and tracker.get_slot("handoff_offer_reason")
+        ):
+            reason = tracker.get_slot("handoff_offer_reason") or "customer_request"
+        if intent == "complaint":
+            reason = "complaint"
+        email = tracker.get_slot("email")
+        ticket, _ = queue().create(
+            NewTicket(
+                conversation_id=tracker.sender_id,
+                reason=reason,
+                customer_email=email,
+                order_number=tracker.get_slot("last_order_number")
+                or tracker.get_slot("order_number"),
+                intents=top_intents(tracker),
+                articles=(tracker.get_slot("kb_articles_tried") or [])[-5:],
+                transcript=[
+                    {"sender": m["sender"], "text": m["text"][:4000]} for m in transcript(tracker)
+                ],
+                idempotency_key=f"{tracker.sender_id}:{len(tracker.events)}",
+            )
+        )
+        position = queue().position(ticket.id)
+        opener = (
+            "I'm sorry to hear that. I've passed your conversation to our customer care team, "
+            "with everything you've told me."
+            if reason == "complaint"
+            else "I'm passing you to a person now, with everything you've told me so you don't "
+            "have to repeat yourself."
+        )
+        dispatcher.utter_message(
+            text=f"{opener} {_place(position)} {HOURS}",
+            json_message=meta(
+                "handoff", intent, ticket_id=ticket.id, position=position, reason=reason
+            ),
+        )
+        return [
+            SlotSet("handoff_active", True),
+            SlotSet("handoff_ticket", float(ticket.id)),
+            SlotSet("handoff_offer_reason", None),
+            SlotSet("unresolved_turns", 0.0),
+        ]
+
+
+class ActionHandoffRelay(Action):
+    """While a person owns the chat: add the message to the ticket and give a short status."""
+
+    def name(self) -> str:
+        return "action_handoff_relay"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict
+    ) -> list[dict[str, Any]]:
+        ticket = queue().active_for_conversation(tracker.sender_id)
+        if ticket is None:
+            dispatcher.utter_message(
+                text="You're back with the assistant. What can I help you with?",
+                json_message=meta("handoff", intent_of(tracker), state="bot_back"),
+            )
+            return [SlotSet("handoff_active", False), SlotSet("handoff_ticket", None)]
+        text = tracker.latest_message.get("text") or ""
+        with contextlib.suppress(TicketConflict, TicketNotFound):  # closed a moment ago
+            queue().add_message(ticket.id, NewMessage(sender="customer", text=text[:4000] or "…"))
+        position = queue().position(ticket.id)
+        state = "waiting" if position is not None else "agent_joined"
+        dispatcher.utter_message(
+            text=f"I've added that to your request. {_place(position)}",
+            json_message=meta(
+                "handoff", intent_of(tracker), ticket_id=ticket.id, position=position, state=state
+            ),
+        )
+        return []
+
+
+class ActionHandoffResumed(Action):
+    """An agent resolved the ticket or handed the chat back: the bot answers again."""
+
+    def name(self) -> str:
+        return "action_handoff_resumed"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict
+    ) -> list[dict[str, Any]]:
+        resolved = intent_of(tracker) == "EXTERNAL_handoff_resolved"
+        text = (
+            "Our agent has marked your request as resolved. I'm back if you need anything else."
+            if resolved
+            else "Our agent has handed you back to me. How else can I help?"
+        )
+        dispatcher.utter_message(
+            text=text,
+            json_message=meta("handoff", intent_of(tracker), state="bot_back", resolved=resolved),
+        )
+        return [SlotSet("handoff_active", False), SlotSet("handoff_ticket", None)]
+
+
+class ActionDeclineHandoff(Action):
+    """The customer said no to a person: keep helping."""
+
+    def name(self) -> str:
+        return "action_decline_handoff"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict
+    ) -> list[dict[str, Any]]:
+        dispatcher.utter_message(
+            text="No problem. Try asking in other words, or pick a topic: orders, delivery, "
+            "returns, payments or your account.",
+            json_message=meta("smalltalk", intent_of(tracker)),
+        )
+        return [SlotSet("handoff_offer_reason", None), SlotSet("unresolved_turns", 0.0)]

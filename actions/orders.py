@@ -1,0 +1,121 @@
+"""Order tracking: collect the order number and the email on it, then explain the status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.account import MAX_TRIES, email_from, find_email
+from actions.common import store
+from actions.kb import offer_human
+from bot.dialogue.replies import ORDER_NOT_FOUND, STORE_DOWN, meta, order_status_text
+from bot.store.base import StoreUnavailable, extract_order_number, valid_email
+
+FLOW = {"flow": "track_order"}
+
+
+class ValidateTrackOrderForm(FormValidationAction):
+    """Checks the order number (123-4567) and the email's formats."""
+
+    def name(self) -> str:
+        return "validate_track_order_form"
+
+    def _retry(self, dispatcher, tracker, slot: str, message: str) -> dict[str, Any]:
+        tries = float(tracker.get_slot("form_tries") or 0) + 1
+        if tries >= MAX_TRIES:
+            dispatcher.utter_message(
+                text="I still couldn't read that.",
+                json_message=meta("flow", "track_order", **FLOW, failed=True),
+            )
+            return {slot: None, "form_tries": 0.0, "requested_slot": None, "flow_failed": True}
+        dispatcher.utter_message(text=message, json_message=meta("flow", "track_order", **FLOW))
+        return {slot: None, "form_tries": tries}
+
+    def validate_order_number(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        number = extract_order_number(str(value or "")) or extract_order_number(
+            tracker.latest_message.get("text") or ""
+        )
+        if number:
+            email = find_email(tracker)
+            found = {"order_number": number, "form_tries": 0.0}
+            if email and valid_email(email) and not tracker.get_slot("email"):
+                found["email"] = email.lower()
+            return found
+        return self._retry(
+            dispatcher,
+            tracker,
+            "order_number",
+            "Order numbers look like 123-4567; you'll find yours in the confirmation email.",
+        )
+
+    def validate_email(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        email = email_from(value, tracker)
+        if email:
+            return {"email": email, "form_tries": 0.0}
+        return self._retry(
+            dispatcher,
+            tracker,
+            "email",
+            "That doesn't look like an email address (name@example.com).",
+        )
+
+
+class ActionTrackOrder(Action):
+    """Look the order up; unknown order and wrong email get the same answer."""
+
+    def name(self) -> str:
+        return "action_track_order"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict
+    ) -> list[dict[str, Any]]:
+        reset = [SlotSet("order_number", None)]
+        if tracker.get_slot("flow_failed"):
+            return [
+                *reset,
+                SlotSet("flow_failed", None),
+                *offer_human(dispatcher, "track_order", "flow_failure"),
+            ]
+        number, email = tracker.get_slot("order_number"), tracker.get_slot("email")
+        try:
+            order = store().find_order(number, email)
+        except StoreUnavailable:
+            dispatcher.utter_message(
+                text=STORE_DOWN, json_message=meta("flow", "track_order", **FLOW, failed=True)
+            )
+            return [*reset, *offer_human(dispatcher, "track_order", "flow_failure")]
+        if order is None:
+            failures = float(tracker.get_slot("order_failures") or 0) + 1
+            dispatcher.utter_message(
+                text=ORDER_NOT_FOUND,
+                json_message=meta("flow", "track_order", **FLOW, result="not_found"),
+            )
+            events = [
+                *reset,
+                SlotSet("email", None),
+                SlotSet("last_order_number", number),
+                SlotSet("order_failures", failures),
+            ]
+            if failures >= 2:
+                events += offer_human(dispatcher, "track_order", "flow_failure")
+            return events
+        dispatcher.utter_message(
+            text=order_status_text(order),
+            json_message=meta(
+                "flow",
+                "track_order",
+                **FLOW,
+                result="found",
+                status=order.status,
+                tracking_url=order.tracking_url,
+            ),
+        )
+        return [*reset, SlotSet("last_order_number", order.number), SlotSet("order_failures", 0.0)]

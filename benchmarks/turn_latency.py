@@ -1,0 +1,146 @@
+"""Per-turn latency through Rasa's REST channel: p50/p95 over KB questions and flows.
+
+Starts its own Rasa server and action server (the same way `make run` does) unless --bot-url
+points at a running one. Writes benchmarks/results/turn_latency.json.
+
+    .venv/bin/python benchmarks/turn_latency.py --turns 240
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.stack import ensure_model, free_port, start_action_server, start_rasa, wait_ready  # noqa: E402
+from bot.store.demo import DemoStore  # noqa: E402
+
+QUESTIONS = [
+    "how long do refunds take?",
+    "do you ship to canada",
+    "what payment methods do you accept",
+    "my promo code isn't working",
+    "how do i return an item",
+    "can i change my delivery address",
+    "is there a fee to cancel",
+    "how do i delete my account",
+    "do gift cards expire",
+    "what are your opening hours",
+    "my package arrived damaged",
+    "how long is the warranty",
+]
+
+
+def conversations(store: DemoStore) -> list[list[str]]:
+    """A mix of single questions, password resets and order tracking, a few turns each."""
+    number, email = store.sample("shipped")
+    customer = store.customer_emails(1)[0]
+    mixes = []
+    for i, question in enumerate(QUESTIONS):
+        mixes.append(["hi", question, "thanks"])
+        if i % 3 == 0:
+            mixes.append([f"where is my order {number}?", email])
+        if i % 4 == 0:
+            mixes.append(["I forgot my password", customer])
+    return mixes
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def run(url: str, store: DemoStore, turns: int) -> dict:
+    latencies: list[float] = []
+    errors = 0
+    with httpx.Client(timeout=30) as client:
+        n = 0
+        while len(latencies) + errors < turns:
+            for conversation in conversations(store):
+                sender = f"bench-{n}"
+                n += 1
+                for text in conversation:
+                    started = time.perf_counter()
+                    try:
+                        response = client.post(
+                            f"{url}/webhooks/rest/webhook", json={"sender": sender, "message": text}
+                        )
+                        response.raise_for_status()
+                        latencies.append((time.perf_counter() - started) * 1000)
+                    except httpx.HTTPError:
+                        errors += 1
+    return {
+        "turns": len(latencies),
+        "errors": errors,
+        "p50_ms": round(percentile(latencies, 50), 1),
+        "p95_ms": round(percentile(latencies, 95), 1),
+        "p99_ms": round(percentile(latencies, 99), 1),
+        "mean_ms": round(statistics.fmean(latencies), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=240)
+    parser.add_argument("--bot-url", help="a running Rasa server (default: start one)")
+    parser.add_argument("--data-dir", type=Path, help="its data dir (for the demo store)")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "turn_latency.json"
+    )
+    args = parser.parse_args()
+    servers = []
+    folder = Path(tempfile.mkdtemp(prefix="bench-"))
+    data_dir = args.data_dir or folder / "var"
+    url = args.bot_url
+    if url is None:
+        model, _ = ensure_model()
+        env = {"BOT_DATA_DIR": str(data_dir), "BOT_SETTINGS_FILE": str(folder / "none.toml")}
+        action_port, rasa_port = free_port(), free_port()
+        servers = [
+            start_action_server(action_port, env, folder),
+            start_rasa(rasa_port, action_port, model, env, folder),
+        ]
+        with ThreadPoolExecutor(2) as pool:
+            list(
+                pool.map(
+                    lambda s_p: wait_ready(*s_p), [(servers[0], "/health"), (servers[1], "/status")]
+                )
+            )
+        url = servers[1].url
+    try:
+        store = DemoStore(data_dir / "demo_store.db")
+        for text in ("hi", QUESTIONS[0]):  # warm caches; not measured
+            httpx.post(
+                f"{url}/webhooks/rest/webhook", json={"sender": "warm", "message": text}, timeout=60
+            )
+        result = run(url, store, args.turns)
+    finally:
+        for server in servers:
+            server.stop()
+    result.update(
+        {
+            "command": "python benchmarks/turn_latency.py " + " ".join(sys.argv[1:]),
+            "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores",
+            "concurrency": 1,
+            "target_p95_ms": 150,
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

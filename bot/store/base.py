@@ -1,0 +1,101 @@
+"""The one interface for accounts and orders, whichever store sits behind it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import asdict, dataclass
+from typing import Literal, Protocol
+
+STATUSES = (
+    "processing",
+    "shipped",
+    "out_for_delivery",
+    "delivered",
+    "delayed",
+    "cancelled",
+    "returned",
+)
+ORDER_NUMBER_PATTERN = re.compile(r"(?<![\w-])(\d{3}-\d{4})(?![\w-])")
+EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+
+ResetOutcome = Literal["sent", "rate_limited"]
+
+
+class StoreUnavailable(RuntimeError):
+    """The store could not be reached or answered badly; the customer gets a human instead."""
+
+
+@dataclass(frozen=True)
+class Order:
+    """What a customer may learn about their order once they proved it is theirs."""
+
+    number: str
+    status: str
+    carrier: str | None
+    tracking_url: str | None
+    estimated_delivery: dt.date | None
+    placed_on: dt.date
+    items: int
+
+    def to_dict(self) -> dict:
+        """JSON form with ISO dates."""
+        data = asdict(self)
+        data["estimated_delivery"] = (
+            self.estimated_delivery.isoformat() if self.estimated_delivery else None
+        )
+        data["placed_on"] = self.placed_on.isoformat()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Order:
+        """Read the JSON form (as the store's HTTP API sends it)."""
+        eta = data.get("estimated_delivery")
+        return cls(
+            number=data["number"],
+            status=data["status"],
+            carrier=data.get("carrier"),
+            tracking_url=data.get("tracking_url"),
+            estimated_delivery=dt.date.fromisoformat(eta) if eta else None,
+            placed_on=dt.date.fromisoformat(data["placed_on"]),
+            items=int(data.get("items", 1)),
+        )
+
+
+class StoreBackend(Protocol):
+    """Accounts and orders. Answers never reveal whether an account or order exists."""
+
+    def request_password_reset(self, email: str) -> ResetOutcome:
+        """Send a reset link if an account has this email; 'sent' either way unless rate-limited."""
+        ...
+
+    def find_order(self, order_number: str, email: str) -> Order | None:
+        """The order, only if the number exists and the email matches it; else None."""
+        ...
+
+
+def normalize_email(email: str) -> str:
+    """Emails compare case-insensitively, without surrounding spaces."""
+    return email.strip().lower()
+
+
+def extract_email(text: str) -> str | None:
+    """The first email address in a message, if any."""
+    match = EMAIL_PATTERN.search(text or "")
+    return match.group(0) if match else None
+
+
+def extract_order_number(text: str) -> str | None:
+    """An order number like 123-4567 in a message, if any."""
+    match = ORDER_NUMBER_PATTERN.search(text or "")
+    return match.group(1) if match else None
+
+
+def valid_email(value: str) -> bool:
+    """True for a plausible single email address."""
+    return bool(EMAIL_PATTERN.fullmatch(value.strip())) if value else False
+
+
+def valid_order_number(value: str) -> bool:
+    """True for the store's order number format, 123-4567."""
+    return bool(re.fullmatch(r"\d{3}-\d{4}", value.strip())) if value else False

@@ -1,0 +1,238 @@
+"""Rasa actions run with a CollectingDispatcher and a Tracker, over the real KB, store and queue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+import actions.common as common
+from actions.account import ActionResetPassword, ActionResetTroubleshoot, ValidateResetPasswordForm
+from actions.feedback import ActionFeedback
+from actions.handoff import ActionHandoff, ActionHandoffRelay, ActionHandoffResumed
+from actions.kb import ActionAnswerChosenArticle, ActionKbAnswer
+from actions.orders import ActionTrackOrder, ValidateTrackOrderForm
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, demo_index: Path):
+    monkeypatch.setenv("BOT_SETTINGS_FILE", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("BOT_INDEX_DIR", str(demo_index))
+    monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path / "var"))
+    for cached in (common.settings, common.knowledge_base, common.store, common.queue):
+        cached.cache_clear()
+    yield
+    for cached in (common.settings, common.knowledge_base, common.store, common.queue):
+        cached.cache_clear()
+
+
+def tracker(
+    text: str = "",
+    intent: str = "ask_question",
+    slots: dict | None = None,
+    entities: list[dict] | None = None,
+    events: list[dict] | None = None,
+    sender: str = "t-1",
+) -> Tracker:
+    message = {
+        "text": text,
+        "intent": {"name": intent, "confidence": 0.93},
+        "intent_ranking": [
+            {"name": intent, "confidence": 0.93},
+            {"name": "greet", "confidence": 0.02},
+        ],
+        "entities": entities or [],
+    }
+    history = (
+        events if events is not None else [{"event": "user", "text": text, "parse_data": message}]
+    )
+    return Tracker(sender, slots or {}, message, history, False, None, {}, "action_listen")
+
+
+def run(action, t: Tracker) -> tuple[list[dict], list[dict]]:
+    dispatcher = CollectingDispatcher()
+    events = action.run(dispatcher, t, {})
+    return dispatcher.messages, events
+
+
+def slots(events: list[dict]) -> dict:
+    return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+
+
+def test_a_question_gets_the_section_and_a_citation(env) -> None:
+    messages, events = run(ActionKbAnswer(), tracker("how long do refunds take to reach my card"))
+    payload = messages[0]["custom"]
+    assert payload["outcome"] == "article" and payload["article_id"] == "refund-status"
+    assert payload["intent"] == "ask_question" and payload["score"] > 0.5
+    assert "Source: [Where is my refund?" in messages[0]["text"]
+    assert payload["citation"]["url"].startswith("http://localhost:8080/help/refund-status")
+    assert slots(events)["last_article"] == "refund-status"
+    assert slots(events)["kb_articles_tried"][0]["id"] == "refund-status"
+
+
+def test_unsure_questions_offer_the_closest_articles(env, monkeypatch) -> None:
+    monkeypatch.setenv("BOT_ANSWER_THRESHOLD", "0.99")
+    common.settings.cache_clear()
+    messages, events = run(ActionKbAnswer(), tracker("my package"))
+    payload = messages[0]["custom"]
+    assert payload["outcome"] == "clarify" and 1 <= len(messages[0]["buttons"]) <= 3
+    assert messages[0]["buttons"][0]["payload"].startswith('/choose_article{"article_id": ')
+    options = slots(events)["clarify_options"]
+    chosen = tracker(
+        "the second one",
+        "choose_article",
+        slots={"clarify_options": options, "last_question": "my package"},
+    )
+    if len(options) > 1:
+        messages, _ = run(ActionAnswerChosenArticle(), chosen)
+        assert messages[0]["custom"]["article_id"] == options[1]
+
+
+def test_two_misses_in_a_row_offer_a_person(env) -> None:
+    messages, events = run(ActionKbAnswer(), tracker("what's the airspeed of an unladen swallow"))
+    assert messages[0]["custom"]["outcome"] == "fallback" and len(messages) == 1
+    messages, events = run(
+        ActionKbAnswer(), tracker("how do i fix my carburetor", slots={"unresolved_turns": 1.0})
+    )
+    assert [m["custom"]["outcome"] for m in messages] == ["fallback", "handoff_offer"]
+    assert slots(events)["handoff_offer_reason"] == "low_confidence"
+
+
+def test_reset_validates_the_email_and_reveals_nothing(env) -> None:
+    validate = ValidateResetPasswordForm()
+    dispatcher = CollectingDispatcher()
+    assert (
+        validate.validate_email("not an email", dispatcher, tracker("not an email", "inform"), {})[
+            "email"
+        ]
+        is None
+    )
+    assert "doesn't look like an email" in dispatcher.messages[0]["text"]
+    ok = validate.validate_email(
+        "it's Ana@Example.com", CollectingDispatcher(), tracker("it's Ana@Example.com"), {}
+    )
+    assert ok["email"] == "ana@example.com"
+
+    customer = common.store().customer_emails(1)[0]
+    known, _ = run(ActionResetPassword(), tracker(slots={"email": customer}))
+    unknown, _ = run(ActionResetPassword(), tracker(slots={"email": "nobody@nowhere.example"}))
+    assert known[0]["text"].replace(customer, "X") == unknown[0]["text"].replace(
+        "nobody@nowhere.example", "X"
+    )
+    assert "/help/reset-password" in known[0]["text"]
+    assert len(common.store().outbox(customer)) == 1
+    run(ActionResetPassword(), tracker(slots={"email": customer}))
+    run(ActionResetPassword(), tracker(slots={"email": customer}))
+    limited, _ = run(ActionResetPassword(), tracker(slots={"email": customer}))
+    assert "already sent 3 reset emails" in limited[0]["text"]
+    assert limited[0]["custom"]["result"] == "rate_limited"
+
+
+def test_the_missing_email_leads_to_the_troubleshooting_section_then_a_person(env) -> None:
+    messages, events = run(
+        ActionResetTroubleshoot(), tracker("the email never arrived", "reset_email_missing")
+    )
+    assert messages[0]["custom"]["citation"]["url"].endswith("#the-reset-email-never-arrived")
+    assert messages[1]["buttons"][0]["payload"] == "/request_human"
+    assert slots(events)["handoff_offer_reason"] == "flow_failure"
+
+
+def test_tracking_finds_the_order_and_leaks_nothing_on_a_wrong_email(env) -> None:
+    validate = ValidateTrackOrderForm()
+    got = validate.validate_order_number(
+        "where is my order 123-4567?",
+        CollectingDispatcher(),
+        tracker("where is my order 123-4567?", "track_order"),
+        {},
+    )
+    assert got["order_number"] == "123-4567"
+    number, email = common.store().sample("delayed")
+    found, events = run(ActionTrackOrder(), tracker(slots={"order_number": number, "email": email}))
+    assert f"Order **{number}** is **delayed**" in found[0]["text"]
+    assert (
+        found[0]["custom"]["status"] == "delayed" and slots(events)["last_order_number"] == number
+    )
+
+    wrong, events = run(
+        ActionTrackOrder(), tracker(slots={"order_number": number, "email": "x@y.com"})
+    )
+    unknown, _ = run(
+        ActionTrackOrder(), tracker(slots={"order_number": "999-9999", "email": email})
+    )
+    assert wrong[0]["text"] == unknown[0]["text"]
+    again, events = run(
+        ActionTrackOrder(),
+        tracker(slots={"order_number": number, "email": "x@y.com", "order_failures": 1.0}),
+    )
+    assert [m["custom"]["outcome"] for m in again] == ["flow", "handoff_offer"]
+
+
+def test_handoff_creates_a_ticket_with_context_and_the_bot_relays_until_resumed(env) -> None:
+    history = [
+        {"event": "user", "text": "where is my order 123-4567?"},
+        {"event": "bot", "text": "What email did you order with?"},
+        {"event": "user", "text": "my card is 4111 1111 1111 1111"},
+        {"event": "user", "text": "let me talk to a person"},
+    ]
+    t = tracker(
+        "let me talk to a person",
+        "request_human",
+        events=history,
+        sender="conv-9",
+        slots={
+            "email": "ana@example.com",
+            "last_order_number": "123-4567",
+            "kb_articles_tried": [
+                {
+                    "id": "track-order",
+                    "title": "Where is my order?",
+                    "url": "http://x/track-order",
+                    "score": 0.44,
+                }
+            ],
+        },
+    )
+    messages, events = run(ActionHandoff(), t)
+    assert messages[0]["custom"]["outcome"] == "handoff" and messages[0]["custom"]["position"] == 1
+    assert slots(events)["handoff_active"] is True
+    ticket = common.queue().active_for_conversation("conv-9")
+    assert ticket.reason == "customer_request" and ticket.order_number == "123-4567"
+    assert ticket.customer_email == "ana@example.com" and ticket.articles[0]["id"] == "track-order"
+    assert ticket.intents[0]["name"] == "request_human"
+    texts = [m["text"] for m in ticket.transcript]
+    assert texts[0] == "where is my order 123-4567?" and "4111" not in texts[2]
+
+    relay, _ = run(ActionHandoffRelay(), tracker("are you there?", "greet", sender="conv-9"))
+    assert relay[0]["custom"]["state"] == "waiting"
+    assert common.queue().get(ticket.id).transcript[-1]["text"] == "are you there?"
+    common.queue().claim(ticket.id, "alice")
+    relay, _ = run(ActionHandoffRelay(), tracker("hello?", "greet", sender="conv-9"))
+    assert relay[0]["custom"]["state"] == "agent_joined"
+    common.queue().resolve(ticket.id, "alice", "done")
+    back, events = run(
+        ActionHandoffResumed(), tracker("", "EXTERNAL_handoff_resolved", sender="conv-9")
+    )
+    assert back[0]["custom"]["state"] == "bot_back" and slots(events)["handoff_active"] is False
+
+
+def test_a_complaint_is_a_priority_ticket(env) -> None:
+    run(ActionHandoff(), tracker("this is unacceptable", "complaint", sender="conv-c"))
+    assert common.queue().active_for_conversation("conv-c").reason == "complaint"
+
+
+def test_two_thumbs_down_offer_a_person(env) -> None:
+    first, events = run(ActionFeedback(), tracker("👎", "feedback_not_helpful"))
+    assert first[0]["custom"]["outcome"] == "fallback"
+    second, events = run(
+        ActionFeedback(), tracker("👎", "feedback_not_helpful", slots={"unresolved_turns": 1.0})
+    )
+    assert second[0]["custom"]["outcome"] == "handoff_offer"
+    assert slots(events)["handoff_offer_reason"] == "negative_feedback"
+    thanks, events = run(ActionFeedback(), tracker("👍", "feedback_helpful"))
+    assert (
+        thanks[0]["custom"]["outcome"] == "smalltalk" and slots(events)["unresolved_turns"] == 0.0
+    )
