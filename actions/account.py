@@ -16,7 +16,6 @@ from bot.dialogue.replies import RESET_LIMITED, RESET_SENT, STORE_DOWN, meta
 from bot.store.base import StoreUnavailable, extract_email, valid_email
 
 RESET_ARTICLE = "reset-password"
-TROUBLESHOOTING_ANCHOR = "the-reset-email-never-arrived"
 MAX_TRIES = 3
 
 
@@ -105,13 +104,8 @@ class ActionResetTroubleshoot(Action):
     def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict
     ) -> list[dict[str, Any]]:
-        hits = [
-            h
-            for h in knowledge_base().search("the password reset email never arrived", k=5)
-            if h.id == RESET_ARTICLE
-        ]
-        if hits:
-            hit = hits[0]
+        hit = knowledge_base().best_section("the password reset email never arrived", RESET_ARTICLE)
+        if hit is not None:
             dispatcher.utter_message(
                 text=answer_text(hit),
                 json_message=meta(

@@ -133,18 +133,12 @@ class ActionAnswerChosenArticle(Action):
             tracker.latest_message.get("text") or "", tracker.get_slot("clarify_options") or []
         )
         question = tracker.get_slot("last_question") or ""
-        kb = knowledge_base()
-        hits = [h for h in kb.search(question or article_id or "", k=10) if h.id == article_id]
-        if not hits and article_id:
-            chunks = kb.reader.article_chunks(article_id)
-            if chunks:
-                hits = [h for h in kb.search(chunks[0].title, k=10) if h.id == article_id]
-        if not hits:
+        top = knowledge_base().best_section(question, article_id) if article_id else None
+        if top is None:
             dispatcher.utter_message(
                 text=CANT_ANSWER, json_message=meta("fallback", "choose_article")
             )
             return []
-        top = hits[0]
         dispatcher.utter_message(
             text=answer_text(top),
             json_message=meta(

@@ -178,3 +178,14 @@ def test_the_manifest_records_how_the_index_was_built(tmp_path: Path, builder) -
     assert all(len(info["hash"]) == 64 for info in manifest["articles"].values())
     assert {"bot", "faiss-cpu", "sentence-transformers", "torch"} <= set(manifest["versions"])
     assert manifest["built_at"] and manifest["metric"] == "inner_product"
+
+
+def test_best_section_looks_only_inside_the_named_article(
+    demo_index: Path, embedder: Embedder
+) -> None:
+    kb = KnowledgeBase(demo_index, "all-MiniLM-L6-v2", embedder=embedder)
+    hit = kb.best_section("the password reset email never arrived", "reset-password")
+    assert hit.id == "reset-password" and hit.anchor == "the-reset-email-never-arrived"
+    other = kb.best_section("do you ship to canada", "reset-password")  # still that article
+    assert other.id == "reset-password"
+    assert kb.best_section("anything", "no-such-article") is None

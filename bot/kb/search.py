@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot.kb.chunker import plain_text
 from bot.kb.embedder import Embedder, canonical_model_name
-from bot.kb.store import IndexReader
+from bot.kb.store import ChunkRow, IndexReader
 
 SNIPPET_CHARS = 240
 
@@ -123,20 +123,32 @@ class KnowledgeBase:
             if len(per_article) >= k or candidates >= reader.size:
                 break
             candidates = min(candidates * 4, reader.size)
-        hits = []
-        for score, chunk in sorted(per_article.values(), key=lambda item: -item[0])[:k]:
-            row = rows[chunk]
-            hits.append(
-                Hit(
-                    id=row.article_id,
-                    title=row.title,
-                    section=row.section,
-                    anchor=row.anchor,
-                    url=row.url,
-                    score=float(score),
-                    snippet=snippet(row.text),
-                    text=row.text,
-                    chunk_id=row.id,
-                )
-            )
-        return hits
+        best = sorted(per_article.values(), key=lambda item: -item[0])[:k]
+        return [_hit(rows[chunk], score) for score, chunk in best]
+
+    def best_section(self, question: str, article_id: str) -> Hit | None:
+        """The section of one article that best answers a question (None if no such article)."""
+        self.reload_if_stale()
+        reader = self._reader
+        chunks = reader.article_chunks(article_id)
+        if not chunks:
+            return None
+        query = self.embedder.encode_query(question or chunks[0].title)[0]
+        scored = [(float(reader.faiss.reconstruct(c.id) @ query), c) for c in chunks]
+        score, row = max(scored, key=lambda item: item[0])
+        return _hit(row, score)
+
+
+def _hit(row: ChunkRow, score: float) -> Hit:
+    """A search hit for a chunk of the store."""
+    return Hit(
+        id=row.article_id,
+        title=row.title,
+        section=row.section,
+        anchor=row.anchor,
+        url=row.url,
+        score=float(score),
+        snippet=snippet(row.text),
+        text=row.text,
+        chunk_id=row.id,
+    )
