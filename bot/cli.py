@@ -491,17 +491,22 @@ def handoff_hash_token(
     out.print(hash_token(token))
 
 
-@app.command("train")
-def train(as_json: JsonOption = False) -> None:
-    """Train the Rasa model if config.yml, domain.yml or data/ changed since the last training."""
+def _ensure_model() -> tuple[Path, bool]:
+    """Train the Rasa model if its data changed, saying so first; a failure is a clean error."""
     from bot.stack import StackError, ensure_model, model_path
 
     if not model_path().exists():
         err.print("training the Rasa model (its data changed); this takes a few minutes...")
     try:
-        model, trained = ensure_model()
+        return ensure_model()
     except StackError as exc:
         raise _fail(str(exc)) from exc
+
+
+@app.command("train")
+def train(as_json: JsonOption = False) -> None:
+    """Train the Rasa model if config.yml, domain.yml or data/ changed since the last training."""
+    model, trained = _ensure_model()
     if as_json:
         _print_json({"model": str(model), "trained": trained})
     else:
@@ -529,12 +534,7 @@ def up() -> None:
                 f"port {port} ({name}) is already in use; stop what uses it or set "
                 f"BOT_{name.upper()} to another port"
             )
-    if not stack.model_path().exists():
-        err.print("training the Rasa model (its data changed); this takes a few minutes...")
-    try:
-        model, _ = stack.ensure_model()
-    except stack.StackError as exc:
-        raise _fail(str(exc)) from exc
+    model, _ = _ensure_model()
     logs = settings.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     env = {"BOT_RASA_URL": settings.rasa_base_url}

@@ -237,3 +237,11 @@ def test_bad_input_is_rejected_with_the_field_named() -> None:
         NewTicket(conversation_id="c", reason="complaint", customer_email="not-an-email")
     with pytest.raises(ValidationError, match="text"):
         NewMessage(sender="customer", text="x" * 5000)
+
+
+def test_counts_per_status(queue: HandoffQueue) -> None:
+    assert queue.counts() == {"open": 0, "claimed": 0, "resolved": 0, "returned_to_bot": 0}
+    first, _ = queue.create(_ticket("c-1", email="a@x.io"))
+    queue.create(_ticket("c-2", email="b@x.io"))
+    queue.claim(first.id, "alice")
+    assert queue.counts() == {"open": 1, "claimed": 1, "resolved": 0, "returned_to_bot": 0}

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.handoff.db import create_db_engine, migrate
-from bot.handoff.schema import ACTIVE, events, messages, tickets
+from bot.handoff.schema import ACTIVE, STATUSES, events, messages, tickets
 from bot.handoff.summary import summarize
 from bot.privacy import mask_secrets
 
@@ -404,6 +404,16 @@ class HandoffQueue:
                 select(tickets).where(*conditions).order_by(*order).limit(limit).offset(offset)
             ).all()
         return [self._ticket(row) for row in rows], int(total)
+
+    def counts(self) -> dict[str, int]:
+        """Number of tickets in each status (every status present, zero included)."""
+        with self.engine.connect() as conn:
+            found = dict(
+                conn.execute(
+                    select(tickets.c.status, func.count()).group_by(tickets.c.status)
+                ).all()
+            )
+        return {status: int(found.get(status, 0)) for status in STATUSES}
 
     def export(self, since: dt.datetime | None = None, batch: int = 200) -> Iterator[Ticket]:
         """Every ticket updated since a time, oldest first, with transcripts: for a helpdesk."""

@@ -12,9 +12,9 @@ from fastapi.templating import Jinja2Templates
 from bot.handoff import HandoffQueue, NewMessage, TicketConflict, TicketNotFound
 from bot.handoff.auth import Authenticator
 from bot.handoff.queue import MAX_TEXT, Ticket
+from bot.handoff.schema import STATUSES
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-STATUSES = ("open", "claimed", "resolved", "returned_to_bot")
 
 
 def waited(ticket: Ticket, now: dt.datetime | None = None) -> str:
@@ -32,7 +32,7 @@ def inbox_view(queue: HandoffQueue, status: str | None, agent: str) -> dict:
     """The data of the queue page; both the HTML and the JSON twin render this."""
     status = status if status in STATUSES else "open"
     tickets, total = queue.list(status=status, limit=200)
-    counts = {s: queue.list(status=s, limit=1)[1] for s in STATUSES}
+    counts = queue.counts()
     return {
         "agent": agent,
         "status": status,
