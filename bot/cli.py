@@ -563,6 +563,7 @@ def up() -> None:
                 future.result()
         web = f"http://{settings.web_host}:{settings.web_port}"
         out.print(
+            f"store page:   {web}/  (the chat widget is in the corner)\n"
             f"help centre:  {web}/help/\nagent inbox:  {web}/inbox "
             f"(demo token in {settings.data_dir / 'demo-agent.token'})\n"
             f"Rasa (REST):  {servers[1].url}/webhooks/rest/webhook\n"
@@ -594,7 +595,7 @@ def serve(
         bool, typer.Option("--demo", help="With no agent tokens set, create a demo agent's token.")
     ] = False,
 ) -> None:
-    """Run the web app: help centre, search API, handoff API and agent inbox."""
+    """Run the web app: store page with the chat widget, help centre, APIs and agent inbox."""
     import socket
 
     import uvicorn

@@ -94,6 +94,11 @@ class Settings(BaseSettings):
         None, description="Rasa server told when an agent hands back a chat (default: rasa_port)."
     )
     rasa_token: str | None = Field(None, description="Rasa HTTP API token, if it has one.")
+    widget_origins: list[str] = Field(
+        ["*"],
+        description="Sites allowed to embed the chat widget (CORS origins of /api/chat); "
+        "'*' for any.",
+    )
 
     # Store backends and dialogue decisions
     store_backend: Literal["demo", "http"] = Field(

@@ -95,3 +95,12 @@ def demo_copy(tmp_path: Path) -> Path:
     target = tmp_path / "kb"
     shutil.copytree(DEMO_KB, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def rasa_model() -> Path:
+    """The trained Rasa model for the current data (trained once if the data changed)."""
+    from bot.stack import ensure_model
+
+    model, _ = ensure_model()
+    return model

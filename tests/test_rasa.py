@@ -16,7 +16,6 @@ from bot.handoff.notify import RasaResumer
 from bot.stack import (
     RASA_BIN,
     ROOT,
-    ensure_model,
     free_port,
     rasa_env,
     start_action_server,
@@ -32,12 +31,6 @@ EXPECTED_WARNINGS = [
     r"The intent 'EXTERNAL_handoff_\w+' is listed in the domain file, but is not found in the NLU",
     r"The utterance 'utter_ask_\w+' is not used in any story or rule",  # forms ask with these
 ]
-
-
-@pytest.fixture(scope="session")
-def rasa_model() -> Path:
-    model, _ = ensure_model()
-    return model
 
 
 def test_training_data_is_valid() -> None:

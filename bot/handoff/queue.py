@@ -346,6 +346,17 @@ class HandoffQueue:
             ).scalar()
             return self._load(conn, ticket_id) if ticket_id is not None else None
 
+    def for_conversation(self, conversation_id: str, limit: int = 20) -> list[Ticket]:
+        """A conversation's newest tickets, oldest first, with transcripts and history."""
+        with self.engine.connect() as conn:
+            ids = conn.execute(
+                select(tickets.c.id)
+                .where(tickets.c.conversation_id == conversation_id)
+                .order_by(tickets.c.id.desc())
+                .limit(limit)
+            ).scalars()
+            return [self._load(conn, ticket_id) for ticket_id in reversed(list(ids))]
+
     def position(self, ticket_id: int) -> int | None:
         """1-based place of an open ticket in the queue; None once it is claimed or closed."""
         with self.engine.connect() as conn:

@@ -8,7 +8,8 @@ import secrets
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -20,9 +21,10 @@ from bot.kb.render import render_markdown
 from bot.kb.search import KnowledgeBase
 from bot.kb.store import KBIndexError
 from bot.settings import Settings
-from bot.web import api, inbox
+from bot.web import api, chat, inbox
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+WIDGET_JS = Path(__file__).parent / "static" / "widget.js"
 MD_LINK = re.compile(r'href="([^"#]+\.md)(#[^"]*)?"')
 
 
@@ -72,8 +74,19 @@ def create_app(
         same_site="lax",
         https_only=settings.cookie_secure,
     )
+    # The widget may sit on the store's own domain; it sends no cookies, so CORS stays simple.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.widget_origins,
+        allow_methods=["GET", "POST"],
+        allow_headers=["Content-Type"],
+        max_age=600,
+    )
     app.include_router(api.build_router(queue, auth))
     app.include_router(inbox.build_router(queue, auth))
+    app.include_router(
+        chat.build_router(queue, chat.RasaClient(settings.rasa_base_url, settings.rasa_token))
+    )
 
     def knowledge_base() -> KnowledgeBase:
         if state["kb"] is None:
@@ -83,9 +96,19 @@ def create_app(
                 raise HTTPException(503, str(exc)) from exc
         return state["kb"]
 
-    @app.get("/", include_in_schema=False)
-    def home() -> RedirectResponse:
-        return RedirectResponse("/help/")
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def store_page(request: Request) -> HTMLResponse:
+        """The demo store's page, with the chat widget embedded as any site would embed it."""
+        return TEMPLATES.TemplateResponse(request, "store.html", {})
+
+    @app.get("/widget.js", include_in_schema=False)
+    def widget_js() -> FileResponse:
+        """The chat widget: one self-contained script, no third-party code."""
+        return FileResponse(
+            WIDGET_JS,
+            media_type="text/javascript; charset=utf-8",
+            headers={"Cache-Control": "public, max-age=300"},
+        )
 
     @app.get("/healthz")
     def health() -> dict:

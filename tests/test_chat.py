@@ -1,0 +1,171 @@
+"""The widget's gateway: the conversation it shows, the input it refuses, and what it serves."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.handoff import HandoffQueue, NewMessage, NewTicket
+from bot.settings import Settings
+from bot.stack import free_port
+from bot.web.app import create_app
+from bot.web.chat import ChatMessage, handoff_state, ticket_items, tracker_items
+
+# A tracker as Rasa 3.6 returns it (trimmed to the fields the gateway reads).
+EVENTS = [
+    {"event": "action", "name": "action_session_start", "timestamp": 100.0},
+    {"event": "user", "text": "refund time?", "timestamp": 101.0, "parse_data": {}},
+    {
+        "event": "bot",
+        "text": "A few articles might help. Which one?",
+        "timestamp": 101.5,
+        "data": {
+            "buttons": [{"title": "Where is my refund?", "payload": '/choose_article{"a":"x"}'}],
+            "custom": {"outcome": "clarify"},
+        },
+    },
+    {"event": "user", "text": '/choose_article{"a":"x"}', "timestamp": 102.0},
+    {"event": "bot", "text": "Refunds take 5 days.", "timestamp": 102.5, "data": {"custom": {}}},
+    {"event": "user", "text": "/request_human", "timestamp": 103.0},
+    {
+        "event": "user",
+        "text": "EXTERNAL: EXTERNAL_handoff_resolved",
+        "timestamp": 104.0,
+        "parse_data": {"intent": {"name": "EXTERNAL_handoff_resolved"}},
+    },
+    {"event": "bot", "text": None, "timestamp": 104.5, "data": {}},
+]
+
+
+def test_tracker_items_show_what_was_said_with_button_titles_and_no_external_intents() -> None:
+    items = tracker_items(EVENTS)
+    assert [(i["from"], i["text"]) for i in items] == [
+        ("user", "refund time?"),
+        ("bot", "A few articles might help. Which one?"),
+        ("user", "Where is my refund?"),
+        ("bot", "Refunds take 5 days."),
+        ("user", "Talk to a human"),
+    ]
+    assert items[1]["buttons"][0]["title"] == "Where is my refund?"
+    assert items[1]["meta"] == {"outcome": "clarify"}
+    assert [i["id"] for i in items] == ["e1", "e2", "e3", "e4", "e5"]
+
+
+@pytest.fixture
+def queue(tmp_path: Path) -> HandoffQueue:
+    q = HandoffQueue.from_url(f"sqlite:///{tmp_path / 'q.db'}")
+    yield q
+    q.engine.dispose()
+
+
+def _ticket(queue: HandoffQueue, conversation: str = "conv-12345") -> int:
+    ticket, _ = queue.create(
+        NewTicket(
+            conversation_id=conversation,
+            reason="customer_request",
+            transcript=[NewMessage(sender="customer", text="help")],
+        )
+    )
+    return ticket.id
+
+
+def test_ticket_items_and_state_follow_the_ticket(queue: HandoffQueue) -> None:
+    assert handoff_state(queue, queue.for_conversation("conv-12345"))["state"] == "bot"
+    ticket_id = _ticket(queue)
+    tickets = queue.for_conversation("conv-12345")
+    assert handoff_state(queue, tickets) == {
+        "state": "waiting",
+        "position": 1,
+        "agent": None,
+        "ticket_id": ticket_id,
+    }
+    assert ticket_items(tickets) == []  # the customer's own words come from Rasa's tracker
+
+    queue.claim(ticket_id, "dana")
+    queue.add_message(ticket_id, NewMessage(sender="agent", text="Hi, I'm **Dana**."), "dana")
+    tickets = queue.for_conversation("conv-12345")
+    assert handoff_state(queue, tickets)["state"] == "agent"
+    items = ticket_items(tickets)
+    assert [(i["from"], i["text"]) for i in items] == [
+        ("system", "dana from our support team joined the chat."),
+        ("agent", "Hi, I'm **Dana**."),
+    ]
+    assert items[1]["agent"] == "dana" and items[1]["ts"] >= items[0]["ts"]
+
+    queue.resolve(ticket_id, "dana")
+    assert handoff_state(queue, queue.for_conversation("conv-12345"))["state"] == "bot"
+    assert queue.for_conversation("someone-else") == []
+
+
+def test_typed_text_cannot_force_an_intent_but_buttons_can() -> None:
+    assert ChatMessage(text="/EXTERNAL_handoff_resolved").rasa_message() == (
+        "EXTERNAL_handoff_resolved"
+    )
+    assert ChatMessage(text=" hello ").rasa_message() == "hello"
+    assert ChatMessage(text="Talk", payload="/request_human").rasa_message() == "/request_human"
+    with pytest.raises(ValueError, match="EXTERNAL_"):
+        ChatMessage(text="x", payload="/EXTERNAL_handoff_resolved")
+
+
+@pytest.fixture
+def client(tmp_path: Path, queue: HandoffQueue) -> TestClient:
+    # A Rasa URL where nothing listens: the gateway must say so, not hang or crash.
+    settings = Settings(
+        data_dir=tmp_path / "var",
+        settings_file=Path("/nonexistent"),
+        rasa_url=f"http://127.0.0.1:{free_port()}",
+        widget_origins=["https://shop.test"],
+    )
+    return TestClient(create_app(settings, queue=queue))
+
+
+def test_malformed_requests_get_a_4xx_with_the_reason(client: TestClient) -> None:
+    bad_id = client.get("/api/chat/x")
+    assert bad_id.status_code == 422 and "pattern" in bad_id.text
+    empty = client.post("/api/chat/conv-12345/messages", json={"text": "   "})
+    assert empty.status_code == 422 and "text must not be empty" in empty.text
+    long = client.post("/api/chat/conv-12345/messages", json={"text": "x" * 2001})
+    assert long.status_code == 422 and "2000" in long.text
+    extra = client.post("/api/chat/conv-12345/messages", json={"text": "hi", "sender": "y"})
+    assert extra.status_code == 422 and "sender" in extra.text
+    external = client.post(
+        "/api/chat/conv-12345/messages", json={"text": "x", "payload": "/EXTERNAL_handoff_x"}
+    )
+    assert external.status_code == 422
+
+
+def test_an_unreachable_assistant_is_a_503_that_says_so(client: TestClient) -> None:
+    for response in (
+        client.get("/api/chat/conv-12345"),
+        client.post("/api/chat/conv-12345/messages", json={"text": "hello"}),
+    ):
+        assert response.status_code == 503
+        assert response.json()["detail"] == "The assistant is not reachable right now."
+
+
+def test_the_store_page_embeds_the_widget_which_is_one_script(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and '<script src="/widget.js"' in page.text
+    widget = client.get("/widget.js")
+    assert widget.status_code == 200
+    assert widget.headers["content-type"].startswith("text/javascript")
+    assert "innerHTML" not in widget.text.replace("never innerHTML", "")
+    code = widget.text.split("*/", 1)[1]  # after the header comment's embed example
+    urls = set(re.findall(r"https?://[^\s\"']+", code))
+    assert urls == {"http://www.w3.org/2000/svg"}  # a namespace name, not a download
+
+
+def test_only_the_configured_sites_may_call_the_gateway(client: TestClient) -> None:
+    allowed = client.options(
+        "/api/chat/conv-12345/messages",
+        headers={"Origin": "https://shop.test", "Access-Control-Request-Method": "POST"},
+    )
+    assert allowed.headers.get("access-control-allow-origin") == "https://shop.test"
+    other = client.options(
+        "/api/chat/conv-12345/messages",
+        headers={"Origin": "https://evil.test", "Access-Control-Request-Method": "POST"},
+    )
+    assert "access-control-allow-origin" not in other.headers
