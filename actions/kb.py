@@ -112,7 +112,15 @@ class ActionKbAnswer(Action):
         unresolved = float(tracker.get_slot("unresolved_turns") or 0) + 1
         score = decision.top.score if decision.top else None
         dispatcher.utter_message(
-            text=CANT_ANSWER, json_message=meta("fallback", intent, None, score)
+            text=CANT_ANSWER,
+            # the top article is kept (not cited) so `bot eval calibrate` can replay thresholds
+            json_message=meta(
+                "fallback",
+                intent,
+                None,
+                score,
+                top_article=decision.top.id if decision.top else None,
+            ),
         )
         events.append(SlotSet("unresolved_turns", unresolved))
         if unresolved >= 2:

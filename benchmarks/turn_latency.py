@@ -23,23 +23,9 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import QUESTIONS  # noqa: E402
 from bot.stack import ensure_model, free_port, start_action_server, start_rasa, wait_ready  # noqa: E402
 from bot.store.demo import DemoStore  # noqa: E402
-
-QUESTIONS = [
-    "how long do refunds take?",
-    "do you ship to canada",
-    "what payment methods do you accept",
-    "my promo code isn't working",
-    "how do i return an item",
-    "can i change my delivery address",
-    "is there a fee to cancel",
-    "how do i delete my account",
-    "do gift cards expire",
-    "what are your opening hours",
-    "my package arrived damaged",
-    "how long is the warranty",
-]
 
 
 def conversations(store: DemoStore) -> list[list[str]]:

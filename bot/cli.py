@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bot.eval.cli import eval_app
 from bot.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 kb_app = typer.Typer(help="Knowledge base: build, search, lint and test.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
+app.add_typer(eval_app, name="eval")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -146,6 +148,8 @@ def build_options(settings: Settings):
         batch_size=settings.embedding_batch_size,
         max_words=settings.article_max_words,
         keep_versions=settings.index_keep_versions,
+        index_type=settings.index_type,
+        ann_threshold=settings.ann_threshold,
     )
 
 

@@ -42,6 +42,12 @@ class Settings(BaseSettings):
         description="sentence-transformers model name or local path (loaded offline).",
     )
     embedding_batch_size: int = Field(32, ge=1, description="Texts embedded per batch.")
+    index_type: Literal["auto", "flat", "hnsw"] = Field(
+        "auto", description="FAISS index: exact 'flat', graph 'hnsw', or 'auto' by size."
+    )
+    ann_threshold: int = Field(
+        200_000, ge=1, description="With index_type 'auto': vectors from which HNSW is used."
+    )
     chunk_max_tokens: int = Field(
         256, ge=32, description="Token budget of one chunk, title and headings included."
     )

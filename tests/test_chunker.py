@@ -107,3 +107,17 @@ def test_chunk_ids_are_stable_and_include_a_title_vector(kb_dir: Path) -> None:
 def test_plain_text_drops_markdown_noise() -> None:
     text = "**Bold** and [a link](https://x.test/a) and `code`.\n\n| A | B |\n|---|---|\n| 1 | 2 |"
     assert plain_text(text) == "Bold and a link and code.\n\nA: B\n\n1: 2"
+
+
+def test_each_other_phrasing_of_the_question_gets_its_own_title_vector(kb_dir: Path) -> None:
+    path = write(
+        kb_dir,
+        "returns.md",
+        '---\ntitle: Returns\nquestions: ["can I send it back?", "Returns", "money back?"]\n---\n'
+        + _paragraph(2),
+    )
+    article, problems = parse_article(path, kb_dir, BASE_URL)
+    assert article is not None and problems == []
+    titles = [c for c in chunk_article(article, ChunkConfig()) if c.kind == "title"]
+    assert [c.embed_text for c in titles] == ["Returns", "can I send it back?", "money back?"]
+    assert len({c.id for c in titles}) == 3 and all(c.anchor == "" for c in titles)

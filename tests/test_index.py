@@ -90,7 +90,30 @@ def test_a_no_change_rebuild_does_not_load_the_model(tmp_path: Path, builder, em
     report = builder(kb, index, factory=factory)
     assert factory.calls == 0
     assert (report.changed, report.embedded_articles, report.version) == (False, [], version)
-    assert report.seconds < 1.0
+
+
+def test_large_indexes_get_an_hnsw_graph_and_search_the_same(
+    tmp_path: Path, builder, embedder
+) -> None:
+    kb, index = tmp_path / "kb", tmp_path / "index"
+    _articles(kb)
+    builder(kb, index)  # 3 articles: far below the default threshold
+    assert IndexReader(index).manifest["index_type"] == "flat"
+    exact = KnowledgeBase(index, "all-MiniLM-L6-v2", embedder=embedder).search("bravo rules", 3)
+
+    factory = CountingFactory(embedder)
+    report = builder(kb, index, factory=factory, ann_threshold=1)
+    assert report.changed and factory.calls == 0  # same vectors, new index type
+    reader = IndexReader(index)
+    assert reader.manifest["index_type"] == "hnsw" and reader.manifest["hnsw"]["ef_search"] > 0
+    approximate = KnowledgeBase(index, "all-MiniLM-L6-v2", embedder=embedder)
+    assert [h.id for h in approximate.search("bravo rules", 3)] == [h.id for h in exact]
+    chunk = reader.article_chunks("alpha")[0].id
+    assert reader.faiss.reconstruct(int(chunk)).shape == (embedder.dimension,)
+
+    assert not builder(kb, index, factory=factory, ann_threshold=1).changed
+    assert builder(kb, index, factory=factory, index_type="flat", ann_threshold=1).changed
+    assert IndexReader(index).manifest["index_type"] == "flat"
 
 
 def test_errors_fail_the_build_and_keep_the_previous_index(tmp_path: Path, builder) -> None:

@@ -72,3 +72,13 @@ def test_long_articles_get_a_warning_only(kb_dir: Path) -> None:
 def test_unknown_front_matter_keys_warn(kb_dir: Path) -> None:
     write(kb_dir, "a.md", "---\ntitle: A\nauthor: me\n---\nBody.\n")
     assert _messages(kb_dir) == ["a.md:3: warning: unknown front matter key 'author'"]
+
+
+def test_questions_must_be_a_list_of_short_questions(kb_dir: Path) -> None:
+    write(kb_dir, "a.md", "---\ntitle: A\nquestions: how do I?\n---\nBody.\n")
+    write(kb_dir, "b.md", f"---\ntitle: B\nquestions: [ok, {'x' * 201}]\n---\nBody.\n")
+    write(kb_dir, "c.md", '---\ntitle: C\nquestions: ["fine?"]\n---\nBody.\n')
+    result = lint_kb(kb_dir, BASE_URL)
+    assert [a.id for a in result.articles] == ["c"]
+    assert [(Path(p.path).name, p.line) for p in result.problems] == [("a.md", 3), ("b.md", 3)]
+    assert all("'questions' must be a list" in p.message for p in result.problems)

@@ -191,3 +191,32 @@ def test_a_person_gets_a_ticket_and_the_bot_stays_quiet_until_it_is_resolved(liv
         time.sleep(0.5)
     assert live.outcome(answer)["article_id"] == "refund-status"
     queue.engine.dispose()
+
+
+def test_routing_and_out_of_scope_evaluation_against_the_live_bot(live: Bot) -> None:
+    from bot.eval.routing import Utterance, run, score_oos, score_routing
+
+    expected = {
+        "recover_password": ["flow:reset_password"],
+        "contact_human_agent": ["handoff"],
+        "track_refund": ["article:refund-status"],
+    }
+    records = run(
+        live.url,
+        [
+            Utterance("I forgot my password", "recover_password"),
+            Utterance("I want to speak to a real person", "contact_human_agent"),
+            Utterance("how long do refunds take to reach my card?", "track_refund"),
+        ],
+        concurrency=3,
+    )
+    assert [r["outcome"] for r in records] == [
+        "flow:reset_password",
+        "handoff",
+        "article:refund-status",
+    ]
+    assert records[2]["score"] > 0.5 and records[2]["top_article"] == "refund-status"
+    assert score_routing(records, expected)["accuracy"] == 1.0
+    oos = run(live.url, [Utterance("what's the weather on mars tomorrow", "oos")])
+    assert oos[0]["outcome"] in ("fallback", "clarify", "smalltalk")
+    assert score_oos(oos)["false_answer_rate"] == 0.0

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot import __version__
+from bot.kb import ann
 from bot.kb.chunker import CHUNKER_VERSION, Chunk, ChunkConfig, chunk_article
 from bot.kb.embedder import Embedder, canonical_model_name
 from bot.kb.lint import LintResult, lint_kb
@@ -87,6 +88,8 @@ class BuildOptions:
     batch_size: int = 32
     max_words: int = 1500
     keep_versions: int = 3
+    index_type: str = "auto"
+    ann_threshold: int = 200_000
 
 
 def build_index(
@@ -116,7 +119,9 @@ def build_index(
             removed_articles=removed,
             seconds=0.0,
             version=current_version(options.index_dir),
-            changed=bool(changed or removed or previous is None),
+            changed=bool(
+                changed or removed or previous is None or _index_type_changed(previous, options)
+            ),
             skipped=lint.skipped_paths,
             problems=lint.problems,
         )
@@ -130,6 +135,14 @@ def build_index(
             )
         report.seconds = round(time.perf_counter() - started, 3)
         return report
+
+
+def _index_type_changed(previous: dict, options: BuildOptions) -> bool:
+    """True when the settings now call for another index type over the same vectors."""
+    wanted = ann.choose_type(
+        options.index_type, int(previous["counts"]["vectors"]), options.ann_threshold
+    )
+    return previous.get("index_type", "flat") != wanted
 
 
 def _reusable_articles(previous: dict | None, model: str, chunking: ChunkConfig) -> dict[str, str]:
@@ -206,10 +219,8 @@ def _write_version(
             )
         np.save(staging / IDS, ids)
         np.save(staging / VECTORS, vectors)
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
-        if len(ids):
-            index.add_with_ids(vectors, ids)
-        faiss.write_index(index, str(staging / FAISS_FILE))
+        index_type = ann.choose_type(options.index_type, len(ids), options.ann_threshold)
+        faiss.write_index(ann.build(index_type, vectors, ids, dimension), str(staging / FAISS_FILE))
 
         all_articles = {a.id: a for a in [*kept, *changed]}
         manifest = {
@@ -218,7 +229,18 @@ def _write_version(
             "model": canonical_model_name(options.model),
             "dimension": dimension,
             "metric": "inner_product",
-            "index_type": "flat",
+            "index_type": index_type,
+            **(
+                {
+                    "hnsw": {
+                        "m": ann.HNSW_M,
+                        "ef_construction": ann.HNSW_EF_CONSTRUCTION,
+                        "ef_search": ann.HNSW_EF_SEARCH,
+                    }
+                }
+                if index_type == "hnsw"
+                else {}
+            ),
             "chunking": _chunking_record(options.chunking),
             "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "build_seconds": round(time.perf_counter() - started, 3),

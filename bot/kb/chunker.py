@@ -12,7 +12,7 @@ from bot.kb.loader import Article, Section
 TokenCounter = Callable[[str], int]
 
 # Bump when chunking or embed-text logic changes: indexes built by older logic re-embed fully.
-CHUNKER_VERSION = 3
+CHUNKER_VERSION = 4
 SPECIAL_TOKENS = 2  # [CLS] and [SEP] count against the model's window
 LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[*_`])")
@@ -129,22 +129,24 @@ def chunk_article(
             )
         )
     if chunks:
-        # Articles are titled as the customer's question, so the title alone is a strong match
-        # for a paraphrased question; a hit on it shows the article's lead section.
+        # Articles are titled as the customer's question, so the title alone (and each other
+        # phrasing the writer listed under `questions`) is a strong match for a paraphrased
+        # question; a hit on one shows the article's lead section.
         lead = chunks[0]
-        chunks.append(
-            Chunk(
-                id=chunk_id(article.id, len(chunks)),
-                article_id=article.id,
-                ordinal=len(chunks),
-                section=lead.section,
-                anchor=lead.anchor,
-                heading_path=lead.heading_path,
-                text=lead.text,
-                embed_text=article.title,
-                kind="title",
+        for question in dict.fromkeys([article.title, *article.questions]):
+            chunks.append(
+                Chunk(
+                    id=chunk_id(article.id, len(chunks)),
+                    article_id=article.id,
+                    ordinal=len(chunks),
+                    section=lead.section,
+                    anchor=lead.anchor,
+                    heading_path=lead.heading_path,
+                    text=lead.text,
+                    embed_text=question,
+                    kind="title",
+                )
             )
-        )
     return chunks
 
 

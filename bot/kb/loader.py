@@ -14,7 +14,8 @@ from bot.kb.problems import Problem
 from bot.kb.render import Heading, render_markdown
 
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-KNOWN_KEYS = {"title", "id", "url", "tags", "updated"}
+KNOWN_KEYS = {"title", "id", "url", "tags", "updated", "questions"}
+MAX_QUESTION_CHARS = 200
 FENCE = re.compile(r"^\s{0,3}(```+|~~~+)")
 ATX_HEADING = re.compile(r"^\s{0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
@@ -58,6 +59,7 @@ class Article:
     content_hash: str
     word_count: int
     anchors: set[str] = field(default_factory=set)
+    questions: list[str] = field(default_factory=list)
 
     @property
     def category(self) -> str:
@@ -135,6 +137,7 @@ def parse_article(path: Path, kb_dir: Path, base_url: str) -> tuple[Article | No
     title = _title(meta, text, shown, problems)
     url = _url(meta, article_id, base_url, text, shown, problems)
     tags = _tags(meta, text, shown, problems)
+    questions = _questions(meta, text, shown, problems)
     updated = _updated(meta, text, shown, problems)
     for key in sorted(set(meta) - KNOWN_KEYS):
         problems.append(
@@ -161,6 +164,7 @@ def parse_article(path: Path, kb_dir: Path, base_url: str) -> tuple[Article | No
         path=path,
         rel_path=rel_path,
         tags=tags,
+        questions=questions,
         updated=updated,
         body=body_clean,
         sections=sections,
@@ -279,6 +283,28 @@ def _tags(meta: dict, text: str, shown: str, problems: list[Problem]) -> list[st
         )
         return []
     return [str(t) for t in tags]
+
+
+def _questions(meta: dict, text: str, shown: str, problems: list[Problem]) -> list[str]:
+    """Other ways customers ask the title's question; each is matched like the title."""
+    questions = meta.get("questions", [])
+    if questions is None:
+        return []
+    if (
+        not isinstance(questions, list)
+        or not all(isinstance(q, str) and q.strip() for q in questions)
+        or any(len(q) > MAX_QUESTION_CHARS for q in questions)
+    ):
+        problems.append(
+            Problem(
+                shown,
+                _key_line(text, "questions"),
+                "'questions' must be a list of questions (each at most "
+                f'{MAX_QUESTION_CHARS} characters), like: questions: ["can I swap my order?"]',
+            )
+        )
+        return []
+    return list(dict.fromkeys(q.strip() for q in questions))
 
 
 def _updated(meta: dict, text: str, shown: str, problems: list[Problem]) -> dt.date | None:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.kb import ann
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -187,6 +189,7 @@ class IndexReader:
         self.manifest = manifest
         folder = version_dir(index_dir, version)
         self.faiss = faiss.read_index(str(folder / FAISS_FILE))
+        ann.prepare_for_search(self.faiss, manifest)
         uri = f"file:{(folder / CHUNKS_DB).resolve()}?mode=ro&immutable=1"
         self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
 

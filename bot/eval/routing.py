@@ -1,0 +1,180 @@
+"""Routing and out-of-scope: what the running bot does with a conversation's first message.
+
+Each utterance opens a new conversation on the bot's REST channel; the outcome is read from the
+metadata every bot turn ends with: `flow:<name>`, `article:<id>`, `handoff`, `clarify`,
+`fallback` (or `smalltalk`, `handoff_offer`). A turn's record keeps the top search score and
+article, so `calibrate` can replay other thresholds without asking the bot again.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ANSWERED = ("article", "flow")  # outcomes that answer: wrong ones are false answers
+KB_PATH = ("article", "clarify", "fallback")  # outcomes the thresholds decide
+# CLINC150 domains a store does not serve: their in-scope utterances are out of scope here.
+FOREIGN_DOMAINS = ("travel", "auto_and_commute", "home", "utility", "work", "kitchen_and_dining")
+
+
+@dataclass
+class Utterance:
+    text: str
+    label: str  # the dataset's intent, or "oos"
+
+
+def outcome_label(meta: dict | None) -> str:
+    """The outcome of a turn from its metadata, as the expected-outcomes file spells it."""
+    if not meta:
+        return "none"
+    outcome = meta.get("outcome") or "none"
+    if outcome == "flow":
+        return f"flow:{meta.get('flow') or meta.get('intent')}"
+    if outcome == "article":
+        return f"article:{meta.get('article_id')}"
+    return outcome
+
+
+def first_turn(client: httpx.Client, bot_url: str, utterance: Utterance) -> dict:
+    """Send one utterance as the first message of a new conversation; return its record."""
+    sender = f"eval-{uuid.uuid4().hex}"
+    record = {"text": utterance.text, "label": utterance.label}
+    try:
+        response = client.post(
+            f"{bot_url.rstrip('/')}/webhooks/rest/webhook",
+            json={"sender": sender, "message": utterance.text},
+        )
+        response.raise_for_status()
+        messages = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        return {**record, "outcome": "error", "error": str(exc)}
+    metas = [m["custom"] for m in messages if isinstance(m.get("custom"), dict)]
+    meta = metas[-1] if metas else None
+    top = None
+    if meta and meta.get("outcome") in KB_PATH:
+        top = meta.get("article_id") or meta.get("top_article")
+    return {
+        **record,
+        "outcome": outcome_label(meta),
+        "score": meta.get("score") if meta else None,
+        "top_article": top,
+    }
+
+
+def run(
+    bot_url: str,
+    utterances: list[Utterance],
+    concurrency: int = 4,
+    timeout: float = 60.0,
+    on_done: Callable[[int], None] | None = None,
+) -> list[dict]:
+    """Every utterance through the bot, a few conversations at a time, in input order."""
+    with httpx.Client(timeout=timeout) as client, ThreadPoolExecutor(concurrency) as pool:
+        futures = [pool.submit(first_turn, client, bot_url, u) for u in utterances]
+        records = []
+        for number, future in enumerate(futures, start=1):
+            records.append(future.result())
+            if on_done:
+                on_done(number)
+    return records
+
+
+def load_bitext(path: Path) -> list[Utterance]:
+    """Bitext customer-support CSV: the `instruction` and `intent` columns."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"instruction", "intent"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+        return [Utterance(row["instruction"], row["intent"]) for row in reader]
+
+
+def load_expected(path: Path) -> dict[str, list[str]]:
+    """Intent → the outcomes that count as correct (keys starting with '_' are notes)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {k: list(v) for k, v in data.items() if not k.startswith("_")}
+
+
+def load_oos(clinc_dir: Path) -> list[Utterance]:
+    """CLINC150 oos_val, plus the val utterances of the domains a store does not serve."""
+    data = json.loads((clinc_dir / "data_full.json").read_text(encoding="utf-8"))
+    domains = json.loads((clinc_dir / "domains.json").read_text(encoding="utf-8"))
+    foreign = {intent for d in FOREIGN_DOMAINS for intent in domains[d]}
+    items = [Utterance(text, "oos") for text, _ in data["oos_val"]]
+    items += [
+        Utterance(text, f"clinc:{intent}") for text, intent in data["val"] if intent in foreign
+    ]
+    return items
+
+
+def load_lines(path: Path) -> list[Utterance]:
+    """One utterance per line (for a custom out-of-scope set)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [Utterance(line.strip(), "oos") for line in lines if line.strip()]
+
+
+def score_routing(records: Iterable[dict], expected: dict[str, list[str]]) -> dict:
+    """Accuracy overall and per intent, the clarify rate, errors, and the commonest confusions."""
+    total = correct = clarify = errors = 0
+    per_intent: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    confusions: Counter = Counter()
+    for record in records:
+        label = record["label"]
+        if label not in expected:
+            continue
+        total += 1
+        ok = record["outcome"] in expected[label]
+        correct += ok
+        clarify += record["outcome"] == "clarify"
+        errors += record["outcome"] == "error"
+        per_intent[label][0] += ok
+        per_intent[label][1] += 1
+        if not ok:
+            confusions[(label, record["outcome"])] += 1
+    if total == 0:
+        raise ValueError("no utterance has an intent in the expected-outcomes file")
+    return {
+        "utterances": total,
+        "accuracy": round(correct / total, 4),
+        "clarify_rate": round(clarify / total, 4),
+        "errors": errors,
+        "per_intent": {
+            k: {"accuracy": round(v[0] / v[1], 4), "n": v[1]} for k, v in sorted(per_intent.items())
+        },
+        "confusions": [
+            {"intent": i, "outcome": o, "count": n} for (i, o), n in confusions.most_common(15)
+        ],
+    }
+
+
+def score_oos(records: Iterable[dict]) -> dict:
+    """The false-answer rate: out-of-scope messages that got an article or started a flow."""
+    records = list(records)
+    if not records:
+        raise ValueError("no out-of-scope utterances")
+    outcomes = Counter(r["outcome"].split(":", 1)[0] for r in records)
+    false = [r for r in records if r["outcome"].split(":", 1)[0] in ANSWERED]
+    return {
+        "utterances": len(records),
+        "false_answer_rate": round(len(false) / len(records), 4),
+        "outcomes": dict(outcomes.most_common()),
+        "errors": outcomes.get("error", 0),
+        "false_answers": [{"text": r["text"], "outcome": r["outcome"]} for r in false[:25]],
+    }
+
+
+def save_records(path: Path, records: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+
+
+def load_records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
