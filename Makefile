@@ -29,4 +29,4 @@ format: setup
 	@$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf index/versions index/CURRENT index/.build.lock .pytest_cache test-artifacts
+	rm -rf index/versions index/CURRENT index/.build.lock index/parse-cache.pickle .pytest_cache test-artifacts

@@ -46,7 +46,7 @@ class Settings(BaseSettings):
         "auto", description="FAISS index: exact 'flat', graph 'hnsw', or 'auto' by size."
     )
     ann_threshold: int = Field(
-        200_000, ge=1, description="With index_type 'auto': vectors from which HNSW is used."
+        50_000, ge=1, description="With index_type 'auto': vectors from which HNSW is used."
     )
     chunk_max_tokens: int = Field(
         256, ge=32, description="Token budget of one chunk, title and headings included."

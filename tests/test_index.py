@@ -212,3 +212,26 @@ def test_best_section_looks_only_inside_the_named_article(
     other = kb.best_section("do you ship to canada", "reset-password")  # still that article
     assert other.id == "reset-password"
     assert kb.best_section("anything", "no-such-article") is None
+
+
+def test_a_rebuild_parses_only_the_files_that_changed(
+    tmp_path: Path, builder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.kb import loader
+
+    kb, index = tmp_path / "kb", tmp_path / "index"
+    _articles(kb)
+    builder(kb, index)
+    parsed: list[str] = []
+    real = loader.parse_article
+
+    def counting(path: Path, *args):
+        parsed.append(path.name)
+        return real(path, *args)
+
+    monkeypatch.setattr(loader, "parse_article", counting)
+    write(kb, "bravo.md", "---\ntitle: All about bravo\n---\nBravo changed again.\n")
+    report = builder(kb, index)
+    assert parsed == ["bravo.md"] and report.embedded_articles == ["bravo"]
+    (index / "parse-cache.pickle").write_bytes(b"not a pickle")  # a damaged cache: parse all
+    assert builder(kb, index).changed is False and len(parsed) == 4

@@ -20,7 +20,7 @@ from bot.kb import ann
 from bot.kb.chunker import CHUNKER_VERSION, Chunk, ChunkConfig, chunk_article
 from bot.kb.embedder import Embedder, canonical_model_name
 from bot.kb.lint import LintResult, lint_kb
-from bot.kb.loader import Article
+from bot.kb.loader import Article, ParseCache
 from bot.kb.problems import Problem
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ from bot.kb.store import (
     FORMAT_VERSION,
     IDS,
     MANIFEST,
+    PARSE_CACHE,
     VECTORS,
     build_lock,
     current_version,
@@ -89,7 +90,7 @@ class BuildOptions:
     max_words: int = 1500
     keep_versions: int = 3
     index_type: str = "auto"
-    ann_threshold: int = 200_000
+    ann_threshold: int = 50_000
 
 
 def build_index(
@@ -100,7 +101,8 @@ def build_index(
 ) -> BuildReport:
     """Build or update the index; raises BuildFailed on errors unless skip_invalid is set."""
     started = time.perf_counter()
-    lint: LintResult = lint_kb(options.kb_dir, options.base_url, options.max_words)
+    cache = ParseCache(options.index_dir / PARSE_CACHE)
+    lint: LintResult = lint_kb(options.kb_dir, options.base_url, options.max_words, cache)
     if lint.error_count and not skip_invalid:
         raise BuildFailed(lint.problems)
     articles = lint.articles
@@ -133,6 +135,7 @@ def build_index(
             report.version, report.chunks = _write_version(
                 options, previous, kept, changed, embedder, on_progress, started
             )
+        cache.save()
         report.seconds = round(time.perf_counter() - started, 3)
         return report
 

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from bot.kb.loader import Article, LoadResult, display_path, is_article_file, load_kb
+from bot.kb.loader import (
+    Article,
+    LoadResult,
+    ParseCache,
+    display_path,
+    is_article_file,
+    load_kb,
+)
 from bot.kb.problems import Problem, Severity
 
 
@@ -29,9 +37,11 @@ class LintResult:
         return sorted({p.path for p in self.problems if p.severity == "error"})
 
 
-def lint_kb(kb_dir: Path, base_url: str, max_words: int = 1500) -> LintResult:
+def lint_kb(
+    kb_dir: Path, base_url: str, max_words: int = 1500, cache: ParseCache | None = None
+) -> LintResult:
     """Load and check the whole knowledge base; articles with errors are left out."""
-    loaded: LoadResult = load_kb(kb_dir, base_url)
+    loaded: LoadResult = load_kb(kb_dir, base_url, cache)
     problems = list(loaded.problems)
     articles = _drop_duplicate_ids(loaded.articles, problems)
     problems.extend(_link_problems(loaded.articles, kb_dir, base_url))
@@ -72,10 +82,15 @@ def _drop_duplicate_ids(articles: list[Article], problems: list[Problem]) -> lis
     return kept
 
 
+def _absolute(path: Path) -> str:
+    """An absolute, normalised path (without Path.resolve's per-part symlink lookups)."""
+    return os.path.normpath(os.path.abspath(path))
+
+
 def _link_problems(articles: list[Article], kb_dir: Path, base_url: str) -> list[Problem]:
     """Links to other articles (relative .md paths or help-centre URLs) must resolve."""
     by_id = {a.id: a for a in articles}
-    by_path = {a.path.resolve(): a for a in articles}
+    by_path = {_absolute(a.path): a for a in articles}
     problems: list[Problem] = []
     for article in articles:
         shown = display_path(article.path)
@@ -84,10 +99,10 @@ def _link_problems(articles: list[Article], kb_dir: Path, base_url: str) -> list
             anchor = unquote(parts.fragment)
             target: Article | None
             if parts.scheme in ("", "file") and not parts.netloc and parts.path.endswith(".md"):
-                file = (article.path.parent / unquote(parts.path)).resolve()
+                file = _absolute(article.path.parent / unquote(parts.path))
                 target = by_path.get(file)
                 if target is None:
-                    reason, severity = _missing_file_reason(file, kb_dir)
+                    reason, severity = _missing_file_reason(Path(file), kb_dir)
                     problems.append(
                         Problem(shown, link.line, f"link to '{link.target}': {reason}", severity)
                     )
@@ -126,7 +141,7 @@ def _missing_file_reason(file: Path, kb_dir: Path) -> tuple[str, Severity]:
     if not file.exists():
         return "no such article", "error"
     try:
-        rel = file.relative_to(kb_dir.resolve())
+        rel = file.relative_to(_absolute(kb_dir))
     except ValueError:
         return "it is outside the knowledge base", "error"
     if not is_article_file(rel):

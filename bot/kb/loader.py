@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
+import os
+import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,20 +87,77 @@ def is_article_file(path: Path) -> bool:
 
 def article_files(kb_dir: Path) -> list[Path]:
     """All article files under a knowledge-base folder, sorted for a stable order."""
-    return sorted(
-        p for p in kb_dir.rglob("*.md") if p.is_file() and is_article_file(p.relative_to(kb_dir))
-    )
+    found = []
+    for folder, dirs, files in os.walk(kb_dir):  # faster than rglob on thousands of files
+        dirs[:] = [d for d in dirs if not d.startswith(("_", "."))]
+        found += [
+            os.path.join(folder, name)
+            for name in files
+            if name.endswith(".md") and not name.startswith(("_", "."))
+        ]
+    return [Path(p) for p in sorted(found, key=lambda p: p.split(os.sep))]
 
 
 def display_path(path: Path) -> str:
     """A path as users should see it: relative to the working directory when possible."""
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
+    return _display_path(str(path), os.getcwd())
 
 
-def load_kb(kb_dir: Path, base_url: str) -> LoadResult:
+@functools.lru_cache(maxsize=65536)  # asked for every article several times per build
+def _display_path(path: str, cwd: str) -> str:
+    full = os.path.normpath(os.path.join(cwd, path))
+    if full.startswith(cwd.rstrip(os.sep) + os.sep):
+        return Path(os.path.relpath(full, cwd)).as_posix()
+    return Path(path).as_posix()
+
+
+class ParseCache:
+    """Parsed articles keyed by their bytes, so a rebuild parses only the files that changed.
+
+    Parsing (front matter, Markdown rendering for the anchors) is most of a no-change rebuild's
+    time on a large KB. Entries not used by the latest load are dropped when it is saved.
+    """
+
+    VERSION = 1
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._entries: dict[tuple, tuple[Article | None, list[Problem]]] = {}
+        self._used: dict[tuple, tuple[Article | None, list[Problem]]] = {}
+        try:
+            with path.open("rb") as handle:
+                version, entries = pickle.load(handle)
+            if version == self.VERSION:
+                self._entries = entries
+        except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError):
+            pass  # no cache yet, or an unreadable one: parse everything
+
+    def parse(
+        self, path: Path, kb_dir: Path, base_url: str
+    ) -> tuple[Article | None, list[Problem]]:
+        key = (
+            str(path),
+            hashlib.sha256(path.read_bytes()).hexdigest(),
+            str(kb_dir),
+            base_url,
+            os.getcwd(),  # relative paths, and problems show paths relative to it
+        )
+        result = self._entries.get(key)
+        if result is None:
+            result = parse_article(path, kb_dir, base_url)
+        self._used[key] = result
+        return result
+
+    def save(self) -> None:
+        """Write the entries the last load used (atomically: a crash leaves the old file)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+        with tmp.open("wb") as handle:
+            pickle.dump((self.VERSION, self._used), handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, self.path)
+
+
+def load_kb(kb_dir: Path, base_url: str, cache: ParseCache | None = None) -> LoadResult:
     """Parse every article under kb_dir; a broken file is reported, never fatal to the others."""
     if not kb_dir.is_dir():
         return LoadResult(
@@ -107,7 +167,9 @@ def load_kb(kb_dir: Path, base_url: str) -> LoadResult:
     articles: list[Article] = []
     problems: list[Problem] = []
     for path in files:
-        article, found = parse_article(path, kb_dir, base_url)
+        article, found = (
+            cache.parse(path, kb_dir, base_url) if cache else parse_article(path, kb_dir, base_url)
+        )
         problems.extend(found)
         if article is not None:
             articles.append(article)

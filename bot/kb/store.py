@@ -25,6 +25,7 @@ MANIFEST = "manifest.json"
 VECTORS = "vectors.npy"
 IDS = "ids.npy"
 FAISS_FILE = "faiss.index"
+PARSE_CACHE = "parse-cache.pickle"  # in the index folder, beside versions/
 CHUNKS_DB = "chunks.db"
 
 SCHEMA = """
