@@ -19,6 +19,25 @@ RESET_ARTICLE = "reset-password"
 MAX_TRIES = 3
 
 
+def retry_slot(
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    flow: str,
+    slot: str,
+    message: str,
+    give_up: str,
+) -> dict[str, Any]:
+    """A form slot that could not be read: ask again, or after MAX_TRIES end the flow as failed."""
+    tries = float(tracker.get_slot("form_tries") or 0) + 1
+    if tries >= MAX_TRIES:
+        dispatcher.utter_message(
+            text=give_up, json_message=meta("flow", flow, flow=flow, failed=True)
+        )
+        return {slot: None, "form_tries": 0.0, "requested_slot": None, "flow_failed": True}
+    dispatcher.utter_message(text=message, json_message=meta("flow", flow, flow=flow))
+    return {slot: None, "form_tries": tries}
+
+
 def find_email(tracker: Tracker) -> str | None:
     """An email from the entity extractor, or found in the message text."""
     entity = next(tracker.get_latest_entity_values("email"), None)
@@ -43,18 +62,14 @@ class ValidateResetPasswordForm(FormValidationAction):
         email = email_from(value, tracker)
         if email:
             return {"email": email, "form_tries": 0.0}
-        tries = float(tracker.get_slot("form_tries") or 0) + 1
-        if tries >= MAX_TRIES:
-            dispatcher.utter_message(
-                text="I still couldn't read an email address there.",
-                json_message=meta("flow", "reset_password", flow="reset_password", failed=True),
-            )
-            return {"email": None, "form_tries": 0.0, "requested_slot": None, "flow_failed": True}
-        dispatcher.utter_message(
-            text="That doesn't look like an email address. It should look like name@example.com.",
-            json_message=meta("flow", "reset_password", flow="reset_password"),
+        return retry_slot(
+            dispatcher,
+            tracker,
+            "reset_password",
+            "email",
+            "That doesn't look like an email address. It should look like name@example.com.",
+            "I still couldn't read an email address there.",
         )
-        return {"email": None, "form_tries": tries}
 
 
 class ActionResetPassword(Action):

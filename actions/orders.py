@@ -9,7 +9,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.account import MAX_TRIES, email_from, find_email
+from actions.account import email_from, find_email, retry_slot
 from actions.common import store
 from actions.kb import offer_human
 from bot.dialogue.replies import ORDER_NOT_FOUND, STORE_DOWN, meta, order_status_text
@@ -25,15 +25,9 @@ class ValidateTrackOrderForm(FormValidationAction):
         return "validate_track_order_form"
 
     def _retry(self, dispatcher, tracker, slot: str, message: str) -> dict[str, Any]:
-        tries = float(tracker.get_slot("form_tries") or 0) + 1
-        if tries >= MAX_TRIES:
-            dispatcher.utter_message(
-                text="I still couldn't read that.",
-                json_message=meta("flow", "track_order", **FLOW, failed=True),
-            )
-            return {slot: None, "form_tries": 0.0, "requested_slot": None, "flow_failed": True}
-        dispatcher.utter_message(text=message, json_message=meta("flow", "track_order", **FLOW))
-        return {slot: None, "form_tries": tries}
+        return retry_slot(
+            dispatcher, tracker, "track_order", slot, message, "I still couldn't read that."
+        )
 
     def validate_order_number(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

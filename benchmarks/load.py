@@ -27,7 +27,7 @@ from bot.stack import (  # noqa: E402
     start_action_server,
     start_rasa,
     start_web,
-    wait_ready,
+    wait_all,
 )
 from bot.store.demo import DemoStore  # noqa: E402
 
@@ -97,8 +97,7 @@ def main() -> None:
         "web_app": start_web(ports["web"], env, folder),
     }
     try:
-        for server, path in zip(servers.values(), ["/health", "/status", "/healthz"], strict=True):
-            wait_ready(server, path)
+        wait_all(list(servers.values()))
         store = DemoStore(folder / "var" / "demo_store.db")
         number, email = store.sample("shipped")
         load_env = {

@@ -66,7 +66,7 @@ def main() -> None:
     if url is None:
         model, _ = ensure_model()
         server = start_rasa(free_port(), free_port(), model, None, Path(tempfile.mkdtemp()))
-        wait_ready(server, "/status")
+        wait_ready(server)
         url = server.url
     right, total = collections.Counter(), collections.Counter()
     confusions: collections.Counter = collections.Counter()

@@ -15,7 +15,6 @@ import statistics
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -24,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import QUESTIONS  # noqa: E402
-from bot.stack import ensure_model, free_port, start_action_server, start_rasa, wait_ready  # noqa: E402
+from bot.stack import ensure_model, free_port, start_action_server, start_rasa, wait_all  # noqa: E402
 from bot.store.demo import DemoStore  # noqa: E402
 
 
@@ -97,12 +96,7 @@ def main() -> None:
             start_action_server(action_port, env, folder),
             start_rasa(rasa_port, action_port, model, env, folder),
         ]
-        with ThreadPoolExecutor(2) as pool:
-            list(
-                pool.map(
-                    lambda s_p: wait_ready(*s_p), [(servers[0], "/health"), (servers[1], "/status")]
-                )
-            )
+        wait_all(servers)
         url = servers[1].url
     try:
         store = DemoStore(data_dir / "demo_store.db")

@@ -522,7 +522,6 @@ def up() -> None:
     """Start the action server, the Rasa server and the web app; Ctrl-C stops them all."""
     import signal
     import time
-    from concurrent.futures import ThreadPoolExecutor
 
     from bot import stack
 
@@ -557,14 +556,7 @@ def up() -> None:
     signal.signal(signal.SIGTERM, stop_all)
     try:
         err.print("starting the action server, the Rasa server and the web app...")
-        with ThreadPoolExecutor(3) as pool:
-            checks = [
-                (servers[0], "/health"),
-                (servers[1], "/status"),
-                (servers[2], "/openapi.json"),
-            ]
-            for future in [pool.submit(stack.wait_ready, s, path) for s, path in checks]:
-                future.result()
+        stack.wait_all(servers)
         web = f"http://{settings.web_host}:{settings.web_port}"
         out.print(
             f"store page:   {web}/  (the chat widget is in the corner)\n"

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,6 +104,7 @@ class Server:
     process: subprocess.Popen
     url: str
     log: Path
+    ready_path: str  # answers 200 once the server can take requests
 
     def stop(self, timeout: float = 20) -> None:
         """Ask the process to stop, then kill it if it does not."""
@@ -115,11 +117,13 @@ class Server:
                 self.process.wait()
 
 
-def _spawn(name: str, command: list[str], port: int, env: dict[str, str], log: Path) -> Server:
+def _spawn(
+    name: str, command: list[str], port: int, env: dict[str, str], log: Path, ready_path: str
+) -> Server:
     """Start one server process with its output in a log file."""
     with open(log, "w") as out:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    return Server(name, process, f"http://127.0.0.1:{port}", log)
+    return Server(name, process, f"http://127.0.0.1:{port}", log, ready_path)
 
 
 def start_action_server(
@@ -129,7 +133,12 @@ def start_action_server(
     folder = log_dir or Path(tempfile.mkdtemp())
     command = [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]
     return _spawn(
-        "action server", command, port, {**os.environ, **(env or {})}, folder / "actions.log"
+        "action server",
+        command,
+        port,
+        {**os.environ, **(env or {})},
+        folder / "actions.log",
+        "/health",
     )
 
 
@@ -149,18 +158,31 @@ def start_rasa(
         "--endpoints", str(endpoints), "--credentials", str(ROOT / "credentials.yml"),
         "--cors", "*",
     ]  # fmt: skip
-    return _spawn("Rasa server", command, port, {**rasa_env(), **(env or {})}, folder / "rasa.log")
+    return _spawn(
+        "Rasa server", command, port, {**rasa_env(), **(env or {})}, folder / "rasa.log", "/status"
+    )
 
 
 def start_web(port: int, env: dict[str, str] | None = None, log_dir: Path | None = None) -> Server:
     """The web app (help centre, inbox, APIs) with a demo agent when none is configured."""
     folder = log_dir or Path(tempfile.mkdtemp())
     command = [sys.executable, "-m", "bot.cli", "serve", "--demo", "--port", str(port)]
-    return _spawn("web app", command, port, {**os.environ, **(env or {})}, folder / "web.log")
+    return _spawn(
+        "web app", command, port, {**os.environ, **(env or {})}, folder / "web.log", "/openapi.json"
+    )
 
 
-def wait_ready(server: Server, path: str, timeout: float = 180) -> None:
-    """Poll until the server answers 200 on path; fail with its log's tail if it dies."""
+def wait_all(servers: list[Server], timeout: float = 180) -> None:
+    """Wait for every server at once; the first that dies or times out raises StackError."""
+    with ThreadPoolExecutor(len(servers)) as pool:
+        for future in [pool.submit(wait_ready, s, timeout=timeout) for s in servers]:
+            future.result()
+
+
+def wait_ready(server: Server, path: str | None = None, timeout: float = 180) -> None:
+    """Poll until the server answers 200 on path (default: its ready_path); fail with its log's
+    tail if it dies."""
+    path = path or server.ready_path
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:

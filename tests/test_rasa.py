@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import subprocess
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -20,7 +19,7 @@ from bot.stack import (
     rasa_env,
     start_action_server,
     start_rasa,
-    wait_ready,
+    wait_all,
 )
 from bot.store.demo import DemoStore
 
@@ -113,13 +112,7 @@ def live(rasa_model: Path, demo_index: Path, tmp_path_factory: pytest.TempPathFa
     actions = start_action_server(action_port, env, folder)
     rasa = start_rasa(rasa_port, action_port, rasa_model, env, folder)
     try:
-        with ThreadPoolExecutor(2) as pool:
-            ready = [
-                pool.submit(wait_ready, actions, "/health"),
-                pool.submit(wait_ready, rasa, "/status"),
-            ]
-            for future in ready:
-                future.result()
+        wait_all([actions, rasa])
         yield Bot(rasa.url, folder / "var")
     finally:
         rasa.stop()

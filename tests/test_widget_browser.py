@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from bot.handoff import HandoffQueue
 from bot.kb.builder import BuildOptions, build_index
 from bot.kb.chunker import ChunkConfig
 from bot.kb.embedder import Embedder
-from bot.stack import ROOT, free_port, start_action_server, start_rasa, start_web, wait_ready
+from bot.stack import ROOT, free_port, start_action_server, start_rasa, start_web, wait_all
 from bot.store.demo import DemoStore
 from tests.conftest import DEMO_KB
 
@@ -76,11 +75,7 @@ def stack(rasa_model: Path, embedder: Embedder, tmp_path_factory: pytest.TempPat
         start_web(web_port, env, folder),
     ]
     try:
-        with ThreadPoolExecutor(3) as pool:
-            paths = ["/health", "/status", "/healthz"]
-            checks = zip(servers, paths, strict=True)
-            for future in [pool.submit(wait_ready, s, p) for s, p in checks]:
-                future.result()
+        wait_all(servers)
         token = (folder / "var" / "demo-agent.token").read_text().strip()
         yield Stack(web_url, folder / "var", token)
     finally:

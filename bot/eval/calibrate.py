@@ -176,6 +176,3 @@ def write_thresholds(settings_file: Path, point: Point) -> None:
     document["answer_threshold"] = point.answer
     document["clarify_threshold"] = point.clarify
     settings_file.write_text(tomlkit.dumps(document), encoding="utf-8")
-
-
-__all__ = ["ANSWERED", "choose", "curve", "evaluate_point", "plot", "replay", "sweep"]
