@@ -23,13 +23,14 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.common import save  # noqa: E402
 from bot.stack import (  # noqa: E402
     ensure_model,
-    free_port,
+    own_stack_settings,
     start_action_server,
     start_rasa,
     start_web,
     wait_all,
 )
 from bot.store.demo import DemoStore  # noqa: E402
+from bot.tokens import internal_token  # noqa: E402
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -84,17 +85,11 @@ def main() -> None:
 
     model, _ = ensure_model()
     folder = Path(tempfile.mkdtemp(prefix="bot-load-"))
-    env = {
-        "BOT_INDEX_DIR": str(args.index),
-        "BOT_DATA_DIR": str(folder / "var"),
-        "BOT_SETTINGS_FILE": str(folder / "none.toml"),
-    }
-    ports = {name: free_port() for name in ("action", "rasa", "web")}
-    env["BOT_RASA_URL"] = f"http://127.0.0.1:{ports['rasa']}"
+    settings = own_stack_settings(folder, index_dir=args.index)
     servers = {
-        "action_server": start_action_server(ports["action"], env, folder),
-        "rasa_server": start_rasa(ports["rasa"], ports["action"], model, env, folder),
-        "web_app": start_web(ports["web"], env, folder),
+        "action_server": start_action_server(settings, folder),
+        "rasa_server": start_rasa(settings, model, folder),
+        "web_app": start_web(settings, folder),
     }
     try:
         wait_all(list(servers.values()))
@@ -103,6 +98,7 @@ def main() -> None:
         load_env = {
             "LOAD_ORDER": f"{number} {email}",
             "LOAD_CUSTOMER": store.customer_emails(1)[0],
+            "LOAD_TOKEN": internal_token(settings, "rasa"),
         }
         rasa_url = servers["rasa_server"].url
         run_locust(rasa_url, 2, 10, load_env, folder)  # warm-up, not reported

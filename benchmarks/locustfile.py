@@ -4,7 +4,8 @@ Each user is one conversation at a time: a greeting, a KB question, sometimes a 
 an order lookup, with a short think time between turns. benchmarks/load.py runs it headless at
 1, 10 and 50 users; it can also be run by hand:
 
-    .venv/bin/locust -f benchmarks/locustfile.py --host http://127.0.0.1:5005
+    LOAD_TOKEN=$(cat var/rasa.token) .venv/bin/locust -f benchmarks/locustfile.py \
+        --host http://127.0.0.1:5005
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from locust import HttpUser, between, task
 
 ORDER = os.environ.get("LOAD_ORDER", "")  # "123-4567 someone@example.com" from load.py
 CUSTOMER = os.environ.get("LOAD_CUSTOMER", "")
+HEADERS = {"Authorization": f"Bearer {os.environ.get('LOAD_TOKEN', '')}"}  # Rasa's token
 
 
 class Customer(HttpUser):
@@ -28,6 +30,7 @@ class Customer(HttpUser):
         with self.client.post(
             "/webhooks/rest/webhook",
             json={"sender": sender, "message": text},
+            headers=HEADERS,
             name=name,
             catch_response=True,
         ) as response:

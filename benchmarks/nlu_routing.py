@@ -26,7 +26,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.stack import ensure_model, free_port, start_rasa, wait_ready  # noqa: E402
+from bot.stack import ensure_model, own_stack_settings, start_rasa, wait_ready  # noqa: E402
+from bot.tokens import internal_token  # noqa: E402
 
 DATA = (
     ROOT.parent
@@ -63,15 +64,18 @@ def main() -> None:
     rows = list(csv.DictReader(DATA.open(encoding="utf-8")))
     server = None
     url = args.bot_url
+    folder = Path(tempfile.mkdtemp(prefix="bench-"))
+    settings = own_stack_settings(folder)
     if url is None:
         model, _ = ensure_model()
-        server = start_rasa(free_port(), free_port(), model, None, Path(tempfile.mkdtemp()))
+        server = start_rasa(settings, model, folder)
         wait_ready(server)
         url = server.url
     right, total = collections.Counter(), collections.Counter()
     confusions: collections.Counter = collections.Counter()
     try:
-        with httpx.Client(timeout=30) as client:
+        token = internal_token(settings, "rasa")
+        with httpx.Client(timeout=30, params={"token": token}) as client:
             for row in rows:
                 parsed = client.post(f"{url}/model/parse", json={"text": row["instruction"]}).json()
                 predicted = parsed["intent"]["name"]

@@ -23,8 +23,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import QUESTIONS  # noqa: E402
-from bot.stack import ensure_model, free_port, start_action_server, start_rasa, wait_all  # noqa: E402
+from bot.stack import (  # noqa: E402
+    ensure_model,
+    own_stack_settings,
+    start_action_server,
+    start_rasa,
+    wait_all,
+)
 from bot.store.demo import DemoStore  # noqa: E402
+from bot.tokens import internal_token  # noqa: E402
 
 
 def conversations(store: DemoStore) -> list[list[str]]:
@@ -46,14 +53,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def run(url: str, store: DemoStore, turns: int) -> dict:
+def run(url: str, store: DemoStore, turns: int, token: str) -> dict:
     latencies: list[float] = []
     errors = 0
-    with httpx.Client(timeout=30) as client:
+    with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {token}"}) as client:
         n = 0
         while len(latencies) + errors < turns:
             for conversation in conversations(store):
-                sender = f"bench-{n}"
+                sender = f"bench-conv-{n}"
                 n += 1
                 for text in conversation:
                     started = time.perf_counter()
@@ -79,7 +86,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=240)
     parser.add_argument("--bot-url", help="a running Rasa server (default: start one)")
-    parser.add_argument("--data-dir", type=Path, help="its data dir (for the demo store)")
+    parser.add_argument(
+        "--data-dir", type=Path, help="its data dir (the demo store and Rasa's token)"
+    )
     parser.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results" / "turn_latency.json"
     )
@@ -88,23 +97,23 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-"))
     data_dir = args.data_dir or folder / "var"
     url = args.bot_url
+    settings = own_stack_settings(folder, data_dir=data_dir)
+    token = internal_token(settings, "rasa")
     if url is None:
         model, _ = ensure_model()
-        env = {"BOT_DATA_DIR": str(data_dir), "BOT_SETTINGS_FILE": str(folder / "none.toml")}
-        action_port, rasa_port = free_port(), free_port()
-        servers = [
-            start_action_server(action_port, env, folder),
-            start_rasa(rasa_port, action_port, model, env, folder),
-        ]
+        servers = [start_action_server(settings, folder), start_rasa(settings, model, folder)]
         wait_all(servers)
         url = servers[1].url
     try:
         store = DemoStore(data_dir / "demo_store.db")
         for text in ("hi", QUESTIONS[0]):  # warm caches; not measured
             httpx.post(
-                f"{url}/webhooks/rest/webhook", json={"sender": "warm", "message": text}, timeout=60
+                f"{url}/webhooks/rest/webhook",
+                json={"sender": "bench-warm", "message": text},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=60,
             )
-        result = run(url, store, args.turns)
+        result = run(url, store, args.turns, token)
     finally:
         for server in servers:
             server.stop()

@@ -526,13 +526,13 @@ def up() -> None:
     from bot import stack
 
     settings = _settings()
-    ports = {
-        "web_port": settings.web_port,
-        "rasa_port": settings.rasa_port,
-        "action_port": settings.action_port,
+    listeners = {
+        "web_port": (settings.web_host, settings.web_port),
+        "rasa_port": (settings.rasa_host, settings.rasa_port),
+        "action_port": (settings.action_host, settings.action_port),
     }
-    for name, port in ports.items():
-        if stack.port_in_use(port):
+    for name, (host, port) in listeners.items():
+        if stack.port_in_use(port, host):
             raise _fail(
                 f"port {port} ({name}) is already in use; stop what uses it or set "
                 f"BOT_{name.upper()} to another port"
@@ -540,12 +540,14 @@ def up() -> None:
     model, _ = _ensure_model()
     logs = settings.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    env = {"BOT_RASA_URL": settings.rasa_base_url}
-    servers = [
-        stack.start_action_server(settings.action_port, env, logs),
-        stack.start_rasa(settings.rasa_port, settings.action_port, model, env, logs),
-        stack.start_web(settings.web_port, env, logs),
-    ]
+    try:
+        servers = [
+            stack.start_action_server(settings, logs),
+            stack.start_rasa(settings, model, logs),
+            stack.start_web(settings, logs),
+        ]
+    except stack.StackError as exc:
+        raise _fail(str(exc)) from exc
     stopping = False
 
     def stop_all(*_: object) -> None:
@@ -562,7 +564,9 @@ def up() -> None:
             f"store page:   {web}/  (the chat widget is in the corner)\n"
             f"help centre:  {web}/help/\nagent inbox:  {web}/inbox "
             f"(demo token in {settings.data_dir / 'demo-agent.token'})\n"
-            f"Rasa (REST):  {servers[1].url}/webhooks/rest/webhook\n"
+            f"Rasa:         {servers[1].url} (private: token in "
+            f"{settings.data_dir / 'rasa.token'}; conversations in "
+            f"{stack.conversations_where(settings)})\n"
             f"logs:         {logs}/\nPress Ctrl-C to stop.",
             markup=False,
         )
@@ -592,22 +596,23 @@ def serve(
     ] = False,
 ) -> None:
     """Run the web app: store page with the chat widget, help centre, APIs and agent inbox."""
-    import socket
+    import logging
 
     import uvicorn
 
+    from bot.stack import port_in_use
     from bot.web.app import create_app
 
     settings = _settings(web_host=host, web_port=port)
-    with socket.socket() as probe:
-        try:
-            probe.bind((settings.web_host, settings.web_port))
-        except OSError as exc:
-            raise _fail(
-                f"port {settings.web_port} on {settings.web_host} is already in use "
-                f"({exc.strerror}); "
-                "stop what uses it or choose another with --port or BOT_WEB_PORT"
-            ) from exc
+    if port_in_use(settings.web_port, settings.web_host):
+        raise _fail(
+            f"port {settings.web_port} on {settings.web_host} is already in use; "
+            "stop what uses it or choose another with --port or BOT_WEB_PORT"
+        )
+    # One line per turn (bot.turns) at INFO; uvicorn's access log stays off.
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     sign_in = ""
     if demo and not settings.agent_tokens:
         settings, token_file = _with_demo_agent(settings)

@@ -96,14 +96,47 @@ class Settings(BaseSettings):
     action_port: int = Field(
         5055, ge=1, le=65535, description="Port of the action server (`bot up`)."
     )
-    rasa_url: str | None = Field(
-        None, description="Rasa server told when an agent hands back a chat (default: rasa_port)."
+    rasa_host: str = Field(
+        "127.0.0.1",
+        description="Address the Rasa server listens on: loopback, or a private network's "
+        "address when the web app runs on another machine. Never a public one.",
     )
-    rasa_token: str | None = Field(None, description="Rasa HTTP API token, if it has one.")
+    action_host: str = Field(
+        "127.0.0.1",
+        description="Address the action server listens on (loopback, or a private address).",
+    )
+    rasa_url: str | None = Field(
+        None, description="Where the web app reaches Rasa (default: rasa_host and rasa_port)."
+    )
+    action_url: str | None = Field(
+        None,
+        description="Where Rasa reaches the action server's webhook "
+        "(default: action_host and action_port).",
+    )
+    rasa_token: str | None = Field(
+        None,
+        description="Token of Rasa's HTTP API and REST channel (default: generated once and "
+        "kept in data_dir/rasa.token).",
+    )
+    action_token: str | None = Field(
+        None,
+        description="Token Rasa sends to the action server (default: generated once and kept "
+        "in data_dir/action.token).",
+    )
+    tracker_store_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of Rasa's conversation store (default: SQLite "
+        "data_dir/conversations.db); postgresql+psycopg://user@host/db for PostgreSQL.",
+    )
+    rasa_socketio: bool = Field(
+        False,
+        description="Also open Rasa's socket.io channel (for a socket.io widget); it takes "
+        "the same message checks as the chat gateway. Off by default.",
+    )
     widget_origins: list[str] = Field(
-        ["*"],
-        description="Sites allowed to embed the chat widget (CORS origins of /api/chat); "
-        "'*' for any.",
+        default_factory=list,
+        description="Other sites allowed to embed the chat widget (CORS origins of /api/chat); "
+        "the web app's own pages need none.",
     )
 
     # Store backends and dialogue decisions
@@ -124,7 +157,19 @@ class Settings(BaseSettings):
     @property
     def rasa_base_url(self) -> str:
         """Where the Rasa server's HTTP API answers."""
-        return self.rasa_url or f"http://127.0.0.1:{self.rasa_port}"
+        return self.rasa_url or f"http://{_connectable(self.rasa_host)}:{self.rasa_port}"
+
+    @property
+    def action_webhook_url(self) -> str:
+        """Where Rasa calls the action server."""
+        return self.action_url or (
+            f"http://{_connectable(self.action_host)}:{self.action_port}/webhook"
+        )
+
+    @property
+    def conversations_url(self) -> str:
+        """The SQLAlchemy URL of Rasa's tracker store actually used."""
+        return self.tracker_store_url or f"sqlite:///{self.data_dir.resolve() / 'conversations.db'}"
 
     @property
     def queue_url(self) -> str:
@@ -146,6 +191,11 @@ class Settings(BaseSettings):
         if file_path is not None and file_path.is_file():
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=file_path))
         return tuple(sources)
+
+
+def _connectable(host: str) -> str:
+    """An address to connect to for a listening address (a wildcard means this machine)."""
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
 
 
 def _settings_file_from(

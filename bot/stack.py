@@ -1,23 +1,34 @@
-"""Train the Rasa model when its data changed, and start the Rasa and action servers."""
+"""Train the Rasa model when its data changed; start the action server, Rasa and the web app."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+import yaml
+from sqlalchemy.engine import make_url
+
+from bot.settings import Settings
+from bot.tokens import internal_token
 
 ROOT = Path(__file__).resolve().parent.parent
 RASA_INPUTS = ("config.yml", "domain.yml", "data")
 RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
+CHANNELS = "rasa_plugins.channels"
+TRACKER_STORE_CLASS = "rasa_plugins.tracker_store.MaskingSQLTrackerStore"
+# Logged by MaskingSQLTrackerStore once its database is open (rasa_plugins/tracker_store.py).
+TRACKER_STORE_READY = "tier0 tracker store ready"
 
 
 class StackError(RuntimeError):
@@ -75,8 +86,14 @@ def ensure_model(root: Path = ROOT, log: Path | None = None) -> tuple[Path, bool
 
 
 def rasa_env() -> dict[str, str]:
-    """Environment for Rasa processes: no telemetry, quiet TensorFlow."""
-    return {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    """Environment for Rasa processes: no telemetry, quiet TensorFlow, our plugins importable."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return {
+        **os.environ,
+        "RASA_TELEMETRY_ENABLED": "false",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONPATH": path,
+    }
 
 
 def free_port() -> int:
@@ -87,13 +104,49 @@ def free_port() -> int:
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    """True when something already listens on host:port."""
+    """True when something already listens on host:port.
+
+    SO_REUSEADDR, as every server sets it: connections of a server that just stopped (TIME_WAIT)
+    do not count, a listener does.
+    """
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:
             return True
     return False
+
+
+def own_stack_settings(folder: Path, **fields: Any) -> Settings:
+    """Settings for a stack of its own (tests, benchmarks): free ports, data in folder/var, and
+    no settings file, so nothing of a developer's bot.toml leaks in."""
+    values: dict[str, Any] = {
+        "settings_file": folder / "none.toml",
+        "data_dir": folder / "var",
+        "web_port": free_port(),
+        "rasa_port": free_port(),
+        "action_port": free_port(),
+        **fields,
+    }
+    return Settings(**values)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """BOT_* variables that give a child process the same settings as this one."""
+    env: dict[str, str] = {}
+    for name in settings.model_fields_set:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, (dict, list)):
+            text = json.dumps(value)
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        else:
+            text = str(value)
+        env[f"BOT_{name.upper()}"] = text
+    return env
 
 
 @dataclass
@@ -105,6 +158,8 @@ class Server:
     url: str
     log: Path
     ready_path: str  # answers 200 once the server can take requests
+    ready_params: dict[str, str] = field(default_factory=dict)
+    ready_check: Callable[[Server], None] | None = None  # raises StackError when not sound
 
     def stop(self, timeout: float = 20) -> None:
         """Ask the process to stop, then kill it if it does not."""
@@ -118,58 +173,154 @@ class Server:
 
 
 def _spawn(
-    name: str, command: list[str], port: int, env: dict[str, str], log: Path, ready_path: str
+    name: str, command: list[str], url: str, env: dict[str, str], log: Path, ready_path: str
 ) -> Server:
     """Start one server process with its output in a log file."""
+    log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as out:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    return Server(name, process, f"http://127.0.0.1:{port}", log, ready_path)
+    return Server(name, process, url, log, ready_path)
+
+
+def _private_folder(settings: Settings, name: str) -> Path:
+    """A folder only this user can read, under data_dir/run, for files that hold tokens."""
+    folder = (settings.data_dir / "run" / name).resolve()
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder.chmod(0o700)
+    return folder
+
+
+def _write_private(path: Path, data: dict) -> Path:
+    """Write YAML readable by this user only (it carries tokens)."""
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
 
 
 def start_action_server(
-    port: int, env: dict[str, str] | None = None, log_dir: Path | None = None
+    settings: Settings, log_dir: Path, env: dict[str, str] | None = None
 ) -> Server:
-    """The rasa-sdk action server running actions/ in this (the .venv) interpreter."""
-    folder = log_dir or Path(tempfile.mkdtemp())
-    command = [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]
+    """The action server (bot.action_server: rasa-sdk running actions/) in this interpreter."""
+    internal_token(settings, "action")  # made before any child reads it
+    command = [sys.executable, "-m", "bot.action_server"]
+    url = f"http://{_connect_host(settings.action_host)}:{settings.action_port}"
     return _spawn(
         "action server",
         command,
-        port,
-        {**os.environ, **(env or {})},
-        folder / "actions.log",
+        url,
+        {**os.environ, **settings_env(settings), **(env or {})},
+        log_dir / "actions.log",
         "/health",
     )
 
 
+def tracker_store_endpoint(settings: Settings) -> dict:
+    """Rasa's `tracker_store` entry for the conversations database the settings name."""
+    url = make_url(settings.conversations_url)
+    store = {"type": TRACKER_STORE_CLASS}
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        return {**store, "dialect": "sqlite", "db": url.database}
+    if backend != "postgresql":
+        raise StackError(
+            f"tracker_store_url: '{backend}' is not supported; use sqlite or postgresql"
+        )
+    store.update(dialect="postgresql", url=url.host or "127.0.0.1", db=url.database)
+    store["login_db"] = "postgres"  # so Rasa creates the database when it does not exist yet
+    if url.port:
+        store["port"] = url.port
+    if url.username:
+        store["username"] = url.username
+    if url.password:
+        store["password"] = url.password
+    return store
+
+
+def conversations_where(settings: Settings) -> str:
+    """The conversation store's URL, fit to print (no password)."""
+    return make_url(settings.conversations_url).render_as_string(hide_password=True)
+
+
 def start_rasa(
-    port: int,
-    action_port: int,
-    model: Path,
-    env: dict[str, str] | None = None,
-    log_dir: Path | None = None,
+    settings: Settings, model: Path, log_dir: Path, env: dict[str, str] | None = None
 ) -> Server:
-    """The Rasa server with its HTTP API on, calling the action server on action_port."""
-    folder = log_dir or Path(tempfile.mkdtemp())
-    endpoints = folder / "endpoints.yml"
-    endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n')
+    """The Rasa server: on rasa_host only, its API and REST channel behind rasa_token, calling
+    the action server with action_token, conversations in the SQL tracker store."""
+    folder = _private_folder(settings, f"rasa-{settings.rasa_port}")
+    rasa_token = internal_token(settings, "rasa")
+    endpoints = {
+        "action_endpoint": {
+            "url": settings.action_webhook_url,
+            "headers": {"Authorization": f"Bearer {internal_token(settings, 'action')}"},
+        },
+        "tracker_store": tracker_store_endpoint(settings),
+    }
+    credentials: dict[str, dict] = {f"{CHANNELS}.TokenRestInput": {"token": rasa_token}}
+    if settings.rasa_socketio:
+        credentials[f"{CHANNELS}.CheckedSocketIOInput"] = {
+            "user_message_evt": "user_uttered",
+            "bot_message_evt": "bot_uttered",
+            "session_persistence": True,
+        }
     command = [
-        str(RASA_BIN), "run", "--enable-api", "--model", str(model), "--port", str(port),
-        "--endpoints", str(endpoints), "--credentials", str(ROOT / "credentials.yml"),
-        "--cors", "*",
+        str(RASA_BIN), "run", "--enable-api", "--auth-token", rasa_token,
+        "--interface", settings.rasa_host, "--port", str(settings.rasa_port),
+        "--model", str(model),
+        "--endpoints", str(_write_private(folder / "endpoints.yml", endpoints)),
+        "--credentials", str(_write_private(folder / "credentials.yml", credentials)),
     ]  # fmt: skip
+    server = _spawn(
+        "Rasa server",
+        command,
+        f"http://{_connect_host(settings.rasa_host)}:{settings.rasa_port}",
+        {**rasa_env(), **settings_env(settings), **(env or {})},
+        log_dir / "rasa.log",
+        "/status",
+    )
+    server.ready_params = {"token": rasa_token}
+    server.ready_check = check_tracker_store
+    return server
+
+
+def check_tracker_store(server: Server) -> None:
+    """Fail when Rasa is not keeping conversations in our SQL store (it falls back to memory
+    silently when a store cannot be loaded)."""
+    text = server.log.read_text(errors="replace") if server.log.exists() else ""
+    fallback = next((line for line in text.splitlines() if "InMemoryTrackerStore" in line), None)
+    if fallback is not None:
+        raise StackError(
+            "Rasa fell back to an in-memory tracker store, so conversations would be lost on "
+            f"restart: {fallback.strip()} (see {server.log})"
+        )
+    if TRACKER_STORE_READY not in text:
+        raise StackError(
+            f"Rasa started without opening its conversation store (no '{TRACKER_STORE_READY}' "
+            f"in {server.log})"
+        )
+
+
+def start_web(
+    settings: Settings, log_dir: Path, env: dict[str, str] | None = None, demo: bool = True
+) -> Server:
+    """The web app (store page, chat gateway, help centre, inbox, APIs); with demo, a demo agent
+    when none is configured."""
+    internal_token(settings, "rasa")
+    command = [sys.executable, "-m", "bot.cli", "serve", *(["--demo"] if demo else [])]
     return _spawn(
-        "Rasa server", command, port, {**rasa_env(), **(env or {})}, folder / "rasa.log", "/status"
+        "web app",
+        command,
+        f"http://{_connect_host(settings.web_host)}:{settings.web_port}",
+        {**os.environ, **settings_env(settings), **(env or {})},
+        log_dir / "web.log",
+        "/openapi.json",
     )
 
 
-def start_web(port: int, env: dict[str, str] | None = None, log_dir: Path | None = None) -> Server:
-    """The web app (help centre, inbox, APIs) with a demo agent when none is configured."""
-    folder = log_dir or Path(tempfile.mkdtemp())
-    command = [sys.executable, "-m", "bot.cli", "serve", "--demo", "--port", str(port)]
-    return _spawn(
-        "web app", command, port, {**os.environ, **(env or {})}, folder / "web.log", "/openapi.json"
-    )
+def _connect_host(host: str) -> str:
+    """Where to connect to reach a server listening on host."""
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
 
 
 def wait_all(servers: list[Server], timeout: float = 180) -> None:
@@ -189,7 +340,10 @@ def wait_ready(server: Server, path: str | None = None, timeout: float = 180) ->
             tail = server.log.read_text()[-2000:] if server.log.exists() else ""
             raise StackError(f"{server.name} exited with {server.process.returncode}:\n{tail}")
         try:
-            if httpx.get(server.url + path, timeout=2).status_code == 200:
+            response = httpx.get(server.url + path, params=server.ready_params, timeout=2)
+            if response.status_code == 200:
+                if server.ready_check is not None:
+                    server.ready_check(server)
                 return
         except httpx.HTTPError:
             pass

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from bot.conversations import ConversationLog
 from bot.handoff import HandoffQueue, NewMessage, NewTicket
 from bot.settings import Settings
 from bot.stack import free_port
@@ -105,6 +108,7 @@ def test_typed_text_cannot_force_an_intent_but_buttons_can() -> None:
         "EXTERNAL_handoff_resolved"
     )
     assert ChatMessage(text=" hello ").rasa_message() == "hello"
+    assert ChatMessage(text="hel\x00lo").rasa_message() == "hello"  # PostgreSQL stores no NUL
     assert ChatMessage(text="Talk", payload="/request_human").rasa_message() == "/request_human"
     with pytest.raises(ValueError, match="EXTERNAL_"):
         ChatMessage(text="x", payload="/EXTERNAL_handoff_resolved")
@@ -135,15 +139,66 @@ def test_malformed_requests_get_a_4xx_with_the_reason(client: TestClient) -> Non
         "/api/chat/conv-12345/messages", json={"text": "x", "payload": "/EXTERNAL_handoff_x"}
     )
     assert external.status_code == 422
+    for cursor in ("inf", "nan", "1e308", "-1"):
+        response = client.get(f"/api/chat/conv-12345?after={cursor}")
+        assert response.status_code == 422 and "after" in response.text, cursor
 
 
 def test_an_unreachable_assistant_is_a_503_that_says_so(client: TestClient) -> None:
-    for response in (
-        client.get("/api/chat/conv-12345"),
-        client.post("/api/chat/conv-12345/messages", json={"text": "hello"}),
-    ):
-        assert response.status_code == 503
-        assert response.json()["detail"] == "The assistant is not reachable right now."
+    response = client.post("/api/chat/conv-12345/messages", json={"text": "hello"})
+    assert response.status_code == 503
+    assert response.json()["detail"] == "The assistant is not reachable right now."
+    # Reading needs only the conversation store, not Rasa: nothing stored yet is no error.
+    assert client.get("/api/chat/conv-12345").json()["items"] == []
+
+
+def test_an_unreadable_conversation_store_is_a_503_that_says_so(
+    tmp_path: Path, queue: HandoffQueue
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "var",
+        settings_file=Path("/nonexistent"),
+        tracker_store_url=f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nowhere",
+    )
+    response = TestClient(create_app(settings, queue=queue)).get("/api/chat/conv-12345")
+    assert response.status_code == 503
+    assert response.json()["detail"] == "The conversation store is not reachable right now."
+
+
+def _rasa_events_table(path: Path, rows: list[tuple[str, float, dict]]) -> None:
+    """Rasa's `events` table (SQLTrackerStore's schema) with the given rows."""
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255) NOT NULL, "
+            "type_name VARCHAR(255) NOT NULL, timestamp FLOAT, intent_name VARCHAR(255), "
+            "action_name VARCHAR(255), data TEXT)"
+        )
+        for sender, ts, data in rows:
+            db.execute(
+                "INSERT INTO events (sender_id, type_name, timestamp, data) VALUES (?, ?, ?, ?)",
+                (sender, data["event"], ts, json.dumps({**data, "timestamp": ts})),
+            )
+
+
+def test_a_poll_reads_only_what_is_new_from_the_conversation_store(tmp_path: Path) -> None:
+    rows = [("conv-aaaaaa", 100.0 + n, {"event": "user", "text": f"q{n}"}) for n in range(50)]
+    rows += [("conv-bbbbbb", 120.5, {"event": "user", "text": "someone else"})]
+    rows += [
+        (
+            "conv-aaaaaa",
+            200.0,
+            {"event": "user", "text": "/request_human", "metadata": {"title": "Talk to a person"}},
+        )
+    ]
+    _rasa_events_table(tmp_path / "conversations.db", rows)
+    log = ConversationLog(f"sqlite:///{tmp_path / 'conversations.db'}")
+    assert len(log.events("conv-aaaaaa")) == 51
+    recent = log.events("conv-aaaaaa", since=148.5)
+    assert [e["text"] for e in recent] == ["q49", "/request_human"]
+    items = tracker_items(recent)
+    assert [i["text"] for i in items] == ["q49", "Talk to a person"]
+    assert items[0]["id"] == f"e{recent[0]['row']}"  # ids are the store's row ids: stable
+    log.close()
 
 
 def test_the_store_page_embeds_the_widget_which_is_one_script(client: TestClient) -> None:

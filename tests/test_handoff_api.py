@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -148,10 +149,81 @@ def test_malformed_and_oversized_input_gets_a_reason(client: TestClient) -> None
     assert broken.status_code == 422
     long_text = _new(transcript=[{"sender": "customer", "text": "x" * 5000}])
     assert client.post("/api/tickets", json=long_text, headers=ACTION_SERVER).status_code == 422
-    huge = client.post("/api/tickets", content=b"x" * (300 * 1024), headers=as_json)
-    assert huge.status_code == 413
     assert client.get("/api/tickets?limit=1000", headers=AGENT).status_code == 422
     assert client.get("/api/tickets/999999", headers=AGENT).status_code == 404
+
+
+def test_a_body_over_256_kib_gets_a_413_in_json(client: TestClient) -> None:
+    as_json = {**ACTION_SERVER, "Content-Type": "application/json"}
+    declared = client.post("/api/tickets", content=b"x" * (300 * 1024), headers=as_json)
+    chunks = (b"x" * 1024 for _ in range(300))  # no Content-Length: found while reading
+    streamed = client.post("/api/tickets", content=chunks, headers=as_json)
+    for response in (declared, streamed):
+        assert response.status_code == 413
+        assert response.headers["content-type"] == "application/json"
+        assert "256 KiB" in response.json()["detail"]
+    assert client.get("/api/tickets", headers=AGENT).json()["total"] == 0
+
+
+HUGE = "99999999999999999999999"  # more than 64 bits
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body", "field"),
+    [
+        ("GET", f"/api/tickets/{HUGE}", None, "ticket_id"),
+        ("GET", "/api/tickets/2147483648", None, "ticket_id"),  # PostgreSQL's INTEGER ends here
+        ("GET", "/api/tickets/0", None, "ticket_id"),
+        ("GET", f"/api/tickets?offset={HUGE}", None, "offset"),
+        ("POST", f"/api/tickets/{HUGE}/claim", None, "ticket_id"),
+        ("POST", f"/api/tickets/{HUGE}/resolve", {"note": "done"}, "ticket_id"),
+        ("POST", f"/api/tickets/{HUGE}/return", {"note": ""}, "ticket_id"),
+        ("POST", f"/api/tickets/{HUGE}/messages", {"text": "hello"}, "ticket_id"),
+        ("GET", "/api/tickets?since=0.5", None, "since"),  # not a Unix time: ISO 8601 only
+        ("GET", "/api/tickets?since=0001-01-01T00:00:00%2B01:00", None, "since"),
+    ],
+)
+def test_numbers_the_database_cannot_hold_get_a_422_that_names_the_field(
+    client: TestClient, method: str, url: str, body: dict | None, field: str
+) -> None:
+    response = client.request(method, url, json=body, headers=AGENT)
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert error["loc"][-1] == field and error["msg"]
+
+
+def test_text_the_database_cannot_hold_is_refused_or_cleaned(client: TestClient) -> None:
+    nul_id = client.post("/api/tickets", json=_new("conv\x00nul"), headers=ACTION_SERVER)
+    assert nul_id.status_code == 422 and nul_id.json()["detail"][0]["loc"][-1] == "conversation_id"
+    past_year_9999 = _new(
+        transcript=[{"sender": "customer", "text": "hi", "at": "9999-12-31T23:59:59-01:00"}]
+    )
+    late = client.post("/api/tickets", json=past_year_9999, headers=ACTION_SERVER)
+    assert late.status_code == 422 and late.json()["detail"][0]["loc"][-1] == "at"
+    path = client.get("/api/conversations/conv%00nul/ticket", headers=AGENT)
+    assert path.status_code == 422
+
+    created = client.post("/api/tickets", json=_new(), headers=ACTION_SERVER).json()
+    url = f"/api/tickets/{created['ticket']['id']}"
+    sent = client.post(f"{url}/messages", json={"text": "a\x00b"}, headers=AGENT)
+    assert sent.status_code == 200 and sent.json()["transcript"][-1]["text"] == "ab"
+    note = client.post(f"{url}/resolve", json={"note": "ok\x00"}, headers=AGENT)
+    assert note.status_code == 200 and note.json()["resolution_note"] == "ok"
+
+
+def test_since_with_a_utc_offset_means_that_moment(client: TestClient) -> None:
+    client.post("/api/tickets", json=_new(), headers=ACTION_SERVER)
+    an_hour_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    in_karachi = an_hour_ago.astimezone(dt.timezone(dt.timedelta(hours=5))).isoformat()
+    found = client.get("/api/tickets", params={"since": in_karachi}, headers=AGENT).json()
+    assert found["total"] == 1
+
+
+def test_a_wrong_method_gets_a_405_that_lists_the_right_ones(client: TestClient) -> None:
+    response = client.request("DELETE", "/api/tickets", headers=AGENT)
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
+    assert "use GET or POST" in response.json()["detail"]
 
 
 def test_pagination_and_filters(client: TestClient) -> None:
@@ -170,9 +242,14 @@ def test_pagination_and_filters(client: TestClient) -> None:
     assert later["total"] == 0
 
 
-def test_openapi_schema_is_served(client: TestClient) -> None:
+def test_openapi_schema_is_served_with_bounds_and_errors(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     assert "/api/tickets" in schema["paths"] and "/api/tickets/{ticket_id}/claim" in schema["paths"]
+    claim = schema["paths"]["/api/tickets/{ticket_id}/claim"]["post"]
+    ticket_id = next(p for p in claim["parameters"] if p["name"] == "ticket_id")["schema"]
+    assert ticket_id["minimum"] == 1 and ticket_id["maximum"] == 2**31 - 1
+    assert {"401", "403", "404", "409", "422"} <= set(claim["responses"])
+    assert {"400", "413", "422"} <= set(schema["paths"]["/api/tickets"]["post"]["responses"])
 
 
 def test_a_failing_webhook_never_blocks_or_loses_a_ticket(queue_url: str, tmp_path: Path) -> None:
@@ -264,6 +341,14 @@ def test_inbox_pages_show_a_real_ticket_and_match_their_json_twins(client: TestC
     twin = client.get(f"/inbox/tickets/{ticket_id}.json").json()
     assert twin["status"] == "resolved" and twin["resolution_note"] == "Fixed."
     assert twin["transcript"][-1] == {**twin["transcript"][-1], "sender": "agent", "text": "On it!"}
+
+
+def test_inbox_ticket_ids_beyond_the_database_get_a_422(client: TestClient) -> None:
+    _sign_in(client)
+    for url in (f"/inbox/tickets/{HUGE}.json", f"/inbox/tickets/{HUGE}"):
+        response = client.get(url)
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["loc"][-1] == "ticket_id"
 
 
 def test_inbox_escapes_what_customers_typed(client: TestClient) -> None:

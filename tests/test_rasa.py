@@ -15,13 +15,14 @@ from bot.handoff.notify import RasaResumer
 from bot.stack import (
     RASA_BIN,
     ROOT,
-    free_port,
+    own_stack_settings,
     rasa_env,
     start_action_server,
     start_rasa,
     wait_all,
 )
 from bot.store.demo import DemoStore
+from bot.tokens import internal_token
 
 pytestmark = pytest.mark.rasa
 
@@ -77,14 +78,16 @@ def test_every_test_story_passes(rasa_model: Path, tmp_path: Path) -> None:
 class Bot:
     """A customer talking to the live assistant over the REST channel."""
 
-    def __init__(self, url: str, data_dir: Path) -> None:
+    def __init__(self, url: str, data_dir: Path, token: str) -> None:
         self.url = url
         self.data_dir = data_dir
+        self.token = token
 
     def say(self, sender: str, text: str) -> list[dict]:
         response = httpx.post(
             f"{self.url}/webhooks/rest/webhook",
             json={"sender": sender, "message": text},
+            headers={"Authorization": f"Bearer {self.token}"},
             timeout=60,
         )
         response.raise_for_status()
@@ -103,24 +106,19 @@ class Bot:
 @pytest.fixture(scope="module")
 def live(rasa_model: Path, demo_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Bot:
     folder = tmp_path_factory.mktemp("stack")
-    env = {
-        "BOT_INDEX_DIR": str(demo_index),
-        "BOT_DATA_DIR": str(folder / "var"),
-        "BOT_SETTINGS_FILE": str(folder / "none.toml"),
-    }
-    action_port, rasa_port = free_port(), free_port()
-    actions = start_action_server(action_port, env, folder)
-    rasa = start_rasa(rasa_port, action_port, rasa_model, env, folder)
+    settings = own_stack_settings(folder, index_dir=demo_index)
+    actions = start_action_server(settings, folder)
+    rasa = start_rasa(settings, rasa_model, folder)
     try:
         wait_all([actions, rasa])
-        yield Bot(rasa.url, folder / "var")
+        yield Bot(rasa.url, folder / "var", internal_token(settings, "rasa"))
     finally:
         rasa.stop()
         actions.stop()
 
 
 def test_a_kb_question_gets_an_answer_with_a_citation(live: Bot) -> None:
-    reply = live.say("kb-1", "how long do refunds take to reach my card?")
+    reply = live.say("kb-test-1", "how long do refunds take to reach my card?")
     meta = live.outcome(reply)
     assert meta["outcome"] == "article" and meta["article_id"] == "refund-status"
     assert "Source: [Where is my refund?" in live.text(reply)
@@ -131,8 +129,8 @@ def test_a_kb_question_gets_an_answer_with_a_citation(live: Bot) -> None:
 def test_i_forgot_my_password_sends_the_reset_email(live: Bot) -> None:
     store = DemoStore(live.data_dir / "demo_store.db")
     email = store.customer_emails(3)[2]
-    assert live.outcome(live.say("reset-1", "I forgot my password"))["outcome"] == "flow"
-    reply = live.say("reset-1", email)
+    assert live.outcome(live.say("reset-test-1", "I forgot my password"))["outcome"] == "flow"
+    reply = live.say("reset-test-1", email)
     assert live.outcome(reply)["result"] == "sent"
     assert "If an account exists" in live.text(reply)
     assert store.outbox(email)[-1]["subject"] == "Reset your password"
@@ -141,44 +139,44 @@ def test_i_forgot_my_password_sends_the_reset_email(live: Bot) -> None:
 def test_order_status_with_the_right_email_and_nothing_leaked_with_a_wrong_one(live: Bot) -> None:
     store = DemoStore(live.data_dir / "demo_store.db")
     number, email = store.sample("out_for_delivery")
-    live.say("track-1", f"where is my order {number}?")
-    reply = live.say("track-1", email)
+    live.say("track-test-1", f"where is my order {number}?")
+    reply = live.say("track-test-1", email)
     assert live.outcome(reply)["status"] == "out_for_delivery"
     assert f"Order **{number}** is **out for delivery**" in live.text(reply)
 
-    live.say("track-2", f"where is my order {number}?")
-    wrong = live.say("track-2", "somebody.else@example.com")
-    live.say("track-3", "where is my order 999-0000?")
-    unknown = live.say("track-3", email)
+    live.say("track-test-2", f"where is my order {number}?")
+    wrong = live.say("track-test-2", "somebody.else@example.com")
+    live.say("track-test-3", "where is my order 999-0000?")
+    unknown = live.say("track-test-3", email)
     assert live.outcome(wrong)["result"] == live.outcome(unknown)["result"] == "not_found"
     assert live.text(wrong) == live.text(unknown)
 
 
 def test_a_person_gets_a_ticket_and_the_bot_stays_quiet_until_it_is_resolved(live: Bot) -> None:
-    live.say("human-1", "do you ship to canada?")
-    reply = live.say("human-1", "let me talk to a person")
+    live.say("human-test-1", "do you ship to canada?")
+    reply = live.say("human-test-1", "let me talk to a person")
     meta = live.outcome(reply)
     assert meta["outcome"] == "handoff" and meta["ticket_id"]
     queue = HandoffQueue.from_url(f"sqlite:///{live.data_dir / 'handoff.db'}")
     ticket = queue.get(meta["ticket_id"])
-    assert ticket.reason == "customer_request" and ticket.conversation_id == "human-1"
+    assert ticket.reason == "customer_request" and ticket.conversation_id == "human-test-1"
     texts = [m["text"] for m in ticket.transcript]
     assert texts[0] == "do you ship to canada?" and "let me talk to a person" in texts
     assert ticket.articles and ticket.articles[0]["id"] == "international-shipping"
 
-    quiet = live.say("human-1", "how long do refunds take to reach my card?")
+    quiet = live.say("human-test-1", "how long do refunds take to reach my card?")
     assert live.outcome(quiet)["outcome"] == "handoff"  # a status, not an answer
     assert (
         queue.get(ticket.id).transcript[-1]["text"] == "how long do refunds take to reach my card?"
     )
 
-    resumer = RasaResumer(live.url)
+    resumer = RasaResumer(live.url, live.token)
     queue.on_closed = lambda t: resumer.ticket_closed(t).join(30)
     queue.claim(ticket.id, "alice")
     queue.resolve(ticket.id, "alice", "answered by phone")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        answer = live.say("human-1", "how long do refunds take to reach my card?")
+        answer = live.say("human-test-1", "how long do refunds take to reach my card?")
         if live.outcome(answer)["outcome"] == "article":
             break
         time.sleep(0.5)
@@ -196,7 +194,8 @@ def test_routing_and_out_of_scope_evaluation_against_the_live_bot(live: Bot) -> 
     }
     records = run(
         live.url,
-        [
+        token=live.token,
+        utterances=[
             Utterance("I forgot my password", "recover_password"),
             Utterance("I want to speak to a real person", "contact_human_agent"),
             Utterance("how long do refunds take to reach my card?", "track_refund"),
@@ -210,6 +209,6 @@ def test_routing_and_out_of_scope_evaluation_against_the_live_bot(live: Bot) -> 
     ]
     assert records[2]["score"] > 0.5 and records[2]["top_article"] == "refund-status"
     assert score_routing(records, expected)["accuracy"] == 1.0
-    oos = run(live.url, [Utterance("what's the weather on mars tomorrow", "oos")])
+    oos = run(live.url, [Utterance("what's the weather on mars tomorrow", "oos")], token=live.token)
     assert oos[0]["outcome"] in ("fallback", "clarify", "smalltalk")
     assert score_oos(oos)["false_answer_rate"] == 0.0

@@ -68,15 +68,38 @@ def test_up_starts_everything_and_ctrl_c_stops_it(tmp_path: Path, demo_index: Pa
         assert f"http://127.0.0.1:{ports['web_port']}/inbox" in printed
         web = f"http://127.0.0.1:{ports['web_port']}"
         assert httpx.get(f"{web}/help/", timeout=10).status_code == 200
+        # The customer's path: the web app's gateway, which holds Rasa's token.
         reply = httpx.post(
-            f"http://127.0.0.1:{ports['rasa_port']}/webhooks/rest/webhook",
-            json={"sender": "up-1", "message": "hello"},
-            timeout=60,
+            f"{web}/api/chat/up-test-1/messages", json={"text": "hello"}, timeout=60
         ).json()
-        assert reply[-1]["custom"]["outcome"] == "smalltalk"
+        assert [i["meta"]["outcome"] for i in reply["items"] if i.get("meta")][-1] == "smalltalk"
+        direct = httpx.post(
+            f"http://127.0.0.1:{ports['rasa_port']}/webhooks/rest/webhook",
+            json={"sender": "up-test-2", "message": "hello"},
+            timeout=60,
+        )
+        assert direct.status_code == 401  # Rasa answers only the holder of its token
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=60)
     assert process.returncode == 0
     for port in ports.values():
         assert not port_in_use(port)
+
+
+def test_a_port_left_in_time_wait_is_free_and_a_listener_is_not() -> None:
+    # What Ctrl-C then `make run` leaves: the server's side of a closed connection in TIME_WAIT.
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        assert port_in_use(port)  # a listener
+        accepted.close()  # the server closes first, so its side waits in TIME_WAIT
+        time.sleep(0.2)
+        client.close()
+    states = subprocess.run(["ss", "-tan", f"sport = :{port}"], capture_output=True, text=True)
+    assert "TIME-WAIT" in states.stdout
+    assert not port_in_use(port)

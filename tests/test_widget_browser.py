@@ -20,7 +20,15 @@ from bot.handoff import HandoffQueue
 from bot.kb.builder import BuildOptions, build_index
 from bot.kb.chunker import ChunkConfig
 from bot.kb.embedder import Embedder
-from bot.stack import ROOT, free_port, start_action_server, start_rasa, start_web, wait_all
+from bot.stack import (
+    ROOT,
+    free_port,
+    own_stack_settings,
+    start_action_server,
+    start_rasa,
+    start_web,
+    wait_all,
+)
 from bot.store.demo import DemoStore
 from tests.conftest import DEMO_KB
 
@@ -51,8 +59,11 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(rasa_model: Path, embedder: Embedder, tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("browser-stack")
-    web_port, rasa_port, action_port = free_port(), free_port(), free_port()
+    web_port = free_port()
     web_url = f"http://127.0.0.1:{web_port}"
+    settings = own_stack_settings(
+        folder, index_dir=folder / "index", web_port=web_port, help_base_url=f"{web_url}/help/"
+    )
     # Citations link to this web app's help centre, so the browser can follow them.
     options = BuildOptions(
         kb_dir=DEMO_KB,
@@ -62,17 +73,10 @@ def stack(rasa_model: Path, embedder: Embedder, tmp_path_factory: pytest.TempPat
         chunking=ChunkConfig(),
     )
     build_index(options, embedder_factory=lambda name: embedder)
-    env = {
-        "BOT_INDEX_DIR": str(folder / "index"),
-        "BOT_DATA_DIR": str(folder / "var"),
-        "BOT_SETTINGS_FILE": str(folder / "none.toml"),
-        "BOT_HELP_BASE_URL": f"{web_url}/help/",
-        "BOT_RASA_URL": f"http://127.0.0.1:{rasa_port}",
-    }
     servers = [
-        start_action_server(action_port, env, folder),
-        start_rasa(rasa_port, action_port, rasa_model, env, folder),
-        start_web(web_port, env, folder),
+        start_action_server(settings, folder),
+        start_rasa(settings, rasa_model, folder),
+        start_web(settings, folder),
     ]
     try:
         wait_all(servers)

@@ -120,9 +120,11 @@ def stackfaq(
 def _run_turns(utterances, bot_url: str | None, concurrency: int, as_json: bool, save: Path):
     """Send every utterance as a first message; keep the records for calibrate."""
     from bot.eval.routing import run, save_records
+    from bot.tokens import internal_token
 
     cli = _base()
-    url = bot_url or cli._settings().rasa_base_url
+    settings = cli._settings()
+    url = bot_url or settings.rasa_base_url
     progress = None
     if not as_json and cli.err.is_terminal:
         total = len(utterances)
@@ -131,7 +133,9 @@ def _run_turns(utterances, bot_url: str | None, concurrency: int, as_json: bool,
             if done % 100 == 0 or done == total:
                 cli.err.print(f"  {done}/{total}", end="\r")
 
-    records = run(url, utterances, concurrency, on_done=progress)
+    records = run(
+        url, utterances, concurrency, on_done=progress, token=internal_token(settings, "rasa")
+    )
     if all(r["outcome"] == "error" for r in records):
         raise cli._fail(f"the bot at {url} did not answer: {records[0].get('error')}")
     save_records(save, records)

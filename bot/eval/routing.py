@@ -75,9 +75,15 @@ def run(
     concurrency: int = 4,
     timeout: float = 60.0,
     on_done: Callable[[int], None] | None = None,
+    token: str | None = None,
 ) -> list[dict]:
-    """Every utterance through the bot, a few conversations at a time, in input order."""
-    with httpx.Client(timeout=timeout) as client, ThreadPoolExecutor(concurrency) as pool:
+    """Every utterance through the bot (its REST channel, with Rasa's token), a few
+    conversations at a time, in input order."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with (
+        httpx.Client(timeout=timeout, headers=headers) as client,
+        ThreadPoolExecutor(concurrency) as pool,
+    ):
         futures = [pool.submit(first_turn, client, bot_url, u) for u in utterances]
         records = []
         for number, future in enumerate(futures, start=1):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy import Engine, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -36,8 +37,42 @@ BASE_PRIORITY = {
 REPEAT_CONTACT_BONUS = 25
 REPEAT_WINDOW = dt.timedelta(days=30)
 MAX_TEXT = 4000
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+EMAIL_PATTERN = r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$"
 MAX_MESSAGES = 500
+# PostgreSQL text cannot hold NUL characters: ids and names with one are refused (a 422 at the
+# API, and the schema says so); in free text, where a NUL means nothing, it is dropped.
+NO_NUL = r"^[^\x00]*$"
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+# Ticket ids are INTEGER columns: 32 bits on PostgreSQL (64 on SQLite), so no id is larger and no
+# page starts further in. Callers bound their input to these; the queue treats anything else as
+# missing instead of handing the database a number it cannot hold.
+MAX_TICKET_ID = 2**31 - 1
+MAX_OFFSET = MAX_TICKET_ID
+
+
+def _without_nul(value: object) -> object:
+    return value.replace("\x00", "") if isinstance(value, str) else value
+
+
+def _iso_8601(value: object) -> object:
+    """Only dates and times as ISO 8601 writes them; pydantic would read 0.5 as a Unix time."""
+    if isinstance(value, dt.datetime) or (isinstance(value, str) and ISO_DATE.match(value)):
+        return value
+    raise ValueError("use ISO 8601, e.g. 2024-06-01T09:00:00Z")
+
+
+def _as_utc(moment: dt.datetime) -> dt.datetime:
+    """A time in UTC, as the queue stores and compares it; a naive time is taken as UTC."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00+01:00 is before the year 1 in UTC
+        raise ValueError("the time is out of range once converted to UTC") from exc
+
+
+Text = Annotated[str, BeforeValidator(_without_nul)]
+UtcTime = Annotated[dt.datetime, BeforeValidator(_iso_8601), AfterValidator(_as_utc)]
 
 
 class TicketNotFound(LookupError):
@@ -54,8 +89,8 @@ class NewMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sender: Sender
-    text: str = Field(min_length=1, max_length=MAX_TEXT)
-    at: dt.datetime | None = None
+    text: Text = Field(min_length=1, max_length=MAX_TEXT)
+    at: UtcTime | None = None
 
 
 class IntentScore(BaseModel):
@@ -63,8 +98,8 @@ class IntentScore(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=64)
-    confidence: float = Field(ge=0, le=1)
+    name: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
+    confidence: float = Field(ge=0, le=1, strict=True)  # a number: not "0.5", not false
 
 
 class ArticleTried(BaseModel):
@@ -72,10 +107,10 @@ class ArticleTried(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1, max_length=128)
-    title: str = Field(max_length=300)
-    url: str = Field(max_length=2000)
-    score: float = Field(ge=-1, le=1)
+    id: str = Field(min_length=1, max_length=128, pattern=NO_NUL)
+    title: str = Field(max_length=300, pattern=NO_NUL)
+    url: str = Field(max_length=2000, pattern=NO_NUL)
+    score: float = Field(ge=-1, le=1, strict=True)
 
 
 class NewTicket(BaseModel):
@@ -83,14 +118,14 @@ class NewTicket(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    conversation_id: str = Field(min_length=1, max_length=128)
+    conversation_id: str = Field(min_length=1, max_length=128, pattern=NO_NUL)
     reason: Reason
     customer_email: str | None = Field(None, max_length=254, pattern=EMAIL_PATTERN)
-    order_number: str | None = Field(None, max_length=32)
+    order_number: str | None = Field(None, max_length=32, pattern=NO_NUL)
     intents: list[IntentScore] = Field(default_factory=list, max_length=10)
     articles: list[ArticleTried] = Field(default_factory=list, max_length=10)
     transcript: list[NewMessage] = Field(default_factory=list, max_length=MAX_MESSAGES)
-    idempotency_key: str | None = Field(None, max_length=128)
+    idempotency_key: str | None = Field(None, min_length=1, max_length=128, pattern=NO_NUL)
 
 
 @dataclass
@@ -137,6 +172,12 @@ class Ticket:
         data["seconds_to_claim"] = self.seconds_to_claim
         data["seconds_to_resolve"] = self.seconds_to_resolve
         return data
+
+
+def _check_id(ticket_id: int) -> None:
+    """An id no ticket can have is a missing ticket, not a database error."""
+    if not 1 <= ticket_id <= MAX_TICKET_ID:
+        raise TicketNotFound(f"Ticket {ticket_id} doesn't exist.")
 
 
 def _now() -> dt.datetime:
@@ -230,6 +271,7 @@ class HandoffQueue:
 
     def claim(self, ticket_id: int, agent: str) -> Ticket:
         """Give an open ticket to an agent; a ticket can never be claimed twice."""
+        _check_id(ticket_id)
         now = _now()
         with self.engine.begin() as conn:
             claimed = conn.execute(
@@ -265,6 +307,7 @@ class HandoffQueue:
 
     def add_message(self, ticket_id: int, message: NewMessage, actor: str | None = None) -> Ticket:
         """Append to an active ticket's transcript (secrets masked)."""
+        _check_id(ticket_id)
         now = _now()
         with self.engine.begin() as conn:
             status = conn.execute(
@@ -300,6 +343,7 @@ class HandoffQueue:
         return self._close(ticket_id, agent, note, "returned_to_bot")
 
     def _close(self, ticket_id: int, agent: str, note: str, status: str) -> Ticket:
+        _check_id(ticket_id)
         now = _now()
         with self.engine.begin() as conn:
             done = conn.execute(
@@ -333,6 +377,7 @@ class HandoffQueue:
 
     def get(self, ticket_id: int) -> Ticket:
         """One ticket with its transcript and history."""
+        _check_id(ticket_id)
         with self.engine.connect() as conn:
             return self._load(conn, ticket_id)
 
@@ -359,6 +404,7 @@ class HandoffQueue:
 
     def position(self, ticket_id: int) -> int | None:
         """1-based place of an open ticket in the queue; None once it is claimed or closed."""
+        _check_id(ticket_id)
         with self.engine.connect() as conn:
             row = conn.execute(select(tickets).where(tickets.c.id == ticket_id)).first()
             if row is None:
@@ -395,6 +441,7 @@ class HandoffQueue:
         offset: int = 0,
     ) -> tuple[list[Ticket], int]:
         """A page of tickets (without transcripts) and the total that match the filters."""
+        offset = min(offset, MAX_OFFSET)  # past the last possible row the page is empty either way
         conditions = []
         if status:
             conditions.append(tickets.c.status == status)

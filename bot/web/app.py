@@ -9,10 +9,15 @@ from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
+from starlette.datastructures import Headers
+from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.conversations import ConversationLog
 from bot.handoff import HandoffQueue
 from bot.handoff.auth import Authenticator
 from bot.handoff.notify import RasaResumer, WebhookNotifier
@@ -21,6 +26,7 @@ from bot.kb.render import render_markdown
 from bot.kb.search import KnowledgeBase
 from bot.kb.store import KBIndexError
 from bot.settings import Settings
+from bot.tokens import internal_token
 from bot.web import api, chat, inbox
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -29,6 +35,58 @@ MD_LINK = re.compile(r'href="([^"#]+\.md)(#[^"]*)?"')
 
 
 MAX_BODY_BYTES = 256 * 1024
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+class BodyLimit:
+    """Refuse request bodies over max_bytes with a JSON 413 that names the limit.
+
+    FastAPI's own max_body_size answers in plain text when the client sends a Content-Length.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.detail = f"The request body is over the {max_bytes // 1024} KiB limit; send less."
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await JSONResponse({"detail": self.detail}, 413)(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:  # a body without Content-Length, found while reading
+                raise HTTPException(413, self.detail)
+            return message
+
+        await self.app(scope, limited, send)
+
+
+async def server_error(request: Request, exc: Exception) -> JSONResponse:
+    """A 500 in JSON like every other error; the traceback goes to the server's log."""
+    return JSONResponse({"detail": "Internal server error; it has been logged."}, 500)
+
+
+async def method_not_allowed(request: Request, exc: HTTPException) -> JSONResponse:
+    """A 405 whose Allow header lists every method the path takes (Starlette names one route's)."""
+    allowed = [
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.routes
+        )
+    ]
+    detail = f"{request.method} is not allowed here; use {' or '.join(allowed) or 'nothing'}."
+    return JSONResponse({"detail": detail}, 405, headers={"Allow": ", ".join(allowed)})
 
 
 def open_queue(settings: Settings) -> HandoffQueue:
@@ -39,7 +97,7 @@ def open_queue(settings: Settings) -> HandoffQueue:
         settings.webhook_timeout_seconds,
         settings.webhook_retries,
     )
-    resumer = RasaResumer(settings.rasa_base_url, settings.rasa_token)
+    resumer = RasaResumer(settings.rasa_base_url, internal_token(settings, "rasa"))
     return HandoffQueue.from_url(
         settings.queue_url, on_created=notifier.ticket_created, on_closed=resumer.ticket_closed
     )
@@ -61,7 +119,12 @@ def create_app(
     settings: Settings, kb: KnowledgeBase | None = None, queue: HandoffQueue | None = None
 ) -> FastAPI:
     """Build the web app; tests pass their own settings (a temporary KB, index and database)."""
-    app = FastAPI(title="Tier-0 support bot", version="0.1.0", max_body_size=MAX_BODY_BYTES)
+    app = FastAPI(
+        title="Tier-0 support bot",
+        version="0.1.0",
+        middleware=[Middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)],  # innermost: CORS applies
+        exception_handlers={Exception: server_error, 405: method_not_allowed},
+    )
     state: dict[str, KnowledgeBase | None] = {"kb": kb}
     queue = queue or open_queue(settings)
     auth = Authenticator(settings.agent_tokens, settings.service_token)
@@ -74,7 +137,8 @@ def create_app(
         same_site="lax",
         https_only=settings.cookie_secure,
     )
-    # The widget may sit on the store's own domain; it sends no cookies, so CORS stays simple.
+    # The widget may sit on the store's own domain (listed in widget_origins); it sends no
+    # cookies, so CORS stays simple. No wildcard: an unlisted site cannot call the gateway.
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.widget_origins,
@@ -84,9 +148,8 @@ def create_app(
     )
     app.include_router(api.build_router(queue, auth))
     app.include_router(inbox.build_router(queue, auth))
-    app.include_router(
-        chat.build_router(queue, chat.RasaClient(settings.rasa_base_url, settings.rasa_token))
-    )
+    rasa = chat.RasaClient(settings.rasa_base_url, internal_token(settings, "rasa"))
+    app.include_router(chat.build_router(queue, rasa, ConversationLog(settings.conversations_url)))
 
     def knowledge_base() -> KnowledgeBase:
         if state["kb"] is None:

@@ -1,30 +1,35 @@
 """The chat widget's gateway: send a message through Rasa's REST channel, read the conversation.
 
-The widget talks to one origin, ours. A turn goes to Rasa's REST channel; the conversation the
-widget shows is read back from Rasa's tracker (what the customer and the bot said, with each bot
-message's buttons and metadata) merged with the handoff queue (an agent joining, agents' replies).
-Rasa's API token and tracker never reach the browser, and malformed input stops here with a 4xx.
+The widget talks to one origin, ours. A turn goes to Rasa's REST channel (with Rasa's token); the
+conversation the widget shows is read back from Rasa's tracker store (bot.conversations: what the
+customer and the bot said, with each bot message's buttons and metadata; only what is new since
+the widget's cursor) merged with the handoff queue (an agent joining, agents' replies). Rasa's
+token and tracker never reach the browser, and malformed input stops here with a 4xx. Each turn
+is logged on one line (conversation id, outcome, time; never the customer's text).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
+import logging
+import time
 from typing import Annotated
 
 import httpx
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bot.conversations import ConversationLog, ConversationStoreUnavailable
 from bot.handoff import HandoffQueue
 from bot.handoff.queue import Ticket
+from bot.inbound import MAX_CHARS, payload_problem
 
-MAX_CHARS = 2000
+logger = logging.getLogger("bot.turns")
 # Items this many seconds older than the widget's cursor come again (it drops the ids it has), so
 # an agent's reply committed a moment after a newer bot event is never skipped.
 OVERLAP_SECONDS = 10.0
 CONVERSATION_ID = r"^[A-Za-z0-9_-]{8,64}$"
-PAYLOAD = re.compile(r"^/(?!EXTERNAL_)[A-Za-z_][\w]*(\{.*\})?$", re.DOTALL)
+MAX_CURSOR = 253402300799.0  # 9999-12-31T23:59:59Z
 # Payloads the widget sends from its own controls (not from a bot message's buttons).
 WIDGET_PAYLOADS = {
     "/request_human": "Talk to a human",
@@ -32,6 +37,16 @@ WIDGET_PAYLOADS = {
     "/feedback_not_helpful": "That didn't help",
 }
 
+# A cursor is a Unix time; past the year 9999 (or inf, NaN) it is no cursor but a mistake.
+Cursor = Annotated[
+    float,
+    Query(
+        ge=0,
+        le=MAX_CURSOR,
+        allow_inf_nan=False,
+        description="The cursor of the last read (a time); 0 for everything.",
+    ),
+]
 ConversationId = Annotated[
     str,
     Path(
@@ -53,8 +68,13 @@ class ChatMessage(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> ChatMessage:
-        if self.payload is not None and not PAYLOAD.match(self.payload):
-            raise ValueError("payload must be '/intent' or '/intent{json}' (not an EXTERNAL_ one)")
+        # A NUL is never something a customer meant, and PostgreSQL cannot store one.
+        self.text = self.text.replace("\x00", "")
+        if self.payload is not None:
+            self.payload = self.payload.replace("\x00", "")
+        problem = payload_problem(self.payload) if self.payload is not None else None
+        if problem:
+            raise ValueError(problem)
         if self.payload is None and not self.text.strip():
             raise ValueError("text must not be empty")
         return self
@@ -71,35 +91,24 @@ class RasaUnavailable(Exception):
 
 
 class RasaClient:
-    """The two calls the gateway makes to Rasa: a REST turn and a tracker read."""
+    """The gateway's one call to Rasa: a turn on the REST channel, with Rasa's token."""
 
-    def __init__(self, base_url: str, token: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, token: str, timeout: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
-        self.params = {"token": token} if token else {}
-        self.client = httpx.Client(timeout=timeout)
+        self.client = httpx.Client(timeout=timeout, headers={"Authorization": f"Bearer {token}"})
 
-    def send(self, conversation_id: str, message: str) -> list[dict]:
-        return self._call(
-            "POST",
-            "/webhooks/rest/webhook",
-            json={"sender": conversation_id, "message": message},
-        )
-
-    def events(self, conversation_id: str) -> list[dict]:
-        tracker = self._call(
-            "GET",
-            f"/conversations/{conversation_id}/tracker",
-            params={**self.params, "include_events": "ALL"},
-        )
-        return tracker.get("events") or []
-
-    def _call(self, method: str, path: str, **kwargs) -> object:
+    def send(self, conversation_id: str, message: str, title: str | None = None) -> list[dict]:
+        """One customer turn; the bot's messages for it. A button's title goes as metadata, so
+        the conversation shows what the customer clicked."""
+        body: dict = {"sender": conversation_id, "message": message}
+        if title:
+            body["metadata"] = {"title": title}
         try:
-            response = self.client.request(method, self.base_url + path, **kwargs)
+            response = self.client.post(self.base_url + "/webhooks/rest/webhook", json=body)
             response.raise_for_status()
             return response.json()
         except (httpx.HTTPError, ValueError) as exc:
-            raise RasaUnavailable(f"{method} {path}: {exc}") from exc
+            raise RasaUnavailable(f"POST /webhooks/rest/webhook: {exc}") from exc
 
 
 def _is_external(event: dict) -> bool:
@@ -116,6 +125,7 @@ def tracker_items(events: list[dict]) -> list[dict]:
     titles = dict(WIDGET_PAYLOADS)
     items: list[dict] = []
     for number, event in enumerate(events):
+        number = event.get("row", number)
         kind = event.get("event")
         if kind == "bot":
             data = event.get("data") or {}
@@ -139,7 +149,8 @@ def tracker_items(events: list[dict]) -> list[dict]:
         elif kind == "user" and not _is_external(event):
             text = event.get("text") or ""
             if text.startswith("/"):
-                text = titles.get(text) or titles.get(text.split("{", 1)[0]) or ""
+                title = (event.get("metadata") or {}).get("title")
+                text = title or titles.get(text) or titles.get(text.split("{", 1)[0]) or ""
             if text:
                 items.append(
                     {
@@ -203,21 +214,28 @@ def handoff_state(queue: HandoffQueue, tickets: list[Ticket]) -> dict:
     }
 
 
-def build_router(queue: HandoffQueue, rasa: RasaClient) -> APIRouter:
+def outcome_of(messages: list[dict]) -> dict:
+    """The turn's metadata: the last custom payload among the bot's messages."""
+    return next((m["custom"] for m in reversed(messages) if isinstance(m.get("custom"), dict)), {})
+
+
+def build_router(queue: HandoffQueue, rasa: RasaClient, log: ConversationLog) -> APIRouter:
     """Routes under /api/chat for the widget."""
     router = APIRouter(prefix="/api/chat", tags=["chat"])
 
     def conversation(conversation_id: str, after: float) -> dict:
+        since = after - OVERLAP_SECONDS if after else None
         try:
-            events = rasa.events(conversation_id)
-        except RasaUnavailable as exc:
-            raise HTTPException(503, "The assistant is not reachable right now.") from exc
+            events = log.events(conversation_id, since)
+        except ConversationStoreUnavailable as exc:
+            logger.error("conversation store unreadable: %s", exc)
+            raise HTTPException(503, "The conversation store is not reachable right now.") from exc
         tickets = queue.for_conversation(conversation_id)
         items = sorted(tracker_items(events) + ticket_items(tickets), key=lambda i: i["ts"])
         cursor = max([after, *(i["ts"] for i in items)])
         return {
             "conversation_id": conversation_id,
-            "items": [i for i in items if i["ts"] > after - OVERLAP_SECONDS] if after else items,
+            "items": [i for i in items if i["ts"] > since] if since is not None else items,
             "cursor": cursor,
             "handoff": handoff_state(queue, tickets),
         }
@@ -225,9 +243,7 @@ def build_router(queue: HandoffQueue, rasa: RasaClient) -> APIRouter:
     @router.get("/{conversation_id}")
     def read(
         conversation_id: ConversationId,
-        after: Annotated[
-            float, Query(ge=0, description="The cursor of the last read; 0 for everything.")
-        ] = 0,
+        after: Cursor = 0,
     ) -> dict:
         """The conversation so far (or since a cursor) and who owns it now."""
         return conversation(conversation_id, after)
@@ -236,15 +252,25 @@ def build_router(queue: HandoffQueue, rasa: RasaClient) -> APIRouter:
     def send(
         conversation_id: ConversationId,
         message: ChatMessage,
-        after: Annotated[
-            float, Query(ge=0, description="The cursor of the last read; 0 for everything.")
-        ] = 0,
+        after: Cursor = 0,
     ) -> dict:
         """Send one customer message; the reply is the conversation since the cursor."""
+        started = time.perf_counter()
+        title = (message.text.strip() or None) if message.payload is not None else None
         try:
-            rasa.send(conversation_id, message.rasa_message())
+            replies = rasa.send(conversation_id, message.rasa_message(), title)
         except RasaUnavailable as exc:
+            logger.warning("turn conversation=%s outcome=unavailable", conversation_id)
             raise HTTPException(503, "The assistant is not reachable right now.") from exc
+        meta = outcome_of(replies)
+        logger.info(
+            "turn conversation=%s outcome=%s article=%s intent=%s ms=%.0f",
+            conversation_id,
+            meta.get("outcome", "none"),
+            meta.get("article_id") or "-",
+            meta.get("intent") or "-",
+            (time.perf_counter() - started) * 1000,
+        )
         return conversation(conversation_id, after)
 
     return router

@@ -1,20 +1,22 @@
 """Agent inbox pages: sign-in, queue and ticket views; each page has a JSON twin."""
 
 import datetime as dt
+import pathlib
 import secrets
-from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from bot.handoff import HandoffQueue, NewMessage, TicketConflict, TicketNotFound
 from bot.handoff.auth import Authenticator
-from bot.handoff.queue import MAX_TEXT, Ticket
+from bot.handoff.queue import MAX_TEXT, MAX_TICKET_ID, Text, Ticket
 from bot.handoff.schema import STATUSES
 
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+TEMPLATES = Jinja2Templates(directory=str(pathlib.Path(__file__).parent / "templates"))
+# Bigger numbers are no ticket's id (and more than the database's INTEGER holds): a 422.
+TicketId = Annotated[int, Path(ge=1, le=MAX_TICKET_ID)]
 
 
 def waited(ticket: Ticket, now: dt.datetime | None = None) -> str:
@@ -96,7 +98,9 @@ def build_router(queue: HandoffQueue, auth: Authenticator) -> APIRouter:
         return RedirectResponse(f"/inbox/login?next={request.url.path}", status_code=303)
 
     @router.get("/inbox/login", response_class=HTMLResponse)
-    def login_form(request: Request, next: str = "/inbox") -> HTMLResponse:
+    def login_form(
+        request: Request, next: Annotated[str, Query(max_length=512)] = "/inbox"
+    ) -> HTMLResponse:
         return page(request, "login.html", {"next": _safe_next(next), "error": None})
 
     @router.post("/inbox/login")
@@ -141,7 +145,7 @@ def build_router(queue: HandoffQueue, auth: Authenticator) -> APIRouter:
         return page(request, "inbox.html", inbox_view(queue, status, agent))
 
     @router.get("/inbox/tickets/{ticket_id}.json")
-    def ticket_json(request: Request, ticket_id: int) -> JSONResponse:
+    def ticket_json(request: Request, ticket_id: TicketId) -> JSONResponse:
         agent = signed_in(request)
         if agent is None:
             return JSONResponse({"detail": "Sign in at /inbox/login."}, status_code=401)
@@ -151,7 +155,7 @@ def build_router(queue: HandoffQueue, auth: Authenticator) -> APIRouter:
             return JSONResponse({"detail": str(exc)}, status_code=404)
 
     @router.get("/inbox/tickets/{ticket_id}", response_class=HTMLResponse)
-    def ticket_page(request: Request, ticket_id: int) -> Response:
+    def ticket_page(request: Request, ticket_id: TicketId) -> Response:
         agent = signed_in(request)
         if agent is None:
             return login_redirect(request)
@@ -175,10 +179,10 @@ def build_router(queue: HandoffQueue, auth: Authenticator) -> APIRouter:
     @router.post("/inbox/tickets/{ticket_id}/{action}")
     def act(
         request: Request,
-        ticket_id: int,
+        ticket_id: TicketId,
         action: str,
         csrf: Annotated[str, Form(max_length=128)] = "",
-        text: Annotated[str, Form(max_length=MAX_TEXT)] = "",
+        text: Annotated[Text, Form(max_length=MAX_TEXT)] = "",
     ) -> Response:
         agent = signed_in(request)
         if agent is None:

@@ -1,0 +1,70 @@
+"""The action server: rasa-sdk's app running actions/, on a private address, answering only Rasa.
+
+`python -m bot.action_server` is what `bot up` starts. It is rasa-sdk's own server (same routes,
+same `ACTION_SERVER_SANIC_WORKERS`) with two changes: it listens on `action_host` (loopback by
+default, never 0.0.0.0 unless configured), and every route but `/health` answers 401 unless the
+request carries `Authorization: Bearer <action_token>`, the header Rasa is configured to send.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from functools import partial
+
+from rasa_sdk import utils
+from rasa_sdk.endpoint import create_app_for_serve
+from rasa_sdk.executor import ActionExecutor
+from sanic import Sanic, response
+from sanic.request import Request
+from sanic.worker.loader import AppLoader
+
+from bot.settings import load_settings
+from bot.tokens import internal_token
+
+OPEN_PATHS = frozenset({"/health"})
+logger = logging.getLogger(__name__)
+
+
+def create_app(token: str, actions_package: str = "actions") -> Sanic:
+    """rasa-sdk's app for the actions package, behind the bearer token (module level: each
+    worker builds its own)."""
+    executor = ActionExecutor()
+    executor.register_package(actions_package)
+    app = create_app_for_serve(executor, cors_origins=None)
+    expected = f"Bearer {token}".encode()
+
+    @app.on_request
+    async def require_token(request: Request) -> response.HTTPResponse | None:
+        if request.path in OPEN_PATHS:
+            return None
+        sent = request.headers.get("Authorization", "").encode()
+        if not hmac.compare_digest(sent, expected):
+            return response.json(
+                {"error": "missing or wrong token: send 'Authorization: Bearer <token>'"},
+                status=401,
+            )
+        return None
+
+    return app
+
+
+def serve(host: str, port: int, token: str) -> None:
+    """Run the server until it is stopped (workers: ACTION_SERVER_SANIC_WORKERS, default 1)."""
+    loader = AppLoader(factory=partial(create_app, token))
+    app = loader.load()
+    app.prepare(host=host, port=port, workers=utils.number_of_sanic_workers())
+    logger.info(f"action server listening on http://{host}:{port}")
+    Sanic.serve(primary=app, app_loader=loader)
+
+
+def main() -> None:
+    """Entry point: settings from the environment, like every other process of the bot."""
+    settings = load_settings()
+    utils.configure_colored_logging("INFO")
+    utils.update_sanic_log_level()
+    serve(settings.action_host, settings.action_port, internal_token(settings, "action"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Read conversations from Rasa's tracker store: only what is new since a moment, never all of it.
+
+The chat gateway polls every few seconds per open widget. Asking Rasa's API for the tracker
+returns the whole conversation each time, so a poll's cost grew with the conversation's length.
+This reads Rasa's `events` table directly (SQLite or PostgreSQL, the same database Rasa writes),
+through the (sender_id, timestamp) index our tracker store creates, so a poll with a cursor costs
+the same at turn 10 and at turn 200. Read-only: nothing here writes to Rasa's tables.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
+
+QUERY_ALL = text("SELECT id, data FROM events WHERE sender_id = :sender ORDER BY id")
+QUERY_SINCE = text(
+    "SELECT id, data FROM events WHERE sender_id = :sender AND timestamp > :since ORDER BY id"
+)
+
+
+class ConversationStoreUnavailable(RuntimeError):
+    """The tracker store's database could not be read."""
+
+
+class ConversationLog:
+    """Rasa's stored events of one conversation, each with its row id."""
+
+    def __init__(self, url: str) -> None:
+        self.url = make_url(url)
+        self.engine = _engine(url)
+
+    def events(self, conversation_id: str, since: float | None = None) -> list[dict[str, Any]]:
+        """The conversation's events in order, all of them or those after `since` (a time)."""
+        query, params = QUERY_ALL, {"sender": conversation_id}
+        if since is not None:
+            query, params = QUERY_SINCE, {**params, "since": since}
+        try:
+            with self.engine.connect() as connection:
+                rows = connection.execute(query, params).all()
+        except (OperationalError, ProgrammingError) as exc:
+            if _no_table_yet(exc):
+                return []  # Rasa has not stored a conversation yet
+            raise ConversationStoreUnavailable(str(exc).splitlines()[0]) from exc
+        except SQLAlchemyError as exc:
+            raise ConversationStoreUnavailable(str(exc).splitlines()[0]) from exc
+        return [{**json.loads(data), "row": row_id} for row_id, data in rows]
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+
+def _no_table_yet(exc: Exception) -> bool:
+    message = str(exc).lower()
+    return "no such table" in message or "does not exist" in message and "relation" in message
+
+
+def _engine(url: str) -> Engine:
+    if make_url(url).get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    engine = create_engine(url)
+
+    @event.listens_for(engine, "connect")
+    def _wait_for_writers(connection: Any, _record: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
+
+    return engine
