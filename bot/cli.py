@@ -538,7 +538,7 @@ def up() -> None:
                 f"BOT_{name.upper()} to another port"
             )
     model, _ = _ensure_model()
-    logs = settings.data_dir / "logs"
+    logs = stack.private_data_dir(settings) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     try:
         servers = [

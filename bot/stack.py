@@ -25,6 +25,7 @@ from bot.tokens import internal_token
 ROOT = Path(__file__).resolve().parent.parent
 RASA_INPUTS = ("config.yml", "domain.yml", "data")
 RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
+RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
 CHANNELS = "rasa_plugins.channels"
 TRACKER_STORE_CLASS = "rasa_plugins.tracker_store.MaskingSQLTrackerStore"
 # Logged by MaskingSQLTrackerStore once its database is open (rasa_plugins/tracker_store.py).
@@ -160,6 +161,15 @@ class Server:
     ready_path: str  # answers 200 once the server can take requests
     ready_params: dict[str, str] = field(default_factory=dict)
     ready_check: Callable[[Server], None] | None = None  # raises StackError when not sound
+    log_start: int = 0  # where this run's output begins in the (appended) log
+
+    def output(self) -> str:
+        """What the process has written to its log in this run."""
+        if not self.log.exists():
+            return ""
+        with open(self.log, "rb") as log:
+            log.seek(self.log_start)
+            return log.read().decode(errors="replace")
 
     def stop(self, timeout: float = 20) -> None:
         """Ask the process to stop, then kill it if it does not."""
@@ -175,19 +185,34 @@ class Server:
 def _spawn(
     name: str, command: list[str], url: str, env: dict[str, str], log: Path, ready_path: str
 ) -> Server:
-    """Start one server process with its output in a log file."""
+    """Start one server process with its output appended to a log file (earlier runs kept).
+
+    umask 077: the databases, logs and files a server creates are its owner's alone.
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as out:  # the child keeps its own copy of the descriptor
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    return Server(name, process, url, log, ready_path)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a") as out:  # the child keeps its own copy of the descriptor
+        start = out.seek(0, os.SEEK_END)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, umask=0o077
+        )
+    return Server(name, process, url, log, ready_path, log_start=start)
 
 
 def _private_folder(settings: Settings, name: str) -> Path:
     """A folder only this user can read, under data_dir/run, for files that hold tokens."""
+    private_data_dir(settings)
     folder = (settings.data_dir / "run" / name).resolve()
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     folder.chmod(0o700)
     return folder
+
+
+def private_data_dir(settings: Settings) -> Path:
+    """data_dir, made if needed, readable by its owner only (databases, tokens, logs)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.chmod(0o700)
+    return settings.data_dir
 
 
 def _write_private(path: Path, data: dict) -> Path:
@@ -202,6 +227,7 @@ def start_action_server(
     settings: Settings, log_dir: Path, env: dict[str, str] | None = None
 ) -> Server:
     """The action server (bot.action_server: rasa-sdk running actions/) in this interpreter."""
+    private_data_dir(settings)
     internal_token(settings, "action")  # made before any child reads it
     command = [sys.executable, "-m", "bot.action_server"]
     url = f"http://{_connect_host(settings.action_host)}:{settings.action_port}"
@@ -264,8 +290,9 @@ def start_rasa(
             "bot_message_evt": "bot_uttered",
             "session_persistence": True,
         }
+    # The API token goes through the environment (rasa_plugins/serve.py), never the process list.
     command = [
-        str(RASA_BIN), "run", "--enable-api", "--auth-token", rasa_token,
+        str(RASA_PYTHON), "-m", "rasa_plugins.serve", "run", "--enable-api",
         "--interface", settings.rasa_host, "--port", str(settings.rasa_port),
         "--model", str(model),
         "--endpoints", str(_write_private(folder / "endpoints.yml", endpoints)),
@@ -275,7 +302,12 @@ def start_rasa(
         "Rasa server",
         command,
         f"http://{_connect_host(settings.rasa_host)}:{settings.rasa_port}",
-        {**rasa_env(), **settings_env(settings), **(env or {})},
+        {
+            **rasa_env(),
+            **settings_env(settings),
+            **(env or {}),
+            "TIER0_RASA_AUTH_TOKEN": rasa_token,
+        },
         log_dir / "rasa.log",
         "/status",
     )
@@ -287,7 +319,7 @@ def start_rasa(
 def check_tracker_store(server: Server) -> None:
     """Fail when Rasa is not keeping conversations in our SQL store (it falls back to memory
     silently when a store cannot be loaded)."""
-    text = server.log.read_text(errors="replace") if server.log.exists() else ""
+    text = server.output()
     fallback = next((line for line in text.splitlines() if "InMemoryTrackerStore" in line), None)
     if fallback is not None:
         raise StackError(
@@ -306,6 +338,7 @@ def start_web(
 ) -> Server:
     """The web app (store page, chat gateway, help centre, inbox, APIs); with demo, a demo agent
     when none is configured."""
+    private_data_dir(settings)
     internal_token(settings, "rasa")
     command = [sys.executable, "-m", "bot.cli", "serve", *(["--demo"] if demo else [])]
     return _spawn(
@@ -337,7 +370,7 @@ def wait_ready(server: Server, path: str | None = None, timeout: float = 180) ->
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            tail = server.log.read_text()[-2000:] if server.log.exists() else ""
+            tail = server.output()[-2000:]
             raise StackError(f"{server.name} exited with {server.process.returncode}:\n{tail}")
         try:
             response = httpx.get(server.url + path, params=server.ready_params, timeout=2)

@@ -14,12 +14,13 @@ from __future__ import annotations
 import hmac
 import logging
 import re
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.rest import RestInput
-from rasa.core.channels.socketio import SocketIOInput
+from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint, response
 from sanic.request import Request
 
@@ -85,6 +86,16 @@ class TokenRestInput(RestInput):
         return webhook
 
 
+class CustomJsonSocketIOOutput(SocketIOOutput):
+    """Rasa 3.6's socket.io output, except that a custom payload (our turn metadata) is sent as
+    {"custom": ...}; Rasa's own passes its keys to emit() and fails, losing the turn."""
+
+    async def send_custom_json(
+        self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
+    ) -> None:
+        await self._send_message(recipient_id, {"custom": json_message})
+
+
 class CheckedSocketIOInput(SocketIOInput):
     """Rasa's socket.io channel with the gateway's message checks."""
 
@@ -93,4 +104,26 @@ class CheckedSocketIOInput(SocketIOInput):
         return "socketio"
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
-        return super().blueprint(checked(on_new_message))
+        async def with_custom_json(message: UserMessage) -> Any:
+            output = message.output_channel
+            if isinstance(output, SocketIOOutput):
+                message.output_channel = CustomJsonSocketIOOutput(
+                    output.sio, output.bot_message_evt
+                )
+            return await on_new_message(message)
+
+        webhook = super().blueprint(checked(with_custom_json))
+        sio = self.sio
+
+        # Rasa 3.6 calls the now-async enter_room without awaiting it, so the session's room is
+        # never joined and no reply reaches the customer; this handler replaces Rasa's.
+        @sio.on("session_request", namespace=self.namespace)
+        async def session_request(sid: str, data: dict | None) -> None:
+            data = data or {}
+            if not data.get("session_id"):
+                data["session_id"] = uuid.uuid4().hex
+            if self.session_persistence:
+                await sio.enter_room(sid, data["session_id"], namespace=self.namespace)
+            await sio.emit("session_confirm", data["session_id"], room=sid)
+
+        return webhook

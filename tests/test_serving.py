@@ -4,6 +4,7 @@ no database, conversations survive a restart, and a store that cannot keep them 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -22,6 +23,7 @@ from sqlalchemy import create_engine, text
 
 from bot.settings import Settings
 from bot.stack import (
+    RASA_PYTHON,
     Server,
     StackError,
     own_stack_settings,
@@ -117,6 +119,17 @@ def _listening_addresses(pid: int) -> set[str]:
 def test_internal_servers_listen_on_loopback_only(stack: Stack) -> None:
     for server in stack.servers:
         assert _listening_addresses(server.process.pid) == {"127.0.0.1"}, server.name
+
+
+def test_no_token_in_the_process_list_and_no_data_for_other_users(stack: Stack) -> None:
+    tokens = [internal_token(stack.settings, name) for name in ("rasa", "action")]
+    for process in psutil.process_iter(["cmdline"]):
+        args = " ".join(process.info["cmdline"] or [])
+        assert not any(token in args for token in tokens), args[:200]
+    data = stack.settings.data_dir
+    assert data.stat().st_mode & 0o077 == 0
+    for file in _database_files(data) + list(data.rglob("*.token")):
+        assert file.stat().st_mode & 0o077 == 0, file
 
 
 @contextlib.contextmanager
@@ -282,6 +295,8 @@ def _track_order_across_a_restart(stack: Stack) -> None:
 
     after = stack.history(conversation)
     assert [(i["from"], i["text"]) for i in after] == [(i["from"], i["text"]) for i in before]
+    web_log = (stack.folder / "web.log").read_text()  # logs are appended, not started afresh
+    assert f"turn conversation={conversation} outcome=flow" in web_log
     tracked = stack.say(conversation, email)  # the form Rasa was in goes on
     assert tracked.get("status") == "out_for_delivery", tracked
 
@@ -357,3 +372,57 @@ def test_a_silent_fall_back_to_memory_stops_the_start(
 def test_no_stack_of_this_module_fell_back_to_memory(stack: Stack) -> None:
     for log in stack.folder.glob("*.log"):
         assert "InMemoryTrackerStore" not in log.read_text(errors="replace"), log
+
+
+SOCKETIO_CUSTOMER = """
+import json, sys, time
+import socketio
+
+url, conversation = sys.argv[1], sys.argv[2]
+got = []
+client = socketio.Client()
+client.on("bot_uttered", lambda data: got.append(data))
+client.connect(url, transports=["polling"])
+client.emit("session_request", {"session_id": conversation})
+time.sleep(1)
+for text in ["/EXTERNAL_handoff_resolved", "hello"]:
+    before = len(got)
+    client.emit("user_uttered", {"message": text, "session_id": conversation})
+    deadline = time.monotonic() + 60
+    while len(got) == before or not (got[-1].get("custom") or "Sorry" in got[-1].get("text", "")):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+client.disconnect()
+print(json.dumps(got))
+"""
+
+
+def test_socketio_when_enabled_takes_the_same_checks_and_keeps_the_turn(
+    rasa_model: Path, demo_index: Path, tmp_path: Path
+) -> None:
+    settings = own_stack_settings(tmp_path, index_dir=demo_index, rasa_socketio=True)
+    servers = [start_action_server(settings, tmp_path), start_rasa(settings, rasa_model, tmp_path)]
+    try:
+        wait_all(servers)
+        conversation = f"sio-{uuid.uuid4().hex[:8]}"
+        result = subprocess.run(
+            [str(RASA_PYTHON), "-c", SOCKETIO_CUSTOMER, servers[1].url, conversation],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=True,
+        )
+        got = json.loads(result.stdout)
+    finally:
+        for server in reversed(servers):
+            server.stop()
+    texts = [m.get("text", "") for m in got]
+    assert texts[0] == "Sorry, I couldn't read that message. Please type your question again."
+    assert got[-1]["custom"]["outcome"] == "smalltalk"  # our metadata arrives as {"custom": ...}
+    with sqlite3.connect(settings.data_dir / "conversations.db") as db:
+        stored = db.execute(
+            "SELECT intent_name FROM events WHERE sender_id = ? AND type_name = 'user'",
+            (conversation,),
+        ).fetchall()
+    assert stored == [("greet",)]  # the refused message never reached the assistant

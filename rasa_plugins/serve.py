@@ -1,0 +1,29 @@
+"""Start `rasa run` with its API token from the environment, never from the command line.
+
+`rasa run --auth-token T` would put the token in the process list, where any local user can read
+it (`ps -eo args`). `bot up` starts `python -m rasa_plugins.serve run ...` with the token in
+TIER0_RASA_AUTH_TOKEN instead (a process's environment is readable only by its owner); this
+hands it to Rasa's own command-line entry point inside the process.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TOKEN_VARIABLE = "TIER0_RASA_AUTH_TOKEN"
+
+
+def main() -> None:
+    """Run Rasa's CLI with the token added to its arguments in this process only."""
+    token = os.environ.pop(TOKEN_VARIABLE, "")
+    if not token:
+        sys.exit(f"rasa_plugins.serve: {TOKEN_VARIABLE} is not set; refusing to start an open API")
+    sys.argv = ["rasa", *sys.argv[1:], "--auth-token", token]
+    from rasa.__main__ import main as rasa_main
+
+    rasa_main()
+
+
+if __name__ == "__main__":
+    main()
