@@ -627,16 +627,11 @@ def serve(
 
 def _with_demo_agent(settings: Settings) -> tuple[Settings, Path]:
     """A local demo agent whose token lives only in a private file under data_dir."""
-    import secrets
-
     from bot.handoff.auth import hash_token
+    from bot.tokens import stored_secret
 
     token_file = settings.data_dir / "demo-agent.token"
-    if not token_file.exists():
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        token_file.touch(mode=0o600)
-        token_file.write_text(secrets.token_urlsafe(24) + "\n")
-    token = token_file.read_text().strip()
+    token = stored_secret(token_file, nbytes=24)
     updated = settings.model_copy(
         update={"agent_tokens": {"demo": hash_token(token)}, "cookie_secure": False}
     )

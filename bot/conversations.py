@@ -30,7 +30,6 @@ class ConversationLog:
     """Rasa's stored events of one conversation, each with its row id."""
 
     def __init__(self, url: str) -> None:
-        self.url = make_url(url)
         self.engine = _engine(url)
 
     def events(self, conversation_id: str, since: float | None = None) -> list[dict[str, Any]]:

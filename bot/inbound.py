@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 
 MAX_CHARS = 2000
+# A conversation id (the widget's, or a channel's sender id): 8-64 letters, digits, '-' or '_'.
+CONVERSATION_ID = r"^[A-Za-z0-9_-]{8,64}$"
 # A button's payload: '/intent' or '/intent{json}'; EXTERNAL_* intents are for the server only.
 PAYLOAD = re.compile(r"^/(?!EXTERNAL_)[A-Za-z_][\w]*(\{.*\})?$", re.DOTALL)
 

@@ -157,13 +157,13 @@ class Settings(BaseSettings):
     @property
     def rasa_base_url(self) -> str:
         """Where the Rasa server's HTTP API answers."""
-        return self.rasa_url or f"http://{_connectable(self.rasa_host)}:{self.rasa_port}"
+        return self.rasa_url or f"http://{connectable(self.rasa_host)}:{self.rasa_port}"
 
     @property
     def action_webhook_url(self) -> str:
         """Where Rasa calls the action server."""
         return self.action_url or (
-            f"http://{_connectable(self.action_host)}:{self.action_port}/webhook"
+            f"http://{connectable(self.action_host)}:{self.action_port}/webhook"
         )
 
     @property
@@ -193,7 +193,7 @@ class Settings(BaseSettings):
         return tuple(sources)
 
 
-def _connectable(host: str) -> str:
+def connectable(host: str) -> str:
     """An address to connect to for a listening address (a wildcard means this machine)."""
     return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
 

@@ -19,7 +19,7 @@ import httpx
 import yaml
 from sqlalchemy.engine import make_url
 
-from bot.settings import Settings
+from bot.settings import Settings, connectable
 from bot.tokens import internal_token
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -230,7 +230,7 @@ def start_action_server(
     private_data_dir(settings)
     internal_token(settings, "action")  # made before any child reads it
     command = [sys.executable, "-m", "bot.action_server"]
-    url = f"http://{_connect_host(settings.action_host)}:{settings.action_port}"
+    url = f"http://{connectable(settings.action_host)}:{settings.action_port}"
     return _spawn(
         "action server",
         command,
@@ -301,7 +301,7 @@ def start_rasa(
     server = _spawn(
         "Rasa server",
         command,
-        f"http://{_connect_host(settings.rasa_host)}:{settings.rasa_port}",
+        f"http://{connectable(settings.rasa_host)}:{settings.rasa_port}",
         {
             **rasa_env(),
             **settings_env(settings),
@@ -344,16 +344,11 @@ def start_web(
     return _spawn(
         "web app",
         command,
-        f"http://{_connect_host(settings.web_host)}:{settings.web_port}",
+        f"http://{connectable(settings.web_host)}:{settings.web_port}",
         {**os.environ, **settings_env(settings), **(env or {})},
         log_dir / "web.log",
         "/openapi.json",
     )
-
-
-def _connect_host(host: str) -> str:
-    """Where to connect to reach a server listening on host."""
-    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
 
 
 def wait_all(servers: list[Server], timeout: float = 180) -> None:

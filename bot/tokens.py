@@ -23,17 +23,18 @@ def internal_token(settings: Settings, name: TokenName) -> str:
     configured = settings.rasa_token if name == "rasa" else settings.action_token
     if configured:
         return configured
-    return _stored_token(settings.data_dir / f"{name}.token")
+    return stored_secret(settings.data_dir / f"{name}.token")
 
 
-def _stored_token(path: Path) -> str:
-    """Read the token file, creating it (mode 0600, whole or not at all) when it is missing."""
+def stored_secret(path: Path, nbytes: int = 32) -> str:
+    """Read a secret kept in a file, creating it (nbytes random bytes, mode 0600, whole or not
+    at all) when it is missing: internal tokens, the cookie key, the demo agent's token."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
         fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(32) + "\n")
+            out.write(secrets.token_urlsafe(nbytes) + "\n")
         try:
             os.link(draft, path)  # fails if another process published its token first
         except FileExistsError:

@@ -24,18 +24,18 @@ from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint, response
 from sanic.request import Request
 
-from bot.inbound import message_problem
+from bot.inbound import CONVERSATION_ID, message_problem
 
 logger = logging.getLogger(__name__)
 
-CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+CONVERSATION_ID_PATTERN = re.compile(CONVERSATION_ID)
 REFUSED = "Sorry, I couldn't read that message. Please type your question again."
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
 
 def refusal(message: UserMessage) -> str | None:
     """Why a message must not reach the assistant, or None."""
-    if not CONVERSATION_ID.match(message.sender_id or ""):
+    if not CONVERSATION_ID_PATTERN.match(message.sender_id or ""):
         return "conversation id must be 8-64 letters, digits, '-' or '_'"
     return message_problem(message.text or "")
 

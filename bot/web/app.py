@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import posixpath
 import re
-import secrets
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Query, Request
@@ -26,7 +25,7 @@ from bot.kb.render import render_markdown
 from bot.kb.search import KnowledgeBase
 from bot.kb.store import KBIndexError
 from bot.settings import Settings
-from bot.tokens import internal_token
+from bot.tokens import internal_token, stored_secret
 from bot.web import api, chat, inbox
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -107,12 +106,7 @@ def session_secret(settings: Settings) -> str:
     """The cookie-signing key: from settings, or generated once and kept in data_dir."""
     if settings.session_secret:
         return settings.session_secret
-    path = settings.data_dir / "session.key"
-    if not path.exists():
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+    return stored_secret(settings.data_dir / "session.key", nbytes=48)
 
 
 def create_app(

@@ -22,13 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from bot.conversations import ConversationLog, ConversationStoreUnavailable
 from bot.handoff import HandoffQueue
 from bot.handoff.queue import Ticket
-from bot.inbound import MAX_CHARS, payload_problem
+from bot.inbound import CONVERSATION_ID, MAX_CHARS, payload_problem
 
 logger = logging.getLogger("bot.turns")
 # Items this many seconds older than the widget's cursor come again (it drops the ids it has), so
 # an agent's reply committed a moment after a newer bot event is never skipped.
 OVERLAP_SECONDS = 10.0
-CONVERSATION_ID = r"^[A-Za-z0-9_-]{8,64}$"
 MAX_CURSOR = 253402300799.0  # 9999-12-31T23:59:59Z
 # Payloads the widget sends from its own controls (not from a bot message's buttons).
 WIDGET_PAYLOADS = {
