@@ -25,6 +25,15 @@ def _place(position: int | None) -> str:
     return f"You're number {position} in the queue."
 
 
+def _routed_intent(tracker: Tracker) -> str | None:
+    """The intent the router chose when it sent this message to a person (else None)."""
+    if tracker.get_slot("route") != "handoff":
+        return None
+    routes = (tracker.get_slot("last_routing") or {}).get("routes") or [{}]
+    label = str(routes[0].get("label") or "")
+    return label.split(":", 1)[1] if label.startswith("intent:") else None
+
+
 class ActionHandoff(Action):
     """Create the ticket with the whole context; the bot goes quiet for this conversation."""
 
@@ -34,7 +43,7 @@ class ActionHandoff(Action):
     def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict
     ) -> list[dict[str, Any]]:
-        intent = intent_of(tracker)
+        intent = _routed_intent(tracker) or intent_of(tracker)
         reason = REASONS.get(intent or "")
         if reason is None or (
             intent == "request_human" and tracker.get_slot("handoff_offer_reason")

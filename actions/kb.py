@@ -10,14 +10,32 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import intent_of, knowledge_base, settings
-from bot.dialogue.answers import answer_text, article_meta, decide
+from bot.dialogue.answers import Gate, answer_text, article_meta, choose, decide
 from bot.dialogue.replies import meta
+from bot.kb.router import INTENT, ROUTED_INTENTS, Route, Routing
 
 CANT_ANSWER = (
     "I'm sorry, I don't have an answer to that. I can help with orders, delivery, returns, "
     "payments and your account, or I can pass you to a person."
 )
 OFFER_HUMAN = "That's twice I couldn't help. Would you like me to pass you to a person?"
+# Routes the dialogue rules carry on with (the `route` slot); small talk is answered here.
+FLOW_ROUTES = {
+    "reset_password": "reset_password",
+    "reset_email_missing": "reset_email_missing",
+    "track_order": "track_order",
+    "request_human": "handoff",
+    "complaint": "handoff",
+}
+ROUTABLE = set(ROUTED_INTENTS)
+REPLIES = {
+    "greet": "utter_greet",
+    "goodbye": "utter_goodbye",
+    "thanks": "utter_thanks",
+    "bot_challenge": "utter_iamabot",
+    "chitchat": "utter_chitchat",
+    "out_of_scope": "utter_out_of_scope",
+}
 
 
 def _remember(tracker: Tracker, hits) -> list[dict]:
@@ -67,7 +85,10 @@ def _by_ordinal(text: str, options: list[str]) -> str | None:
 
 
 class ActionKbAnswer(Action):
-    """Search the articles for the customer's question and reply by the thresholds."""
+    """Decide what a customer's message is for: an article, a flow, a person, small talk, or
+    "can't answer". The router (trained with the index) and Rasa's intent ranking are fused,
+    and the gate in `bot.dialogue.answers.choose` decides; flows and handoff carry on through
+    the `route` slot and the dialogue rules."""
 
     def name(self) -> str:
         return "action_kb_answer"
@@ -76,6 +97,63 @@ class ActionKbAnswer(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict
     ) -> list[dict[str, Any]]:
         intent = intent_of(tracker)
+        question = tracker.latest_message.get("text") or ""
+        config = settings()
+        kb = knowledge_base()
+        vector = None
+        if question.startswith("/") and intent in ROUTABLE:
+            # a button or a payload ("Talk to a human" sends /request_human): the intent is
+            # given, not guessed, so there is nothing to route
+            routing = Routing([Route(INTENT + intent, 1.0, 1.0, question)])
+        else:
+            vector = kb.encode(question) if question.strip() else None
+            ranking = tracker.latest_message.get("intent_ranking")
+            routing = kb.route(question, ranking, config.nlu_weight, vector=vector)
+        if routing is None:  # an index without a router (one article, no NLU): search only
+            return [SlotSet("route", "done"), *self._by_search(dispatcher, tracker, intent)]
+        record = routing.to_dict()
+        events: list[dict[str, Any]] = [
+            SlotSet("last_question", question),
+            SlotSet("last_routing", record),
+            SlotSet("route", "done"),
+        ]
+        gate = Gate(config.answer_threshold, config.clarify_threshold, config.similarity_threshold)
+        choice = choose(routing, gate)
+        if choice.outcome == "intent":
+            name = choice.top.intent
+            if name in FLOW_ROUTES:
+                return [*events, SlotSet("route", FLOW_ROUTES[name])]
+            # small talk, or a message the router knows is outside what a store does
+            dispatcher.utter_message(response=REPLIES.get(name, "utter_out_of_scope"))
+            return events
+        hits = [
+            kb.best_section(question, r.article_id, vector) for r in choice.routes if r.article_id
+        ]
+        hits = [h for h in hits if h is not None]
+        events.append(SlotSet("kb_articles_tried", _remember(tracker, hits)))
+        if choice.outcome == "article" and hits:
+            top = hits[0]
+            dispatcher.utter_message(
+                text=answer_text(top),
+                json_message=meta(
+                    "article",
+                    intent,
+                    top.id,
+                    choice.top.probability,
+                    citation=article_meta(top),
+                    feedback=True,
+                ),
+            )
+            return [*events, SlotSet("last_article", top.id)]
+        if choice.outcome == "clarify" and hits:
+            return [*events, *_clarify(dispatcher, intent, hits, choice.top.probability)]
+        top = choice.top
+        return [*events, *_cant_answer(dispatcher, tracker, intent, top)]
+
+    def _by_search(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, intent: str | None
+    ) -> list[dict[str, Any]]:
+        """The decision by search scores alone (no router in this index)."""
         question = tracker.latest_message.get("text") or ""
         config = settings()
         hits = knowledge_base().search(question, k=3)
@@ -94,38 +172,55 @@ class ActionKbAnswer(Action):
             )
             return [*events, SlotSet("last_article", top.id)]
         if decision.outcome == "clarify":
-            dispatcher.utter_message(
-                text="I found a few articles that might help. Which one is closest?",
-                buttons=[
-                    {"title": h.title, "payload": f'/choose_article{{"article_id": "{h.id}"}}'}
-                    for h in decision.hits
-                ],
-                json_message=meta(
-                    "clarify",
-                    intent,
-                    decision.top.id,
-                    decision.top.score,
-                    options=[article_meta(h) for h in decision.hits],
-                ),
-            )
-            return [*events, SlotSet("clarify_options", [h.id for h in decision.hits])]
-        unresolved = float(tracker.get_slot("unresolved_turns") or 0) + 1
-        score = decision.top.score if decision.top else None
-        dispatcher.utter_message(
-            text=CANT_ANSWER,
-            # the top article is kept (not cited) so `bot eval calibrate` can replay thresholds
-            json_message=meta(
-                "fallback",
-                intent,
-                None,
-                score,
-                top_article=decision.top.id if decision.top else None,
-            ),
-        )
-        events.append(SlotSet("unresolved_turns", unresolved))
-        if unresolved >= 2:
-            events += offer_human(dispatcher, intent, "low_confidence")
-        return events
+            return [*events, *_clarify(dispatcher, intent, decision.hits, decision.top.score)]
+        return [*events, *_cant_answer(dispatcher, tracker, intent, decision.top)]
+
+
+def _clarify(dispatcher, intent, hits, score) -> list[dict]:
+    """Offer the closest articles as buttons."""
+    dispatcher.utter_message(
+        text="I found a few articles that might help. Which one is closest?"
+        if len(hits) > 1
+        else "I think this article might help. Is it what you're looking for?",
+        buttons=[
+            {"title": h.title, "payload": f'/choose_article{{"article_id": "{h.id}"}}'}
+            for h in hits
+        ],
+        json_message=meta(
+            "clarify",
+            intent,
+            hits[0].id,
+            score,
+            options=[article_meta(h) for h in hits],
+        ),
+    )
+    return [SlotSet("clarify_options", [h.id for h in hits])]
+
+
+def _cant_answer(dispatcher, tracker, intent, top) -> list[dict]:
+    """Say we can't answer; the second time in a row, offer a person."""
+    unresolved = float(tracker.get_slot("unresolved_turns") or 0) + 1
+    if top is None:
+        score, top_article = None, None
+    elif hasattr(top, "probability"):  # a route
+        score, top_article = top.probability, top.article_id or top.label
+    else:  # a search hit
+        score, top_article = top.score, top.id
+    dispatcher.utter_message(
+        text=CANT_ANSWER,
+        # the top candidate is kept (not cited) so `bot eval calibrate` can replay thresholds
+        json_message=meta(
+            "fallback",
+            intent,
+            None,
+            score,
+            top_article=top_article,
+        ),
+    )
+    events = [SlotSet("unresolved_turns", unresolved)]
+    if unresolved >= 2:
+        events += offer_human(dispatcher, intent, "low_confidence")
+    return events
 
 
 class ActionAnswerChosenArticle(Action):

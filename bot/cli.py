@@ -150,6 +150,7 @@ def build_options(settings: Settings):
         keep_versions=settings.index_keep_versions,
         index_type=settings.index_type,
         ann_threshold=settings.ann_threshold,
+        nlu_dir=settings.nlu_dir,
     )
 
 
@@ -193,14 +194,47 @@ class _BuildProgress:
 def kb_search(
     query: Annotated[str, typer.Argument(help="A customer question.")],
     k: Annotated[int, typer.Option("-k", min=1, max=100, help="Number of articles.")] = 5,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Also show the router's candidates with each signal's score, the nearest "
+            "known phrasing, and what the bot would do with this message.",
+        ),
+    ] = False,
     index: IndexOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show the articles (and best section of each) that would answer a question."""
-    kb = _open_kb(_settings(index=index))
+    settings = _settings(index=index)
+    kb = _open_kb(settings)
     hits = kb.search(query, k=k)
+    routing = choice = None
+    if explain:
+        from bot.dialogue.answers import Gate, choose
+
+        routing = kb.route(query)
+        gate = Gate(
+            settings.answer_threshold, settings.clarify_threshold, settings.similarity_threshold
+        )
+        choice = choose(routing, gate) if routing else None
     if as_json:
-        _print_json([h.to_dict() for h in hits])
+        data = [h.to_dict() for h in hits]
+        if explain:
+            _print_json(
+                {
+                    "hits": data,
+                    "routing": routing.to_dict() if routing else None,
+                    "decision": {
+                        "outcome": choice.outcome,
+                        "routes": [r.label for r in choice.routes],
+                    }
+                    if choice
+                    else None,
+                }
+            )
+        else:
+            _print_json(data)
         return
     if not hits:
         out.print("no results (is the index empty?)")
@@ -208,6 +242,51 @@ def kb_search(
         out.print(f"{rank}. [bold]{hit.title}[/bold] › {hit.section}  ({hit.score:.3f})")
         out.print(f"   {hit.link}", style="cyan")
         out.print(f"   {hit.snippet}", style="dim")
+    if explain:
+        _print_routing(routing, choice, settings)
+
+
+def _print_routing(routing, choice, settings: Settings) -> None:
+    """The router's view of a message, for writers: why the bot would do what it does."""
+    out.print()
+    if routing is None:
+        out.print("this index has no router (rebuild it with `bot kb build`)")
+        return
+    table = Table(
+        "route",
+        "p",
+        "embedding",
+        "neighbours",
+        "chars",
+        "similarity",
+        "nearest phrasing",
+        box=None,
+    )
+    for route in routing.routes:
+        signals = routing.channels.get(route.label, {})
+        table.add_row(
+            route.label,
+            f"{route.probability:.3f}",
+            f"{signals.get('embedding', 0):.3f}",
+            f"{signals.get('neighbours', 0):.3f}",
+            f"{signals.get('chars', 0):.3f}",
+            f"{route.nearest:.3f}",
+            route.phrasing,
+        )
+    out.print(table)
+    what = {
+        "article": "answer from",
+        "intent": "act on",
+        "clarify": "ask which is closest of",
+        "fallback": "say it can't answer (closest:",
+    }[choice.outcome]
+    labels = ", ".join(r.label for r in choice.routes)
+    out.print(
+        f"decision: {what} {labels}{')' if choice.outcome == 'fallback' else ''}  "
+        f"[dim](answer ≥ {settings.answer_threshold:.2f}, clarify ≥ "
+        f"{settings.clarify_threshold:.2f}, similarity ≥ {settings.similarity_threshold:.2f}; "
+        "the live bot also mixes in the NLU's intent ranking)[/dim]"
+    )
 
 
 @kb_app.command("lint")

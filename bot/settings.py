@@ -148,10 +148,29 @@ class Settings(BaseSettings):
     store_timeout_seconds: float = Field(3.0, gt=0, description="Timeout of one store API call.")
     store_retries: int = Field(2, ge=0, le=5, description="Retries of a failing store API call.")
     answer_threshold: float = Field(
-        0.50, description="Top search score at or above which the bot answers from the article."
+        0.20,
+        description="Router probability at or above which the bot acts on its best route "
+        "(answers from the article, starts the flow, hands off).",
     )
     clarify_threshold: float = Field(
-        0.38, description="Top score at or above which the bot offers the closest articles."
+        0.15,
+        description="Router probability at or above which an article is offered when the bot "
+        "asks which one is closest; below it for the best route, the bot says it can't answer.",
+    )
+    similarity_threshold: float = Field(
+        0.50,
+        description="Cosine similarity to the nearest known phrasing of the best route below "
+        "which a message counts as unlike anything the bot knows (it can't answer).",
+    )
+    nlu_weight: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="Weight of the Rasa NLU's intent ranking in the router's decision.",
+    )
+    nlu_dir: Path = Field(
+        Path("data/nlu"),
+        description="Rasa NLU examples; `kb build` trains the router on them and the articles.",
     )
 
     @property

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -377,3 +380,46 @@ def wait_ready(server: Server, path: str | None = None, timeout: float = 180) ->
             pass
         time.sleep(0.5)
     raise StackError(f"{server.name} did not answer {server.url}{path} within {timeout:.0f} s")
+
+
+# What an evaluation's own stack takes from the bot's settings: how it decides, not where it
+# keeps conversations, tickets and outbox (those go to a throwaway folder).
+DECISION_SETTINGS = (
+    "kb_dir",
+    "index_dir",
+    "help_base_url",
+    "embedding_model",
+    "answer_threshold",
+    "clarify_threshold",
+    "similarity_threshold",
+    "nlu_weight",
+    "nlu_dir",
+)
+
+
+@contextlib.contextmanager
+def evaluation_stack(settings: Settings, model: Path | None = None) -> Iterator[tuple[str, str]]:
+    """Rasa and an action server of their own, for test traffic: the same Rasa model, index and
+    thresholds as settings, on free ports, with a throwaway data folder and the demo store, so an
+    evaluation's conversations never reach the real queue, tracker store or outbox.
+
+    Yields the Rasa server's URL and its token.
+    """
+    model = model or model_path()
+    if not model.exists():
+        raise StackError(f"no trained Rasa model at {model}: run `bot train` first")
+    folder = Path(tempfile.mkdtemp(prefix="bot-eval-stack-"))
+    fields = {}
+    for name in DECISION_SETTINGS:
+        value = getattr(settings, name)
+        fields[name] = value.resolve() if isinstance(value, Path) else value
+    own = own_stack_settings(folder, store_backend="demo", **fields)
+    servers: list[Server] = []
+    try:
+        servers = [start_action_server(own, folder), start_rasa(own, model, folder)]
+        wait_all(servers)
+        yield servers[1].url, internal_token(own, "rasa")
+    finally:
+        for server in servers:
+            server.stop()
+        shutil.rmtree(folder, ignore_errors=True)

@@ -41,5 +41,20 @@ install_rasa() {
     pip_quiet .venv-rasa -r requirements-rasa.txt
 }
 
+debian_package() {  # package command: install a Debian package when its command is missing
+    local package="$1" command="$2"
+    command -v "${command}" >/dev/null 2>&1 && return 0
+    echo "setup: installing Debian's ${package} (for ${command})"
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo -n"
+    if ! { ${sudo} apt-get update -qq && DEBIAN_FRONTEND=noninteractive ${sudo} apt-get install -y -qq \
+            --no-install-recommends "${package}" >/dev/null; }; then
+        echo "setup: could not install ${package}; install it with: sudo apt-get install ${package}" >&2
+        return 1
+    fi
+}
+
+# The browser tests drive Debian's chromium (never a downloaded browser).
+debian_package chromium chromium
 setup_venv .venv 3.11 "$(stamp_of pyproject.toml scripts/setup.sh)" install_main
 setup_venv .venv-rasa 3.10 "$(stamp_of requirements-rasa.txt scripts/setup.sh)" install_rasa

@@ -15,6 +15,7 @@ from bot.kb.embedder import Embedder
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_KB = ROOT / "kb_articles"
+DEMO_NLU = ROOT / "data" / "nlu"
 BASE_URL = "https://help.example.test/"
 
 
@@ -76,7 +77,8 @@ def builder(embedder: Embedder) -> Callable[..., BuildReport]:
 
 @pytest.fixture(scope="session")
 def demo_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
-    """The demo knowledge base, built once into a temporary index folder."""
+    """The demo knowledge base, built once into a temporary index folder (with its router,
+    trained on the articles and the Rasa NLU examples, as `bot kb build` does)."""
     index = tmp_path_factory.mktemp("demo-index")
     options = BuildOptions(
         kb_dir=DEMO_KB,
@@ -84,6 +86,7 @@ def demo_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> 
         base_url="http://localhost:8080/help/",
         model="all-MiniLM-L6-v2",
         chunking=ChunkConfig(),
+        nlu_dir=DEMO_NLU,
     )
     build_index(options, embedder_factory=lambda name: embedder)
     return index

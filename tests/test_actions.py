@@ -74,10 +74,26 @@ def test_a_question_gets_the_section_and_a_citation(env) -> None:
     assert slots(events)["kb_articles_tried"][0]["id"] == "refund-status"
 
 
+def test_a_button_payload_is_acted_on_as_given(env) -> None:
+    # "Talk to a human" sends /request_human: its text is not a question to route
+    messages, events = run(ActionKbAnswer(), tracker("/request_human", "request_human"))
+    assert messages == [] and slots(events)["route"] == "handoff"
+    messages, events = run(ActionKbAnswer(), tracker("/greet", "greet"))
+    assert slots(events)["route"] == "done"
+    assert messages[0]["response"] == "utter_greet"
+
+
+def test_open_messages_set_the_route_the_rules_carry_on_from(env) -> None:
+    _, events = run(ActionKbAnswer(), tracker("I forgot my password", "reset_password"))
+    assert slots(events)["route"] == "reset_password"
+    assert slots(events)["last_routing"]["routes"][0]["label"] == "intent:reset_password"
+
+
 def test_unsure_questions_offer_the_closest_articles(env, monkeypatch) -> None:
     monkeypatch.setenv("BOT_ANSWER_THRESHOLD", "0.99")
     common.settings.cache_clear()
-    messages, events = run(ActionKbAnswer(), tracker("my package"))
+    question = "which delivery options do you have for my package"
+    messages, events = run(ActionKbAnswer(), tracker(question))
     payload = messages[0]["custom"]
     assert payload["outcome"] == "clarify" and 1 <= len(messages[0]["buttons"]) <= 3
     assert messages[0]["buttons"][0]["payload"].startswith('/choose_article{"article_id": ')
@@ -85,7 +101,7 @@ def test_unsure_questions_offer_the_closest_articles(env, monkeypatch) -> None:
     chosen = tracker(
         "the second one",
         "choose_article",
-        slots={"clarify_options": options, "last_question": "my package"},
+        slots={"clarify_options": options, "last_question": question},
     )
     if len(options) > 1:
         messages, _ = run(ActionAnswerChosenArticle(), chosen)

@@ -17,7 +17,15 @@ from bot.eval.retrieval import (
     score_rankings,
     write_stackfaq_kb,
 )
-from bot.eval.routing import load_bitext, load_oos, outcome_label, score_oos, score_routing
+from bot.eval.routing import (
+    BANKING_STORE,
+    load_banking,
+    load_bitext,
+    load_oos,
+    outcome_label,
+    score_oos,
+    score_routing,
+)
 from bot.kb.loader import load_kb
 from tests.conftest import write
 
@@ -96,24 +104,26 @@ def test_outcome_labels_follow_the_expected_file_spelling() -> None:
 
 
 EXPECTED = {"recover_password": ["flow:reset_password"], "get_refund": ["article:refunds"]}
+
+
+def routed(label: str, outcome: str, top: str, p: float, nearest: float) -> dict:
+    """A recorded first turn whose router put `top` first with probability p."""
+    routes = [{"label": top, "probability": p, "nearest": nearest, "phrasing": "x"}]
+    return {"text": "t", "label": label, "outcome": outcome, "routing": {"routes": routes}}
+
+
 ROUTING = [
-    {"label": "recover_password", "outcome": "flow:reset_password", "score": None},
-    {"label": "get_refund", "outcome": "article:refunds", "score": 0.70, "top_article": "refunds"},
-    {"label": "get_refund", "outcome": "clarify", "score": 0.45, "top_article": "refunds"},
-    {"label": "get_refund", "outcome": "article:returns", "score": 0.55, "top_article": "returns"},
-    {"label": "unknown_intent", "outcome": "handoff", "score": None},  # not in the file: skipped
+    routed("recover_password", "flow:reset_password", "intent:reset_password", 0.90, 0.80),
+    routed("get_refund", "article:refunds", "article:refunds", 0.70, 0.70),
+    routed("get_refund", "clarify", "article:refunds", 0.45, 0.60),
+    routed("get_refund", "article:returns", "article:returns", 0.55, 0.50),
+    {"label": "unknown_intent", "outcome": "handoff"},  # not in the file: skipped
 ]
 OOS = [
-    {"text": "t", "label": "oos", "outcome": "fallback", "score": 0.30, "top_article": "returns"},
-    {
-        "text": "t",
-        "label": "oos",
-        "outcome": "article:returns",
-        "score": 0.52,
-        "top_article": "returns",
-    },
-    {"text": "t", "label": "oos", "outcome": "flow:track_order", "score": None},
-    {"text": "t", "label": "oos", "outcome": "smalltalk", "score": None},
+    routed("oos", "fallback", "article:returns", 0.30, 0.35),
+    routed("oos", "article:returns", "article:returns", 0.52, 0.45),
+    routed("oos", "flow:track_order", "intent:track_order", 0.60, 0.50),
+    routed("oos", "smalltalk", "intent:greet", 0.80, 0.90),
 ]
 
 
@@ -131,25 +141,30 @@ def test_routing_and_out_of_scope_scores_by_hand() -> None:
     assert oos["outcomes"] == {"fallback": 1, "article": 1, "flow": 1, "smalltalk": 1}
 
 
-def test_calibration_replays_thresholds_and_keeps_false_answers_under_the_limit() -> None:
-    assert replay(ROUTING[2], answer=0.40, clarify=0.30) == "article:refunds"
-    assert replay(ROUTING[2], answer=0.50, clarify=0.46) == "fallback"
-    assert replay(ROUTING[0], answer=0.99, clarify=0.99) == "flow:reset_password"
+def test_calibration_replays_the_gate_and_keeps_false_answers_under_the_limit() -> None:
+    assert replay(ROUTING[2], answer=0.40, clarify=0.30, similarity=0) == "article:refunds"
+    assert replay(ROUTING[2], answer=0.50, clarify=0.30, similarity=0) == "clarify"
+    assert replay(ROUTING[2], answer=0.50, clarify=0.46, similarity=0) == "fallback"
+    assert replay(ROUTING[2], answer=0.40, clarify=0.30, similarity=0.65) == "fallback"
+    assert replay(ROUTING[0], answer=0.85, clarify=0.5, similarity=0) == "flow:reset_password"
+    assert replay(ROUTING[0], answer=0.95, clarify=0.5, similarity=0) == "fallback"  # no clarify
+    assert replay({"label": "x", "outcome": "smalltalk"}, 0.9, 0.9, 0.9) == "smalltalk"
 
-    # answer 0.45: both refund turns answer (one right, one wrong article); the OOS 0.52 answers
-    point = evaluate_point(ROUTING, OOS, EXPECTED, answer=0.45, clarify=0.30)
+    # answer 0.45: every refund turn answers (one with the wrong article); out of scope, the
+    # 0.52 article and the 0.60 flow answer, the 0.30 one is only offered
+    point = evaluate_point(ROUTING, OOS, EXPECTED, answer=0.45, clarify=0.30, similarity=0)
     assert (point.accuracy, point.false_answer_rate) == (0.75, 0.5)
     points = sweep(ROUTING, OOS, EXPECTED)
-    for p in points[::37]:  # the vectorised sweep agrees with the one-point replay
-        q = evaluate_point(ROUTING, OOS, EXPECTED, p.answer, p.clarify)
+    for p in points[::53]:  # the vectorised sweep agrees with the one-point replay
+        q = evaluate_point(ROUTING, OOS, EXPECTED, p.answer, p.clarify, p.similarity)
         assert (p.accuracy, p.clarify_rate, p.false_answer_rate) == pytest.approx(
             (q.accuracy, q.clarify_rate, q.false_answer_rate)
         )
-    # the flow that answered out of scope is 1 of 4: no threshold gets under 25 %
-    assert choose(points, max_far=0.05) is None
-    best = choose(points, max_far=0.25)
-    assert best is not None and best.answer > 0.52 and best.false_answer_rate == 0.25
-    assert best.accuracy == 0.5  # flow + the 0.70 refund answer
+    # only the similarity gate refuses both out-of-scope answers (nearest 0.45 and 0.50) while
+    # keeping the three right in-scope answers (nearest 0.60 and more): 0.55 or 0.60
+    best = choose(points, max_far=0.03)
+    assert best is not None and best.false_answer_rate == 0 and best.accuracy == 0.75
+    assert best.similarity in (0.55, 0.6) and best.answer <= 0.45
 
 
 def test_calibration_writes_the_settings_file_and_a_plot(tmp_path: Path) -> None:
@@ -162,6 +177,7 @@ def test_calibration_writes_the_settings_file_and_a_plot(tmp_path: Path) -> None
     assert "# ours" in text and "web_port = 9000" in text
     assert f"answer_threshold = {best.answer}" in text
     assert f"clarify_threshold = {best.clarify}" in text
+    assert f"similarity_threshold = {best.similarity}" in text
     png = plot(points, best, tmp_path / "curve.png", 0.25)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -173,3 +189,8 @@ def test_the_public_datasets_load() -> None:
     oos = load_oos(EVAL_DATA / "clinc150")
     assert sum(u.label == "oos" for u in oos) == 100
     assert len(oos) == 100 + 6 * 15 * 20  # oos_val + the val utterances of 6 foreign domains
+    store = load_banking(EVAL_DATA / "banking77" / "train.csv", store=True)
+    assert {u.label for u in store} == set(BANKING_STORE) and len(store) > 1000
+    near = load_banking(EVAL_DATA / "banking77" / "train.csv", store=False)
+    assert all(u.label.startswith("banking77:") for u in near) and len(near) > 2000
+    assert not {u.text for u in store} & {u.text for u in near}

@@ -6,9 +6,12 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from bot.kb.router import Route, Routing
 from bot.kb.search import Hit
 
 Outcome = Literal["article", "clarify", "fallback"]
+Choice = Literal["article", "intent", "clarify", "fallback"]
+MAX_OPTIONS = 3
 MAX_SENTENCES = 3
 MAX_CHARS = 600
 MAX_STEPS = 8
@@ -34,6 +37,45 @@ def decide(hits: list[Hit], answer_threshold: float, clarify_threshold: float) -
     if hits[0].score >= answer_threshold:
         return Decision("article", hits[:1])
     return Decision("clarify", [h for h in hits[:3] if h.score >= clarify_threshold])
+
+
+@dataclass(frozen=True)
+class Gate:
+    """When the router's best route is acted on, offered among others, or refused."""
+
+    answer: float  # fused probability at or above which the best route is acted on
+    clarify: float  # probability at or above which an article is worth offering
+    similarity: float  # cosine to the nearest known phrasing below which nothing is known
+
+
+@dataclass(frozen=True)
+class RouteChoice:
+    """What to do with a message: act on a route, offer articles, or say we can't."""
+
+    outcome: Choice
+    routes: list[Route]
+
+    @property
+    def top(self) -> Route | None:
+        return self.routes[0] if self.routes else None
+
+
+def choose(routing: Routing, gate: Gate) -> RouteChoice:
+    """The gate: act on the best route when it is likely and like a known phrasing; when it is
+    an article that is not likely enough, offer the closest articles; otherwise can't answer."""
+    top = routing.top
+    if top.nearest < gate.similarity or top.probability < gate.clarify:
+        return RouteChoice("fallback", routing.routes[:MAX_OPTIONS])
+    if top.probability >= gate.answer:
+        return RouteChoice("article" if top.article_id else "intent", [top])
+    if top.article_id:
+        options = [
+            r
+            for r in routing.routes[:MAX_OPTIONS]
+            if r.article_id and r.probability >= gate.clarify
+        ]
+        return RouteChoice("clarify", options)
+    return RouteChoice("fallback", routing.routes[:MAX_OPTIONS])
 
 
 def concise(section_text: str) -> str:

@@ -1,8 +1,10 @@
-"""Pick the answer and clarify thresholds from recorded first turns.
+"""Pick the gate's thresholds from recorded first turns.
 
-Outcomes the thresholds decide (article / clarify / fallback) are replayed from each record's
-top search score and article: the same rule as `bot.dialogue.answers.decide`. Flows, handoffs and
-small talk do not depend on the thresholds and keep their recorded outcome.
+Each record keeps the router's candidates for its message (`routing`), so the gate in
+`bot.dialogue.answers.choose` can be replayed at any thresholds without asking the bot again:
+the answer threshold (act on the best route), the clarify threshold (offer the closest
+articles) and the similarity threshold (too unlike every known phrasing). Records without
+candidates (a first message the dialogue rules answer, such as "yes") keep their outcome.
 """
 
 from __future__ import annotations
@@ -10,29 +12,51 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.eval.routing import ANSWERED, KB_PATH, score_oos, score_routing
+from bot.eval.routing import ANSWERED, score_oos, score_routing
 
-MAX_FALSE_ANSWER_RATE = 0.05
-GRID = [round(0.20 + 0.01 * i, 2) for i in range(71)]  # 0.20 … 0.90
+MAX_FALSE_ANSWER_RATE = 0.03
+GRID = [round(0.10 + 0.02 * i, 2) for i in range(41)]  # 0.10 … 0.90
+SIMILARITY_GRID = [0.0, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6]
+# What acting on a route looks like in a turn's metadata, as the expected-outcomes files say it.
+ROUTE_OUTCOMES = {
+    "intent:reset_password": "flow:reset_password",
+    "intent:track_order": "flow:track_order",
+    "intent:reset_email_missing": "article:reset-password",
+    "intent:request_human": "handoff",
+    "intent:complaint": "handoff",
+    "intent:out_of_scope": "fallback",
+}
 
 
-def replay(record: dict, answer: float, clarify: float) -> str:
-    """The outcome this turn would have had with these thresholds."""
-    outcome = record["outcome"]
-    if not _replayable(record):
-        return outcome
-    score = record["score"]
-    if score < clarify:
+def route_outcome(label: str) -> str:
+    """The outcome label of acting on a route."""
+    if label.startswith("article:"):
+        return label
+    return ROUTE_OUTCOMES.get(label, "smalltalk")
+
+
+def replay(record: dict, answer: float, clarify: float, similarity: float) -> str:
+    """The outcome this turn would have had with these thresholds (the gate's own rule)."""
+    routes = _routes(record)
+    if not routes:
+        return record["outcome"]
+    top = routes[0]
+    if top["nearest"] < similarity or top["probability"] < clarify:
         return "fallback"
-    if score >= answer:
-        return f"article:{record['top_article']}"
-    return "clarify"
+    if top["probability"] >= answer:
+        return route_outcome(top["label"])
+    return "clarify" if top["label"].startswith("article:") else "fallback"
+
+
+def _routes(record: dict) -> list[dict]:
+    return (record.get("routing") or {}).get("routes") or []
 
 
 @dataclass
 class Point:
     answer: float
     clarify: float
+    similarity: float
     accuracy: float
     clarify_rate: float
     false_answer_rate: float
@@ -47,66 +71,78 @@ def evaluate_point(
     expected: dict[str, list[str]],
     answer: float,
     clarify: float,
+    similarity: float,
 ) -> Point:
     def at(records: list[dict]) -> list[dict]:
-        return [{**r, "outcome": replay(r, answer, clarify)} for r in records]
+        return [{**r, "outcome": replay(r, answer, clarify, similarity)} for r in records]
 
     r = score_routing(at(routing), expected)
     o = score_oos(at(oos))
-    return Point(answer, clarify, r["accuracy"], r["clarify_rate"], o["false_answer_rate"])
+    return Point(
+        answer, clarify, similarity, r["accuracy"], r["clarify_rate"], o["false_answer_rate"]
+    )
 
 
 def sweep(routing: list[dict], oos: list[dict], expected: dict[str, list[str]]) -> list[Point]:
-    """Every (answer, clarify) pair on the grid with clarify ≤ answer (vectorised replay)."""
+    """Every threshold triple on the grid with clarify ≤ answer (vectorised replay)."""
     import numpy as np
 
     routing = [r for r in routing if r["label"] in expected]
     if not routing or not oos:
         raise ValueError("calibration needs routing and out-of-scope records")
 
-    def split(records: list[dict]) -> tuple[list[dict], np.ndarray]:
-        kb = [r for r in records if _replayable(r)]
-        return kb, np.array([r["score"] for r in kb], dtype=np.float64)
+    def split(records: list[dict]):
+        live = [r for r in records if _routes(r)]
+        top = [_routes(r)[0] for r in live]
+        return (
+            live,
+            np.array([t["probability"] for t in top], dtype=np.float64),
+            np.array([t["nearest"] for t in top], dtype=np.float64),
+            np.array([t["label"].startswith("article:") for t in top]),
+            [route_outcome(t["label"]) for t in top],
+        )
 
-    kb, scores = split(routing)
-    static = [r for r in routing if not _replayable(r)]
+    live, p, near, article, outcome = split(routing)
+    static = [r for r in routing if not _routes(r)]
     static_ok = sum(r["outcome"] in expected[r["label"]] for r in static)
     static_clarify = sum(r["outcome"] == "clarify" for r in static)
-    article_ok = np.array([f"article:{r['top_article']}" in expected[r["label"]] for r in kb])
-    clarify_ok = np.array(["clarify" in expected[r["label"]] for r in kb])
-    fallback_ok = np.array(["fallback" in expected[r["label"]] for r in kb])
-    oos_kb, oos_scores = split(oos)
-    oos_static = sum(r["outcome"].split(":", 1)[0] in ANSWERED for r in oos if not _replayable(r))
+    act_ok = np.array([o in expected[r["label"]] for o, r in zip(outcome, live, strict=True)])
+    clarify_ok = np.array(["clarify" in expected[r["label"]] for r in live], dtype=bool)
+    fallback_ok = np.array(["fallback" in expected[r["label"]] for r in live], dtype=bool)
+    _, op, onear, _, ooutcome = split(oos)
+    o_false = np.array([o.split(":", 1)[0] in ANSWERED for o in ooutcome], dtype=bool)
+    oos_static = sum(r["outcome"].split(":", 1)[0] in ANSWERED for r in oos if not _routes(r))
     n, n_oos = len(routing), len(oos)
     points = []
-    for a in GRID:
-        answered = scores >= a
-        oos_answered = int((oos_scores >= a).sum())
-        for c in GRID:
-            if c > a:
-                continue
-            fallen = scores < c
-            middle = ~answered & ~fallen
-            correct = (
-                static_ok
-                + (answered & article_ok).sum()
-                + (middle & clarify_ok).sum()
-                + (fallen & fallback_ok).sum()
-            )
-            points.append(
-                Point(
-                    a,
-                    c,
-                    float(correct) / n,
-                    float(static_clarify + middle.sum()) / n,
-                    (oos_static + oos_answered) / n_oos,
+    for sim in SIMILARITY_GRID:
+        known, oknown = near >= sim, onear >= sim
+        for a in GRID:
+            acted = known & (p >= a)
+            oos_false = oos_static + int((oknown & (op >= a) & o_false).sum())
+            for c in GRID:
+                if c > a:
+                    continue
+                refused = ~known | (p < c)
+                middle = ~acted & ~refused
+                clarified = middle & article
+                fallen = refused | (middle & ~article)
+                correct = (
+                    static_ok
+                    + (acted & act_ok).sum()
+                    + (clarified & clarify_ok).sum()
+                    + (fallen & fallback_ok).sum()
                 )
-            )
+                points.append(
+                    Point(
+                        a,
+                        c,
+                        sim,
+                        float(correct) / n,
+                        float(static_clarify + clarified.sum()) / n,
+                        oos_false / n_oos,
+                    )
+                )
     return points
-
-
-def _replayable(record: dict) -> bool:
-    return record["outcome"].split(":", 1)[0] in KB_PATH and record.get("score") is not None
 
 
 def choose(points: list[Point], max_far: float = MAX_FALSE_ANSWER_RATE) -> Point | None:
@@ -119,19 +155,17 @@ def choose(points: list[Point], max_far: float = MAX_FALSE_ANSWER_RATE) -> Point
 
 
 def curve(points: list[Point]) -> list[Point]:
-    """For each answer threshold, its best clarify threshold: the trade-off to print and plot."""
-    best: dict[float, Point] = {}
-    for p in points:
-        if p.answer not in best or (p.accuracy, -p.clarify_rate) > (
-            best[p.answer].accuracy,
-            -best[p.answer].clarify_rate,
-        ):
-            best[p.answer] = p
-    return [best[a] for a in sorted(best)]
+    """The trade-off: for each false-answer rate, the best routing accuracy any thresholds reach
+    without more false answers (the points no other point beats on both), lowest rate first."""
+    frontier: list[Point] = []
+    for p in sorted(points, key=lambda p: (p.false_answer_rate, -p.accuracy, p.clarify_rate)):
+        if not frontier or p.accuracy > frontier[-1].accuracy:
+            frontier.append(p)
+    return frontier
 
 
 def plot(points: list[Point], chosen: Point | None, path: Path, max_far: float) -> Path:
-    """Routing accuracy and false-answer rate against the answer threshold, as a PNG."""
+    """Routing accuracy against the false-answer rate on the trade-off curve, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -139,24 +173,25 @@ def plot(points: list[Point], chosen: Point | None, path: Path, max_far: float) 
 
     line = curve(points)
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
-    xs = [p.answer for p in line]
-    ax.plot(xs, [p.accuracy for p in line], label="routing accuracy (Bitext)")
-    ax.plot(xs, [p.false_answer_rate for p in line], label="false-answer rate (out of scope)")
-    ax.plot(xs, [p.clarify_rate for p in line], label="clarify rate (Bitext)", linestyle=":")
-    ax.axhline(max_far, color="grey", linestyle="--", linewidth=0.8, label=f"{max_far:.0%} limit")
+    xs = [p.false_answer_rate for p in line]
+    ax.plot(xs, [p.accuracy for p in line], marker=".", label="routing accuracy")
+    ax.plot(xs, [p.clarify_rate for p in line], linestyle=":", label="clarify rate")
+    ax.axvline(max_far, color="grey", linestyle="--", linewidth=0.8, label=f"{max_far:.0%} limit")
     if chosen:
-        ax.axvline(chosen.answer, color="black", linewidth=0.8)
+        ax.plot([chosen.false_answer_rate], [chosen.accuracy], "ko")
         ax.annotate(
-            f"answer {chosen.answer:.2f} / clarify {chosen.clarify:.2f}",
-            (chosen.answer, chosen.accuracy),
+            f"answer {chosen.answer:.2f} / clarify {chosen.clarify:.2f} / "
+            f"similarity {chosen.similarity:.2f}",
+            (chosen.false_answer_rate, chosen.accuracy),
             textcoords="offset points",
             xytext=(6, -14),
             fontsize=8,
         )
-    ax.set_xlabel("answer threshold (best clarify threshold for each)")
+    ax.set_xlabel("false-answer rate on out-of-scope messages")
+    ax.set_ylabel("share of first messages")
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="center left")
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -165,7 +200,7 @@ def plot(points: list[Point], chosen: Point | None, path: Path, max_far: float) 
 
 
 def write_thresholds(settings_file: Path, point: Point) -> None:
-    """Set answer_threshold and clarify_threshold in the TOML settings file, keeping the rest."""
+    """Set the three thresholds in the TOML settings file, keeping the rest."""
     import tomlkit
 
     document = (
@@ -175,4 +210,5 @@ def write_thresholds(settings_file: Path, point: Point) -> None:
     )
     document["answer_threshold"] = point.answer
     document["clarify_threshold"] = point.clarify
+    document["similarity_threshold"] = point.similarity
     settings_file.write_text(tomlkit.dumps(document), encoding="utf-8")

@@ -17,7 +17,11 @@ eval_app = typer.Typer(
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 BotUrl = Annotated[
     str | None,
-    typer.Option("--bot-url", help="The running Rasa server (default: settings' rasa_url)."),
+    typer.Option(
+        "--bot-url",
+        help="A running Rasa server to evaluate (its handoffs become real tickets); "
+        "default: start a stack of its own with a throwaway data folder.",
+    ),
 ]
 Concurrency = Annotated[
     int, typer.Option("--concurrency", min=1, max=64, help="Conversations at a time.")
@@ -118,13 +122,20 @@ def stackfaq(
 
 
 def _run_turns(utterances, bot_url: str | None, concurrency: int, as_json: bool, save: Path):
-    """Send every utterance as a first message; keep the records for calibrate."""
+    """Send every utterance as a first message; keep the records for calibrate.
+
+    Without --bot-url the turns go to a stack of their own (the same model, index and
+    thresholds, a throwaway data folder), so no evaluation conversation becomes a ticket in the
+    agents' queue or an email in the outbox.
+    """
+    import contextlib
+
     from bot.eval.routing import run, save_records
+    from bot.stack import StackError, evaluation_stack
     from bot.tokens import internal_token
 
     cli = _base()
     settings = cli._settings()
-    url = bot_url or settings.rasa_base_url
     progress = None
     if not as_json and cli.err.is_terminal:
         total = len(utterances)
@@ -133,9 +144,17 @@ def _run_turns(utterances, bot_url: str | None, concurrency: int, as_json: bool,
             if done % 100 == 0 or done == total:
                 cli.err.print(f"  {done}/{total}", end="\r")
 
-    records = run(
-        url, utterances, concurrency, on_done=progress, token=internal_token(settings, "rasa")
-    )
+    with contextlib.ExitStack() as stack:
+        if bot_url:
+            url, token = bot_url, internal_token(settings, "rasa")
+        else:
+            if not as_json:
+                cli.err.print("starting an evaluation stack of its own (Rasa, actions)...")
+            try:
+                url, token = stack.enter_context(evaluation_stack(settings))
+            except StackError as exc:
+                raise cli._fail(str(exc)) from exc
+        records = run(url, utterances, concurrency, on_done=progress, token=token)
     if all(r["outcome"] == "error" for r in records):
         raise cli._fail(f"the bot at {url} did not answer: {records[0].get('error')}")
     save_records(save, records)
@@ -144,9 +163,18 @@ def _run_turns(utterances, bot_url: str | None, concurrency: int, as_json: bool,
 
 @eval_app.command("routing")
 def routing(
+    dataset: Annotated[
+        str,
+        typer.Option(
+            "--dataset",
+            help="bitext (Bitext's dev split) or banking77 (its intents with a store "
+            "counterpart, e.g. refunds, closing an account, declined card payments).",
+        ),
+    ] = "bitext",
     utterances: Annotated[
-        Path, typer.Option("--utterances", help="CSV with `instruction` and `intent` columns.")
-    ] = EVAL_DATA / "bitext-customer-support" / "bitext_customer_support_dev.csv",
+        Path | None,
+        typer.Option("--utterances", help="CSV (Bitext's `instruction`,`intent` columns)."),
+    ] = None,
     expected: Annotated[
         Path, typer.Option("--expected", help="JSON: intent → outcomes that count as correct.")
     ] = EVAL_DATA / "bitext-customer-support" / "expected_outcomes.json",
@@ -154,43 +182,93 @@ def routing(
     concurrency: Concurrency = 4,
     limit: Limit = None,
     save: Annotated[
-        Path, typer.Option("--save", help="Where the per-turn records go (for calibrate).")
-    ] = RESULTS / "routing.jsonl",
+        Path | None,
+        typer.Option("--save", help="Where the per-turn records go (for calibrate)."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Each utterance as a new conversation's first message: outcome accuracy per intent."""
-    from bot.eval.routing import load_bitext, load_expected, score_routing
+    """Each utterance as a new conversation's first message: outcome accuracy per intent, and
+    for each article the missed phrasings closest to it (what a writer could add)."""
+    from bot.eval.routing import (
+        BANKING_STORE,
+        load_banking,
+        load_bitext,
+        load_expected,
+        nearest_misses,
+        score_routing,
+    )
 
     cli = _base()
     try:
-        items = load_bitext(_existing(utterances, "utterances file"))[:limit]
-        outcomes = load_expected(_existing(expected, "expected-outcomes file"))
+        if dataset == "bitext":
+            items = load_bitext(
+                _existing(
+                    utterances
+                    or EVAL_DATA / "bitext-customer-support" / "bitext_customer_support_dev.csv",
+                    "utterances file",
+                )
+            )
+            outcomes = load_expected(_existing(expected, "expected-outcomes file"))
+        elif dataset == "banking77":
+            items = load_banking(
+                _existing(utterances or EVAL_DATA / "banking77" / "train.csv", "Banking77 file"),
+                store=True,
+            )
+            outcomes = BANKING_STORE
+        else:
+            raise cli._fail(f"--dataset: unknown dataset {dataset!r} (bitext or banking77)")
     except ValueError as exc:
         raise cli._fail(str(exc)) from exc
-    report = score_routing(_run_turns(items, bot_url, concurrency, as_json, save), outcomes)
+    save = save or RESULTS / (
+        "routing.jsonl" if dataset == "bitext" else f"routing-{dataset}.jsonl"
+    )
+    records = _run_turns(items[:limit], bot_url, concurrency, as_json, save)
+    report = score_routing(records, outcomes)
+    report["nearest_misses"] = nearest_misses(records, outcomes)
     if as_json:
         cli._print_json(report)
         return
     cli.out.print(
-        f"routing: {report['utterances']} utterances  accuracy {report['accuracy']:.3f}  "
-        f"clarify rate {report['clarify_rate']:.3f}  errors {report['errors']}"
+        f"routing ({dataset}): {report['utterances']} utterances  accuracy "
+        f"{report['accuracy']:.3f}  clarify rate {report['clarify_rate']:.3f}  "
+        f"errors {report['errors']}"
     )
     for intent, row in report["per_intent"].items():
         cli.out.print(f"  {intent:28} {row['accuracy']:.3f}  (n={row['n']})")
     for c in report["confusions"][:10]:
         cli.out.print(f"  confused: {c['intent']} → {c['outcome']} ×{c['count']}")
+    if report["nearest_misses"]:
+        cli.out.print("nearest misses (a phrasing to add to the article, in your own words):")
+    for article, misses in report["nearest_misses"].items():
+        for miss in misses[:2]:
+            cli.out.print(
+                f"  {article}: {miss['text']!r} went to {miss['outcome']} "
+                f"(p {miss['probability']:.2f})",
+                markup=False,
+            )
     cli.out.print(f"records: {save}")
 
 
 @eval_app.command("oos")
 def oos(
     bot_url: BotUrl = None,
+    dataset: Annotated[
+        str,
+        typer.Option(
+            "--dataset",
+            help="all, clinc (CLINC150's out-of-scope set and the domains a store does not "
+            "serve) or banking77 (near-domain: ATMs, PINs, transfers, top-ups...).",
+        ),
+    ] = "all",
     utterances: Annotated[
         Path | None,
-        typer.Option("--utterances", help="One utterance per line (default: CLINC150's set)."),
+        typer.Option("--utterances", help="One utterance per line (instead of a dataset)."),
     ] = None,
     clinc: Annotated[Path, typer.Option("--clinc", help="The CLINC150 folder.")] = EVAL_DATA
     / "clinc150",
+    banking: Annotated[Path, typer.Option("--banking", help="Banking77's train.csv.")] = EVAL_DATA
+    / "banking77"
+    / "train.csv",
     concurrency: Concurrency = 4,
     limit: Limit = None,
     save: Annotated[
@@ -199,15 +277,20 @@ def oos(
     as_json: JsonOption = False,
 ) -> None:
     """Out-of-scope messages: how often the bot answers (article or flow) when it should not."""
-    from bot.eval.routing import load_lines, load_oos, score_oos
+    from bot.eval.routing import load_banking, load_lines, load_oos, score_oos
 
     cli = _base()
-    items = (
-        load_lines(_existing(utterances, "utterances file"))
-        if utterances
-        else load_oos(_existing(clinc, "CLINC150 folder"))
-    )[:limit]
-    report = score_oos(_run_turns(items, bot_url, concurrency, as_json, save))
+    if utterances:
+        items = load_lines(_existing(utterances, "utterances file"))
+    elif dataset in ("all", "clinc", "banking77"):
+        items = []
+        if dataset in ("all", "clinc"):
+            items += load_oos(_existing(clinc, "CLINC150 folder"))
+        if dataset in ("all", "banking77"):
+            items += load_banking(_existing(banking, "Banking77 file"), store=False)
+    else:
+        raise cli._fail(f"--dataset: unknown dataset {dataset!r} (all, clinc or banking77)")
+    report = score_oos(_run_turns(items[:limit], bot_url, concurrency, as_json, save))
     if as_json:
         cli._print_json(report)
         return
@@ -215,6 +298,8 @@ def oos(
         f"out of scope: {report['utterances']} utterances  "
         f"false-answer rate {report['false_answer_rate']:.3f}  outcomes {report['outcomes']}"
     )
+    for source, row in report["by_source"].items():
+        cli.out.print(f"  {source:10} false answers {row['false_answer_rate']:.3f} (n={row['n']})")
     for item in report["false_answers"][:10]:
         cli.out.print(f"  answered: {item['text']!r} → {item['outcome']}", markup=False)
     cli.out.print(f"records: {save}")
@@ -223,8 +308,13 @@ def oos(
 @eval_app.command("calibrate")
 def calibrate(
     routing_records: Annotated[
-        Path, typer.Option("--routing", help="Records from `bot eval routing`.")
-    ] = RESULTS / "routing.jsonl",
+        list[Path] | None,
+        typer.Option(
+            "--routing",
+            help="Records from `bot eval routing` (repeatable; default: the Bitext records, "
+            "and the Banking77 ones when they exist).",
+        ),
+    ] = None,
     oos_records: Annotated[
         Path, typer.Option("--oos", help="Records from `bot eval oos`.")
     ] = RESULTS / "oos.jsonl",
@@ -233,7 +323,7 @@ def calibrate(
     ] = EVAL_DATA / "bitext-customer-support" / "expected_outcomes.json",
     max_far: Annotated[
         float, typer.Option("--max-false-answer-rate", min=0, max=1, help="The limit.")
-    ] = 0.05,
+    ] = 0.03,
     plot_file: Annotated[
         Path, typer.Option("--plot", help="Where the trade-off curve's PNG goes.")
     ] = RESULTS / "calibration.png",
@@ -242,16 +332,28 @@ def calibrate(
     ] = True,
     as_json: JsonOption = False,
 ) -> None:
-    """Pick the answer/clarify thresholds with the best routing accuracy at ≤5% false answers."""
+    """Pick the gate's thresholds (answer, clarify, similarity) with the best routing accuracy
+    whose false-answer rate on out-of-scope messages is within the limit (default 3%)."""
     from bot.eval import calibrate as cal
-    from bot.eval.routing import load_expected, load_records
+    from bot.eval.routing import BANKING_STORE, load_expected, load_records
 
     cli = _base()
-    routing_data = load_records(
-        _existing(routing_records, "routing records (run `bot eval routing`)")
-    )
+    files = routing_records or [
+        f
+        for f in (RESULTS / "routing.jsonl", RESULTS / "routing-banking77.jsonl")
+        if f == RESULTS / "routing.jsonl" or f.exists()
+    ]
+    routing_data = [
+        record
+        for f in files
+        for record in load_records(_existing(f, "routing records (run `bot eval routing`)"))
+    ]
     oos_data = load_records(_existing(oos_records, "out-of-scope records (run `bot eval oos`)"))
-    points = cal.sweep(routing_data, oos_data, load_expected(_existing(expected, "expected file")))
+    outcomes = {**load_expected(_existing(expected, "expected file")), **BANKING_STORE}
+    try:
+        points = cal.sweep(routing_data, oos_data, outcomes)
+    except ValueError as exc:
+        raise cli._fail(str(exc)) from exc
     chosen = cal.choose(points, max_far)
     cal.plot(points, chosen, plot_file, max_far)
     settings = cli._settings()
@@ -260,35 +362,39 @@ def calibrate(
     current = cal.evaluate_point(
         routing_data,
         oos_data,
-        load_expected(expected),
+        outcomes,
         settings.answer_threshold,
         settings.clarify_threshold,
+        settings.similarity_threshold,
     )
     data = {
         "chosen": chosen.to_dict() if chosen else None,
         "before": current.to_dict(),
         "written_to": str(settings.settings_file) if chosen and write else None,
         "plot": str(plot_file),
+        "routing_records": [str(f) for f in files],
         "curve": [p.to_dict() for p in cal.curve(points)],
     }
     if as_json:
         cli._print_json(data)
         return
-    cli.out.print("answer  clarify  accuracy  clarify-rate  false-answers")
-    for p in cal.curve(points)[::5]:
+    cli.out.print("false-answers  accuracy  clarify-rate   answer  clarify  similarity")
+    for p in cal.curve(points):
         cli.out.print(
-            f"  {p.answer:.2f}     {p.clarify:.2f}    {p.accuracy:.3f}     {p.clarify_rate:.3f}"
-            f"         {p.false_answer_rate:.3f}"
+            f"  {p.false_answer_rate:.3f}        {p.accuracy:.3f}     {p.clarify_rate:.3f}"
+            f"         {p.answer:.2f}    {p.clarify:.2f}     {p.similarity:.2f}"
         )
     cli.out.print(
-        f"before: answer {current.answer:.2f} / clarify {current.clarify:.2f}: accuracy "
-        f"{current.accuracy:.3f}, false answers {current.false_answer_rate:.3f}"
+        f"before: answer {current.answer:.2f} / clarify {current.clarify:.2f} / similarity "
+        f"{current.similarity:.2f}: accuracy {current.accuracy:.3f}, false answers "
+        f"{current.false_answer_rate:.3f}"
     )
     if chosen is None:
         raise cli._fail(f"no thresholds keep false answers at or under {max_far:.0%}")
     cli.out.print(
-        f"chosen: answer {chosen.answer:.2f} / clarify {chosen.clarify:.2f}: accuracy "
-        f"{chosen.accuracy:.3f}, false answers {chosen.false_answer_rate:.3f}"
+        f"chosen: answer {chosen.answer:.2f} / clarify {chosen.clarify:.2f} / similarity "
+        f"{chosen.similarity:.2f}: accuracy {chosen.accuracy:.3f}, false answers "
+        f"{chosen.false_answer_rate:.3f}"
         + (f"; written to {settings.settings_file}" if write else " (dry run)")
     )
     cli.out.print(f"plot: {plot_file}")

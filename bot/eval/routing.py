@@ -23,6 +23,32 @@ ANSWERED = ("article", "flow")  # outcomes that answer: wrong ones are false ans
 KB_PATH = ("article", "clarify", "fallback")  # outcomes the thresholds decide
 # CLINC150 domains a store does not serve: their in-scope utterances are out of scope here.
 FOREIGN_DOMAINS = ("travel", "auto_and_commute", "home", "utility", "work", "kitchen_and_dining")
+# Banking77 intents with a clear store counterpart, and the outcomes that count as correct.
+BANKING_STORE = {
+    "request_refund": ["article:request-refund", "article:refund-policy"],
+    "Refund_not_showing_up": ["article:refund-status"],
+    "terminate_account": ["article:delete-account"],
+    "edit_personal_details": ["article:edit-account", "article:change-email"],
+    "declined_card_payment": ["article:payment-problems"],
+    "transaction_charged_twice": ["article:payment-problems"],
+    "apple_pay_or_google_pay": ["article:payment-methods"],
+    "passcode_forgotten": ["flow:reset_password"],
+}
+# Banking77 intents about what a bank does and a store does not: near-domain out of scope.
+BANKING_FOREIGN = (
+    "atm_support",
+    "card_swallowed",
+    "cash_withdrawal_charge",
+    "transfer_timing",
+    "beneficiary_not_allowed",
+    "pin_blocked",
+    "fiat_currency_support",
+    "receiving_money",
+    "cancel_transfer",
+    "wrong_amount_of_cash_received",
+    "verify_source_of_funds",
+    "get_disposable_virtual_card",
+)
 
 
 @dataclass
@@ -43,17 +69,29 @@ def outcome_label(meta: dict | None) -> str:
     return outcome
 
 
-def first_turn(client: httpx.Client, bot_url: str, utterance: Utterance) -> dict:
-    """Send one utterance as the first message of a new conversation; return its record."""
+def first_turn(
+    client: httpx.Client, bot_url: str, utterance: Utterance, token: str | None = None
+) -> dict:
+    """Send one utterance as the first message of a new conversation; return its record.
+
+    The record keeps the router's candidates (the `last_routing` slot), so `calibrate` can
+    replay the gate at other thresholds without asking the bot again.
+    """
     sender = f"eval-{uuid.uuid4().hex}"
     record = {"text": utterance.text, "label": utterance.label}
+    base = bot_url.rstrip("/")
     try:
         response = client.post(
-            f"{bot_url.rstrip('/')}/webhooks/rest/webhook",
-            json={"sender": sender, "message": utterance.text},
+            f"{base}/webhooks/rest/webhook", json={"sender": sender, "message": utterance.text}
         )
         response.raise_for_status()
         messages = response.json()
+        # Rasa's HTTP API takes its token as a query parameter (the REST channel, a header)
+        tracker = client.get(
+            f"{base}/conversations/{sender}/tracker", params={"token": token} if token else None
+        )
+        tracker.raise_for_status()
+        slots = tracker.json().get("slots") or {}
     except (httpx.HTTPError, ValueError) as exc:
         return {**record, "outcome": "error", "error": str(exc)}
     metas = [m["custom"] for m in messages if isinstance(m.get("custom"), dict)]
@@ -66,6 +104,8 @@ def first_turn(client: httpx.Client, bot_url: str, utterance: Utterance) -> dict
         "outcome": outcome_label(meta),
         "score": meta.get("score") if meta else None,
         "top_article": top,
+        "intent": meta.get("intent") if meta else None,
+        "routing": slots.get("last_routing"),
     }
 
 
@@ -84,7 +124,7 @@ def run(
         httpx.Client(timeout=timeout, headers=headers) as client,
         ThreadPoolExecutor(concurrency) as pool,
     ):
-        futures = [pool.submit(first_turn, client, bot_url, u) for u in utterances]
+        futures = [pool.submit(first_turn, client, bot_url, u, token) for u in utterances]
         records = []
         for number, future in enumerate(futures, start=1):
             records.append(future.result())
@@ -101,6 +141,24 @@ def load_bitext(path: Path) -> list[Utterance]:
         if missing:
             raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
         return [Utterance(row["instruction"], row["intent"]) for row in reader]
+
+
+def load_banking(path: Path, store: bool) -> list[Utterance]:
+    """Banking77 (`text`, `category`): the store-counterpart intents, or the near-domain
+    out-of-scope ones (labelled "banking77:<intent>")."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"text", "category"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+        rows = list(reader)
+    if store:
+        return [Utterance(r["text"], r["category"]) for r in rows if r["category"] in BANKING_STORE]
+    return [
+        Utterance(r["text"], f"banking77:{r['category']}")
+        for r in rows
+        if r["category"] in BANKING_FOREIGN or r["category"].startswith("top_up_")
+    ]
 
 
 def load_expected(path: Path) -> dict[str, list[str]]:
@@ -124,7 +182,7 @@ def load_oos(clinc_dir: Path) -> list[Utterance]:
 def load_lines(path: Path) -> list[Utterance]:
     """One utterance per line (for a custom out-of-scope set)."""
     lines = path.read_text(encoding="utf-8").splitlines()
-    return [Utterance(line.strip(), "oos") for line in lines if line.strip()]
+    return [Utterance(line.strip(), "custom") for line in lines if line.strip()]
 
 
 def score_routing(records: Iterable[dict], expected: dict[str, list[str]]) -> dict:
@@ -168,12 +226,48 @@ def score_oos(records: Iterable[dict]) -> dict:
         raise ValueError("no out-of-scope utterances")
     outcomes = Counter(r["outcome"].split(":", 1)[0] for r in records)
     false = [r for r in records if r["outcome"].split(":", 1)[0] in ANSWERED]
+    by_source: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for r in records:
+        row = by_source[oos_source(r["label"])]
+        row[0] += r["outcome"].split(":", 1)[0] in ANSWERED
+        row[1] += 1
     return {
         "utterances": len(records),
         "false_answer_rate": round(len(false) / len(records), 4),
+        "by_source": {
+            k: {"false_answer_rate": round(v[0] / v[1], 4), "n": v[1]}
+            for k, v in sorted(by_source.items())
+        },
         "outcomes": dict(outcomes.most_common()),
         "errors": outcomes.get("error", 0),
         "false_answers": [{"text": r["text"], "outcome": r["outcome"]} for r in false[:25]],
+    }
+
+
+def oos_source(label: str) -> str:
+    """Which out-of-scope set a record came from: banking77 (near-domain) or clinc."""
+    if label == "custom":
+        return label
+    return "banking77" if label.startswith("banking77:") else "clinc"
+
+
+def nearest_misses(records: Iterable[dict], expected: dict[str, list[str]], n: int = 3) -> dict:
+    """Per article, the missed utterances the router came closest to sending there: the
+    phrasings a writer could cover (in their own words) to fix the most."""
+    misses: dict[str, list[dict]] = defaultdict(list)
+    for record in records:
+        wanted = [o for o in expected.get(record["label"], []) if o.startswith("article:")]
+        if not wanted or record["outcome"] in expected[record["label"]]:
+            continue
+        routes = (record.get("routing") or {}).get("routes") or []
+        for outcome in wanted:
+            p = next((r["probability"] for r in routes if r["label"] == outcome), 0.0)
+            misses[outcome.split(":", 1)[1]].append(
+                {"text": record["text"], "outcome": record["outcome"], "probability": p}
+            )
+    return {
+        article: sorted(rows, key=lambda r: -r["probability"])[:n]
+        for article, rows in sorted(misses.items())
     }
 
 

@@ -91,6 +91,7 @@ class BuildOptions:
     keep_versions: int = 3
     index_type: str = "auto"
     ann_threshold: int = 50_000
+    nlu_dir: Path | None = None  # the Rasa NLU examples the router also learns from
 
 
 def build_index(
@@ -122,7 +123,11 @@ def build_index(
             seconds=0.0,
             version=current_version(options.index_dir),
             changed=bool(
-                changed or removed or previous is None or _index_type_changed(previous, options)
+                changed
+                or removed
+                or previous is None
+                or _index_type_changed(previous, options)
+                or _router_inputs(articles, options) != (previous.get("router") or {}).get("inputs")
             ),
             skipped=lint.skipped_paths,
             problems=lint.problems,
@@ -133,7 +138,14 @@ def build_index(
             needs_model = bool(changed) or not reusable
             embedder = embedder_factory(options.model) if needs_model else None
             report.version, report.chunks = _write_version(
-                options, previous, kept, changed, embedder, on_progress, started
+                options,
+                previous,
+                kept,
+                changed,
+                embedder,
+                on_progress,
+                started,
+                lambda: embedder or embedder_factory(options.model),
             )
         cache.save()
         report.seconds = round(time.perf_counter() - started, 3)
@@ -168,6 +180,7 @@ def _write_version(
     embedder: Embedder | None,
     on_progress: ProgressCallback | None,
     started: float,
+    model: Callable[[], Embedder],
 ) -> tuple[str, int]:
     """Write a new version from kept and re-embedded articles; returns (version, chunks)."""
     import faiss
@@ -226,6 +239,7 @@ def _write_version(
         faiss.write_index(ann.build(index_type, vectors, ids, dimension), str(staging / FAISS_FILE))
 
         all_articles = {a.id: a for a in [*kept, *changed]}
+        router = _train_router(options, list(all_articles.values()), previous, staging, model)
         manifest = {
             "format": FORMAT_VERSION,
             "version": version,
@@ -260,6 +274,7 @@ def _write_version(
                 for a in sorted(all_articles.values(), key=lambda a: a.rel_path)
             },
             "versions": _versions(),
+            **({"router": router} if router else {}),
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         publish(options.index_dir, staging, version, options.keep_versions)
@@ -269,6 +284,76 @@ def _write_version(
 
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _router_inputs(articles: list[Article], options: BuildOptions) -> str:
+    """A hash of everything the router learns from: a change to any of it retrains it."""
+    import hashlib
+
+    from bot.kb.router import ROUTER_VERSION, NluFileError, article_phrasings, nlu_phrasings
+
+    phrasings = article_phrasings(sorted(articles, key=lambda a: a.id))
+    try:
+        phrasings += nlu_phrasings(options.nlu_dir)
+    except NluFileError as exc:  # before anything is written: the previous index keeps serving
+        raise BuildFailed([exc.problem]) from exc
+    digest = hashlib.sha256(f"{ROUTER_VERSION}\0{canonical_model_name(options.model)}".encode())
+    for p in phrasings:
+        digest.update(f"\0{p.label}\0{p.text}".encode())
+    return digest.hexdigest()
+
+
+def _train_router(
+    options: BuildOptions,
+    articles: list[Article],
+    previous: dict | None,
+    staging: Path,
+    model: Callable[[], Embedder],
+) -> dict | None:
+    """Train the router from the articles and the NLU examples into the staged version.
+
+    Phrasings the previous version's router already embedded keep their vectors, so a
+    one-article change embeds only that article's phrasings.
+    """
+    import numpy as np
+
+    from bot.kb.router import Router, article_phrasings, nlu_phrasings
+
+    started = time.perf_counter()
+    articles = sorted(articles, key=lambda a: a.id)
+    phrasings = article_phrasings(articles) + nlu_phrasings(options.nlu_dir)
+    if len({p.label for p in phrasings}) < 2:
+        return None  # one article and no NLU examples: nothing to choose between
+    known: dict[str, np.ndarray] = {}
+    old = None
+    if previous is not None and previous.get("model") == canonical_model_name(options.model):
+        with contextlib.suppress(Exception):  # an unreadable old router is only a lost cache
+            old = Router.load(version_dir(options.index_dir, previous["version"]))
+    if old is not None:
+        known = dict(zip((p.text for p in old.phrasings), old.vectors, strict=True))
+    missing = list(dict.fromkeys(p.text for p in phrasings if p.text not in known))
+    if missing:
+        known.update(zip(missing, model().encode(missing, options.batch_size), strict=True))
+    vectors = np.stack([known[p.text] for p in phrasings]).astype(np.float32)
+    router = Router.train(phrasings, vectors)
+    sources: dict[str, int] = {}
+    for p in phrasings:
+        kind = p.source.split(":", 1)[0]
+        sources[kind] = sources.get(kind, 0) + 1
+    trained_from = {
+        "articles": len(articles),
+        "nlu_dir": str(options.nlu_dir) if options.nlu_dir else None,
+        "phrasings_by_source": sources,
+    }
+    router.save(staging, trained_from)
+    return {
+        "inputs": _router_inputs(articles, options),
+        "labels": len(router.labels),
+        "phrasings": len(phrasings),
+        "embedded": len(missing),
+        "trained_from": trained_from,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
 
 
 def _copy_kept(

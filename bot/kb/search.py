@@ -7,10 +7,15 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.kb.chunker import plain_text
 from bot.kb.embedder import Embedder, canonical_model_name
+from bot.kb.router import Routing
 from bot.kb.store import ChunkRow, IndexReader
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SNIPPET_CHARS = 240
 
@@ -116,26 +121,59 @@ class KnowledgeBase:
             ]
             rows = reader.chunks([chunk for _, chunk in pairs])
             per_article: dict[str, tuple[float, int]] = {}
+            sections: dict[str, int] = {}
             for score, chunk in pairs:  # FAISS returns them best first
                 row = rows.get(chunk)
-                if row is not None and row.article_id not in per_article:
+                if row is None:
+                    continue
+                if row.article_id not in per_article:
                     per_article[row.article_id] = (score, chunk)
+                if row.kind == "section" and row.article_id not in sections:
+                    sections[row.article_id] = chunk
             if len(per_article) >= k or candidates >= reader.size:
                 break
             candidates = min(candidates * 4, reader.size)
-        best = sorted(per_article.values(), key=lambda item: -item[0])[:k]
-        return [_hit(rows[chunk], score) for score, chunk in best]
+        best = sorted(per_article.items(), key=lambda item: -item[1][0])[:k]
+        # an article ranks by its best chunk (a question the writer listed counts), and shows
+        # the best-matching section: the title's chunk points to the lead, which may not answer
+        return [_hit(rows[sections.get(article, chunk)], score) for article, (score, chunk) in best]
 
-    def best_section(self, question: str, article_id: str) -> Hit | None:
+    def encode(self, text: str) -> np.ndarray:
+        """A message's (1, d) embedding, to reuse across route and best_section."""
+        return self.embedder.encode_query(text)
+
+    def route(
+        self,
+        question: str,
+        intent_ranking: list[dict] | None = None,
+        nlu_weight: float = 0.0,
+        vector: np.ndarray | None = None,
+    ) -> Routing | None:
+        """The router's candidates for a message (None when this index has no router)."""
+        self.reload_if_stale()
+        router = self._reader.router
+        if router is None or not question.strip():
+            return None
+        vector = self.encode(question) if vector is None else vector
+        return router.route(question, vector, 5, intent_ranking, nlu_weight)
+
+    def best_section(
+        self, question: str, article_id: str, vector: np.ndarray | None = None
+    ) -> Hit | None:
         """The section of one article that best answers a question (None if no such article)."""
         self.reload_if_stale()
         reader = self._reader
         chunks = reader.article_chunks(article_id)
         if not chunks:
             return None
-        query = self.embedder.encode_query(question or chunks[0].title)[0]
+        if vector is None or not question:
+            vector = self.encode(question or chunks[0].title)
+        query = vector.reshape(-1)
         scored = [(float(reader.faiss.reconstruct(c.id) @ query), c) for c in chunks]
-        score, row = max(scored, key=lambda item: item[0])
+        score = max(s for s, _ in scored)
+        # the section that answers: a title or question chunk only says which article
+        in_sections = [item for item in scored if item[1].kind == "section"] or scored
+        _, row = max(in_sections, key=lambda item: item[0])
         return _hit(row, score)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.kb import ann
+from bot.kb.router import Router, RouterUnreadable
 
 if TYPE_CHECKING:
     import numpy as np
@@ -68,6 +69,7 @@ class ChunkRow:
     anchor: str
     heading_path: tuple[str, ...]
     text: str
+    kind: str = "section"  # or "title": the title or one of the writer's questions
 
 
 def current_version(index_dir: Path) -> str | None:
@@ -190,6 +192,11 @@ class IndexReader:
         self.manifest = manifest
         folder = version_dir(index_dir, version)
         self.faiss = faiss.read_index(str(folder / FAISS_FILE))
+        # the router is part of the version: it is published, and reloaded, with the vectors
+        try:
+            self.router = Router.load(folder)
+        except RouterUnreadable as exc:
+            raise IndexModelMismatch(str(exc)) from exc
         ann.prepare_for_search(self.faiss, manifest)
         uri = f"file:{(folder / CHUNKS_DB).resolve()}?mode=ro&immutable=1"
         self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
@@ -218,13 +225,21 @@ class IndexReader:
         marks = ",".join("?" * len(ids))
         rows = self._db.execute(
             "SELECT c.id, c.article_id, a.title, a.url, c.section, c.anchor, c.heading_path, "
-            "c.text "
+            "c.text, c.kind "
             f"FROM chunks c JOIN articles a ON a.id = c.article_id WHERE c.id IN ({marks})",
             [int(i) for i in ids],
         ).fetchall()
         return {
             row[0]: ChunkRow(
-                row[0], row[1], row[2], row[3], row[4], row[5], tuple(json.loads(row[6])), row[7]
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                row[5],
+                tuple(json.loads(row[6])),
+                row[7],
+                row[8],
             )
             for row in rows
         }

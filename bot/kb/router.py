@@ -1,0 +1,351 @@
+"""The router: which article, flow, handoff, small talk or "out of scope" a message is about.
+
+It is trained at `kb build` time from what the owners wrote: each article's title, its
+`questions:` and its headings, plus the Rasa NLU examples of the flows, handoff, small talk and
+out of scope. Three channels are fused:
+
+- a logistic regression over the frozen sentence embeddings of those phrasings (meaning);
+- the nearest phrasings themselves: a softmax over each label's best cosine, so a close
+  paraphrase of one phrasing is not outvoted;
+- a logistic regression over character n-grams of the phrasings (spelling: "delikveries").
+
+Besides the fused probabilities, each route carries the cosine similarity of the message to
+the nearest phrasing of its label: a message far from every phrasing is out of distribution
+even when one label wins the softmax. The gate in `bot.dialogue.answers` decides from all of
+them. The router is saved inside an index version, so it is staged, published and reloaded
+with it.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
+
+from bot.kb.problems import Problem
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from bot.kb.loader import Article
+
+ROUTER_FILE = "router.pickle"
+ROUTER_INFO = "router.json"
+ROUTER_VERSION = 1
+ARTICLE = "article:"
+INTENT = "intent:"
+# The Rasa intents the router learns from the NLU examples; the others are contextual
+# (affirm, deny, inform, a clarify choice, feedback) and stay with the dialogue rules.
+ROUTED_INTENTS = (
+    "reset_password",
+    "reset_email_missing",
+    "track_order",
+    "request_human",
+    "complaint",
+    "greet",
+    "goodbye",
+    "thanks",
+    "bot_challenge",
+    "chitchat",
+    "out_of_scope",
+)
+# How the channels are mixed, and the kNN channel's softmax temperature: chosen on the dev data
+# (benchmarks/README.md, "The router"), not tuned to the last point.
+WEIGHTS = {"embedding": 0.5, "neighbours": 0.2, "chars": 0.3}
+TEMPERATURE = 0.05
+C = 5.0  # inverse regularisation of both logistic regressions
+ENTITY = re.compile(r"\[([^\]]+)\]\([^)]*\)|\[([^\]]+)\]\{[^}]*\}")
+MIN_HEADING_WORDS = 3  # "Before you start" says nothing; "My payment was declined" does
+
+
+@dataclass(frozen=True)
+class Phrasing:
+    """One way of asking for a label, and where it came from."""
+
+    text: str
+    label: str
+    source: str  # title, question, heading or nlu:<file>
+
+
+@dataclass(frozen=True)
+class Route:
+    """One candidate: a label, its fused probability and its nearest phrasing."""
+
+    label: str
+    probability: float
+    nearest: float
+    phrasing: str
+
+    @property
+    def article_id(self) -> str | None:
+        """The article id for an article label, else None."""
+        return self.label[len(ARTICLE) :] if self.label.startswith(ARTICLE) else None
+
+    @property
+    def intent(self) -> str | None:
+        """The Rasa intent for an intent label, else None."""
+        return self.label[len(INTENT) :] if self.label.startswith(INTENT) else None
+
+    def to_dict(self) -> dict:
+        return {
+            "label": self.label,
+            "probability": round(self.probability, 4),
+            "nearest": round(self.nearest, 4),
+            "phrasing": self.phrasing,
+        }
+
+
+@dataclass
+class Routing:
+    """The router's view of one message: candidates best first, with each channel's scores."""
+
+    routes: list[Route]
+    channels: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def top(self) -> Route:
+        return self.routes[0]
+
+    @property
+    def margin(self) -> float:
+        """How far the best label is ahead of the second."""
+        second = self.routes[1].probability if len(self.routes) > 1 else 0.0
+        return self.top.probability - second
+
+    def to_dict(self) -> dict:
+        return {
+            "routes": [r.to_dict() for r in self.routes],
+            "margin": round(self.margin, 4),
+            "channels": self.channels,
+        }
+
+
+def article_phrasings(articles: Iterable[Article]) -> list[Phrasing]:
+    """Each article's title, questions and telling headings."""
+    out: list[Phrasing] = []
+    for article in articles:
+        label = ARTICLE + article.id
+        out.append(Phrasing(article.title, label, "title"))
+        out += [Phrasing(q, label, "question") for q in article.questions]
+        for section in article.sections:
+            if section.level >= 2 and len(section.title.split()) >= MIN_HEADING_WORDS:
+                out.append(Phrasing(section.title, label, "heading"))
+    return _unique(out)
+
+
+class RouterUnreadable(RuntimeError):
+    """The router file of an index version cannot be loaded by this code."""
+
+
+class NluFileError(ValueError):
+    """A Rasa NLU file the router cannot read; names the file and line."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+def nlu_phrasings(nlu_dir: Path | None) -> list[Phrasing]:
+    """The Rasa NLU examples of the routed intents (entity markup removed)."""
+    if nlu_dir is None or not nlu_dir.is_dir():
+        return []
+    out: list[Phrasing] = []
+    for path in sorted(nlu_dir.glob("*.yml")):
+        for intent, text in _examples(path):
+            if intent in ROUTED_INTENTS:
+                out.append(Phrasing(text, INTENT + intent, f"nlu:{path.name}"))
+    return _unique(out)
+
+
+def _examples(path: Path) -> list[tuple[str, str]]:
+    """(intent, example) pairs of one NLU file; raises NluFileError if it is malformed."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else 1
+        raise NluFileError(Problem(str(path), line, f"invalid YAML: {exc}")) from exc
+    blocks = data.get("nlu") if isinstance(data, dict) else None
+    if blocks is None:
+        return []
+    if not isinstance(blocks, list):
+        raise NluFileError(Problem(str(path), 1, "'nlu' must be a list of intents and examples"))
+    pairs = []
+    for block in blocks:
+        if not isinstance(block, dict) or "intent" not in block:
+            continue  # synonyms, regexes and lookup tables
+        examples = block.get("examples") or ""
+        if not isinstance(examples, str):
+            raise NluFileError(
+                Problem(str(path), 1, f"intent {block['intent']!r}: examples must be a '|' block")
+            )
+        for line in examples.splitlines():
+            text = line.strip()
+            if text.startswith("- "):
+                text = ENTITY.sub(lambda m: m.group(1) or m.group(2), text[2:]).strip()
+                if text:
+                    pairs.append((str(block["intent"]), text))
+    return pairs
+
+
+def _unique(phrasings: list[Phrasing]) -> list[Phrasing]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for p in phrasings:
+        key = (p.text.lower(), p.label)
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
+
+
+class Router:
+    """A trained router: two calibrated channels and the phrasings' vectors."""
+
+    def __init__(self, labels, embedding_head, char_head, chars, vectors, phrasings) -> None:
+        self.labels: list[str] = list(labels)
+        self.embedding_head = embedding_head
+        self.char_head = char_head
+        self.chars = chars
+        self.vectors = vectors  # (phrasings, dimension), L2-normalised
+        self.phrasings: list[Phrasing] = phrasings
+        import numpy as np
+
+        self._index = {label: i for i, label in enumerate(self.labels)}
+        self._phrasing_label = np.array([self._index[p.label] for p in phrasings], dtype=np.int64)
+
+    @classmethod
+    def train(cls, phrasings: list[Phrasing], vectors: np.ndarray) -> Router:
+        """Fit both channels on the phrasings (vectors: their embeddings, in order)."""
+        import numpy as np
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        if len({p.label for p in phrasings}) < 2:
+            raise ValueError("the router needs phrasings of at least two labels")
+        labels = sorted({p.label for p in phrasings})
+        y = np.array([labels.index(p.label) for p in phrasings])
+        # Unweighted classes on purpose: out of scope has the most examples, and should.
+        embedding_head = LogisticRegression(C=C, max_iter=3000)
+        embedding_head.fit(vectors, y)
+        chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True)
+        char_matrix = chars.fit_transform([p.text for p in phrasings])
+        char_head = LogisticRegression(C=C, max_iter=3000)
+        char_head.fit(char_matrix, y)
+        return cls(labels, embedding_head, char_head, chars, vectors.astype(np.float32), phrasings)
+
+    def route(
+        self,
+        text: str,
+        vector: np.ndarray,
+        k: int = 5,
+        intent_ranking: list[dict] | None = None,
+        nlu_weight: float = 0.0,
+    ) -> Routing:
+        """The k most likely labels for a message (vector: its (1, d) or (d,) embedding).
+
+        With Rasa's intent ranking and a weight, the NLU's opinion is mixed in: its confidence
+        in a routed intent goes to that label, and its confidence in `ask_question` is shared
+        among the articles as the router shares them. The weight shrinks as the router's own
+        best probability grows, so the NLU decides between close candidates but cannot veto a
+        strong match.
+        """
+        import numpy as np
+
+        vector = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+        p_embedding = self.embedding_head.predict_proba(vector)[0]
+        p_chars = self.char_head.predict_proba(self.chars.transform([text]))[0]
+        similarities = self.vectors @ vector[0]
+        nearest = np.full(len(self.labels), -1.0)
+        np.maximum.at(nearest, self._phrasing_label, similarities)
+        scaled = np.exp((nearest - nearest.max()) / TEMPERATURE)
+        p_neighbours = scaled / scaled.sum()
+        fused = (
+            WEIGHTS["embedding"] * p_embedding
+            + WEIGHTS["neighbours"] * p_neighbours
+            + WEIGHTS["chars"] * p_chars
+        )
+        p_nlu = self._nlu_distribution(intent_ranking or [], fused)
+        if p_nlu is not None and nlu_weight > 0:
+            # the NLU counts as much as the router is unsure: a confident router is not vetoed
+            weight = nlu_weight * (1.0 - float(fused.max()))
+            fused = (1 - weight) * fused + weight * p_nlu
+        routes = []
+        for i in np.argsort(-fused)[:k]:
+            mine = np.flatnonzero(self._phrasing_label == i)
+            best = mine[int(np.argmax(similarities[mine]))]
+            routes.append(
+                Route(
+                    self.labels[i],
+                    float(fused[i]),
+                    float(similarities[best]),
+                    self.phrasings[best].text,
+                )
+            )
+        channels = {}
+        for r in routes:
+            i = self.labels.index(r.label)
+            channels[r.label] = {
+                "embedding": round(float(p_embedding[i]), 4),
+                "neighbours": round(float(p_neighbours[i]), 4),
+                "chars": round(float(p_chars[i]), 4),
+                **({"nlu": round(float(p_nlu[i]), 4)} if p_nlu is not None else {}),
+                "similarity": round(r.nearest, 4),
+            }
+        return Routing(routes, channels)
+
+    def _nlu_distribution(self, ranking: list[dict], router: np.ndarray) -> np.ndarray | None:
+        """Rasa's intent ranking as a distribution over the router's labels (None if empty)."""
+        import numpy as np
+
+        out = np.zeros(len(self.labels), dtype=np.float64)
+        articles = np.array([label.startswith(ARTICLE) for label in self.labels])
+        for item in ranking:
+            name, confidence = item.get("name"), float(item.get("confidence") or 0.0)
+            if name == "ask_question" and articles.any():
+                share = router * articles
+                total = share.sum()
+                out += confidence * (share / total if total > 0 else articles / articles.sum())
+            elif name and INTENT + name in self._index:
+                out[self._index[INTENT + name]] += confidence
+        total = out.sum()
+        return out / total if total > 0 else None
+
+    def save(self, folder: Path, trained_from: dict) -> None:
+        """Write the router into an index version's folder (staged with it)."""
+        with (folder / ROUTER_FILE).open("wb") as handle:
+            pickle.dump(self, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        info = {
+            "version": ROUTER_VERSION,
+            "labels": len(self.labels),
+            "phrasings": len(self.phrasings),
+            "weights": WEIGHTS,
+            "temperature": TEMPERATURE,
+            "trained_from": trained_from,
+        }
+        (folder / ROUTER_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+
+    @staticmethod
+    def load(folder: Path) -> Router | None:
+        """The router of an index version, or None if it was built without one."""
+        path = folder / ROUTER_FILE
+        if not path.exists():
+            return None
+        # Only `bot kb build` writes here: the index folder is as trusted as the code.
+        try:
+            with path.open("rb") as handle:
+                router = pickle.load(handle)  # noqa: S301
+        except Exception as exc:  # e.g. written by another scikit-learn or an older router
+            raise RouterUnreadable(
+                f"{path}: cannot read the router ({exc.__class__.__name__}: {exc}); "
+                "rebuild the index with `bot kb build`"
+            ) from exc
+        if not isinstance(router, Router):
+            raise RouterUnreadable(f"{path}: not a router; rebuild the index with `bot kb build`")
+        return router
