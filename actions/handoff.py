@@ -27,8 +27,8 @@ def _place(position: int | None) -> str:
 
 def _routed_intent(tracker: Tracker) -> str | None:
     """The intent the router chose when it sent this message to a person (else None)."""
-    if tracker.get_slot("route") != "handoff":
-        return None
+    if tracker.get_slot("route") != "handoff" or tracker.latest_action_name != "action_kb_answer":
+        return None  # not this turn's routing: an earlier handoff's, say
     routes = (tracker.get_slot("last_routing") or {}).get("routes") or [{}]
     label = str(routes[0].get("label") or "")
     return label.split(":", 1)[1] if label.startswith("intent:") else None

@@ -28,6 +28,9 @@ FLOW_ROUTES = {
     "complaint": "handoff",
 }
 ROUTABLE = set(ROUTED_INTENTS)
+# Cosine thresholds of the search-only decision (an index without a router): the values the
+# bot used before the router (benchmarks/README.md, "Calibration").
+SEARCH_ANSWER, SEARCH_CLARIFY = 0.50, 0.38
 REPLIES = {
     "greet": "utter_greet",
     "goodbye": "utter_goodbye",
@@ -109,7 +112,11 @@ class ActionKbAnswer(Action):
             vector = kb.encode(question) if question.strip() else None
             ranking = tracker.latest_message.get("intent_ranking")
             routing = kb.route(question, ranking, config.nlu_weight, vector=vector)
-        if routing is None:  # an index without a router (one article, no NLU): search only
+        if routing is None and intent in ROUTABLE:
+            # an index without a router (built before routing, or one article and no NLU
+            # examples): the NLU's intent decides, as it did before the router
+            routing = Routing([Route(INTENT + intent, 1.0, 1.0, question)])
+        elif routing is None:
             return [SlotSet("route", "done"), *self._by_search(dispatcher, tracker, intent)]
         record = routing.to_dict()
         events: list[dict[str, Any]] = [
@@ -117,6 +124,9 @@ class ActionKbAnswer(Action):
             SlotSet("last_routing", record),
             SlotSet("route", "done"),
         ]
+        if tracker.get_slot("handoff_offer_reason"):
+            # the customer moved on from an offer of a person: a later "yes" is not accepting it
+            events.append(SlotSet("handoff_offer_reason", None))
         gate = Gate(config.answer_threshold, config.clarify_threshold, config.similarity_threshold)
         choice = choose(routing, gate)
         if choice.outcome == "intent":
@@ -155,9 +165,8 @@ class ActionKbAnswer(Action):
     ) -> list[dict[str, Any]]:
         """The decision by search scores alone (no router in this index)."""
         question = tracker.latest_message.get("text") or ""
-        config = settings()
         hits = knowledge_base().search(question, k=3)
-        decision = decide(hits, config.answer_threshold, config.clarify_threshold)
+        decision = decide(hits, SEARCH_ANSWER, SEARCH_CLARIFY)
         events: list[dict[str, Any]] = [
             SlotSet("last_question", question),
             SlotSet("kb_articles_tried", _remember(tracker, decision.hits)),
@@ -181,7 +190,7 @@ def _clarify(dispatcher, intent, hits, score) -> list[dict]:
     dispatcher.utter_message(
         text="I found a few articles that might help. Which one is closest?"
         if len(hits) > 1
-        else "I think this article might help. Is it what you're looking for?",
+        else "This article might help:",
         buttons=[
             {"title": h.title, "payload": f'/choose_article{{"article_id": "{h.id}"}}'}
             for h in hits

@@ -413,13 +413,29 @@ def evaluation_stack(settings: Settings, model: Path | None = None) -> Iterator[
     for name in DECISION_SETTINGS:
         value = getattr(settings, name)
         fields[name] = value.resolve() if isinstance(value, Path) else value
-    own = own_stack_settings(folder, store_backend="demo", **fields)
     servers: list[Server] = []
     try:
-        servers = [start_action_server(own, folder), start_rasa(own, model, folder)]
+        # BOT_* variables (a production action URL, database, webhooks...) must not reach the
+        # evaluation's settings or its servers: they see only what is passed here.
+        with _without_bot_environment():
+            own = own_stack_settings(folder, store_backend="demo", **fields)
+            servers.append(start_action_server(own, folder))
+            servers.append(start_rasa(own, model, folder))
         wait_all(servers)
         yield servers[1].url, internal_token(own, "rasa")
     finally:
         for server in servers:
             server.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _without_bot_environment() -> Iterator[None]:
+    """Hide the BOT_* environment variables for a moment (children copy it when spawned)."""
+    hidden = {k: v for k, v in os.environ.items() if k.startswith("BOT_")}
+    for name in hidden:
+        del os.environ[name]
+    try:
+        yield
+    finally:
+        os.environ.update(hidden)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -194,3 +195,12 @@ def test_the_public_datasets_load() -> None:
     near = load_banking(EVAL_DATA / "banking77" / "train.csv", store=False)
     assert all(u.label.startswith("banking77:") for u in near) and len(near) > 2000
     assert not {u.text for u in store} & {u.text for u in near}
+
+
+def test_an_evaluation_stack_never_sees_the_bots_environment(monkeypatch) -> None:
+    from bot.stack import _without_bot_environment
+
+    monkeypatch.setenv("BOT_ACTION_URL", "http://production.example:5055/webhook")
+    with _without_bot_environment():
+        assert "BOT_ACTION_URL" not in os.environ
+    assert os.environ["BOT_ACTION_URL"] == "http://production.example:5055/webhook"

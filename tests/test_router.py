@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.dialogue.answers import Gate, choose
-from bot.kb.builder import BuildOptions, build_index
+from bot.kb.builder import BuildFailed, BuildOptions, build_index
 from bot.kb.chunker import ChunkConfig
 from bot.kb.router import ROUTER_FILE, Router, article_phrasings, nlu_phrasings
 from bot.kb.search import KnowledgeBase
@@ -176,6 +176,17 @@ def test_an_index_without_a_router_still_answers_by_search(tmp_path: Path, build
     write(kb_dir, "one.md", "---\ntitle: Only article\n---\n\nThe only article there is.\n")
     builder(kb_dir, tmp_path / "index")
     assert Router.load(version_dir(tmp_path / "index", current_version(tmp_path / "index"))) is None
+    assert read_manifest(tmp_path / "index")["router"]["trained"] is False
+    assert builder(kb_dir, tmp_path / "index").changed is False  # its inputs are recorded too
+
+
+def test_a_missing_nlu_folder_fails_the_build_and_names_it(tmp_path: Path, builder) -> None:
+    kb_dir = tmp_path / "kb"
+    write(kb_dir, "one.md", "---\ntitle: Only article\n---\n\nThe only article there is.\n")
+    with pytest.raises(BuildFailed) as failed:
+        builder(kb_dir, tmp_path / "index", nlu_dir=tmp_path / "no-such-folder")
+    assert "no-such-folder" in str(failed.value.problems[0])
+    assert current_version(tmp_path / "index") is None
 
 
 def test_an_unreadable_router_asks_for_a_rebuild(demo_index: Path, tmp_path: Path) -> None:

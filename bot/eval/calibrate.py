@@ -21,7 +21,8 @@ SIMILARITY_GRID = [0.0, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6]
 ROUTE_OUTCOMES = {
     "intent:reset_password": "flow:reset_password",
     "intent:track_order": "flow:track_order",
-    "intent:reset_email_missing": "article:reset-password",
+    # the troubleshooting answer ends with an offer of a person: the turn's last metadata
+    "intent:reset_email_missing": "handoff_offer",
     "intent:request_human": "handoff",
     "intent:complaint": "handoff",
     "intent:out_of_scope": "fallback",

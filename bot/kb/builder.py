@@ -108,6 +108,8 @@ def build_index(
         raise BuildFailed(lint.problems)
     articles = lint.articles
 
+    # what the router learns from; a broken NLU file fails here, before anything is embedded
+    router_inputs = _router_inputs(articles, options)
     with build_lock(options.index_dir):
         previous = read_manifest(options.index_dir)
         model = canonical_model_name(options.model)
@@ -127,7 +129,7 @@ def build_index(
                 or removed
                 or previous is None
                 or _index_type_changed(previous, options)
-                or _router_inputs(articles, options) != (previous.get("router") or {}).get("inputs")
+                or router_inputs != (previous.get("router") or {}).get("inputs")
             ),
             skipped=lint.skipped_paths,
             problems=lint.problems,
@@ -146,6 +148,7 @@ def build_index(
                 on_progress,
                 started,
                 lambda: embedder or embedder_factory(options.model),
+                router_inputs,
             )
         cache.save()
         report.seconds = round(time.perf_counter() - started, 3)
@@ -181,6 +184,7 @@ def _write_version(
     on_progress: ProgressCallback | None,
     started: float,
     model: Callable[[], Embedder],
+    router_inputs: str,
 ) -> tuple[str, int]:
     """Write a new version from kept and re-embedded articles; returns (version, chunks)."""
     import faiss
@@ -240,6 +244,9 @@ def _write_version(
 
         all_articles = {a.id: a for a in [*kept, *changed]}
         router = _train_router(options, list(all_articles.values()), previous, staging, model)
+        # recorded even without a router (nothing to choose between), so a rebuild of the same
+        # inputs is not a change
+        router = {**(router or {"trained": False}), "inputs": router_inputs}
         manifest = {
             "format": FORMAT_VERSION,
             "version": version,
@@ -274,7 +281,7 @@ def _write_version(
                 for a in sorted(all_articles.values(), key=lambda a: a.rel_path)
             },
             "versions": _versions(),
-            **({"router": router} if router else {}),
+            "router": router,
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         publish(options.index_dir, staging, version, options.keep_versions)
@@ -293,6 +300,12 @@ def _router_inputs(articles: list[Article], options: BuildOptions) -> str:
     from bot.kb.router import ROUTER_VERSION, NluFileError, article_phrasings, nlu_phrasings
 
     phrasings = article_phrasings(sorted(articles, key=lambda a: a.id))
+    if options.nlu_dir is not None and not options.nlu_dir.is_dir():
+        # without them the router knows no flow, handoff or small talk: never build that quietly
+        problem = Problem(
+            str(options.nlu_dir), 0, "NLU examples folder not found (setting nlu_dir)"
+        )
+        raise BuildFailed([problem])
     try:
         phrasings += nlu_phrasings(options.nlu_dir)
     except NluFileError as exc:  # before anything is written: the previous index keeps serving
@@ -347,7 +360,7 @@ def _train_router(
     }
     router.save(staging, trained_from)
     return {
-        "inputs": _router_inputs(articles, options),
+        "trained": True,
         "labels": len(router.labels),
         "phrasings": len(phrasings),
         "embedded": len(missing),
