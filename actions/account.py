@@ -10,9 +10,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import knowledge_base, store
-from actions.kb import offer_human
+from actions.kb import customer_turns, offer_human
 from bot.dialogue.answers import answer_text, article_meta
-from bot.dialogue.replies import RESET_LIMITED, RESET_SENT, STORE_DOWN, meta
+from bot.dialogue.flows import FlowContext
+from bot.dialogue.replies import RESET_AGAIN, RESET_LIMITED, RESET_SENT, STORE_DOWN, meta
 from bot.store.base import StoreUnavailable, extract_email, valid_email
 
 RESET_ARTICLE = "reset-password"
@@ -59,6 +60,8 @@ class ValidateResetPasswordForm(FormValidationAction):
     def validate_email(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        if value is None:
+            return {"email": None}  # cleared when the flow started: nothing was answered yet
         email = email_from(value, tracker)
         if email:
             return {"email": email, "form_tries": 0.0}
@@ -97,7 +100,9 @@ class ActionResetPassword(Action):
             return offer_human(dispatcher, "reset_password", "flow_failure")
         article = knowledge_base().reader.article_chunks(RESET_ARTICLE)
         link = article[0].url if article else None
-        text = RESET_LIMITED if outcome == "rate_limited" else RESET_SENT.format(email=email)
+        again = bool(tracker.get_slot("reset_requested"))
+        sent = (RESET_AGAIN if again else RESET_SENT).format(email=email)
+        text = RESET_LIMITED if outcome == "rate_limited" else sent
         if link:
             text += f"\n\nMore help: [How do I reset my password?]({link})"
         dispatcher.utter_message(
@@ -107,7 +112,14 @@ class ActionResetPassword(Action):
                 "flow", "reset_password", RESET_ARTICLE, flow="reset_password", result=outcome
             ),
         )
-        return [SlotSet("reset_requested", True)]
+        state = "rate_limited" if outcome == "rate_limited" else "sent"
+        asked = FlowContext("reset_password", state, customer_turns(tracker), email)
+        return [
+            SlotSet("reset_requested", True),
+            # the address the customer says is theirs (not verified: the reply never tells)
+            SlotSet("customer_email", email),
+            SlotSet("flow_context", asked.to_slot()),
+        ]
 
 
 class ActionResetTroubleshoot(Action):

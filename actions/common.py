@@ -60,7 +60,13 @@ def top_intents(tracker: Tracker, n: int = 3) -> list[dict[str, Any]]:
 
 
 def transcript(tracker: Tracker) -> list[dict[str, str]]:
-    """The conversation so far as (sender, text) lines, for a handoff ticket."""
+    """The conversation so far as lines for a handoff ticket, each with when it was said.
+
+    A line is {"sender": "customer" | "bot", "text": ..., "at": ISO 8601 UTC}; "at" is left out
+    when the event has no usable timestamp (Rasa's are epoch seconds).
+    """
+    from datetime import UTC, datetime
+
     lines = []
     for event in tracker.events:
         if event.get("event") == "user" and event.get("text"):
@@ -69,7 +75,17 @@ def transcript(tracker: Tracker) -> list[dict[str, str]]:
                 text = (
                     f"[{(event.get('parse_data') or {}).get('intent', {}).get('name', 'button')}]"
                 )
-            lines.append({"sender": "customer", "text": text})
+            line = {"sender": "customer", "text": text}
         elif event.get("event") == "bot" and event.get("text"):
-            lines.append({"sender": "bot", "text": event["text"]})
+            line = {"sender": "bot", "text": event["text"]}
+        else:
+            continue
+        stamp = event.get("timestamp")
+        if isinstance(stamp, int | float) and not isinstance(stamp, bool):
+            try:
+                moment = datetime.fromtimestamp(stamp, UTC)
+                line["at"] = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            except (OverflowError, OSError, ValueError):
+                pass  # a time no clock gives: the line goes without one
+        lines.append(line)
     return lines[-200:]

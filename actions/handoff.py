@@ -34,6 +34,21 @@ def _routed_intent(tracker: Tracker) -> str | None:
     return label.split(":", 1)[1] if label.startswith("intent:") else None
 
 
+def handoff_reason(tracker: Tracker, intent: str | None) -> str:
+    """Why the customer reaches a person: what they asked for now, not an earlier failure.
+
+    A complaint is a complaint; a typed "I want a real person" is a customer request even after
+    a failed flow; "yes" or the offer's button accepts the bot's offer and keeps its reason.
+    """
+    offered = tracker.get_slot("handoff_offer_reason")
+    typed = not (tracker.latest_message.get("text") or "").startswith("/")
+    if intent == "complaint":
+        return "complaint"
+    if offered and (intent == "affirm" or not typed):
+        return offered
+    return REASONS.get(intent or "", "customer_request")
+
+
 class ActionHandoff(Action):
     """Create the ticket with the whole context; the bot goes quiet for this conversation."""
 
@@ -44,26 +59,22 @@ class ActionHandoff(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict
     ) -> list[dict[str, Any]]:
         intent = _routed_intent(tracker) or intent_of(tracker)
-        reason = REASONS.get(intent or "")
-        if reason is None or (
-            intent == "request_human" and tracker.get_slot("handoff_offer_reason")
-        ):
-            reason = tracker.get_slot("handoff_offer_reason") or "customer_request"
-        if intent == "complaint":
-            reason = "complaint"
-        email = tracker.get_slot("email")
+        reason = handoff_reason(tracker, intent)
         ticket, _ = queue().create(
             NewTicket(
                 conversation_id=tracker.sender_id,
                 reason=reason,
-                customer_email=email,
-                order_number=tracker.get_slot("last_order_number")
-                or tracker.get_slot("order_number"),
+                # verified (or given for a reset), never the form's last attempt or a typo
+                customer_email=tracker.get_slot("customer_email"),
+                order_number=tracker.get_slot("verified_order_number"),
+                # the pair the store confirmed (an order found with that email): marked verified
+                verified={
+                    "email": tracker.get_slot("verified_email"),
+                    "order_number": tracker.get_slot("verified_order_number"),
+                },
                 intents=top_intents(tracker),
                 articles=(tracker.get_slot("kb_articles_tried") or [])[-5:],
-                transcript=[
-                    {"sender": m["sender"], "text": m["text"][:4000]} for m in transcript(tracker)
-                ],
+                transcript=[{**m, "text": m["text"][:4000]} for m in transcript(tracker)],
                 idempotency_key=f"{tracker.sender_id}:{len(tracker.events)}",
             )
         )
@@ -85,6 +96,7 @@ class ActionHandoff(Action):
             SlotSet("handoff_active", True),
             SlotSet("handoff_ticket", float(ticket.id)),
             SlotSet("handoff_offer_reason", None),
+            SlotSet("handoff_relayed", False),
             SlotSet("unresolved_turns", 0.0),
         ]
 
@@ -108,15 +120,22 @@ class ActionHandoffRelay(Action):
         text = tracker.latest_message.get("text") or ""
         with contextlib.suppress(TicketConflict, TicketNotFound):  # closed a moment ago
             queue().add_message(ticket.id, NewMessage(sender="customer", text=text[:4000] or "…"))
+        if tracker.get_slot("handoff_relayed"):
+            return []  # said once; the agent sees every message in the ticket
         position = queue().position(ticket.id)
         state = "waiting" if position is not None else "agent_joined"
+        lead = (
+            "I've added that to your request, and I'll add anything else you send."
+            if position is not None
+            else "I've passed that to the agent, and I'll pass on anything else you send."
+        )
         dispatcher.utter_message(
-            text=f"I've added that to your request. {_place(position)}",
+            text=f"{lead} {_place(position)}",
             json_message=meta(
                 "handoff", intent_of(tracker), ticket_id=ticket.id, position=position, state=state
             ),
         )
-        return []
+        return [SlotSet("handoff_relayed", True)]
 
 
 class ActionHandoffResumed(Action):

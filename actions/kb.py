@@ -11,22 +11,25 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import intent_of, knowledge_base, settings
 from bot.dialogue.answers import Gate, answer_text, article_meta, choose, decide
+from bot.dialogue.flows import (
+    ASK_DETAILS,
+    FLOWS,
+    Details,
+    FlowContext,
+    details_in,
+    next_route,
+    starting_slots,
+    without_reply_words,
+)
 from bot.dialogue.replies import meta
 from bot.kb.router import INTENT, ROUTED_INTENTS, Route, Routing
+from bot.store.base import valid_email, valid_order_number
 
 CANT_ANSWER = (
     "I'm sorry, I don't have an answer to that. I can help with orders, delivery, returns, "
     "payments and your account, or I can pass you to a person."
 )
 OFFER_HUMAN = "That's twice I couldn't help. Would you like me to pass you to a person?"
-# Routes the dialogue rules carry on with (the `route` slot); small talk is answered here.
-FLOW_ROUTES = {
-    "reset_password": "reset_password",
-    "reset_email_missing": "reset_email_missing",
-    "track_order": "track_order",
-    "request_human": "handoff",
-    "complaint": "handoff",
-}
 ROUTABLE = set(ROUTED_INTENTS)
 # Cosine thresholds of the search-only decision (an index without a router): the values the
 # bot used before the router (benchmarks/README.md, "Calibration").
@@ -38,7 +41,12 @@ REPLIES = {
     "bot_challenge": "utter_iamabot",
     "chitchat": "utter_chitchat",
     "out_of_scope": "utter_out_of_scope",
+    "affirm": "utter_how_can_help",
+    "deny": "utter_ok",
 }
+# Replies that leave a form where it was when said in the middle of it.
+SMALL_TALK = {"greet", "thanks", "bot_challenge", "chitchat"}
+ASK_WHAT_FOR = "Thanks. What would you like me to do with {email}?"
 
 
 def _remember(tracker: Tracker, hits) -> list[dict]:
@@ -100,14 +108,24 @@ class ActionKbAnswer(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict
     ) -> list[dict[str, Any]]:
         intent = intent_of(tracker)
-        question = tracker.latest_message.get("text") or ""
+        text = tracker.latest_message.get("text") or ""
+        # a form the customer just left (another request, or "no, never mind ...")
+        stopped = tracker.latest_action_name == "action_deactivate_loop"
+        details = details_in(text, tracker.latest_message.get("entities"))
+        question = text
+        if intent in {"affirm", "deny"} and not text.startswith("/"):
+            question = without_reply_words(text)
+            if not details and len(question.split()) < 3:
+                reply = "utter_flow_stopped" if stopped else REPLIES[intent]
+                dispatcher.utter_message(response=reply)
+                return [SlotSet("route", "done")]
         config = settings()
         kb = knowledge_base()
         vector = None
-        if question.startswith("/") and intent in ROUTABLE:
+        if text.startswith("/") and intent in ROUTABLE:
             # a button or a payload ("Talk to a human" sends /request_human): the intent is
             # given, not guessed, so there is nothing to route
-            routing = Routing([Route(INTENT + intent, 1.0, 1.0, question)])
+            routing = Routing([Route(INTENT + intent, 1.0, 1.0, text)])
         else:
             vector = kb.encode(question) if question.strip() else None
             ranking = tracker.latest_message.get("intent_ranking")
@@ -115,7 +133,7 @@ class ActionKbAnswer(Action):
         if routing is None and intent in ROUTABLE:
             # an index without a router (built before routing, or one article and no NLU
             # examples): the NLU's intent decides, as it did before the router
-            routing = Routing([Route(INTENT + intent, 1.0, 1.0, question)])
+            routing = Routing([Route(INTENT + intent, 1.0, 1.0, text)])
         elif routing is None:
             return [SlotSet("route", "done"), *self._by_search(dispatcher, tracker, intent)]
         record = routing.to_dict()
@@ -124,17 +142,32 @@ class ActionKbAnswer(Action):
             SlotSet("last_routing", record),
             SlotSet("route", "done"),
         ]
-        if tracker.get_slot("handoff_offer_reason"):
-            # the customer moved on from an offer of a person: a later "yes" is not accepting it
-            events.append(SlotSet("handoff_offer_reason", None))
         gate = Gate(config.answer_threshold, config.clarify_threshold, config.similarity_threshold)
         choice = choose(routing, gate)
+        context = FlowContext.from_slot(tracker.get_slot("flow_context"))
+        turn = customer_turns(tracker)
+        top = choice.top.intent if choice.top else None
+        flow = next_route(choice.outcome, top, details, context, turn)
+        if flow != "handoff" and tracker.get_slot("handoff_offer_reason"):
+            # the customer moved on from an offer of a person: a later "yes" is not accepting it
+            events.append(SlotSet("handoff_offer_reason", None))
+        if flow == ASK_DETAILS:
+            return [*events, *_ask_what_for(dispatcher, intent, details, turn)]
+        if flow is not None:
+            return [*events, *start_flow(flow, details, context, turn)]
+        if choice.outcome == "intent" and choice.top.intent == "out_of_scope":
+            # a message the router knows is outside what a store does: a miss like any other
+            return [*events, *_cant_answer(dispatcher, tracker, intent, choice.top)]
         if choice.outcome == "intent":
-            name = choice.top.intent
-            if name in FLOW_ROUTES:
-                return [*events, SlotSet("route", FLOW_ROUTES[name])]
-            # small talk, or a message the router knows is outside what a store does
-            dispatcher.utter_message(response=REPLIES.get(name, "utter_out_of_scope"))
+            dispatcher.utter_message(response=REPLIES.get(choice.top.intent, "utter_out_of_scope"))
+            if (
+                stopped
+                and choice.top.intent in SMALL_TALK
+                and context
+                and context.state == "started"
+            ):
+                # "are you a bot?" in the middle of a form: answer, then carry on where it was
+                return [*events, *resume_flow(tracker, context.flow)]
             return events
         hits = [
             kb.best_section(question, r.article_id, vector) for r in choice.routes if r.article_id
@@ -183,6 +216,54 @@ class ActionKbAnswer(Action):
         if decision.outcome == "clarify":
             return [*events, *_clarify(dispatcher, intent, decision.hits, decision.top.score)]
         return [*events, *_cant_answer(dispatcher, tracker, intent, decision.top)]
+
+
+def customer_turns(tracker: Tracker) -> int:
+    """How many messages the customer has sent in this conversation (this one included)."""
+    return sum(1 for e in tracker.events if e.get("event") == "user")
+
+
+def resume_flow(tracker: Tracker, flow: str | None) -> list[dict[str, Any]]:
+    """Go back to a form the customer left for small talk, keeping only valid answers."""
+    if flow not in FLOWS:
+        return []
+    email, number = tracker.get_slot("email"), tracker.get_slot("order_number")
+    return [
+        SlotSet("route", flow),
+        SlotSet("email", email if email and valid_email(str(email)) else None),
+        SlotSet("order_number", number if number and valid_order_number(str(number)) else None),
+    ]
+
+
+def start_flow(
+    route: str, details: Details, context: FlowContext | None, turn: int
+) -> list[dict[str, Any]]:
+    """Set a flow off with the details of this request only (no slot from an earlier flow)."""
+    events = [SlotSet("route", route)]
+    if route not in FLOWS:
+        return events
+    slots = starting_slots(route, details, context, turn)
+    return [
+        *events,
+        *(SlotSet(name, value) for name, value in slots.items()),
+        SlotSet("form_tries", 0.0),
+        SlotSet("flow_failed", None),
+        SlotSet("flow_context", FlowContext(route, "started", turn).to_slot()),
+    ]
+
+
+def _ask_what_for(dispatcher, intent, details: Details, turn: int) -> list[dict]:
+    """An email on its own and nothing to use it for: ask, and keep it for the next request."""
+    dispatcher.utter_message(
+        text=ASK_WHAT_FOR.format(email=details.email),
+        buttons=[
+            {"title": "Reset my password", "payload": "/reset_password"},
+            {"title": "Track an order", "payload": "/track_order"},
+        ],
+        json_message=meta("clarify", intent, options=[]),
+    )
+    kept = FlowContext(None, "details", turn, email=details.email)
+    return [SlotSet("flow_context", kept.to_slot())]
 
 
 def _clarify(dispatcher, intent, hits, score) -> list[dict]:

@@ -11,7 +11,8 @@ from rasa_sdk.types import DomainDict
 
 from actions.account import email_from, find_email, retry_slot
 from actions.common import store
-from actions.kb import offer_human
+from actions.kb import customer_turns, offer_human
+from bot.dialogue.flows import FlowContext
 from bot.dialogue.replies import ORDER_NOT_FOUND, STORE_DOWN, meta, order_status_text
 from bot.store.base import StoreUnavailable, extract_order_number, valid_email
 
@@ -32,15 +33,19 @@ class ValidateTrackOrderForm(FormValidationAction):
     def validate_order_number(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        number = extract_order_number(str(value or "")) or extract_order_number(
-            tracker.latest_message.get("text") or ""
-        )
+        if value is None:
+            return {"order_number": None}  # cleared when the flow started: nothing answered yet
+        text = tracker.latest_message.get("text") or ""
+        number = extract_order_number(str(value or "")) or extract_order_number(text)
         if number:
             email = find_email(tracker)
             found = {"order_number": number, "form_tries": 0.0}
-            if email and valid_email(email) and not tracker.get_slot("email"):
+            if email and valid_email(email):
                 found["email"] = email.lower()
             return found
+        if find_email(tracker):
+            # they gave (or corrected) the email instead: take it, and ask for the number again
+            return {"order_number": None}
         return self._retry(
             dispatcher,
             tracker,
@@ -51,9 +56,14 @@ class ValidateTrackOrderForm(FormValidationAction):
     def validate_email(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        if value is None:
+            return {"email": None}  # cleared when the flow started: nothing answered yet
         email = email_from(value, tracker)
         if email:
             return {"email": email, "form_tries": 0.0}
+        if extract_order_number(tracker.latest_message.get("text") or ""):
+            # a corrected order number, not an email: the number is taken, ask for the email again
+            return {"email": None}
         return self._retry(
             dispatcher,
             tracker,
@@ -72,6 +82,7 @@ class ActionTrackOrder(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict
     ) -> list[dict[str, Any]]:
         reset = [SlotSet("order_number", None)]
+        turn = customer_turns(tracker)
         if tracker.get_slot("flow_failed"):
             return [
                 *reset,
@@ -89,14 +100,15 @@ class ActionTrackOrder(Action):
         if order is None:
             failures = float(tracker.get_slot("order_failures") or 0) + 1
             dispatcher.utter_message(
-                text=ORDER_NOT_FOUND,
+                text=ORDER_NOT_FOUND.format(number=number),
                 json_message=meta("flow", "track_order", **FLOW, result="not_found"),
             )
+            tried = FlowContext("track_order", "not_found", turn, email, number)
             events = [
                 *reset,
                 SlotSet("email", None),
-                SlotSet("last_order_number", number),
                 SlotSet("order_failures", failures),
+                SlotSet("flow_context", tried.to_slot()),
             ]
             if failures >= 2:
                 events += offer_human(dispatcher, "track_order", "flow_failure")
@@ -112,4 +124,13 @@ class ActionTrackOrder(Action):
                 tracking_url=order.tracking_url,
             ),
         )
-        return [*reset, SlotSet("last_order_number", order.number), SlotSet("order_failures", 0.0)]
+        found = FlowContext("track_order", "found", turn, email, order.number)
+        return [
+            *reset,
+            # what an agent may rely on: this order belongs to this email
+            SlotSet("verified_order_number", order.number),
+            SlotSet("verified_email", email),
+            SlotSet("customer_email", email),
+            SlotSet("order_failures", 0.0),
+            SlotSet("flow_context", found.to_slot()),
+        ]

@@ -440,9 +440,8 @@ def _print_ticket(ticket) -> None:
     )
     out.print(ticket.summary, markup=False)
     for message in ticket.transcript:
-        out.print(
-            f"  {message['at']:%H:%M:%S} {message['sender']:>8}: {message['text']}", markup=False
-        )
+        said = f"{message['at']:%H:%M:%S}" if message["at"] else "--:--:--"
+        out.print(f"  {said} {message['sender']:>8}: {message['text']}", markup=False)
     if ticket.resolution_note:
         out.print(f"note: {ticket.resolution_note}", markup=False)
 
@@ -453,13 +452,30 @@ def handoff_list(
         str | None, typer.Option(help="open, claimed, resolved or returned_to_bot.")
     ] = None,
     reason: Annotated[str | None, typer.Option(help="Handoff reason to filter on.")] = None,
+    search: Annotated[
+        str | None,
+        typer.Option(
+            "--search",
+            "-q",
+            help="Words that must each appear (any case) in the summary, the transcript, "
+            "the email or the order number.",
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
     offset: Annotated[int, typer.Option(min=0)] = 0,
     as_json: JsonOption = False,
 ) -> None:
     """List tickets, open ones in queue order."""
+    from bot.handoff.queue import MAX_SEARCH
+    from bot.handoff.schema import REASONS, STATUSES
+
+    for name, value, allowed in (("--status", status, STATUSES), ("--reason", reason, REASONS)):
+        if value is not None and value not in allowed:
+            raise _fail(f"{name} {value!r} is not one of {', '.join(allowed)}")
+    if search is not None and len(search) > MAX_SEARCH:
+        raise _fail(f"--search is {len(search)} characters; use at most {MAX_SEARCH}")
     queue = _queue(_settings())
-    tickets, total = queue.list(status, reason, None, limit, offset)
+    tickets, total = queue.list(status, reason, None, limit, offset, search=search)
     if as_json:
         _print_json({"total": total, "tickets": [t.to_dict() for t in tickets]})
         return

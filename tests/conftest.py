@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import shutil
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from bot.kb.builder import BuildOptions, BuildReport, build_index
 from bot.kb.chunker import ChunkConfig
 from bot.kb.embedder import Embedder
+from bot.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_KB = ROOT / "kb_articles"
@@ -107,3 +109,58 @@ def rasa_model() -> Path:
 
     model, _ = ensure_model()
     return model
+
+
+@dataclass
+class WebStack:
+    """The whole bot as `bot up` runs it (action server, Rasa, web app) on free ports."""
+
+    url: str
+    data_dir: Path
+    agent_token: str
+    settings: Settings
+
+
+@pytest.fixture(scope="session")
+def web_stack(
+    rasa_model: Path, embedder: Embedder, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WebStack]:
+    """One real stack for the whole session (browser and conversation tests share it; each
+    test uses its own conversation ids, so they do not meet)."""
+    from bot.stack import (
+        free_port,
+        own_stack_settings,
+        start_action_server,
+        start_rasa,
+        start_web,
+        wait_all,
+    )
+
+    folder = tmp_path_factory.mktemp("web-stack")
+    web_port = free_port()
+    web_url = f"http://127.0.0.1:{web_port}"
+    settings = own_stack_settings(
+        folder, index_dir=folder / "index", web_port=web_port, help_base_url=f"{web_url}/help/"
+    )
+    # Citations link to this web app's help centre, so a browser can follow them.
+    options = BuildOptions(
+        kb_dir=DEMO_KB,
+        index_dir=folder / "index",
+        base_url=f"{web_url}/help/",
+        model="all-MiniLM-L6-v2",
+        chunking=ChunkConfig(),
+        nlu_dir=DEMO_NLU,  # the router learns the flows, handoff and small talk from these
+    )
+    build_index(options, embedder_factory=lambda name: embedder)
+    servers = [
+        start_action_server(settings, folder),
+        start_rasa(settings, rasa_model, folder),
+        start_web(settings, folder),
+    ]
+    try:
+        wait_all(servers)
+        token = (folder / "var" / "demo-agent.token").read_text().strip()
+        yield WebStack(web_url, folder / "var", token, settings)
+    finally:
+        for server in reversed(servers):
+            server.stop()

@@ -169,9 +169,9 @@ def test_tracking_finds_the_order_and_leaks_nothing_on_a_wrong_email(env) -> Non
     number, email = common.store().sample("delayed")
     found, events = run(ActionTrackOrder(), tracker(slots={"order_number": number, "email": email}))
     assert f"Order **{number}** is **delayed**" in found[0]["text"]
-    assert (
-        found[0]["custom"]["status"] == "delayed" and slots(events)["last_order_number"] == number
-    )
+    assert found[0]["custom"]["status"] == "delayed"
+    assert slots(events)["verified_order_number"] == number
+    assert slots(events)["customer_email"] == email
 
     wrong, events = run(
         ActionTrackOrder(), tracker(slots={"order_number": number, "email": "x@y.com"})
@@ -179,7 +179,8 @@ def test_tracking_finds_the_order_and_leaks_nothing_on_a_wrong_email(env) -> Non
     unknown, _ = run(
         ActionTrackOrder(), tracker(slots={"order_number": "999-9999", "email": email})
     )
-    assert wrong[0]["text"] == unknown[0]["text"]
+    # a wrong email and an unknown order get the same answer (it repeats only their number)
+    assert wrong[0]["text"].replace(number, "N") == unknown[0]["text"].replace("999-9999", "N")
     again, events = run(
         ActionTrackOrder(),
         tracker(slots={"order_number": number, "email": "x@y.com", "order_failures": 1.0}),
@@ -200,8 +201,10 @@ def test_handoff_creates_a_ticket_with_context_and_the_bot_relays_until_resumed(
         events=history,
         sender="conv-9",
         slots={
-            "email": "ana@example.com",
-            "last_order_number": "123-4567",
+            "email": "typo@example.con",
+            "order_number": "123-4566",
+            "customer_email": "ana@example.com",
+            "verified_order_number": "123-4567",
             "kb_articles_tried": [
                 {
                     "id": "track-order",
@@ -222,12 +225,16 @@ def test_handoff_creates_a_ticket_with_context_and_the_bot_relays_until_resumed(
     texts = [m["text"] for m in ticket.transcript]
     assert texts[0] == "where is my order 123-4567?" and "4111" not in texts[2]
 
-    relay, _ = run(ActionHandoffRelay(), tracker("are you there?", "greet", sender="conv-9"))
-    assert relay[0]["custom"]["state"] == "waiting"
+    relay, events = run(ActionHandoffRelay(), tracker("are you there?", "greet", sender="conv-9"))
+    assert relay[0]["custom"]["state"] == "waiting" and slots(events)["handoff_relayed"] is True
     assert common.queue().get(ticket.id).transcript[-1]["text"] == "are you there?"
     common.queue().claim(ticket.id, "alice")
-    relay, _ = run(ActionHandoffRelay(), tracker("hello?", "greet", sender="conv-9"))
-    assert relay[0]["custom"]["state"] == "agent_joined"
+    # said once: later messages reach the agent without the bot repeating itself
+    relay, _ = run(
+        ActionHandoffRelay(),
+        tracker("hello?", "greet", sender="conv-9", slots={"handoff_relayed": True}),
+    )
+    assert relay == [] and common.queue().get(ticket.id).transcript[-1]["text"] == "hello?"
     common.queue().resolve(ticket.id, "alice", "done")
     back, events = run(
         ActionHandoffResumed(), tracker("", "EXTERNAL_handoff_resolved", sender="conv-9")
@@ -252,3 +259,93 @@ def test_two_thumbs_down_offer_a_person(env) -> None:
     assert (
         thanks[0]["custom"]["outcome"] == "smalltalk" and slots(events)["unresolved_turns"] == 0.0
     )
+
+
+def kb_turn(text: str, intent: str = "ask_question", slots: dict | None = None, **kw):
+    """One open message through action_kb_answer: its replies and the slots it set."""
+    messages, events = run(ActionKbAnswer(), tracker(text, intent, slots=slots, **kw))
+    return messages, {**(slots or {}), **{k: v for k, v in _slots(events).items()}}
+
+
+_slots = slots
+
+
+def test_a_flow_never_starts_with_another_flows_email(env) -> None:
+    # after a password reset for one address, tracking asks for the order's email
+    messages, set_ = kb_turn(
+        "where is my order 100-9246",
+        "track_order",
+        slots={"email": "reset.me@example.com", "customer_email": "reset.me@example.com"},
+        entities=[{"entity": "order_number", "value": "100-9246"}],
+    )
+    assert set_["route"] == "track_order"
+    assert set_["order_number"] == "100-9246" and set_["email"] is None
+
+
+def test_one_sentence_with_an_order_and_an_email_tracks_it(env) -> None:
+    text = "can you check order 100-9246 with email tara.tanaka86@example.com"
+    for intent in ("affirm", "inform", "track_order"):  # whatever the NLU thought it was
+        _, set_ = kb_turn(text, intent)
+        assert set_["route"] == "track_order", intent
+        assert set_["order_number"] == "100-9246"
+        assert set_["email"] == "tara.tanaka86@example.com"
+
+
+def test_the_right_email_after_a_failed_lookup_retries_it(env) -> None:
+    failed = {"flow": "track_order", "state": "not_found", "turn": 2, "email": "tara@x.com"}
+    failed["order_number"] = "100-9246"
+    history = [{"event": "user", "text": t} for t in ("track", "100-9246", "tara@example.com")]
+    _, set_ = kb_turn(
+        "tara.tanaka86@example.com", "inform", slots={"flow_context": failed}, events=history
+    )
+    assert set_["route"] == "track_order"
+    assert set_["order_number"] == "100-9246" and set_["email"] == "tara.tanaka86@example.com"
+    # a corrected number keeps the email that came with it
+    _, set_ = kb_turn(
+        "sorry, it's 100-9247", "inform", slots={"flow_context": failed}, events=history
+    )
+    assert set_["order_number"] == "100-9247" and set_["email"] == "tara@x.com"
+
+
+def test_yes_and_no_with_nothing_pending_are_answered_without_routing(env) -> None:
+    messages, set_ = kb_turn("yes", "affirm")
+    assert messages[0]["response"] == "utter_how_can_help" and set_["route"] == "done"
+    messages, _ = kb_turn("no", "deny")
+    assert messages[0]["response"] == "utter_ok"
+
+
+def test_never_mind_with_a_question_stops_the_form_and_answers_it(env) -> None:
+    t = tracker("never mind, how do returns work?", "deny")
+    t.latest_action_name = "action_deactivate_loop"
+    messages, events = run(ActionKbAnswer(), t)
+    assert messages[0]["custom"]["outcome"] in {"article", "clarify"}
+    only = tracker("never mind", "deny")
+    only.latest_action_name = "action_deactivate_loop"
+    messages, _ = run(ActionKbAnswer(), only)
+    assert messages[0]["response"] == "utter_flow_stopped"
+
+
+def test_a_typed_request_for_a_person_is_a_customer_request_after_a_failed_flow(env) -> None:
+    offered = {"handoff_offer_reason": "flow_failure"}
+    run(
+        ActionHandoff(),
+        tracker("i want to talk to a real person", "request_human", slots=offered, sender="conv-r"),
+    )
+    assert common.queue().active_for_conversation("conv-r").reason == "customer_request"
+    # the offer's own button accepts the offer and keeps its reason
+    run(ActionHandoff(), tracker("/request_human", "request_human", slots=offered, sender="conv-s"))
+    assert common.queue().active_for_conversation("conv-s").reason == "flow_failure"
+
+
+def test_an_email_on_its_own_asks_what_it_is_for_and_is_kept_for_the_answer(env) -> None:
+    history = [{"event": "user", "text": "tara.tanaka86@example.com"}]
+    messages, set_ = kb_turn("tara.tanaka86@example.com", "inform", events=history)
+    assert [b["payload"] for b in messages[0]["buttons"]] == ["/reset_password", "/track_order"]
+    history.append({"event": "user", "text": "/reset_password"})
+    _, set_ = kb_turn(
+        "/reset_password",
+        "reset_password",
+        slots={"flow_context": set_["flow_context"]},
+        events=history,
+    )
+    assert set_["route"] == "reset_password" and set_["email"] == "tara.tanaka86@example.com"

@@ -359,6 +359,121 @@ def test_inbox_escapes_what_customers_typed(client: TestClient) -> None:
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
 
 
+def _file(client: TestClient, conversation: str, reason: str, email: str, order: str, *lines):
+    transcript = [{"sender": "customer", "text": line} for line in lines]
+    new = _new(
+        conversation, reason, customer_email=email, order_number=order, transcript=transcript
+    )
+    return client.post("/api/tickets", json=new, headers=ACTION_SERVER).json()["ticket"]["id"]
+
+
+def test_inbox_searches_and_filters_and_its_links_keep_the_filters(client: TestClient) -> None:
+    parcel = _file(client, "c1", "complaint", "ana@example.com", "100-1111", "my parcel is WET")
+    refund = _file(client, "c2", "flow_failure", "bo@example.com", "100-2222", "where's my refund")
+    other = _file(client, "c3", "complaint", "cy@example.com", "100-3333", "rude courier")
+    _sign_in(client)
+
+    def shown(**params) -> list[int]:
+        twin = client.get("/inbox.json", params=params)
+        assert twin.status_code == 200, twin.text
+        ids = [t["id"] for t in twin.json()["tickets"]]
+        page = client.get("/inbox", params=params).text
+        assert sorted(map(int, re.findall(r'href="/inbox/tickets/(\d+)"', page))) == sorted(ids)
+        return ids
+
+    assert shown(q="Parcel") == [parcel]  # the transcript, any case
+    assert shown(q="BO@example") == [refund]  # the email
+    assert shown(q="100-3333") == [other]  # the order number
+    assert sorted(shown(reason="complaint")) == [parcel, other]
+    assert shown(q="example.com", reason="flow_failure", status="open") == [refund]
+    assert shown(q="", reason="", status="") == [parcel, other, refund]  # an empty form
+    client.post(f"/inbox/tickets/{other}/claim", data={"csrf": _csrf(client.get("/inbox").text)})
+    assert shown(reason="complaint") == [parcel]
+    assert shown(reason="complaint", status="claimed") == [other]
+    assert sorted(shown(reason="complaint", status="all")) == [parcel, other]
+
+    page = client.get("/inbox", params={"q": "wet parcel", "reason": "complaint"}).text
+    assert 'value="wet parcel"' in page and '<option value="complaint" selected>' in page
+    # every status tab keeps the search and the reason
+    assert 'href="/inbox?status=claimed&amp;reason=complaint&amp;q=wet+parcel"' in page
+    twin = client.get("/inbox.json", params={"q": "wet parcel", "reason": "complaint"}).json()
+    assert twin["q"] == "wet parcel" and twin["reason"] == "complaint"
+    assert twin["counts"] == {
+        "open": 1,
+        "claimed": 0,
+        "resolved": 0,
+        "returned_to_bot": 0,
+        "all": 1,
+    }
+
+
+def test_inbox_refuses_bad_filters_with_the_reason(client: TestClient) -> None:
+    _sign_in(client)
+    for params, named in (
+        ({"reason": "bored"}, "reason must be one of customer_request"),
+        ({"status": "deleted"}, "status must be one of open"),
+        ({"q": "x" * 201}, "at most 200"),
+    ):
+        twin = client.get("/inbox.json", params=params)
+        assert twin.status_code == 422 and named in twin.json()["detail"]
+        page = client.get("/inbox", params=params)
+        assert page.status_code == 422 and named in page.text
+        assert 'role="alert"' in page.text and "Claim next ticket" in page.text
+    for params in ({"q": "x" * 5000}, {"reason": "r" * 100}, {"q": "\x00%_'\";--"}):
+        for url in ("/inbox.json", "/inbox"):
+            assert client.get(url, params=params).status_code in (200, 422)
+
+
+def test_bot_messages_show_as_safe_markdown_and_lines_show_when_they_were_said(
+    client: TestClient,
+) -> None:
+    transcript = [
+        {"sender": "customer", "text": "**not bold** <b>hi</b>", "at": "2026-03-02T09:00:05Z"},
+        {
+            "sender": "bot",
+            "text": "To cancel, **go to Orders**:\n1. Open the order\n2. Choose *Cancel*\n\n"
+            "See [Cancel an order](/help/cancel-order#cancel) or "
+            "[the policy](https://shop.example/terms).\nStill stuck? Ask me.\n"
+            "[click](javascript:alert(1)) [data](data:text/html,hi) <img src=x onerror=alert(1)>",
+            "at": "2026-03-02T09:00:06Z",
+        },
+        {"sender": "customer", "text": "a person please"},
+    ]
+    ticket_id = client.post(
+        "/api/tickets", json=_new(transcript=transcript), headers=ACTION_SERVER
+    ).json()["ticket"]["id"]
+    _sign_in(client)
+    page = client.get(f"/inbox/tickets/{ticket_id}").text
+    assert "<strong>go to Orders</strong>" in page and "**go to" not in page
+    assert "<li>Open the order</li>" in page and "<em>Cancel</em>" in page
+    assert "<br />\nStill stuck?" in page  # a line break stays a line break
+    assert (
+        '<a href="/help/cancel-order#cancel" rel="noopener noreferrer" target="_blank">'
+        "Cancel an order</a>" in page
+    )
+    assert '<a href="https://shop.example/terms" rel="noopener noreferrer"' in page
+    assert "](/help" not in page and "](https" not in page
+    # links that are not the web's stay text: never a javascript: or data: link
+    assert 'href="javascript' not in page and 'href="data' not in page
+    assert "<img" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    # the customer's text is plain text
+    assert "**not bold** &lt;b&gt;hi&lt;/b&gt;" in page
+    # each line carries its own time; a line without one says so
+    assert (
+        '<time class="at" datetime="2026-03-02T09:00:05+00:00">2026-03-02 09:00:05</time>' in page
+    )
+    assert '<time class="at" datetime="2026-03-02T09:00:06+00:00">09:00:06</time>' in page
+    assert "time not recorded" in page
+    twin = client.get(f"/inbox/tickets/{ticket_id}.json").json()
+    assert [m["at"] for m in twin["transcript"]] == [
+        "2026-03-02T09:00:05+00:00",
+        "2026-03-02T09:00:06+00:00",
+        None,
+    ]
+    assert "<strong>go to Orders</strong>" in twin["transcript"][1]["html"]
+    assert "html" not in twin["transcript"][0]  # customers' lines are text only
+
+
 # -- a real server process, killed -----------------------------------------------------------------
 
 

@@ -70,6 +70,27 @@ def test_list_show_claim_resolve(env: dict[str, str]) -> None:
     assert missing.exit_code == 1 and "Ticket 999 doesn't exist." in missing.stderr
 
 
+def test_list_searches_and_filters_by_reason(env: dict[str, str]) -> None:
+    def ids(*args: str) -> list[str]:
+        return [t["conversation_id"] for t in _json(["handoff", "list", *args], env)["tickets"]]
+
+    assert ids("--search", "QUESTION 1") == ["c-1"]  # the transcript, any case
+    assert ids("--search", "u2@example") == ["c-2"]  # the email
+    assert ids("--search", "question", "--reason", "complaint") == ["c-1"]
+    assert ids("-q", "question", "--status", "open") == ["c-1", "c-2", "c-0"]
+    assert ids("--search", "100%") == []
+    bad = runner.invoke(app, ["handoff", "list", "--reason", "bored"], env=env)
+    assert bad.exit_code == 1 and "--reason 'bored' is not one of customer_request" in bad.stderr
+    bad = runner.invoke(app, ["handoff", "list", "--status", "gone"], env=env)
+    assert bad.exit_code == 1 and "--status 'gone' is not one of open" in bad.stderr
+
+
+def test_show_prints_lines_with_and_without_a_time(env: dict[str, str]) -> None:
+    shown = runner.invoke(app, ["handoff", "show", "1"], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert "--:--:-- customer: question 0" in shown.stdout
+
+
 def test_export_writes_one_ticket_per_line(env: dict[str, str], tmp_path: Path) -> None:
     target = tmp_path / "tickets.jsonl"
     result = runner.invoke(

@@ -50,12 +50,15 @@ def _ticket(conversation: str = "conv-1", reason: str = "customer_request", **ex
                 "score": 0.41,
             }
         ],
-        transcript=[
-            {"sender": "customer", "text": "where is my order 123-4567?"},
-            {"sender": "bot", "text": "Here is how to track it..."},
-            {"sender": "customer", "text": "my card 4111 1111 1111 1111, password is hunter22"},
-            {"sender": "customer", "text": "let me talk to a person"},
-        ],
+        transcript=extra.pop(
+            "transcript",
+            [
+                {"sender": "customer", "text": "where is my order 123-4567?"},
+                {"sender": "bot", "text": "Here is how to track it..."},
+                {"sender": "customer", "text": "my card 4111 1111 1111 1111, password is hunter22"},
+                {"sender": "customer", "text": "let me talk to a person"},
+            ],
+        ),
         **extra,
     )
 
@@ -71,8 +74,9 @@ def test_a_ticket_keeps_the_full_context_with_secrets_masked(queue: HandoffQueue
     assert texts[0] == "where is my order 123-4567?"
     assert "4111 1111 1111 1111" not in texts[2] and "hunter22" not in texts[2]
     assert "[card ending 1111]" in texts[2]
-    assert stored.summary.startswith("Customer asked: “where is my order 123-4567?”.")
-    assert "Where is my order? (0.41)" in stored.summary and "asked for a person" in stored.summary
+    # the latest request leads; the question before it follows
+    assert stored.summary.startswith("Customer asked for a person. Before that: “my card [card")
+    assert "Where is my order? (0.41)" in stored.summary
     assert [e["kind"] for e in stored.events] == ["created"]
     assert stored.created_at.tzinfo is not None
 
@@ -160,6 +164,139 @@ def test_listing_filters_and_pages(queue: HandoffQueue) -> None:
     assert len(exported) == 7 and exported[0].transcript
 
 
+def test_each_line_keeps_the_time_it_was_said(queue: HandoffQueue) -> None:
+    ticket, _ = queue.create(
+        _ticket(
+            transcript=[
+                {"sender": "customer", "text": "where is my parcel?", "at": "2026-03-02T09:00:05Z"},
+                {"sender": "bot", "text": "Which order?", "at": "2026-03-02T09:00:06.250Z"},
+                {
+                    "sender": "customer",
+                    "text": "a person please",
+                    "at": "2026-03-02T10:15:00+01:00",
+                },
+                {"sender": "customer", "text": "said before times were kept"},
+            ]
+        )
+    )
+    stored = queue.get(ticket.id).to_dict()["transcript"]
+    assert [line["at"] for line in stored] == [
+        "2026-03-02T09:00:05+00:00",
+        "2026-03-02T09:00:06.250000+00:00",
+        "2026-03-02T09:15:00+00:00",
+        None,  # no time was given: none is made up
+    ]
+    later = queue.add_message(ticket.id, NewMessage(sender="agent", text="Hi!"), "alice")
+    assert later.transcript[-1]["at"] >= later.created_at
+
+
+def test_the_verified_email_and_order_win_over_what_was_typed_last(queue: HandoffQueue) -> None:
+    ticket, _ = queue.create(
+        _ticket(
+            email="tara.tanaka68@example.com",  # a typo the store did not know
+            verified={"email": "tara.tanaka86@example.com", "order_number": "100-9246"},
+        )
+    )
+    stored = queue.get(ticket.id)
+    assert stored.customer_email == "tara.tanaka86@example.com"
+    assert stored.order_number == "100-9246"
+    assert stored.verified == {"email": "tara.tanaka86@example.com", "order_number": "100-9246"}
+    assert "Verified order 100-9246" in stored.summary
+    assert queue.get(queue.create(_ticket("conv-2"))[0].id).verified is None
+
+
+def _said(conversation: str, reason: str, email: str, order: str, *lines: str) -> NewTicket:
+    return NewTicket(
+        conversation_id=conversation,
+        reason=reason,
+        customer_email=email,
+        order_number=order,
+        transcript=[{"sender": "customer", "text": line} for line in lines],
+    )
+
+
+def test_search_finds_text_email_and_order_in_any_case_and_filters_by_reason(
+    queue: HandoffQueue,
+) -> None:
+    ids = {}
+    for name, ticket in {
+        "parcel": _said("c1", "complaint", "Ana@Example.com", "100-1111", "My PARCEL is wet"),
+        "refund": _said("c2", "flow_failure", "bo@example.com", "100-2222", "where's my refund"),
+        "percent": _said("c3", "low_confidence", "cy@example.com", "100-3333", "is 50% off real?"),
+        "under": _said("c4", "low_confidence", "dee_x@example.com", "100-4444", "hello there"),
+        "plain": _said("c5", "customer_request", "eve@example.com", "500-0000", "a person"),
+    }.items():
+        ids[name] = queue.create(ticket)[0].id
+
+    def found(search: str | None = None, **filters) -> set[str]:
+        tickets, total = queue.list(search=search, **filters)
+        assert total == len(tickets)
+        return {name for name, i in ids.items() if i in {t.id for t in tickets}}
+
+    assert found("parcel") == {"parcel"}  # transcript text, any case
+    assert found("ana@EXAMPLE") == {"parcel"}  # email
+    assert found("100-2222") == {"refund"}  # order number
+    assert found("zebra") == set()
+    assert found("asked for a person") == {"plain"}  # the summary
+    assert found("REFUND where") == {"refund"}  # every word, anywhere
+    assert found("refund parcel") == set()
+    # LIKE wildcards are text: "50%" is not "500-...", "_" is not any character
+    assert found("50%") == {"percent"}
+    assert found("dee_") == {"under"} and found("e_e") == set()
+    assert found("%") == {"percent"} and found("_") == {"under"}
+    assert found("example.com", reason="low_confidence") == {"percent", "under"}
+    assert found(reason="complaint", status="open") == {"parcel"}
+    assert found("   ") == set(ids)
+    queue.claim(ids["refund"], "alice")
+    assert queue.counts(search="example.com", reason="flow_failure") == {
+        "open": 0,
+        "claimed": 1,
+        "resolved": 0,
+        "returned_to_bot": 0,
+    }
+    assert queue.counts(search="nothing like this")["open"] == 0
+
+
+def test_an_old_database_upgrades_and_its_tickets_still_load(queue_url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from bot.handoff.db import MIGRATIONS, create_db_engine, schema_version
+
+    engine = create_db_engine(queue_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(
+            text(
+                "INSERT INTO tickets (conversation_id, status, reason, priority, intents, "
+                "articles, summary, created_at, updated_at) VALUES ('old', 'open', "
+                "'complaint', 30, '[]', '[]', 'Customer asked: “hi”.', :t, :t)"
+            ),
+            {"t": dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC)},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO ticket_messages (ticket_id, sender, text, at) "
+                "VALUES (1, 'bot', 'x', :t)"
+            ),
+            {"t": dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC)},
+        )
+    engine.dispose()
+    queue = HandoffQueue.from_url(queue_url)
+    try:
+        assert schema_version(queue.engine) == "0002"
+        old = queue.get(1)
+        assert old.verified is None and old.transcript[0]["at"].year == 2026
+        new, _ = queue.create(_ticket("new", transcript=[{"sender": "customer", "text": "hi"}]))
+        assert queue.get(new.id).transcript[0]["at"] is None
+    finally:
+        queue.engine.dispose()
+
+
 def test_eight_agents_claim_every_ticket_exactly_once(queue: HandoffQueue) -> None:
     for i in range(220):
         queue.create(
@@ -235,6 +372,10 @@ def test_bad_input_is_rejected_with_the_field_named() -> None:
         NewTicket(conversation_id="c", reason="bored")
     with pytest.raises(ValidationError, match="customer_email"):
         NewTicket(conversation_id="c", reason="complaint", customer_email="not-an-email")
+    # control characters and U+FEFF, which \s leaves in to some regex engines and not others
+    for odd in ("a\x85@b.co", "a@b.co\ufeff", "a@b\x7f.co"):
+        with pytest.raises(ValidationError, match="email"):
+            NewTicket(conversation_id="c", reason="complaint", verified={"email": odd})
     with pytest.raises(ValidationError, match="text"):
         NewMessage(sender="customer", text="x" * 5000)
 

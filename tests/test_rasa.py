@@ -31,7 +31,8 @@ EXPECTED_WARNINGS = [
     r"The intent 'EXTERNAL_handoff_\w+' is listed in the domain file, but is not found in the NLU",
     r"The utterance 'utter_ask_\w+' is not used in any story or rule",  # forms ask with these
     # action_kb_answer answers small talk and out of scope with these when the router says so
-    r"The utterance 'utter_(greet|goodbye|thanks|iamabot|chitchat|out_of_scope)' is not used",
+    r"The utterance 'utter_(greet|goodbye|thanks|iamabot|chitchat|out_of_scope|ok|how_can_help|"
+    r"flow_stopped)' is not used",
 ]
 
 

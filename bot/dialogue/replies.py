@@ -73,14 +73,19 @@ RESET_SENT = (
     "If an account exists for **{email}**, we've just sent it a link to reset the password. "
     "The link works once, for 1 hour. I'll never ask you for your password."
 )
+RESET_AGAIN = (
+    "I've sent another link to **{email}** (if an account exists for it). Only the newest link "
+    "works, so please use that one. It can take a few minutes to arrive; check your spam folder "
+    "too."
+)
 RESET_LIMITED = (
     "We've already sent 3 reset emails to that address in the last hour, so I can't send another "
     "right now. Please use the newest email you received, or try again in an hour."
 )
 ORDER_NOT_FOUND = (
-    "I couldn't find an order with that number and email. Please check both: the order number "
-    "looks like 123-4567 and is in your confirmation email, and the email must be the one you "
-    "ordered with."
+    "I couldn't find order **{number}** with that email. Please check both: the order number "
+    "is in your confirmation email, and the email must be the one you ordered with. If one of "
+    "them had a typo, just send me the right one."
 )
 STORE_DOWN = (
     "Sorry, I can't reach our order system right now. I can pass you to a person who can help."

@@ -37,7 +37,11 @@ BASE_PRIORITY = {
 REPEAT_CONTACT_BONUS = 25
 REPEAT_WINDOW = dt.timedelta(days=30)
 MAX_TEXT = 4000
-EMAIL_PATTERN = r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$"
+# No spaces or control characters. Both are spelled out, not left to \s alone: \s means one set to
+# Python and pydantic (U+0085 included) and another to JSON Schema's ECMA regexes (U+FEFF), and
+# the OpenAPI schema must accept exactly what the API does.
+_NOT_IN_EMAIL = r"[^@\s\x00-\x1f\x7f-\x9f\ufeff]"
+EMAIL_PATTERN = rf"^{_NOT_IN_EMAIL}+@{_NOT_IN_EMAIL}+\.{_NOT_IN_EMAIL}+$"
 MAX_MESSAGES = 500
 # PostgreSQL text cannot hold NUL characters: ids and names with one are refused (a 422 at the
 # API, and the schema says so); in free text, where a NUL means nothing, it is dropped.
@@ -48,6 +52,8 @@ ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 # missing instead of handing the database a number it cannot hold.
 MAX_TICKET_ID = 2**31 - 1
 MAX_OFFSET = MAX_TICKET_ID
+MAX_SEARCH = 200  # characters of a search; callers refuse longer ones
+MAX_TERMS = 8  # words of a search that count
 
 
 def _without_nul(value: object) -> object:
@@ -113,6 +119,15 @@ class ArticleTried(BaseModel):
     score: float = Field(ge=-1, le=1, strict=True)
 
 
+class Verified(BaseModel):
+    """What the bot confirmed with the store: the email and order number that matched."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str | None = Field(None, max_length=254, pattern=EMAIL_PATTERN)
+    order_number: str | None = Field(None, max_length=32, pattern=NO_NUL)
+
+
 class NewTicket(BaseModel):
     """What the action server sends when it hands a conversation to a human."""
 
@@ -125,6 +140,7 @@ class NewTicket(BaseModel):
     intents: list[IntentScore] = Field(default_factory=list, max_length=10)
     articles: list[ArticleTried] = Field(default_factory=list, max_length=10)
     transcript: list[NewMessage] = Field(default_factory=list, max_length=MAX_MESSAGES)
+    verified: Verified | None = None
     idempotency_key: str | None = Field(None, min_length=1, max_length=128, pattern=NO_NUL)
 
 
@@ -142,6 +158,7 @@ class Ticket:
     intents: list[dict]
     articles: list[dict]
     summary: str
+    verified: dict | None
     claimed_by: str | None
     resolution_note: str | None
     created_at: dt.datetime
@@ -168,10 +185,41 @@ class Ticket:
             if isinstance(value, dt.datetime):
                 data[key] = value.isoformat()
         for item in data["transcript"] + data["events"]:
-            item["at"] = item["at"].isoformat()
+            item["at"] = item["at"].isoformat() if item["at"] else None
         data["seconds_to_claim"] = self.seconds_to_claim
         data["seconds_to_resolve"] = self.seconds_to_resolve
         return data
+
+
+def search_terms(search: str | None) -> list[str]:
+    """The words of a search, as list() matches them: split on spaces, at most MAX_TERMS."""
+    return (search or "").replace("\x00", "").split()[:MAX_TERMS]
+
+
+def _filters(reason: str | None, search: str | None) -> list:
+    """WHERE conditions for a reason and a text search (every word somewhere, any case)."""
+    conditions = []
+    if reason:
+        conditions.append(tickets.c.reason == reason)
+    for term in search_terms(search):
+        # autoescape: a customer's "50%" or "a_b" is text, not a LIKE wildcard
+        said = (
+            select(messages.c.id)
+            .where(
+                messages.c.ticket_id == tickets.c.id,
+                messages.c.text.icontains(term, autoescape=True),
+            )
+            .exists()
+        )
+        conditions.append(
+            or_(
+                tickets.c.summary.icontains(term, autoescape=True),
+                tickets.c.customer_email.icontains(term, autoescape=True),
+                tickets.c.order_number.icontains(term, autoescape=True),
+                said,
+            )
+        )
+    return conditions
 
 
 def _check_id(ticket_id: int) -> None:
@@ -225,16 +273,20 @@ class HandoffQueue:
     def create(self, new: NewTicket) -> tuple[Ticket, bool]:
         """Store a ticket; returns (ticket, created). A conversation has one active ticket."""
         now = _now()
+        # A line keeps the time it was said; one sent without a time stays without one.
         transcript = [
-            {"sender": m.sender, "text": mask_secrets(m.text), "at": m.at or now}
-            for m in new.transcript
+            {"sender": m.sender, "text": mask_secrets(m.text), "at": m.at} for m in new.transcript
         ]
+        verified = new.verified.model_dump(exclude_none=True) if new.verified else {}
+        # What the store confirmed wins over what the customer last typed.
+        email = verified.get("email") or new.customer_email
+        order_number = verified.get("order_number") or new.order_number
         try:
             with self.engine.begin() as conn:
                 existing = self._existing(conn, new)
                 if existing is not None:
                     return self._load(conn, existing), False
-                priority = BASE_PRIORITY[new.reason] + self._repeat_bonus(conn, new, now)
+                priority = BASE_PRIORITY[new.reason] + self._repeat_bonus(conn, new, email, now)
                 ticket_id = conn.execute(
                     insert(tickets).values(
                         conversation_id=new.conversation_id,
@@ -242,12 +294,16 @@ class HandoffQueue:
                         status="open",
                         reason=new.reason,
                         priority=priority,
-                        customer_email=str(new.customer_email) if new.customer_email else None,
-                        order_number=new.order_number,
+                        customer_email=email,
+                        order_number=order_number,
+                        verified=verified or None,
                         intents=[i.model_dump() for i in new.intents],
                         articles=[a.model_dump() for a in new.articles],
                         summary=summarize(
-                            transcript, new.reason, [a.model_dump() for a in new.articles]
+                            transcript,
+                            new.reason,
+                            [a.model_dump() for a in new.articles],
+                            verified=verified,
                         ),
                         created_at=now,
                         updated_at=now,
@@ -439,14 +495,17 @@ class HandoffQueue:
         since: dt.datetime | None = None,
         limit: int = 50,
         offset: int = 0,
+        search: str | None = None,
     ) -> tuple[list[Ticket], int]:
-        """A page of tickets (without transcripts) and the total that match the filters."""
+        """A page of tickets (without transcripts) and the total that match the filters.
+
+        search: words that must each appear (any case) in the summary, the transcript, the
+        customer's email or the order number.
+        """
         offset = min(offset, MAX_OFFSET)  # past the last possible row the page is empty either way
-        conditions = []
+        conditions = _filters(reason, search)
         if status:
             conditions.append(tickets.c.status == status)
-        if reason:
-            conditions.append(tickets.c.reason == reason)
         if since:
             conditions.append(tickets.c.updated_at >= since)
         order = (
@@ -463,12 +522,17 @@ class HandoffQueue:
             ).all()
         return [self._ticket(row) for row in rows], int(total)
 
-    def counts(self) -> dict[str, int]:
-        """Number of tickets in each status (every status present, zero included)."""
+    def counts(self, reason: Reason | None = None, search: str | None = None) -> dict[str, int]:
+        """Number of tickets in each status (every status present, zero included).
+
+        reason and search narrow the count as they narrow list().
+        """
         with self.engine.connect() as conn:
             found = dict(
                 conn.execute(
-                    select(tickets.c.status, func.count()).group_by(tickets.c.status)
+                    select(tickets.c.status, func.count())
+                    .where(*_filters(reason, search))
+                    .group_by(tickets.c.status)
                 ).all()
             )
         return {status: int(found.get(status, 0)) for status in STATUSES}
@@ -503,11 +567,11 @@ class HandoffQueue:
             )
         ).scalar()
 
-    def _repeat_bonus(self, conn, new: NewTicket, now: dt.datetime) -> int:
+    def _repeat_bonus(self, conn, new: NewTicket, email: str | None, now: dt.datetime) -> int:
         """Customers who already needed a human recently go further up the queue."""
         same_customer = [tickets.c.conversation_id == new.conversation_id]
-        if new.customer_email:
-            same_customer.append(tickets.c.customer_email == str(new.customer_email))
+        if email:
+            same_customer.append(tickets.c.customer_email == email)
         earlier = conn.execute(
             select(func.count())
             .select_from(tickets)
@@ -563,6 +627,7 @@ class HandoffQueue:
             intents=row.intents,
             articles=row.articles,
             summary=row.summary,
+            verified=row.verified,
             claimed_by=row.claimed_by,
             resolution_note=row.resolution_note,
             created_at=_utc(row.created_at),

@@ -34,6 +34,8 @@ tickets = Table(
     Column("priority", Integer, nullable=False),
     Column("customer_email", String(254)),
     Column("order_number", String(32)),
+    # What the bot confirmed with the store ({"email": ..., "order_number": ...}), if anything.
+    Column("verified", JSON),
     Column("intents", JSON, nullable=False),
     Column("articles", JSON, nullable=False),
     Column("summary", Text, nullable=False),
@@ -60,7 +62,7 @@ messages = Table(
     Column("ticket_id", Integer, ForeignKey("tickets.id"), nullable=False, index=True),
     Column("sender", String(16), nullable=False),
     Column("text", Text, nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", DateTime(timezone=True)),  # when it was said; NULL when nobody recorded it
 )
 
 events = Table(

@@ -17,6 +17,8 @@ STATUSES = (
     "returned",
 )
 ORDER_NUMBER_PATTERN = re.compile(r"(?<![\w-])(\d{3}-\d{4})(?![\w-])")
+# How customers type it: 123-4567, 123 4567, 1234567, #123-4567, 123–4567 (a dash from a phone).
+LOOSE_ORDER_NUMBER = re.compile(r"(?<![\w@.-])#?(\d{3})\s?[-\u2010-\u2015\s]?\s?(\d{4})(?![\w@-])")
 EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 
 ResetOutcome = Literal["sent", "rate_limited"]
@@ -86,9 +88,16 @@ def extract_email(text: str) -> str | None:
 
 
 def extract_order_number(text: str) -> str | None:
-    """An order number like 123-4567 in a message, if any."""
+    """An order number in a message, written as the store does (123-4567), if any.
+
+    The usual ways of typing it are accepted (123 4567, 1234567, #123-4567); a number with a
+    digit too many or too few is not an order number.
+    """
     match = ORDER_NUMBER_PATTERN.search(text or "")
-    return match.group(1) if match else None
+    if match:
+        return match.group(1)
+    loose = LOOSE_ORDER_NUMBER.search(text or "")
+    return f"{loose.group(1)}-{loose.group(2)}" if loose else None
 
 
 def valid_email(value: str) -> bool:

@@ -184,7 +184,8 @@ def ticket_items(tickets: list[Ticket]) -> list[dict]:
                 items.append(
                     {
                         "id": f"t{ticket.id}-m{number}",
-                        "ts": _ts(message["at"]),
+                        # a line without a recorded time sorts with the ticket's last change
+                        "ts": _ts(message["at"] or ticket.updated_at),
                         "from": "agent",
                         "agent": ticket.claimed_by,
                         "text": message["text"],

@@ -1,22 +1,69 @@
-"""Agent inbox pages: sign-in, queue and ticket views; each page has a JSON twin."""
+"""Agent inbox pages: sign-in, queue and ticket views; each page has a JSON twin.
+
+The queue page searches and filters (`/inbox?q=&reason=&status=`) and refuses unknown values with
+a 422 that says which. The ticket page shows each line with the time it was said; the bot's lines
+are Markdown, rendered without any HTML of their own and with web links only, because the bot
+quotes articles and customers' words, and neither is trusted.
+"""
 
 import datetime as dt
 import pathlib
+import re
 import secrets
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markdown_it import MarkdownIt
 
 from bot.handoff import HandoffQueue, NewMessage, TicketConflict, TicketNotFound
 from bot.handoff.auth import Authenticator
-from bot.handoff.queue import MAX_TEXT, MAX_TICKET_ID, Text, Ticket
-from bot.handoff.schema import STATUSES
+from bot.handoff.queue import MAX_SEARCH, MAX_TEXT, MAX_TICKET_ID, Text, Ticket
+from bot.handoff.schema import REASONS, STATUSES
 
 TEMPLATES = Jinja2Templates(directory=str(pathlib.Path(__file__).parent / "templates"))
 # Bigger numbers are no ticket's id (and more than the database's INTEGER holds): a 422.
 TicketId = Annotated[int, Path(ge=1, le=MAX_TICKET_ID)]
+ALL = "all"  # the status tab that shows every ticket
+LIST_LIMIT = 200
+SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*):", re.IGNORECASE)
+
+
+class BadFilter(ValueError):
+    """A query parameter of the queue page has a value it does not take."""
+
+
+def _web_or_relative(url: str) -> bool:
+    """Links the inbox may show: http(s), or a path on this site; never javascript: or data:."""
+    scheme = SCHEME.match(url.strip())
+    if scheme:
+        return scheme.group(1).lower() in ("http", "https")
+    head = re.split(r"[/?#]", url, maxsplit=1)[0]
+    return ":" not in head
+
+
+def _open_in_new_tab(self, tokens, idx, options, env) -> str:
+    tokens[idx].attrSet("rel", "noopener noreferrer")
+    tokens[idx].attrSet("target", "_blank")
+    return self.renderToken(tokens, idx, options, env)
+
+
+def _bot_markdown() -> MarkdownIt:
+    # html=False: any HTML in the text is shown as text; images off: no tracking pixels
+    md = MarkdownIt("commonmark", {"html": False, "breaks": True}).disable("image")
+    md.validateLink = _web_or_relative
+    md.add_render_rule("link_open", _open_in_new_tab)
+    return md
+
+
+BOT_MARKDOWN = _bot_markdown()
+
+
+def render_bot_text(text: str) -> str:
+    """A bot message's Markdown as safe HTML: bold, lists, line breaks and web links."""
+    return BOT_MARKDOWN.render(text)
 
 
 def waited(ticket: Ticket, now: dt.datetime | None = None) -> str:
@@ -30,16 +77,53 @@ def waited(ticket: Ticket, now: dt.datetime | None = None) -> str:
     return f"{seconds // 3600}h {seconds % 3600 // 60}m"
 
 
-def inbox_view(queue: HandoffQueue, status: str | None, agent: str) -> dict:
-    """The data of the queue page; both the HTML and the JSON twin render this."""
-    status = status if status in STATUSES else "open"
-    tickets, total = queue.list(status=status, limit=200)
-    counts = queue.counts()
+def _choice(name: str, value: str | None, allowed: tuple[str, ...]) -> str | None:
+    """A filter's value, None when empty; anything not allowed is a BadFilter naming the choices."""
+    if value is None or value == "":
+        return None
+    if value not in allowed:
+        raise BadFilter(f"{name} must be one of {', '.join(allowed)}; {value[:40]!r} is not.")
+    return value
+
+
+def inbox_link(status: str, reason: str | None, q: str) -> str:
+    """The queue page's address for these filters (empty ones left out)."""
+    params = {"status": status, "reason": reason or "", "q": q}
+    return "/inbox?" + urlencode({k: v for k, v in params.items() if v})
+
+
+def inbox_view(
+    queue: HandoffQueue,
+    status: str | None,
+    agent: str,
+    reason: str | None = None,
+    q: str | None = None,
+) -> dict:
+    """The data of the queue page; both the HTML and the JSON twin render this.
+
+    Raises BadFilter when status or reason is not one the queue knows, or q is too long.
+    """
+    status = _choice("status", status, (*STATUSES, ALL)) or "open"
+    reason = _choice("reason", reason, REASONS)
+    q = " ".join((q or "").replace("\x00", "").split())
+    if len(q) > MAX_SEARCH:
+        raise BadFilter(f"q is {len(q)} characters; search with at most {MAX_SEARCH}.")
+    tickets, total = queue.list(
+        status=None if status == ALL else status, reason=reason, search=q, limit=LIST_LIMIT
+    )
+    counts = queue.counts(reason=reason, search=q)
+    counts = {**counts, ALL: sum(counts.values())}
     return {
         "agent": agent,
         "status": status,
+        "reason": reason,
+        "q": q,
+        "reasons": list(REASONS),
         "total": total,
         "counts": counts,
+        "tabs": [
+            {"status": s, "count": n, "href": inbox_link(s, reason, q)} for s, n in counts.items()
+        ],
         "tickets": [
             {
                 "id": t.id,
@@ -68,6 +152,9 @@ def ticket_view(queue: HandoffQueue, ticket_id: int, agent: str) -> dict:
     data["can_close"] = ticket.status == "open" or (
         ticket.status == "claimed" and ticket.claimed_by == agent
     )
+    for line in data["transcript"]:
+        if line["sender"] == "bot":
+            line["html"] = render_bot_text(line["text"])
     return data
 
 
@@ -95,7 +182,9 @@ def build_router(queue: HandoffQueue, auth: Authenticator) -> APIRouter:
         return TEMPLATES.TemplateResponse(request, name, context, status_code=status_code)
 
     def login_redirect(request: Request) -> RedirectResponse:
-        return RedirectResponse(f"/inbox/login?next={request.url.path}", status_code=303)
+        # back to the same page after sign-in, search and filters included
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/inbox/login?{urlencode({'next': here})}", status_code=303)
 
     @router.get("/inbox/login", response_class=HTMLResponse)
     def login_form(
@@ -130,19 +219,34 @@ def build_router(queue: HandoffQueue, auth: Authenticator) -> APIRouter:
         request.session.clear()
         return RedirectResponse("/inbox/login", status_code=303)
 
+    Filter = Annotated[str | None, Query(max_length=64)]
+    # Longer than the search allows, so that a too-long search gets inbox_view's own message.
+    Search = Annotated[str | None, Query(max_length=4 * MAX_SEARCH)]
+
     @router.get("/inbox.json")
-    def inbox_json(request: Request, status: str | None = None) -> JSONResponse:
+    def inbox_json(
+        request: Request, status: Filter = None, reason: Filter = None, q: Search = None
+    ) -> JSONResponse:
         agent = signed_in(request)
         if agent is None:
             return JSONResponse({"detail": "Sign in at /inbox/login."}, status_code=401)
-        return JSONResponse(inbox_view(queue, status, agent))
+        try:
+            return JSONResponse(inbox_view(queue, status, agent, reason, q))
+        except BadFilter as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=422)
 
     @router.get("/inbox", response_class=HTMLResponse)
-    def inbox(request: Request, status: str | None = None) -> Response:
+    def inbox(
+        request: Request, status: Filter = None, reason: Filter = None, q: Search = None
+    ) -> Response:
         agent = signed_in(request)
         if agent is None:
             return login_redirect(request)
-        return page(request, "inbox.html", inbox_view(queue, status, agent))
+        try:
+            return page(request, "inbox.html", inbox_view(queue, status, agent, reason, q))
+        except BadFilter as exc:
+            view = inbox_view(queue, None, agent)  # the plain queue, under the reason
+            return page(request, "inbox.html", {**view, "error": str(exc)}, 422)
 
     @router.get("/inbox/tickets/{ticket_id}.json")
     def ticket_json(request: Request, ticket_id: TicketId) -> JSONResponse:

@@ -1,0 +1,207 @@
+"""Multi-turn conversations in customers' words, run against the real stack (tests/conversations).
+
+Each file in tests/conversations/ holds conversations; each step is something the customer says
+(`say`) or clicks (`click`, a button of the bot's last message or of the widget), something an
+agent does in the inbox API (`agent: claim | reply | resolve | return`), or a check of the
+conversation's ticket (`ticket`). A customer step's `bot` lists what the bot must do in that turn:
+
+- `outcome`, `article`, `section`, `flow`, `result`, `reason`, `state`: a bot message of this
+  turn whose metadata has these values (`section` is a part of the citation's anchor);
+- `says` / `not_says`: text that must (or must not) appear in this turn's bot messages,
+  case-insensitive; `silent: true`: the bot says nothing this turn.
+
+The turn goes through the web app's chat gateway (/api/chat), as the widget sends it. Text may
+use the demo store's data: {order} and {order_email} (an order and its email), {order2} and
+{order2_email}, {order_nodash} ({order} typed without its dash), {customer} (a customer's
+email, a different one per conversation, so reset limits do not meet), {typo_email}
+({order_email} with a letter wrong).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from bot.store.demo import DemoStore
+from bot.web.chat import WIDGET_PAYLOADS
+from tests.conftest import WebStack
+
+pytestmark = pytest.mark.rasa
+
+FOLDER = Path(__file__).parent / "conversations"
+CONVERSATIONS = [
+    pytest.param(c, id=c["name"])
+    for path in sorted(FOLDER.glob("*.yml"))
+    for c in yaml.safe_load(path.read_text(encoding="utf-8"))["conversations"]
+]
+META_KEYS = ("outcome", "flow", "result", "reason", "state")
+
+
+def test_there_are_enough_conversations() -> None:
+    names = [p.values[0]["name"] for p in CONVERSATIONS]
+    assert len(names) >= 40 and len(set(names)) == len(names)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    # the demo store seeds the same customers and orders every time: read them from a copy
+    store = DemoStore(tmp_path_factory.mktemp("store") / "demo_store.db")
+    (order, order_email), (order2, order2_email) = store.sample("shipped"), store.sample("delayed")
+    customers = store.customer_emails(400)
+    typo = order_email.replace("@", "x@", 1)
+    return {
+        "order": order,
+        "order_nodash": order.replace("-", ""),
+        "order_email": order_email,
+        "order2": order2,
+        "order2_email": order2_email,
+        "typo_email": typo,
+        "customers": customers,
+    }
+
+
+class Chat:
+    """One customer in the widget, and the agent who may pick their conversation up."""
+
+    def __init__(self, stack: WebStack, name: str) -> None:
+        self.stack = stack
+        self.id = f"conv-{uuid.uuid4().hex[:16]}"
+        self.name = name
+        self.http = httpx.Client(base_url=stack.url, timeout=60)
+        self.agent_http = httpx.Client(
+            base_url=stack.url,
+            timeout=60,
+            headers={"Authorization": f"Bearer {stack.agent_token}"},
+        )
+        self.cursor = 0.0
+        self.buttons: list[dict] = []
+
+    def _new_bot_items(self, body: dict, seen: set[str]) -> list[dict]:
+        items = [i for i in body["items"] if i["id"] not in seen]
+        seen.update(i["id"] for i in body["items"])
+        self.cursor = body["cursor"]
+        return [i for i in items if i["from"] == "bot"]
+
+    def send(self, text: str | None = None, payload: str | None = None) -> list[dict]:
+        """One customer turn; the bot's messages for it."""
+        before = self.http.get(f"/api/chat/{self.id}").json()
+        seen = {i["id"] for i in before["items"]}
+        message = {"text": text or ""} if payload is None else {"text": text, "payload": payload}
+        response = self.http.post(f"/api/chat/{self.id}/messages", json=message)
+        assert response.status_code == 200, response.text
+        replies = self._new_bot_items(response.json(), seen)
+        for reply in replies:
+            if reply["buttons"]:
+                self.buttons = reply["buttons"]
+        return replies
+
+    def wait_for_bot(self, pattern: str, timeout: float = 30) -> list[dict]:
+        """Bot messages that come without a customer turn (after an agent acts)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            items = self.http.get(f"/api/chat/{self.id}").json()["items"]
+            hits = [i for i in items if i["from"] == "bot" and re.search(pattern, i["text"], re.I)]
+            if hits:
+                return hits
+            time.sleep(0.3)
+        raise AssertionError(f"{self.name}: no bot message matching {pattern!r} in {timeout}s")
+
+    def ticket(self) -> dict:
+        response = self.agent_http.get(f"/api/conversations/{self.id}/ticket")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def agent(self, step: dict) -> None:
+        ticket = self.ticket()
+        base = f"/api/tickets/{ticket['id']}"
+        if step["agent"] == "claim":
+            response = self.agent_http.post(base + "/claim")
+        elif step["agent"] == "reply":
+            response = self.agent_http.post(base + "/messages", json={"text": step["text"]})
+        elif step["agent"] in {"resolve", "return"}:
+            note = step.get("text", "done")
+            response = self.agent_http.post(f"{base}/{step['agent']}", json={"note": note})
+        else:
+            raise ValueError(f"unknown agent step {step['agent']!r}")
+        assert response.status_code == 200, response.text
+        if step["agent"] in {"resolve", "return"}:
+            self.wait_for_bot("resolved|handed you back")
+
+
+def fill(text: str, values: dict[str, Any], name: str) -> str:
+    """Put the demo store's data into a step's text."""
+    slot = int(hashlib.sha1(name.encode()).hexdigest(), 16) % len(values["customers"])
+    fields = {k: v for k, v in values.items() if k != "customers"}
+    return text.format(**fields, customer=values["customers"][slot])
+
+
+def check_turn(name: str, said: str, replies: list[dict], expect: dict, values: dict) -> None:
+    """The bot did what the step says, in this turn."""
+    where = f"{name}: after {said!r}"
+    texts = "\n".join(r["text"] for r in replies)
+    if expect.get("silent"):
+        assert replies == [], f"{where}: expected silence, got {texts!r}"
+        return
+    assert replies, f"{where}: the bot said nothing"
+    metas = [r.get("meta") or {} for r in replies]
+    wanted = {k: expect[k] for k in META_KEYS if k in expect}
+    if "article" in expect:
+        wanted["article_id"] = expect["article"]
+    if wanted or "section" in expect:
+
+        def fits(meta: dict) -> bool:
+            if any(meta.get(k) != v for k, v in wanted.items()):
+                return False
+            anchor = ((meta.get("citation") or {}).get("url") or "").partition("#")[2]
+            return "section" not in expect or expect["section"] in anchor
+
+        assert any(fits(m) for m in metas), f"{where}: wanted {expect}, got {metas} / {texts!r}"
+    for phrase in expect.get("says", []):
+        phrase = fill(phrase, values, name)
+        assert phrase.lower() in texts.lower(), f"{where}: {phrase!r} not in {texts!r}"
+    for phrase in expect.get("not_says", []):
+        phrase = fill(phrase, values, name)
+        assert phrase.lower() not in texts.lower(), f"{where}: {phrase!r} in {texts!r}"
+
+
+def check_ticket(chat: Chat, expect: dict, values: dict) -> None:
+    ticket = chat.ticket()
+    for key, field in (
+        ("reason", "reason"),
+        ("email", "customer_email"),
+        ("order", "order_number"),
+    ):
+        if key in expect:
+            wanted = fill(expect[key], values, chat.name) if expect[key] else None
+            assert ticket[field] == wanted, f"{chat.name}: ticket {field} {ticket[field]!r}"
+    for phrase in expect.get("summary_says", []):
+        assert phrase.lower() in ticket["summary"].lower(), f"{chat.name}: {ticket['summary']!r}"
+
+
+@pytest.mark.parametrize("conversation", CONVERSATIONS)
+def test_conversation(conversation: dict, web_stack: WebStack, data: dict) -> None:
+    chat = Chat(web_stack, conversation["name"])
+    for step in conversation["steps"]:
+        if "agent" in step:
+            chat.agent(step)
+        elif "ticket" in step:
+            check_ticket(chat, step["ticket"], data)
+        elif "click" in step:
+            widget = [{"title": t, "payload": p} for p, t in WIDGET_PAYLOADS.items()]
+            buttons = chat.buttons + widget  # the bot's last buttons, and the widget's own
+            button = next((b for b in buttons if b["title"] == step["click"]), None)
+            assert button, f"{chat.name}: no button {step['click']!r} in {chat.buttons}"
+            replies = chat.send(button["title"], button["payload"])
+            check_turn(chat.name, step["click"], replies, step.get("bot", {}), data)
+        else:
+            said = fill(step["say"], data, chat.name)
+            replies = chat.send(said)
+            check_turn(chat.name, said, replies, step.get("bot", {}), data)
