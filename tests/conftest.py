@@ -7,6 +7,7 @@ import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -164,3 +165,24 @@ def web_stack(
     finally:
         for server in reversed(servers):
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def store_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Orders and customers of the demo store (tests/conversations fill their text with them)."""
+    from bot.store.demo import DemoStore
+
+    # the demo store seeds the same customers and orders every time: read them from a copy
+    store = DemoStore(tmp_path_factory.mktemp("store") / "demo_store.db")
+    (order, order_email), (order2, order2_email) = store.sample("shipped"), store.sample("delayed")
+    customers = store.customer_emails(400)
+    typo = order_email.replace("@", "x@", 1)
+    return {
+        "order": order,
+        "order_nodash": order.replace("-", ""),
+        "order_email": order_email,
+        "order2": order2,
+        "order2_email": order2_email,
+        "typo_email": typo,
+        "customers": customers,
+    }

@@ -30,7 +30,6 @@ import httpx
 import pytest
 import yaml
 
-from bot.store.demo import DemoStore
 from bot.web.chat import WIDGET_PAYLOADS
 from tests.conftest import WebStack
 
@@ -48,24 +47,6 @@ META_KEYS = ("outcome", "flow", "result", "reason", "state")
 def test_there_are_enough_conversations() -> None:
     names = [p.values[0]["name"] for p in CONVERSATIONS]
     assert len(names) >= 40 and len(set(names)) == len(names)
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    # the demo store seeds the same customers and orders every time: read them from a copy
-    store = DemoStore(tmp_path_factory.mktemp("store") / "demo_store.db")
-    (order, order_email), (order2, order2_email) = store.sample("shipped"), store.sample("delayed")
-    customers = store.customer_emails(400)
-    typo = order_email.replace("@", "x@", 1)
-    return {
-        "order": order,
-        "order_nodash": order.replace("-", ""),
-        "order_email": order_email,
-        "order2": order2,
-        "order2_email": order2_email,
-        "typo_email": typo,
-        "customers": customers,
-    }
 
 
 class Chat:
@@ -187,7 +168,8 @@ def check_ticket(chat: Chat, expect: dict, values: dict) -> None:
 
 
 @pytest.mark.parametrize("conversation", CONVERSATIONS)
-def test_conversation(conversation: dict, web_stack: WebStack, data: dict) -> None:
+def test_conversation(conversation: dict, web_stack: WebStack, store_data: dict) -> None:
+    data = store_data
     chat = Chat(web_stack, conversation["name"])
     for step in conversation["steps"]:
         if "agent" in step:

@@ -1,0 +1,109 @@
+"""A few of the conversation scripts (tests/conversations) typed into the widget in chromium.
+
+The same scripts as tests/test_conversations.py, but as a customer sees them: typed into the chat
+panel of the demo store page, on a phone-sized screen for one. Only what the customer can see is
+checked (the text of the bot's messages); screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.stack import ROOT
+from tests.conftest import WebStack
+from tests.test_conversations import CONVERSATIONS, fill
+
+pytestmark = pytest.mark.rasa
+
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = os.environ.get("BOT_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+TIMEOUT_MS = 30_000
+IN_THE_BROWSER = {
+    "after a password reset tracking asks for the order's email": (1100, 800),
+    "one sentence with everything as a second message": (360, 740),
+    "a wrong email then the right one retries the lookup": (360, 740),
+    "never mind with a question stops the reset and answers it": (1100, 800),
+}
+
+try:
+    from playwright.sync_api import Browser, Page, expect, sync_playwright
+except ImportError as exc:  # pragma: no cover - setup installs it
+    if os.environ.get("CI") == "true":
+        raise
+    pytest.skip(f"playwright is not installed: {exc}", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"chromium not found at {CHROMIUM}: run `sudo apt-get install chromium`")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
+        yield browser
+        browser.close()
+
+
+def _bot_texts(page: Page) -> list[str]:
+    return page.locator(".log .msg.bot").all_inner_texts()
+
+
+def _turn(page: Page, send) -> str:
+    """Do one customer action; the text of the bot messages it brought."""
+    before = len(_bot_texts(page))
+    send()
+    expect(page.locator(".log .msg.bot")).not_to_have_count(before, timeout=TIMEOUT_MS)
+    page.wait_for_timeout(300)  # a turn's messages arrive together; let them all render
+    return "\n".join(_bot_texts(page)[before:])
+
+
+@pytest.mark.parametrize(
+    "conversation",
+    [c for c in CONVERSATIONS if c.values[0]["name"] in IN_THE_BROWSER],
+)
+def test_conversation_in_the_widget(
+    conversation, browser: Browser, web_stack: WebStack, store_data: dict
+) -> None:
+    data = store_data
+    name = conversation["name"]
+    width, height = IN_THE_BROWSER[name]
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        page.goto(web_stack.url + "/")
+        page.get_by_role("button", name=re.compile("Open chat")).click()
+        expect(page.get_by_role("dialog")).to_be_visible()
+        for number, step in enumerate(conversation["steps"]):
+            if "click" in step:
+                button = page.get_by_role("button", name=step["click"]).last
+                shown = _turn(page, button.click)
+            else:
+                said = fill(step["say"], data, name)
+                box = page.get_by_label("Your message")
+
+                def type_it(box=box, said=said) -> None:
+                    box.fill(said)
+                    box.press("Enter")
+
+                shown = _turn(page, type_it)
+            expected = step.get("bot", {})
+            for phrase in expected.get("says", []):
+                assert fill(phrase, data, name).lower() in shown.lower(), (number, shown)
+            for phrase in expected.get("not_says", []):
+                assert fill(phrase, data, name).lower() not in shown.lower(), (number, shown)
+            # markup never reaches the customer as raw Markdown
+            assert "**" not in shown and "](" not in shown, shown
+        ARTIFACTS.mkdir(exist_ok=True)
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+        page.screenshot(path=str(ARTIFACTS / f"conversation-{slug}.png"))
+    finally:
+        context.close()
