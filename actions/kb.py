@@ -16,6 +16,7 @@ from bot.dialogue.flows import (
     FLOWS,
     Details,
     FlowContext,
+    declines,
     details_in,
     next_route,
     starting_slots,
@@ -44,6 +45,7 @@ REPLIES = {
     "affirm": "utter_how_can_help",
     "deny": "utter_ok",
 }
+NOT_UNDERSTOOD = 'Sorry, I didn\'t get that. You can say "never mind" to stop.'
 # Replies that leave a form where it was when said in the middle of it.
 SMALL_TALK = {"greet", "thanks", "bot_challenge", "chitchat"}
 ASK_WHAT_FOR = "Thanks. What would you like me to do with {email}?"
@@ -151,6 +153,18 @@ class ActionKbAnswer(Action):
         if flow != "handoff" and tracker.get_slot("handoff_offer_reason"):
             # the customer moved on from an offer of a person: a later "yes" is not accepting it
             events.append(SlotSet("handoff_offer_reason", None))
+        if stopped and flow is None and choice.outcome in {"clarify", "fallback"}:
+            # in the middle of a form, and not a question we can answer
+            if intent == "deny" or declines(text):
+                # "no, I don't want to give you that": the form stops
+                dispatcher.utter_message(response="utter_flow_stopped")
+                return events
+            if context is not None and context.state == "started":
+                # not understood: say so, and ask the form's question again
+                dispatcher.utter_message(
+                    text=NOT_UNDERSTOOD, json_message=meta("fallback", intent, None, None)
+                )
+                return [*events, *resume_flow(tracker, context.flow)]
         if flow == ASK_DETAILS:
             return [*events, *_ask_what_for(dispatcher, intent, details, turn)]
         if flow is not None:

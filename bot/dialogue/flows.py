@@ -150,6 +150,17 @@ REPLY_WORDS = re.compile(
 )
 
 
+DECLINES = re.compile(
+    r"^\W*(?:no|nope|nah|never ?mind|nevermind|cancel|stop|don'?t|i don'?t want|forget it)\b",
+    re.IGNORECASE,
+)
+
+
+def declines(text: str) -> bool:
+    """Whether a message opens by saying no ("no I don't want to", "stop asking")."""
+    return bool(DECLINES.match(text))
+
+
 def without_reply_words(text: str) -> str:
     """The request left once leading yes/no words are dropped ("no, how do returns work?")."""
     return REPLY_WORDS.sub("", text).strip()
