@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import textwrap
 from collections.abc import Callable, Iterator
@@ -186,3 +187,26 @@ def store_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "typo_email": typo,
         "customers": customers,
     }
+
+
+# Browser tests drive Debian's chromium (never a downloaded one); BOT_CHROMIUM names another.
+CHROMIUM = os.environ.get("BOT_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One chromium for every browser test. A missing browser fails them: a skip would hide it."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"chromium not found at {CHROMIUM}: `make setup` installs it when it can (as root or "
+            "with passwordless sudo); otherwise run `sudo apt-get install chromium`"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
+        yield browser
+        browser.close()

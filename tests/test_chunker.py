@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.kb.chunker import ChunkConfig, chunk_article, chunk_id, estimate_tokens, plain_text
+from bot.kb.chunker import (
+    ChunkConfig,
+    chunk_article,
+    chunk_id,
+    ends_in_promise,
+    estimate_tokens,
+    is_promise,
+    plain_text,
+)
+from bot.kb.lint import lint_kb
 from bot.kb.loader import parse_article
 from tests.conftest import BASE_URL, write
 
@@ -121,3 +130,76 @@ def test_each_other_phrasing_of_the_question_gets_its_own_title_vector(kb_dir: P
     titles = [c for c in chunk_article(article, ChunkConfig()) if c.kind == "title"]
     assert [c.embed_text for c in titles] == ["Returns", "can I send it back?", "money back?"]
     assert len({c.id for c in titles}) == 3 and all(c.anchor == "" for c in titles)
+
+
+def test_an_introduction_that_only_announces_leads_into_the_first_section(kb_dir: Path) -> None:
+    lead = "If your payment failed or you see a charge you do not know, these steps solve it."
+    steps = "- Check the card number and the billing address.\n- Try another payment method."
+    body = f"{lead}\n\n## Declined\n\n{steps}\n\n## Charged twice\n\n{_paragraph(2)}\n"
+    sections, _ = _chunks(kb_dir, body, ChunkConfig(min_tokens=5))
+    assert [c.section for c in sections] == ["Declined", "Charged twice"]
+    assert sections[0].text == f"{lead}\n\n{steps}"  # no chunk is the announcement alone
+    assert sections[0].anchor == "declined"
+
+
+def test_a_lead_in_stays_with_its_list_when_a_section_splits(kb_dir: Path) -> None:
+    config = ChunkConfig(max_tokens=90, overlap_tokens=0, min_tokens=5)
+    steps = "\n".join(f"{i}. Step {i} of the process." for i in range(1, 6))
+    body = f"## Steps\n\n{_paragraph(6)}\n\nTo return an item:\n\n{steps}\n"
+    sections, _ = _chunks(kb_dir, body, config)
+    assert len(sections) > 1
+    assert any(c.text.startswith(f"To return an item:\n\n{steps}") for c in sections)
+    assert not any(ends_in_promise(c.text) for c in sections)
+
+
+def test_a_section_that_announces_its_sub_sections_leads_into_them(kb_dir: Path) -> None:
+    body = (
+        f"{_paragraph(3)}\n\n## Statuses\n\nHere is what each one means.\n\n"
+        f"### Processing\n\nWe are packing it.\n\n### Shipped\n\n{_paragraph(3)}\n"
+    )
+    sections, _ = _chunks(kb_dir, body, ChunkConfig(min_tokens=5))
+    statuses = next(c for c in sections if c.section == "Statuses")
+    assert statuses.text == "Here is what each one means.\n\n### Processing\n\nWe are packing it."
+    assert not any(ends_in_promise(c.text) for c in sections)
+
+
+def test_an_h1_opening_is_the_article_itself(kb_dir: Path) -> None:
+    body = f"# Returns\n\n{_paragraph(3)}\n\n## Start a return\n\n{_paragraph(3)}\n"
+    sections, chunks = _chunks(kb_dir, body)
+    assert [(c.section, c.anchor) for c in sections] == [
+        ("Returns", ""),
+        ("Start a return", "start-a-return"),
+    ]
+    assert all(c.anchor == "" for c in chunks if c.kind == "title")
+
+
+def test_announcements_are_told_apart_from_statements() -> None:
+    for sentence in [
+        "Here is how checkout works.",
+        "We cannot take back:",
+        "If your payment was declined, these steps solve most problems.",
+        "This page explains when you get a refund.",
+        "Do it as follows.",
+    ]:
+        assert is_promise(sentence), sentence
+    for sentence in [
+        "If these steps don't help, contact us.",
+        "Returns are free below $50.",
+        "Newsletter subscribers get a code: see the newsletter page.",
+        "We refund the delivery cost too.",
+    ]:
+        assert not is_promise(sentence), sentence
+
+
+def test_lint_warns_about_an_announcement_with_nothing_after_it(kb_dir: Path) -> None:
+    write(
+        kb_dir,
+        "pay.md",
+        "---\ntitle: Pay\n---\nHere is how to pay.\n\n## Cards\n\nWe take cards.\n\n"
+        "## Wallets\n\nWe take wallets. Follow these steps:\n",
+    )
+    problems = [str(p).split("kb/", 1)[-1] for p in lint_kb(kb_dir, BASE_URL).problems]
+    assert problems == [
+        "pay.md:10: warning: section 'Wallets' ends on 'Follow these steps:' but nothing "
+        "follows it: add what it announces or end it with a statement"
+    ]

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -22,7 +19,6 @@ from tests.test_conversations import CONVERSATIONS, fill
 pytestmark = pytest.mark.rasa
 
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = os.environ.get("BOT_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 TIMEOUT_MS = 30_000
 IN_THE_BROWSER = {
     "after a password reset tracking asks for the order's email": (1100, 800),
@@ -32,24 +28,11 @@ IN_THE_BROWSER = {
 }
 
 try:
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
+    from playwright.sync_api import Browser, Page, expect
 except ImportError as exc:  # pragma: no cover - setup installs it
     if os.environ.get("CI") == "true":
         raise
     pytest.skip(f"playwright is not installed: {exc}", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"chromium not found at {CHROMIUM}: run `sudo apt-get install chromium`")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-        )
-        yield browser
-        browser.close()
 
 
 def _bot_texts(page: Page) -> list[str]:

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import uvicorn
@@ -27,7 +25,6 @@ from bot.stack import ROOT, free_port
 from bot.web.app import create_app
 
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = os.environ.get("BOT_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 TOKEN = "browser-agent-token-0123456789"
 TIMEOUT_MS = 15_000
 LONG_URL = "https://shop.example/orders/100-9246/tracking?" + "&".join(
@@ -41,7 +38,7 @@ BOT_ANSWER = (
 )
 
 try:
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
+    from playwright.sync_api import Browser, Page, expect
 except ImportError as exc:  # pragma: no cover - setup installs it
     if os.environ.get("CI") == "true":
         raise
@@ -117,20 +114,6 @@ def inbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inbox]:
         server.should_exit = True
         thread.join(10)
         queue.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        # `make setup` installs Debian's chromium when it is missing: a skip would hide a gap
-        pytest.fail(f"chromium not found at {CHROMIUM}: run `make setup` to install it")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-        )
-        yield browser
-        browser.close()
 
 
 def _signed_in(browser: Browser, inbox: Inbox, width: int, height: int) -> Page:

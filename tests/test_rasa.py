@@ -169,7 +169,8 @@ def test_order_status_with_the_right_email_and_nothing_leaked_with_a_wrong_one(l
     live.say("track-test-3", "where is my order 999-0000?")
     unknown = live.say("track-test-3", email)
     assert live.outcome(wrong)["result"] == live.outcome(unknown)["result"] == "not_found"
-    assert live.text(wrong) == live.text(unknown)
+    # the same words either way (only the number the customer typed is repeated back)
+    assert live.text(wrong).replace(number, "N") == live.text(unknown).replace("999-0000", "N")
 
 
 def test_a_person_gets_a_ticket_and_the_bot_stays_quiet_until_it_is_resolved(live: Bot) -> None:

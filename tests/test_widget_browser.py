@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,29 +16,19 @@ from pathlib import Path
 import pytest
 
 from bot.handoff import HandoffQueue
-from bot.kb.builder import BuildOptions, build_index
-from bot.kb.chunker import ChunkConfig
-from bot.kb.embedder import Embedder
 from bot.stack import (
     ROOT,
-    free_port,
-    own_stack_settings,
-    start_action_server,
-    start_rasa,
-    start_web,
-    wait_all,
 )
 from bot.store.demo import DemoStore
-from tests.conftest import DEMO_KB, DEMO_NLU
+from tests.conftest import WebStack
 
 pytestmark = pytest.mark.rasa
 
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = os.environ.get("BOT_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 TIMEOUT_MS = 30_000
 
 try:
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
+    from playwright.sync_api import Browser, Page, expect
 except ImportError as exc:  # pragma: no cover - setup installs it
     if os.environ.get("CI") == "true":
         raise
@@ -57,49 +46,9 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(rasa_model: Path, embedder: Embedder, tmp_path_factory: pytest.TempPathFactory):
-    folder = tmp_path_factory.mktemp("browser-stack")
-    web_port = free_port()
-    web_url = f"http://127.0.0.1:{web_port}"
-    settings = own_stack_settings(
-        folder, index_dir=folder / "index", web_port=web_port, help_base_url=f"{web_url}/help/"
-    )
-    # Citations link to this web app's help centre, so the browser can follow them.
-    options = BuildOptions(
-        kb_dir=DEMO_KB,
-        index_dir=folder / "index",
-        base_url=f"{web_url}/help/",
-        model="all-MiniLM-L6-v2",
-        chunking=ChunkConfig(),
-        nlu_dir=DEMO_NLU,  # the router learns the flows, handoff and small talk from these
-    )
-    build_index(options, embedder_factory=lambda name: embedder)
-    servers = [
-        start_action_server(settings, folder),
-        start_rasa(settings, rasa_model, folder),
-        start_web(settings, folder),
-    ]
-    try:
-        wait_all(servers)
-        token = (folder / "var" / "demo-agent.token").read_text().strip()
-        yield Stack(web_url, folder / "var", token)
-    finally:
-        for server in reversed(servers):
-            server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        # `make setup` installs Debian's chromium when it is missing: a skip would hide a gap
-        pytest.fail(f"chromium not found at {CHROMIUM}: run `make setup` to install it")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-        )
-        yield browser
-        browser.close()
+def stack(web_stack: WebStack) -> Stack:
+    """The session's real stack (tests/conftest.py), shared with the conversation tests."""
+    return Stack(web_stack.url, web_stack.data_dir, web_stack.agent_token)
 
 
 @pytest.fixture
@@ -155,6 +104,34 @@ def test_a_kb_question_gets_an_answer_whose_citation_opens_the_right_section(
     expect(page.locator(".log .msg.user").last).to_have_text(re.compile("That helped"))
 
 
+def test_an_answer_gives_the_steps_and_its_links_open_help_centre_pages(
+    page: Page, stack: Stack
+) -> None:
+    page.set_viewport_size({"width": 360, "height": 740})
+    open_chat(page)
+    say(page, "my card payment failed at checkout, what now?")
+    steps = bot_messages(page).last
+    expect(steps.locator("li")).to_have_count(4)
+    expect(steps.locator(".citation a")).to_have_attribute(
+        "href", f"{stack.url}/help/payment-problems#my-payment-was-declined"
+    )
+    page.screenshot(path=str(ARTIFACTS / "widget-steps-360.png"))
+    say(page, "i think i was charged twice")
+    answer = bot_messages(page).last
+    expect(answer).to_contain_text("Pending amounts that did not become an order disappear")
+    expect(answer.locator(".citation a")).to_have_attribute(
+        "href", f"{stack.url}/help/payment-problems#i-was-charged-twice"
+    )
+    link = answer.get_by_role("link", name="contact us")
+    expect(link).to_have_attribute("href", f"{stack.url}/help/contact-us")
+    with page.context.expect_page() as opened:
+        link.click()
+    help_page = opened.value
+    help_page.wait_for_load_state()
+    expect(help_page.get_by_role("heading", level=1)).to_have_text("Contact customer service")
+    help_page.close()
+
+
 def test_the_password_reset_flow_completes_in_the_widget(page: Page, stack: Stack) -> None:
     email = DemoStore(stack.data_dir / "demo_store.db").customer_emails(3)[1]
     open_chat(page)
@@ -186,7 +163,8 @@ def test_a_handoff_an_agent_resolves_and_the_history_survives_a_reload(
     agent.get_by_label(re.compile("token", re.I)).fill(stack.token)
     agent.get_by_role("button", name="Sign in").click()
     queue = HandoffQueue.from_url(f"sqlite:///{stack.data_dir / 'handoff.db'}")
-    ticket = queue.list(status="open")[0][0]
+    # the session's stack is shared: this customer's ticket is the newest that asked this
+    ticket = max(queue.list(status="open", search="do you ship to canada")[0], key=lambda t: t.id)
     queue.engine.dispose()
     agent.get_by_role("link", name=str(ticket.id), exact=True).click()
     expect(agent.locator("#transcript")).to_contain_text("do you ship to canada?")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal
 
+from bot.kb.chunker import HEADING, LIST_ITEM, blocks, is_promise, sentences
 from bot.kb.router import Route, Routing
 from bot.kb.search import Hit
 
@@ -79,27 +79,103 @@ def choose(routing: Routing, gate: Gate) -> RouteChoice:
 
 
 def concise(section_text: str) -> str:
-    """A few sentences, or the lead-in and the steps, from a section's Markdown."""
-    text = re.sub(r"^#{1,6}\s+.*$", "", section_text, flags=re.MULTILINE).strip()
-    blocks = [b.strip() for b in re.split(r"\n\s*\n", text) if b.strip()]
-    lines: list[str] = []
-    for block in blocks:
-        if re.match(r"^\s*(?:\d+[.)]|[-*+])\s+", block):
-            items = [i for i in block.split("\n") if i.strip()][:MAX_STEPS]
-            lines.append("\n".join(items))
+    """A few sentences, or a lead-in and up to MAX_STEPS steps, from a section's Markdown.
+
+    It is cut only between sentences, list items or blocks, keeps going into whatever a
+    sentence announces ("Here is how...", "Do this:"), and never ends on such an announcement.
+    """
+    found = _blocks_without_headings(section_text)
+    parts: list[tuple[str, str]] = []
+    used = 0  # sentences said so far; an announcement is not counted, what it announces is
+    for n, (kind, block) in enumerate(found):
+        if kind == "heading":
+            if parts and not _announces(parts[-1]):
+                break  # a sub-section merged into this chunk: the reply stays in one section
+            continue
+        following = next((k for k, _ in found[n + 1 :] if k != "heading"), None)
+        if kind == "list":
+            parts.append((kind, _first_items(block, MAX_STEPS)))
             break
-        if block.startswith("|"):
-            lines.append(block)
+        if kind in ("table", "code"):
+            parts.append((kind, block))
             break
-        sentences = re.split(r"(?<=[.!?])\s+", block.replace("\n", " "))
-        room = MAX_SENTENCES - sum(len(re.split(r"(?<=[.!?])\s+", x)) for x in lines)
-        lines.append(" ".join(sentences[: max(room, 1)]))
-        if room <= len(sentences) or sum(len(x) for x in lines) > MAX_CHARS:
-            # the next block is a list that completes this lead-in: keep going for it
-            following = blocks[blocks.index(block) + 1] if block != blocks[-1] else ""
-            if not re.match(r"^\s*(?:\d+[.)]|[-*+])\s+", following):
+        said = sentences(block)
+        taken: list[str] = []
+        for sentence in said:
+            if used >= MAX_SENTENCES:
                 break
-    return "\n\n".join(lines).strip()
+            taken.append(sentence)
+            used += not is_promise(sentence)
+        if taken:
+            parts.append((kind, " ".join(taken)))
+        whole = len(taken) == len(said)
+        announces = whole and is_promise(said[-1])
+        if following is None or not whole:
+            break
+        if announces or following == "list":
+            continue  # what comes next is what this paragraph leads into
+        if used >= MAX_SENTENCES or sum(len(t) for _, t in parts) > MAX_CHARS:
+            break
+    return _without_dangling_promise(parts) or _first_sentence(found)
+
+
+def _blocks_without_headings(markdown_text: str) -> list[tuple[str, str]]:
+    """Markdown blocks, with each heading line as a block of its own ('heading')."""
+    out: list[tuple[str, str]] = []
+    for kind, block in blocks(markdown_text):
+        lines: list[str] = []
+        for line in block.split("\n"):
+            if kind == "para" and HEADING.match(line):
+                if lines:
+                    out.append((kind, "\n".join(lines)))
+                    lines = []
+                out.append(("heading", line))
+            else:
+                lines.append(line)
+        if lines:
+            out.append((kind, "\n".join(lines)))
+    return out
+
+
+def _announces(part: tuple[str, str]) -> bool:
+    """True when a reply part is a paragraph ending on an announcement of what follows."""
+    kind, text = part
+    said = sentences(text) if kind == "para" else []
+    return bool(said) and is_promise(said[-1])
+
+
+def _first_items(block: str, limit: int) -> str:
+    """The first `limit` items of a Markdown list, each with its continuation lines."""
+    items: list[list[str]] = []
+    for line in block.split("\n"):
+        if LIST_ITEM.match(line) or not items:
+            items.append([line])
+        elif line.strip():
+            items[-1].append(line)
+    return "\n".join("\n".join(item) for item in items[:limit])
+
+
+def _without_dangling_promise(parts: list[tuple[str, str]]) -> str:
+    """Join the parts, dropping closing sentences that announce something not included."""
+    parts = list(parts)
+    while parts and parts[-1][0] == "para":
+        said = sentences(parts[-1][1])
+        while said and is_promise(said[-1]):
+            said.pop()
+        if said:
+            parts[-1] = ("para", " ".join(said))
+            break
+        parts.pop()
+    return "\n\n".join(text for _, text in parts).strip()
+
+
+def _first_sentence(found: list[tuple[str, str]]) -> str:
+    """Last resort for a section that only announces: its first sentence."""
+    found = [b for b in found if b[0] != "heading"]
+    if not found:
+        return ""
+    kind, block = found[0]
+    return sentences(block)[0] if kind == "para" and sentences(block) else block
 
 
 def citation(hit: Hit) -> str:

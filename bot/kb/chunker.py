@@ -12,11 +12,59 @@ from bot.kb.loader import Article, Section
 TokenCounter = Callable[[str], int]
 
 # Bump when chunking or embed-text logic changes: indexes built by older logic re-embed fully.
-CHUNKER_VERSION = 4
+CHUNKER_VERSION = 5
 SPECIAL_TOKENS = 2  # [CLS] and [SEP] count against the model's window
 LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[*_`])")
 FENCE = re.compile(r"^\s{0,3}(```+|~~~+)")
+HEADING = re.compile(r"^\s{0,3}#{1,6}(?:\s+.*)?$")
+# A sentence that announces what comes next ("Here is how...", "these steps solve most
+# problems.", "We cannot take back:"): a reply must not end on one, and a chunk keeps it with
+# what it announces.
+PROMISE = re.compile(
+    r":\s*$"
+    r"|^(?:here(?:'s|\s+is|\s+are)|below|the following|as follows)\b"
+    r"|\b(?:as follows|the following|read on|see below)\b"
+    r"|\b(?:listed|shown|described|explained|set out|steps|options) below\b"
+    r"|\b(?:follow|try|use|take) these\b"
+    r"|\bthis (?:page|article|section|guide) (?:explains|answers|covers|describes|lists|shows"
+    r"|tells|walks|sets out)\b",
+    re.IGNORECASE,
+)
+FORWARD_THESE = re.compile(r"\bthese (?:steps|tips|checks|instructions)\b", re.IGNORECASE)
+# "If these steps don't help..." looks back at steps already given; it promises nothing.
+BACKWARD_THESE = re.compile(
+    r"\b(?:if|none of|all of|after|tried|still|when)\b[^,;]*\bthese\b", re.IGNORECASE
+)
+
+
+def sentences(text: str) -> list[str]:
+    """A paragraph's sentences, split where one ends and a capitalised one starts."""
+    return [s for s in SENTENCE_END.split(text.replace("\n", " ").strip()) if s.strip()]
+
+
+def is_promise(sentence: str) -> bool:
+    """True when a sentence announces what follows ("Here is how...", "...these steps:")."""
+    flat = plain_text(sentence).strip()
+    if not flat:
+        return False
+    if PROMISE.search(flat):
+        return True
+    return bool(FORWARD_THESE.search(flat)) and not BACKWARD_THESE.search(flat)
+
+
+def ends_in_promise(markdown_text: str) -> bool:
+    """True when a piece of Markdown ends on a paragraph whose last sentence promises more."""
+    found = blocks(markdown_text)
+    if not found:
+        return False
+    kind, last = found[-1]
+    if kind != "para":
+        return False
+    if HEADING.match(last.split("\n")[-1]):
+        return True  # a heading with nothing under it announces what is not there
+    said = sentences(last)
+    return bool(said) and is_promise(said[-1])
 
 
 def estimate_tokens(text: str) -> int:
@@ -155,8 +203,9 @@ def _prefix(article: Article, section: Section) -> str:
     return " > ".join((article.title, *section.path))
 
 
-def _blocks(text: str) -> list[tuple[str, str]]:
-    """Split Markdown into (kind, text) blocks; lists, tables and code stay together."""
+def blocks(text: str) -> list[tuple[str, str]]:
+    """Split Markdown into (kind, text) blocks ('para', 'list', 'table', 'code'); lists, tables
+    and code stay together."""
     blocks: list[tuple[str, list[str]]] = []
     lines = text.split("\n")
     i = 0
@@ -204,7 +253,7 @@ def _blocks(text: str) -> list[tuple[str, str]]:
 def _units(text: str, budget: int, count_tokens: TokenCounter) -> list[_Unit]:
     """Blocks that fit the budget stay whole; larger ones split into items or sentences."""
     units: list[_Unit] = []
-    for kind, block in _blocks(text):
+    for kind, block in _lead_ins_joined(blocks(text), budget, count_tokens):
         tokens = count_tokens(plain_text(block))
         if tokens <= budget:
             units.append(_Unit(block, "\n\n", tokens, kind))
@@ -217,6 +266,26 @@ def _units(text: str, budget: int, count_tokens: TokenCounter) -> list[_Unit]:
                     _Unit(part, joiner if m == 0 else " ", count_tokens(plain_text(part)), kind)
                 )
     return units
+
+
+def _lead_ins_joined(
+    found: list[tuple[str, str]], budget: int, count_tokens: TokenCounter
+) -> list[tuple[str, str]]:
+    """A paragraph that announces a list, table or code ("Do this:") joins it in one block,
+    when the two fit the budget, so no chunk ends on the announcement."""
+    out: list[tuple[str, str]] = []
+    for kind, block in found:
+        if (
+            out
+            and kind != "para"
+            and out[-1][0] == "para"
+            and ends_in_promise(out[-1][1])
+            and count_tokens(plain_text(out[-1][1] + "\n\n" + block)) <= budget
+        ):
+            out[-1] = (kind, out[-1][1] + "\n\n" + block)
+            continue
+        out.append((kind, block))
+    return out
 
 
 def _split_block(kind: str, block: str) -> list[str]:
@@ -301,20 +370,27 @@ def _join(units: list[_Unit]) -> str:
 def _merge_tiny(
     drafts: list[_Draft], article: Article, config: ChunkConfig, count_tokens: TokenCounter
 ) -> list[_Draft]:
-    """A section under min_tokens joins its neighbour when the two fit in one chunk."""
+    """A section under min_tokens joins its neighbour when the two fit in one chunk; an
+    introduction that is tiny, or that only announces what follows, leads into the next one."""
     merged: list[_Draft] = []
-    pending_intro: _Draft | None = None
-    for draft in drafts:
+    pending: _Draft | None = None  # a draft that leads into the next one
+    for n, draft in enumerate(drafts):
         whole_section = sum(d.section is draft.section for d in drafts) == 1
         tiny = whole_section and draft.tokens < config.min_tokens
-        if pending_intro is not None:
-            if _fits(pending_intro, draft, article, config, count_tokens):
-                draft = _combine(pending_intro, draft, keep_second=True)
-            else:
-                merged.append(pending_intro)
-            pending_intro = None
-        elif tiny and draft.section.level == 1 and len(drafts) > 1:
-            pending_intro = draft  # a short introduction leads into the first section
+        if pending is not None:
+            lead, pending = pending, None
+            if _fits(lead, draft, article, config, count_tokens):
+                if lead.section.level == 1 or draft.section is lead.section:
+                    # the article's introduction reads as the start of its first section
+                    keep_second = lead.section.level == 1 and draft.section is not lead.section
+                    merged.append(_combine(lead, draft, keep_second=keep_second))
+                else:  # "## Statuses / Here is what each means:" followed by its sub-sections
+                    merged.append(_combine(lead, _with_heading(draft), keep_second=False))
+                continue
+            merged.append(lead)
+        last = n == len(drafts) - 1
+        if not last and ((tiny and draft.section.level == 1) or ends_in_promise(draft.text)):
+            pending = draft
             continue
         if (
             tiny
@@ -325,8 +401,6 @@ def _merge_tiny(
             merged[-1] = _combine(merged[-1], _with_heading(draft), keep_second=False)
             continue
         merged.append(draft)
-    if pending_intro is not None:
-        merged.append(pending_intro)
     return merged
 
 

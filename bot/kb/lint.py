@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from bot.kb.chunker import blocks, ends_in_promise, sentences
 from bot.kb.loader import (
     Article,
     LoadResult,
     ParseCache,
     display_path,
     is_article_file,
+    is_relative_path,
     load_kb,
 )
 from bot.kb.problems import Problem, Severity
@@ -46,6 +48,7 @@ def lint_kb(
     articles = _drop_duplicate_ids(loaded.articles, problems)
     problems.extend(_link_problems(loaded.articles, kb_dir, base_url))
     for article in articles:
+        problems.extend(_announcements_without_answers(article))
         if article.word_count > max_words:
             problems.append(
                 Problem(
@@ -59,6 +62,28 @@ def lint_kb(
     bad = {p.path for p in problems if p.severity == "error"}
     good = [a for a in articles if display_path(a.path) not in bad]
     return LintResult(good, sorted(problems), loaded.files)
+
+
+def _announcements_without_answers(article: Article) -> list[Problem]:
+    """A section that ends on 'Here is how:' with nothing under it to show: the bot would
+    have to leave the promise out (its answers never end on one), and readers miss it too."""
+    problems = []
+    sections = [s for s in article.sections if s.text.strip()]
+    for n, section in enumerate(sections):
+        after = sections[n + 1] if n + 1 < len(sections) else None
+        leads_in = after is not None and (section.level == 1 or after.level > section.level)
+        if ends_in_promise(section.text) and not leads_in:
+            last = sentences(blocks(section.text)[-1][1])[-1]
+            problems.append(
+                Problem(
+                    display_path(article.path),
+                    section.line,
+                    f"section '{section.title}' ends on {last!r} but nothing follows it: "
+                    "add what it announces or end it with a statement",
+                    "warning",
+                )
+            )
+    return problems
 
 
 def _drop_duplicate_ids(articles: list[Article], problems: list[Problem]) -> list[Article]:
@@ -121,6 +146,18 @@ def _link_problems(articles: list[Article], kb_dir: Path, base_url: str) -> list
                     continue
             elif not parts.scheme and not parts.path and anchor:
                 target = article
+            elif is_relative_path(link.target):
+                problems.append(
+                    Problem(
+                        shown,
+                        link.line,
+                        f"link to '{link.target}': not an article; link to its .md file "
+                        "(like '../help/contact-us.md') or to a web address. "
+                        "Until then it is shown as text only",
+                        "warning",
+                    )
+                )
+                continue
             else:
                 continue
             if anchor and anchor not in target.anchors:

@@ -7,9 +7,12 @@ import functools
 import hashlib
 import os
 import pickle
+import posixpath
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import yaml
 
@@ -451,8 +454,10 @@ def _sections(
             continue  # H4+ stay inside their section
         sections.append(_with_text(current, lines[start:index]))
         if level == 1:
+            # an H1 restarts the article's own text: it is shown and cited as the article
+            # itself (title, no #anchor), like the opening before any heading
             path = []
-            current = Section(title, 1, anchor, (), "", body_line + index)
+            current = Section(title, 1, "", (), "", body_line + index)
         else:
             path = [(lvl, t) for lvl, t in path if lvl < level] + [(level, name)]
             current = Section(name, level, anchor, tuple(t for _, t in path), "", body_line + index)
@@ -484,3 +489,68 @@ def _links(body: str, body_line: int) -> list[Link]:
         for match in LINK.finditer(re.sub(r"`[^`]*`", "", line)):
             links.append(Link(match.group("target"), body_line + i))
     return links
+
+
+def link_target(source: str, target: str) -> tuple[str, str] | None:
+    """The article path (relative to the KB folder) and #fragment a writer's link points to.
+
+    `source` is the linking article's path relative to the KB folder; `target` is the link as
+    written: a relative `.md` path (`../help/contact-us.md#by-phone`) or a bare `#fragment` (a
+    section of the same article). None for anything else (web addresses, mailto, images) and
+    for paths that leave the KB folder.
+    """
+    parts = urlsplit(target)
+    fragment = unquote(parts.fragment)
+    if parts.scheme or parts.netloc or target.startswith("/"):
+        return None
+    if not parts.path:
+        return (source, fragment) if fragment else None
+    path = unquote(parts.path)
+    if not path.endswith(".md"):
+        return None
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(source), path))
+    if resolved.startswith("../") or resolved == "..":
+        return None
+    return resolved, fragment
+
+
+def is_relative_path(target: str) -> bool:
+    """True for a link like `contact-us` or `../help/x.md`: no scheme, host or leading '/'."""
+    parts = urlsplit(target)
+    return bool(parts.path) and not (parts.scheme or parts.netloc or target.startswith("/"))
+
+
+def rewrite_links(markdown_text: str, source: str, url_for: Callable[[str], str | None]) -> str:
+    """Writers' relative links made absolute: `[text](../help/contact-us.md#by-phone)` becomes
+    `[text](<url_for('help/contact-us.md')>#by-phone)`. A link to an article `url_for` does not
+    know (missing, or left out for errors), or a relative path that is no article, keeps its
+    text and loses the link, so no reply or page ever serves a broken one. Web addresses,
+    root-relative paths and links inside code are left alone.
+    """
+    out: list[str] = []
+    in_fence = False
+    for line in markdown_text.split("\n"):
+        if FENCE.match(line):
+            in_fence = not in_fence
+        if in_fence or FENCE.match(line) or "](" not in line:
+            out.append(line)
+            continue
+        pieces = re.split(r"(`[^`]*`)", line)  # odd pieces are code spans
+        for n in range(0, len(pieces), 2):
+            pieces[n] = LINK.sub(lambda m: _rewritten(m, source, url_for), pieces[n])
+        out.append("".join(pieces))
+    return "\n".join(out)
+
+
+def _rewritten(match: re.Match, source: str, url_for: Callable[[str], str | None]) -> str:
+    target = match.group("target")
+    found = link_target(source, target)
+    if found is None:
+        # a relative path that is no article (`contact-us`, `../img/x.png`) would open a page
+        # of whatever site shows the text: lint warns about it, and readers get the words only
+        return match.group("text") if is_relative_path(target) else match.group(0)
+    path, fragment = found
+    url = url_for(path)
+    if url is None:
+        return match.group("text")
+    return f"[{match.group('text')}]({url}{'#' + fragment if fragment else ''})"

@@ -9,8 +9,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.kb.chunker import plain_text
+from bot.kb.chunker import ends_in_promise, plain_text
 from bot.kb.embedder import Embedder, canonical_model_name
+from bot.kb.loader import rewrite_links
 from bot.kb.router import Routing
 from bot.kb.store import ChunkRow, IndexReader
 
@@ -74,6 +75,7 @@ class KnowledgeBase:
         self._lock = threading.Lock()
         self._reload_check_seconds = reload_check_seconds
         self._last_check = time.monotonic()
+        self._addresses: tuple[IndexReader, dict[str, str], dict[str, str]] | None = None
 
     @property
     def reader(self) -> IndexReader:
@@ -128,7 +130,11 @@ class KnowledgeBase:
                     continue
                 if row.article_id not in per_article:
                     per_article[row.article_id] = (score, chunk)
-                if row.kind == "section" and row.article_id not in sections:
+                if (
+                    row.kind == "section"
+                    and row.article_id not in sections
+                    and not ends_in_promise(row.text)
+                ):
                     sections[row.article_id] = chunk
             if len(per_article) >= k or candidates >= reader.size:
                 break
@@ -136,7 +142,10 @@ class KnowledgeBase:
         best = sorted(per_article.items(), key=lambda item: -item[1][0])[:k]
         # an article ranks by its best chunk (a question the writer listed counts), and shows
         # the best-matching section: the title's chunk points to the lead, which may not answer
-        return [_hit(rows[sections.get(article, chunk)], score) for article, (score, chunk) in best]
+        return [
+            self._hit(reader, rows[sections.get(article, chunk)], score)
+            for article, (score, chunk) in best
+        ]
 
     def encode(self, text: str) -> np.ndarray:
         """A message's (1, d) embedding, to reuse across route and best_section."""
@@ -171,22 +180,53 @@ class KnowledgeBase:
         query = vector.reshape(-1)
         scored = [(float(reader.faiss.reconstruct(c.id) @ query), c) for c in chunks]
         score = max(s for s, _ in scored)
-        # the section that answers: a title or question chunk only says which article
+        # the section that answers: a title or question chunk only says which article, and an
+        # introduction that only announces the sections after it ("these steps solve most
+        # problems") is not an answer when one of those sections is there to give
         in_sections = [item for item in scored if item[1].kind == "section"] or scored
-        _, row = max(in_sections, key=lambda item: item[0])
-        return _hit(row, score)
+        answering = [item for item in in_sections if not ends_in_promise(item[1].text)]
+        _, row = max(answering or in_sections, key=lambda item: item[0])
+        return self._hit(reader, row, score)
 
+    def article_sections(self, article_id: str) -> list[Hit]:
+        """Every section chunk of one article as an answer would show it, in reading order."""
+        self.reload_if_stale()
+        reader = self._reader
+        return [
+            self._hit(reader, row, 0.0)
+            for row in reader.article_chunks(article_id)
+            if row.kind == "section"
+        ]
 
-def _hit(row: ChunkRow, score: float) -> Hit:
-    """A search hit for a chunk of the store."""
-    return Hit(
-        id=row.article_id,
-        title=row.title,
-        section=row.section,
-        anchor=row.anchor,
-        url=row.url,
-        score=float(score),
-        snippet=snippet(row.text),
-        text=row.text,
-        chunk_id=row.id,
-    )
+    def _hit(self, reader: IndexReader, row: ChunkRow, score: float) -> Hit:
+        """A search hit for a chunk, its writers' links pointing at help-centre addresses."""
+        paths, urls = self._link_addresses(reader)
+        text = row.text
+        if "](" in text and row.article_id in paths:
+            text = rewrite_links(text, paths[row.article_id], urls.get)
+        return Hit(
+            id=row.article_id,
+            title=row.title,
+            section=row.section,
+            anchor=row.anchor,
+            url=row.url,
+            score=float(score),
+            snippet=snippet(text),
+            text=text,
+            chunk_id=row.id,
+        )
+
+    def _link_addresses(self, reader: IndexReader) -> tuple[dict[str, str], dict[str, str]]:
+        """For one index version: each article's file path, and each file path's address.
+
+        Links are resolved when shown, not when embedded, so a moved or renamed article is
+        linked right as soon as the index is rebuilt, without re-embedding its neighbours.
+        """
+        cached = self._addresses
+        if cached is not None and cached[0] is reader:
+            return cached[1], cached[2]
+        articles = reader.articles()
+        paths = {a["id"]: a["path"] for a in articles}
+        urls = {a["path"]: a["url"] for a in articles}
+        self._addresses = (reader, paths, urls)
+        return paths, urls

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import posixpath
-import re
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
@@ -20,7 +19,7 @@ from bot.conversations import ConversationLog
 from bot.handoff import HandoffQueue
 from bot.handoff.auth import Authenticator
 from bot.handoff.notify import RasaResumer, WebhookNotifier
-from bot.kb.loader import parse_article
+from bot.kb.loader import parse_article, rewrite_links
 from bot.kb.render import render_markdown
 from bot.kb.search import KnowledgeBase
 from bot.kb.store import KBIndexError
@@ -30,7 +29,6 @@ from bot.web import api, chat, inbox
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 WIDGET_JS = Path(__file__).parent / "static" / "widget.js"
-MD_LINK = re.compile(r'href="([^"#]+\.md)(#[^"]*)?"')
 
 
 MAX_BODY_BYTES = 256 * 1024
@@ -192,10 +190,17 @@ def create_app(
         )
 
     @app.get("/help/{article_id}", response_class=HTMLResponse)
-    def help_article(request: Request, article_id: str) -> HTMLResponse:
+    def help_article(request: Request, article_id: str) -> Response:
         kb_ = knowledge_base()
         kb_.reload_if_stale()
-        meta = next((a for a in kb_.reader.articles() if a["id"] == article_id), None)
+        articles = kb_.reader.articles()
+        meta = next((a for a in articles if a["id"] == article_id), None)
+        if meta is None and article_id.endswith(".md"):
+            # a writer's file link that reached a customer unresolved (in a conversation kept
+            # from before links were rewritten): send them to the article's page
+            target = _by_file_name(article_id, articles)
+            if target is not None:
+                return RedirectResponse(f"/help/{target['id']}", status_code=301)
         if meta is None:
             raise HTTPException(404, f"Article '{article_id}' doesn't exist.")
         article, _ = parse_article(
@@ -203,23 +208,28 @@ def create_app(
         )
         if article is None:
             raise HTTPException(404, f"Article '{article_id}' cannot be shown: it has errors.")
-        ids_by_path = {a["path"]: a["id"] for a in kb_.reader.articles()}
-        html = _link_articles(render_markdown(article.body).html, meta["path"], ids_by_path)
+        body = help_centre_links(article.body, meta["path"], kb_.reader.articles())
         return TEMPLATES.TemplateResponse(
-            request, "article.html", {"article": article, "html": html}
+            request, "article.html", {"article": article, "html": render_markdown(body).html}
         )
 
     return app
 
 
-def _link_articles(html: str, source: str, ids_by_path: dict[str, str]) -> str:
-    """Turn writers' relative links to other .md articles into help-centre links."""
+def help_centre_links(body: str, source: str, articles: list[dict]) -> str:
+    """An article's Markdown with writers' relative links (`../help/contact-us.md#by-phone`)
+    pointing at help-centre pages (`/help/contact-us#by-phone`); a link to an article that is
+    not served keeps its text only."""
+    ids_by_path = {a["path"]: a["id"] for a in articles}
 
-    def replace(match: re.Match) -> str:
-        target = posixpath.normpath(posixpath.join(posixpath.dirname(source), match.group(1)))
-        article_id = ids_by_path.get(target)
-        if article_id is None:
-            return match.group(0)
-        return f'href="/help/{article_id}{match.group(2) or ""}"'
+    def page(path: str) -> str | None:
+        article_id = ids_by_path.get(path)
+        return f"/help/{article_id}" if article_id else None
 
-    return MD_LINK.sub(replace, html)
+    return rewrite_links(body, source, page)
+
+
+def _by_file_name(name: str, articles: list[dict]) -> dict | None:
+    """The one article whose file is `name` (`contact-us.md`), if exactly one is."""
+    found = [a for a in articles if posixpath.basename(a["path"]) == name or a["path"] == name]
+    return found[0] if len(found) == 1 else None

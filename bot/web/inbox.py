@@ -52,7 +52,11 @@ def _open_in_new_tab(self, tokens, idx, options, env) -> str:
 
 def _bot_markdown() -> MarkdownIt:
     # html=False: any HTML in the text is shown as text; images off: no tracking pixels
-    md = MarkdownIt("commonmark", {"html": False, "breaks": True}).disable("image")
+    md = (
+        MarkdownIt("commonmark", {"html": False, "breaks": True})
+        .enable("table")  # answers quote articles' tables
+        .disable("image")
+    )
     md.validateLink = _web_or_relative
     md.add_render_rule("link_open", _open_in_new_tab)
     return md

@@ -74,9 +74,11 @@
     return node;
   }
 
+  // Links come from the bot's server (answers, citations, agents): a relative one means a page
+  // there, such as the help centre, not a page of the site the widget is embedded in.
   function safeUrl(url) {
     var u;
-    try { u = new URL(url, location.href); } catch (e) { return null; }
+    try { u = new URL(url, cfg.server + "/"); } catch (e) { return null; }
     return /^(https?:|mailto:)$/.test(u.protocol) ? u.href : null;
   }
 
@@ -182,12 +184,42 @@
   });
   panel.addEventListener("keydown", function (e) {
     if (e.key === "Escape") { e.preventDefault(); setOpen(false); }
+    else if (e.key === "Tab") trapTab(e);
+  });
+
+  // Below 480 px the open panel covers the page, so it is modal: Tab and Shift+Tab cycle
+  // inside it instead of reaching the hidden page behind. On a wider screen it is a floating
+  // panel beside the page, and Tab may leave it.
+  var covers = window.matchMedia ? window.matchMedia("(max-width: 480px)") : { matches: false };
+  function isModal() { return !panel.hidden && covers.matches; }
+  function markModal() { if (isModal()) panel.setAttribute("aria-modal", "true"); else panel.removeAttribute("aria-modal"); }
+  if (covers.addEventListener) covers.addEventListener("change", markModal);
+  function focusables() {
+    var all = panel.querySelectorAll("a[href], button, textarea, input, select, [tabindex]");
+    return Array.prototype.filter.call(all, function (n) {
+      return !n.disabled && n.tabIndex >= 0 && n.getClientRects().length > 0;
+    });
+  }
+  function focused() { return (root.activeElement !== undefined ? root.activeElement : document.activeElement); }
+  function trapTab(e) {
+    if (!isModal()) return;
+    var items = focusables();
+    if (!items.length) return;
+    var first = items[0], last = items[items.length - 1], now = focused();
+    var inside = now && panel.contains(now);
+    if (e.shiftKey && (now === first || !inside)) { e.preventDefault(); last.focus(); }
+    else if (!e.shiftKey && (now === last || !inside)) { e.preventDefault(); first.focus(); }
+  }
+  // Focus that reaches the page some other way (a script, a screen reader) comes back.
+  document.addEventListener("focusin", function (e) {
+    if (isModal() && e.target !== host && !host.contains(e.target)) input.focus();
   });
 
   function setOpen(open) {
     panel.hidden = !open;
     launcher.hidden = open;
     launcher.setAttribute("aria-expanded", String(open));
+    markModal();
     try { sessionStorage.setItem(KEY + ":open", open ? "1" : ""); } catch (e) { /* ignore */ }
     if (open) {
       if (!started) start();
