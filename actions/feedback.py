@@ -5,12 +5,31 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import intent_of
+from actions.common import intent_of, knowledge_base, settings
 from actions.kb import offer_human
+from bot.dialogue.answers import Gate, choose
 from bot.dialogue.replies import meta
+
+
+def is_a_request(tracker: Tracker) -> bool:
+    """Typed words the NLU took for 👍/👎 but the router places with an article or a flow."""
+    text = tracker.latest_message.get("text") or ""
+    if text.startswith("/") or len(text.split()) < 3:
+        return False  # the widget's buttons, or "didn't help": feedback as meant
+    config = settings()
+    routing = knowledge_base().route(
+        text, tracker.latest_message.get("intent_ranking"), config.nlu_weight
+    )
+    if routing is None:
+        return False
+    gate = Gate(config.answer_threshold, config.clarify_threshold, config.similarity_threshold)
+    choice = choose(routing, gate)
+    return choice.outcome == "article" or (
+        choice.outcome == "intent" and choice.top.intent not in {"out_of_scope", "chitchat"}
+    )
 
 
 class ActionFeedback(Action):
@@ -24,6 +43,9 @@ class ActionFeedback(Action):
     ) -> list[dict[str, Any]]:
         intent = intent_of(tracker)
         article = tracker.get_slot("last_article")
+        if is_a_request(tracker):
+            # "i got the wrong item" is a problem to solve, not a verdict on the last answer
+            return [FollowupAction("action_kb_answer")]
         if intent == "feedback_helpful":
             dispatcher.utter_message(
                 text="Glad that helped! Anything else?",

@@ -18,7 +18,9 @@ from bot.dialogue.flows import (
     FlowContext,
     declines,
     details_in,
+    looks_like_a_bad_order_number,
     next_route,
+    says_yes_or_no,
     starting_slots,
     without_reply_words,
 )
@@ -45,6 +47,10 @@ REPLIES = {
     "affirm": "utter_how_can_help",
     "deny": "utter_ok",
 }
+BAD_ORDER_NUMBER = (
+    "That doesn't look like one of our order numbers: they have 3 digits, a dash and 4 digits, "
+    "like 123-4567."
+)
 NOT_UNDERSTOOD = 'Sorry, I didn\'t get that. You can say "never mind" to stop.'
 # Replies that leave a form where it was when said in the middle of it.
 SMALL_TALK = {"greet", "thanks", "bot_challenge", "chitchat"}
@@ -115,7 +121,7 @@ class ActionKbAnswer(Action):
         stopped = tracker.latest_action_name == "action_deactivate_loop"
         details = details_in(text, tracker.latest_message.get("entities"))
         question = text
-        if intent in {"affirm", "deny"} and not text.startswith("/"):
+        if intent in {"affirm", "deny"} and not text.startswith("/") and says_yes_or_no(text):
             question = without_reply_words(text)
             if not details and len(question.split()) < 3:
                 reply = "utter_flow_stopped" if stopped else REPLIES[intent]
@@ -167,6 +173,15 @@ class ActionKbAnswer(Action):
                 return [*events, *resume_flow(tracker, context.flow)]
         if flow == ASK_DETAILS:
             return [*events, *_ask_what_for(dispatcher, intent, details, turn)]
+        if stopped and context is not None and context.state == "started" and flow == context.flow:
+            # the same flow asked for again in the middle of it ("its 100-92466", read as
+            # "track my order"): carry on with what it has, and say what was wrong
+            if looks_like_a_bad_order_number(text):
+                dispatcher.utter_message(
+                    text=BAD_ORDER_NUMBER, json_message=meta("flow", intent, flow=flow)
+                )
+            kept = resume_flow(tracker, flow)
+            return [*events, *kept, *(SlotSet(k, v) for k, v in details.as_slots().items() if v)]
         if flow is not None:
             return [*events, *start_flow(flow, details, context, turn)]
         if choice.outcome == "intent" and choice.top.intent == "out_of_scope":

@@ -38,6 +38,11 @@ class ValidateTrackOrderForm(FormValidationAction):
         text = tracker.latest_message.get("text") or ""
         number = extract_order_number(str(value or "")) or extract_order_number(text)
         if number:
+            if tracker.get_slot("requested_slot") == "email":
+                # a corrected number while the email was being asked for
+                dispatcher.utter_message(
+                    text=f"Got it: order {number}.", json_message=meta("flow", **FLOW)
+                )
             email = find_email(tracker)
             found = {"order_number": number, "form_tries": 0.0}
             if email and valid_email(email):
@@ -45,6 +50,9 @@ class ValidateTrackOrderForm(FormValidationAction):
             return found
         if find_email(tracker):
             # they gave (or corrected) the email instead: take it, and ask for the number again
+            dispatcher.utter_message(
+                text="Got it, I'll use that email.", json_message=meta("flow", **FLOW)
+            )
             return {"order_number": None}
         return self._retry(
             dispatcher,
@@ -62,7 +70,8 @@ class ValidateTrackOrderForm(FormValidationAction):
         if email:
             return {"email": email, "form_tries": 0.0}
         if extract_order_number(tracker.latest_message.get("text") or ""):
-            # a corrected order number, not an email: the number is taken, ask for the email again
+            # a corrected order number, not an email: the number is taken (and acknowledged by
+            # validate_order_number), ask for the email again
             return {"email": None}
         return self._retry(
             dispatcher,

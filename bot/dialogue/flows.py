@@ -48,6 +48,13 @@ def details_in(text: str, entities: list[dict] | None = None) -> Details:
     )
 
 
+def looks_like_a_bad_order_number(text: str) -> bool:
+    """A run of 6-9 digits (with a dash or a space) that is not a valid order number."""
+    return extract_order_number(text) is None and bool(
+        re.search(r"(?<![\w@.])#?\d{2,4}[\s-]?\d{3,5}(?![\w@])", text)
+    )
+
+
 def only_details(text: str, details: Details) -> bool:
     """Whether a message is little more than the details it carries ("it's a@b.com")."""
     rest = text
@@ -159,6 +166,11 @@ DECLINES = re.compile(
 def declines(text: str) -> bool:
     """Whether a message opens by saying no ("no I don't want to", "stop asking")."""
     return bool(DECLINES.match(text))
+
+
+def says_yes_or_no(text: str) -> bool:
+    """Whether a message opens with a yes or a no (not "asdfgh" the NLU took for one)."""
+    return bool(REPLY_WORDS.match(text))
 
 
 def without_reply_words(text: str) -> str:

@@ -39,7 +39,9 @@ ORDER_LIKE = re.compile(r"#?\s*[\d][\d\s-]{2,}")
 PERSON = re.compile(
     r"\b(real|live|actual)\s+(person|human|agent|people)\b"
     r"|\b(talk|speak|chat)\w*\s+(to|with)\s+(a\s+|an\s+|the\s+|your\s+|some\s+)?"
-    r"(person|human|agent|someone|somebody|representative|rep|staff|people|operator|manager)\b",
+    r"(person|human|agent|someone|somebody|representative|rep|staff|people|operator|manager)\b"
+    r"|\b(need|want|get|give\s+me)\s+(a\s+|an\s+|some\s+)?(real\s+)?"
+    r"(person|human|agent|representative|operator)\b",
     re.IGNORECASE,
 )
 # "human please", "agent!": the word alone counts only in a short message

@@ -202,7 +202,13 @@ def create_app(
             if target is not None:
                 return RedirectResponse(f"/help/{target['id']}", status_code=301)
         if meta is None:
-            raise HTTPException(404, f"Article '{article_id}' doesn't exist.")
+            # a customer followed a stale or mistyped link: a page that helps, not JSON
+            return TEMPLATES.TemplateResponse(
+                request,
+                "help_missing.html",
+                {"article_id": article_id, "articles": articles},
+                status_code=404,
+            )
         article, _ = parse_article(
             settings.kb_dir / meta["path"], settings.kb_dir, settings.help_base_url
         )

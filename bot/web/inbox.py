@@ -157,7 +157,7 @@ def ticket_view(queue: HandoffQueue, ticket_id: int, agent: str) -> dict:
         ticket.status == "claimed" and ticket.claimed_by == agent
     )
     for line in data["transcript"]:
-        if line["sender"] == "bot":
+        if line["sender"] in {"bot", "agent"}:  # shown as the customer sees them
             line["html"] = render_bot_text(line["text"])
     return data
 
