@@ -55,16 +55,6 @@ def looks_like_a_bad_order_number(text: str) -> bool:
     )
 
 
-def only_details(text: str, details: Details) -> bool:
-    """Whether a message is little more than the details it carries ("it's a@b.com")."""
-    rest = text
-    for value in (details.email, details.order_number):
-        if value:
-            rest = re.sub(re.escape(value), " ", rest, flags=re.IGNORECASE)
-    words = re.findall(r"[a-z]+", rest.lower())
-    return len(words) <= 6
-
-
 @dataclass(frozen=True)
 class FlowContext:
     """The last flow and how it ended, kept in the `flow_context` slot between turns."""
@@ -134,9 +124,8 @@ def starting_slots(
             slots[name] = value
     if flow not in NEEDS:
         return {}
-    return {name: slots[name] for name in ("email", "order_number") if name in NEEDS[flow]} | {
-        name: None for name in ("email", "order_number") if name not in NEEDS[flow]
-    }
+    # a slot this flow does not need is cleared, so no other flow's value lingers
+    return {name: value if name in NEEDS[flow] else None for name, value in slots.items()}
 
 
 # Intents the router acts on by starting a flow (the `route` slot's values) rather than replying.
