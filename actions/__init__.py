@@ -15,5 +15,10 @@ def _warm_up() -> None:
         logging.getLogger(__name__).warning("could not warm up the knowledge base", exc_info=True)
 
 
-if "rasa_sdk" in sys.argv[0]:  # only in the action server itself, not when tests import us
+def warm_up_in_background() -> None:
+    """Start loading the model and index in a thread; the server answers meanwhile."""
     threading.Thread(target=_warm_up, name="kb-warm-up", daemon=True).start()
+
+
+if "rasa_sdk" in sys.argv[0]:  # `python -m rasa_sdk`; bot.action_server calls it itself
+    warm_up_in_background()

@@ -92,7 +92,7 @@ def main() -> None:
         token = internal_token(settings, "rasa")
         with httpx.Client(timeout=60) as client:
             for turns in (int(n) for n in args.lengths.split(",")):
-                conversation = f"poll-bench-{turns}"
+                conversation = f"bench-poll-{turns}"
                 cursor = hold(client, web, conversation, turns)
                 results[f"{turns}_turns"] = {
                     "gateway_poll_with_cursor": timed(

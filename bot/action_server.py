@@ -46,6 +46,15 @@ def create_app(token: str, actions_package: str = "actions") -> Sanic:
             )
         return None
 
+    if actions_package == "actions":
+
+        @app.after_server_start
+        async def warm_up(_app: Sanic) -> None:
+            # the first customer should not wait for the embedding model and the index to load
+            from actions import warm_up_in_background
+
+            warm_up_in_background()
+
     return app
 
 

@@ -30,7 +30,7 @@ class ConversationLog:
     """Rasa's stored events of one conversation, each with its row id."""
 
     def __init__(self, url: str) -> None:
-        self.engine = _engine(url)
+        self.engine = reader_engine(url)
 
     def events(self, conversation_id: str, since: float | None = None) -> list[dict[str, Any]]:
         """The conversation's events in order, all of them or those after `since` (a time)."""
@@ -41,7 +41,7 @@ class ConversationLog:
             with self.engine.connect() as connection:
                 rows = connection.execute(query, params).all()
         except (OperationalError, ProgrammingError) as exc:
-            if _no_table_yet(exc):
+            if no_table_yet(exc):
                 return []  # Rasa has not stored a conversation yet
             raise ConversationStoreUnavailable(str(exc).splitlines()[0]) from exc
         except SQLAlchemyError as exc:
@@ -53,12 +53,14 @@ class ConversationLog:
         self.engine.dispose()
 
 
-def _no_table_yet(exc: Exception) -> bool:
+def no_table_yet(exc: Exception) -> bool:
+    """The error says Rasa has not created its events table yet (no conversation stored)."""
     message = str(exc).lower()
     return "no such table" in message or "does not exist" in message and "relation" in message
 
 
-def _engine(url: str) -> Engine:
+def reader_engine(url: str) -> Engine:
+    """An engine for reading the tracker store (on SQLite, waiting for Rasa's writes)."""
     if make_url(url).get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
     engine = create_engine(url)

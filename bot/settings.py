@@ -173,6 +173,35 @@ class Settings(BaseSettings):
         description="Rasa NLU examples; `kb build` trains the router on them and the articles.",
     )
 
+    # Insights (bot.insights): what the bot resolved, where it failed, what to write next
+    insights_retention_days: int = Field(
+        90,
+        ge=1,
+        description="Recorded turns older than this many days are deleted (by the web app "
+        "once an hour, and by `bot insights purge`).",
+    )
+    insights_keep_text: bool = Field(
+        True,
+        description="Keep the customer's (masked) words with each recorded turn. Off: only "
+        "outcomes are kept, and content gaps cannot be grouped.",
+    )
+    insights_test_prefixes: list[str] = Field(
+        default_factory=lambda: ["eval-", "load-", "bench-", "test-"],
+        description="Conversation ids that start with one of these are test traffic (the "
+        "evaluation commands, the benchmarks): recorded, but left out of every figure.",
+    )
+    insights_idle_minutes: int = Field(
+        30,
+        ge=1,
+        description="A conversation with no message for this long has ended; before that the "
+        "report counts it as still open.",
+    )
+    insights_record_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How often the web app records new turns from Rasa's tracker store.",
+    )
+
     @property
     def rasa_base_url(self) -> str:
         """Where the Rasa server's HTTP API answers."""

@@ -19,7 +19,8 @@ def main() -> None:
     token = os.environ.pop(TOKEN_VARIABLE, "")
     if not token:
         sys.exit(f"rasa_plugins.serve: {TOKEN_VARIABLE} is not set; refusing to start an open API")
-    sys.argv = ["rasa", *sys.argv[1:], "--auth-token", token]
+    # one argument with '=': a token that starts with '-' is not taken for an option
+    sys.argv = ["rasa", *sys.argv[1:], f"--auth-token={token}"]
     from rasa.__main__ import main as rasa_main
 
     rasa_main()

@@ -1,4 +1,5 @@
-"""The handoff queue: create tickets with context, claim them safely, resolve or return them."""
+"""The handoff queue: create tickets with context, claim them safely, resolve or return them,
+and keep the customer's rating of a resolved one."""
 
 from __future__ import annotations
 
@@ -9,12 +10,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+)
 from sqlalchemy import Engine, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.handoff.db import create_db_engine, migrate
-from bot.handoff.schema import ACTIVE, STATUSES, events, messages, tickets
+from bot.handoff.schema import ACTIVE, CSAT_SCORES, STATUSES, events, messages, tickets
 from bot.handoff.summary import summarize
 from bot.privacy import mask_secrets
 
@@ -54,6 +62,7 @@ MAX_TICKET_ID = 2**31 - 1
 MAX_OFFSET = MAX_TICKET_ID
 MAX_SEARCH = 200  # characters of a search; callers refuse longer ones
 MAX_TERMS = 8  # words of a search that count
+MAX_CSAT_COMMENT = 1000  # characters of a rating's comment
 
 
 def _without_nul(value: object) -> object:
@@ -87,6 +96,30 @@ class TicketNotFound(LookupError):
 
 class TicketConflict(RuntimeError):
     """The ticket is not in a state that allows the action (already claimed, resolved, ...)."""
+
+
+class Rating(BaseModel):
+    """A customer's rating of the help a resolved ticket gave: 1 (very bad) to 5 (very good)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    score: int = Field(
+        ge=CSAT_SCORES[0],
+        le=CSAT_SCORES[-1],
+        strict=True,  # a whole number: not "4", not 4.5, not true
+        description="1 very bad, 2 bad, 3 okay, 4 good, 5 very good.",
+        examples=[4],
+    )
+    comment: Text = Field(
+        "",
+        max_length=MAX_CSAT_COMMENT,
+        description=f"Optional, at most {MAX_CSAT_COMMENT} characters; secrets are masked.",
+    )
+
+    @field_validator("comment")
+    @classmethod
+    def _trimmed(cls, value: str) -> str:
+        return value.strip()
 
 
 class NewMessage(BaseModel):
@@ -165,6 +198,9 @@ class Ticket:
     updated_at: dt.datetime
     claimed_at: dt.datetime | None
     resolved_at: dt.datetime | None
+    csat_score: int | None = None  # the customer's rating, 1-5, once they gave one
+    csat_comment: str | None = None
+    csat_at: dt.datetime | None = None
     transcript: list[dict] = field(default_factory=list)
     events: list[dict] = field(default_factory=list)
 
@@ -429,6 +465,46 @@ class HandoffQueue:
         self._after(self.on_closed, ticket)
         return ticket
 
+    def rate(self, conversation_id: str, score: int, comment: str | None = None) -> Ticket:
+        """Keep the customer's rating of the conversation's most recent resolved ticket.
+
+        One rating per ticket, the first one: a second is a TicketConflict (a retry included),
+        so what a report counts is what the customer said when asked. No resolved ticket is a
+        TicketNotFound; a score outside 1-5 or a comment over MAX_CSAT_COMMENT characters is a
+        pydantic ValidationError (a ValueError). The comment is stored with secrets masked.
+        """
+        rating = Rating(score=score, comment=comment or "")
+        now = _now()
+        with self.engine.begin() as conn:
+            ticket_id = conn.execute(
+                select(tickets.c.id)
+                .where(tickets.c.conversation_id == conversation_id, tickets.c.status == "resolved")
+                .order_by(tickets.c.id.desc())
+                .limit(1)
+            ).scalar()
+            if ticket_id is None:
+                raise TicketNotFound(
+                    f"Conversation '{conversation_id}' has no resolved ticket to rate."
+                )
+            # Only an unrated ticket: of two ratings at once (PostgreSQL rechecks the row after
+            # the first commits; SQLite has one writer), exactly one is kept.
+            rated = conn.execute(
+                update(tickets)
+                .where(tickets.c.id == ticket_id, tickets.c.csat_score.is_(None))
+                .values(
+                    csat_score=rating.score,
+                    csat_comment=mask_secrets(rating.comment) if rating.comment else None,
+                    csat_at=now,
+                    updated_at=now,
+                )
+            ).rowcount
+            if not rated:
+                raise TicketConflict(
+                    f"Ticket {ticket_id} is already rated; a ticket takes one rating."
+                )
+            self._event(conn, ticket_id, "rated", "customer", now, {"score": rating.score})
+            return self._load(conn, ticket_id)
+
     # -- reads --------------------------------------------------------------------------------
 
     def get(self, ticket_id: int) -> Ticket:
@@ -634,4 +710,7 @@ class HandoffQueue:
             updated_at=_utc(row.updated_at),
             claimed_at=_utc(row.claimed_at),
             resolved_at=_utc(row.resolved_at),
+            csat_score=row.csat_score,
+            csat_comment=row.csat_comment,
+            csat_at=_utc(row.csat_at),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
@@ -20,6 +21,7 @@ STATUSES = ("open", "claimed", "resolved", "returned_to_bot")
 ACTIVE = ("open", "claimed")
 REASONS = ("customer_request", "complaint", "low_confidence", "negative_feedback", "flow_failure")
 SENDERS = ("customer", "bot", "agent", "system")
+CSAT_SCORES = (1, 2, 3, 4, 5)  # 1 very bad ... 5 very good
 
 metadata = MetaData()
 
@@ -45,6 +47,15 @@ tickets = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("claimed_at", DateTime(timezone=True)),
     Column("resolved_at", DateTime(timezone=True)),
+    # The customer's rating of a resolved ticket (one per ticket), its comment (secrets masked)
+    # and when it came; NULL until the customer rates. Migration 0003 adds them.
+    Column(
+        "csat_score",
+        Integer,
+        CheckConstraint("csat_score BETWEEN 1 AND 5", name="tickets_csat_score_range"),
+    ),
+    Column("csat_comment", Text),
+    Column("csat_at", DateTime(timezone=True)),
     Index("tickets_queue_order", "status", "priority", "created_at"),
     Index(
         "one_active_ticket_per_conversation",

@@ -49,6 +49,7 @@ def lint_kb(
     problems.extend(_link_problems(loaded.articles, kb_dir, base_url))
     for article in articles:
         problems.extend(_announcements_without_answers(article))
+        problems.extend(_placeholders(article))
         if article.word_count > max_words:
             problems.append(
                 Problem(
@@ -81,6 +82,24 @@ def _announcements_without_answers(article: Article) -> list[Problem]:
                     f"section '{section.title}' ends on {last!r} but nothing follows it: "
                     "add what it announces or end it with a statement",
                     "warning",
+                )
+            )
+    return problems
+
+
+def _placeholders(article: Article) -> list[Problem]:
+    """A draft's TODO lines (from `bot insights draft`) must not reach customers as answers."""
+    problems = []
+    for section in article.sections:
+        lines = [section.title, *section.text.splitlines()]
+        if any(line.strip().lstrip("#").strip().upper().startswith("TODO") for line in lines):
+            problems.append(
+                Problem(
+                    display_path(article.path),
+                    section.line,
+                    f"section '{section.title}' still has a draft's TODO placeholder: "
+                    "write the answer before it is served",
+                    "error",
                 )
             )
     return problems

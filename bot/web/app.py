@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import posixpath
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Query, Request
@@ -19,18 +25,21 @@ from bot.conversations import ConversationLog
 from bot.handoff import HandoffQueue
 from bot.handoff.auth import Authenticator
 from bot.handoff.notify import RasaResumer, WebhookNotifier
+from bot.insights.overview import Insights
 from bot.kb.loader import parse_article, rewrite_links
 from bot.kb.render import render_markdown
 from bot.kb.search import KnowledgeBase
 from bot.kb.store import KBIndexError
 from bot.settings import Settings
 from bot.tokens import internal_token, stored_secret
-from bot.web import api, chat, inbox
+from bot.web import api, chat, inbox, insights
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 WIDGET_JS = Path(__file__).parent / "static" / "widget.js"
 
 
+logger = logging.getLogger(__name__)
+PURGE_EVERY_SECONDS = 3600.0
 MAX_BODY_BYTES = 256 * 1024
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
@@ -107,12 +116,39 @@ def session_secret(settings: Settings) -> str:
     return stored_secret(settings.data_dir / "session.key", nbytes=48)
 
 
+@asynccontextmanager
+async def record_turns(app: FastAPI) -> AsyncIterator[None]:
+    """While the app runs: record new turns for the insights, and apply their retention."""
+    task = asyncio.create_task(_record_forever(app.state.insights))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        app.state.insights.close()
+
+
+async def _record_forever(insights: Insights) -> None:
+    last_purge = 0.0
+    while True:
+        try:
+            await asyncio.to_thread(insights.record)
+            if time.monotonic() - last_purge > PURGE_EVERY_SECONDS:
+                await asyncio.to_thread(insights.purge)
+                last_purge = time.monotonic()
+        except Exception:  # a database away for a moment: try again next time
+            logger.exception("insights: recording failed; retrying")
+        await asyncio.sleep(insights.settings.insights_record_seconds)
+
+
 def create_app(
     settings: Settings, kb: KnowledgeBase | None = None, queue: HandoffQueue | None = None
 ) -> FastAPI:
     """Build the web app; tests pass their own settings (a temporary KB, index and database)."""
     app = FastAPI(
         title="Tier-0 support bot",
+        lifespan=record_turns,
         version="0.1.0",
         middleware=[Middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)],  # innermost: CORS applies
         exception_handlers={Exception: server_error, 405: method_not_allowed},
@@ -150,6 +186,15 @@ def create_app(
             except KBIndexError as exc:
                 raise HTTPException(503, str(exc)) from exc
         return state["kb"]
+
+    def index_if_built() -> KnowledgeBase | None:
+        try:
+            return knowledge_base()
+        except HTTPException:
+            return None  # no index yet: the report has no article titles or content gaps
+
+    app.state.insights = Insights(settings, queue.engine, index_if_built)
+    app.include_router(insights.build_router(app.state.insights, auth, TEMPLATES))
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def store_page(request: Request) -> HTMLResponse:

@@ -3,25 +3,32 @@
 The widget talks to one origin, ours. A turn goes to Rasa's REST channel (with Rasa's token); the
 conversation the widget shows is read back from Rasa's tracker store (bot.conversations: what the
 customer and the bot said, with each bot message's buttons and metadata; only what is new since
-the widget's cursor) merged with the handoff queue (an agent joining, agents' replies). Rasa's
-token and tracker never reach the browser, and malformed input stops here with a 4xx. Each turn
-is logged on one line (conversation id, outcome, time; never the customer's text).
+the widget's cursor) merged with the handoff queue (an agent joining, agents' replies, and once
+an agent resolved the conversation's ticket, "How did we do?" until the customer rates it, which
+they do here too). Rasa's token and tracker never reach the browser, and malformed input stops
+here with a 4xx. Each turn is logged on one line (conversation id, outcome, time; never the
+customer's text).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bot.conversations import ConversationLog, ConversationStoreUnavailable
-from bot.handoff import HandoffQueue
-from bot.handoff.queue import Ticket
+from bot.handoff import HandoffQueue, TicketConflict, TicketNotFound
+from bot.handoff.queue import Rating, Ticket
 from bot.inbound import CONVERSATION_ID, MAX_CHARS, payload_problem
 
 logger = logging.getLogger("bot.turns")
@@ -29,6 +36,10 @@ logger = logging.getLogger("bot.turns")
 # an agent's reply committed a moment after a newer bot event is never skipped.
 OVERLAP_SECONDS = 10.0
 MAX_CURSOR = 253402300799.0  # 9999-12-31T23:59:59Z
+# "How did we do?" follows the bot's message that the agent resolved the request; if that message
+# has not come this long after the resolution (Rasa slow or down), the question comes without it.
+RATE_WAIT_SECONDS = 5.0
+CLOCK_SLACK_SECONDS = 2.0  # Rasa's clock and ours may differ a little
 # Payloads the widget sends from its own controls (not from a bot message's buttons).
 WIDGET_PAYLOADS = {
     "/request_human": "Talk to a human",
@@ -83,6 +94,23 @@ class ChatMessage(BaseModel):
         if self.payload is not None:
             return self.payload
         return self.text.strip().lstrip("/").strip() or self.text.strip()
+
+
+class AsciiValidationErrors(APIRoute):
+    """A 422 that echoes the input even when it is no valid Unicode: JSON may carry a lone
+    surrogate ("\\ud800"), which FastAPI's own 422 fails to encode, answering 500 instead."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                body = json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True)
+                return Response(body, 422, media_type="application/json")
+
+        return route
 
 
 class RasaUnavailable(Exception):
@@ -194,6 +222,70 @@ def ticket_items(tickets: list[Ticket]) -> list[dict]:
     return items
 
 
+def _resolved_message_at(said: list[dict], resolved_at: float) -> float | None:
+    """When the bot told the customer that an agent resolved their request (at or after
+    resolved_at), among the tracker items read; None if it is not among them."""
+    return next(
+        (
+            item["ts"]
+            for item in said
+            if item["from"] == "bot"
+            and (item.get("meta") or {}).get("state") == "bot_back"
+            and (item.get("meta") or {}).get("resolved")
+            and item["ts"] >= resolved_at - CLOCK_SLACK_SECONDS
+        ),
+        None,
+    )
+
+
+def rating_items(tickets: list[Ticket], said: list[dict], now: float) -> list[dict]:
+    """The question "How did we do?" for the conversation's latest resolved ticket while it is
+    unrated, and what the customer gave each rated ticket.
+
+    said: the tracker items read with them; each item goes right after the bot's message that the
+    request was resolved (so it reads in that order after a reload as well). The question waits
+    for that message up to RATE_WAIT_SECONDS. Only the latest resolved ticket can be rated (that
+    is the one POST .../csat rates), so an older unrated one asks nothing.
+    """
+    resolved = [t for t in tickets if t.status == "resolved" and t.resolved_at]
+    items: list[dict] = []
+    for ticket in resolved:
+        latest = ticket is resolved[-1]
+        if ticket.csat_score is None and not latest:
+            continue
+        at = _ts(ticket.resolved_at)
+        told = _resolved_message_at(said, at)
+        if ticket.csat_score is None and told is None and now - at < RATE_WAIT_SECONDS:
+            continue
+        ts = told + 0.001 if told is not None else at
+        if ticket.csat_score is None:
+            items.append(
+                {
+                    "id": f"t{ticket.id}-rate",
+                    "ts": ts,
+                    "from": "rate",
+                    "ticket_id": ticket.id,
+                    "agent": ticket.claimed_by,
+                    "text": "How did we do?",
+                }
+            )
+        else:
+            items.append(
+                {
+                    "id": f"t{ticket.id}-rated",
+                    "ts": ts,
+                    "from": "system",
+                    "text": rated_text(ticket.csat_score),
+                }
+            )
+    return items
+
+
+def rated_text(score: int) -> str:
+    """What the conversation shows once the customer rated a ticket."""
+    return f"You rated this chat {score} out of 5. Thank you for your feedback!"
+
+
 def handoff_state(queue: HandoffQueue, tickets: list[Ticket]) -> dict:
     """Who owns the conversation now: the bot, the queue (with the place in it), or an agent."""
     active = next((t for t in reversed(tickets) if t.status in ("open", "claimed")), None)
@@ -221,7 +313,7 @@ def outcome_of(messages: list[dict]) -> dict:
 
 def build_router(queue: HandoffQueue, rasa: RasaClient, log: ConversationLog) -> APIRouter:
     """Routes under /api/chat for the widget."""
-    router = APIRouter(prefix="/api/chat", tags=["chat"])
+    router = APIRouter(prefix="/api/chat", tags=["chat"], route_class=AsciiValidationErrors)
 
     def conversation(conversation_id: str, after: float) -> dict:
         since = after - OVERLAP_SECONDS if after else None
@@ -231,7 +323,11 @@ def build_router(queue: HandoffQueue, rasa: RasaClient, log: ConversationLog) ->
             logger.error("conversation store unreadable: %s", exc)
             raise HTTPException(503, "The conversation store is not reachable right now.") from exc
         tickets = queue.for_conversation(conversation_id)
-        items = sorted(tracker_items(events) + ticket_items(tickets), key=lambda i: i["ts"])
+        said = tracker_items(events)
+        items = sorted(
+            said + ticket_items(tickets) + rating_items(tickets, said, time.time()),
+            key=lambda i: i["ts"],
+        )
         cursor = max([after, *(i["ts"] for i in items)])
         return {
             "conversation_id": conversation_id,
@@ -272,5 +368,36 @@ def build_router(queue: HandoffQueue, rasa: RasaClient, log: ConversationLog) ->
             (time.perf_counter() - started) * 1000,
         )
         return conversation(conversation_id, after)
+
+    @router.post(
+        "/{conversation_id}/csat",
+        status_code=201,
+        responses={
+            404: {"description": "The conversation has no resolved ticket to rate."},
+            409: {"description": "Its latest resolved ticket is already rated."},
+        },
+    )
+    def rate(conversation_id: ConversationId, rating: Rating) -> dict:
+        """Rate the help of the conversation's latest resolved ticket, once (1-5, a comment)."""
+        try:
+            ticket = queue.rate(conversation_id, rating.score, rating.comment)
+        except TicketNotFound as exc:
+            raise HTTPException(404, str(exc)) from exc
+        except TicketConflict as exc:
+            raise HTTPException(409, str(exc)) from exc
+        logger.info(
+            "csat conversation=%s ticket=%s score=%s comment=%s",
+            conversation_id,
+            ticket.id,
+            ticket.csat_score,
+            "yes" if ticket.csat_comment else "no",
+        )
+        return {
+            "ticket_id": ticket.id,
+            "score": ticket.csat_score,
+            "comment": ticket.csat_comment,
+            "rated_at": ticket.csat_at.isoformat(),
+            "text": rated_text(ticket.csat_score),
+        }
 
     return router

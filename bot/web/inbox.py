@@ -3,7 +3,8 @@
 The queue page searches and filters (`/inbox?q=&reason=&status=`) and refuses unknown values with
 a 422 that says which. The ticket page shows each line with the time it was said; the bot's lines
 are Markdown, rendered without any HTML of their own and with web links only, because the bot
-quotes articles and customers' words, and neither is trusted.
+quotes articles and customers' words, and neither is trusted. A resolved ticket the customer
+rated shows the rating (1-5) and comment, on its page and as a badge in the queue.
 """
 
 import datetime as dt
@@ -139,6 +140,7 @@ def inbox_view(
                 "claimed_by": t.claimed_by,
                 "created_at": t.created_at.isoformat(),
                 "waited": waited(t),
+                "csat_score": t.csat_score,
             }
             for t in tickets
         ],
@@ -320,5 +322,6 @@ def build_router(queue: HandoffQueue, auth: Authenticator) -> APIRouter:
 
 
 def _safe_next(target: str) -> str:
-    """Only redirect within the inbox after sign-in (no open redirects)."""
-    return target if target.startswith("/inbox") and "//" not in target else "/inbox"
+    """Only redirect to the inbox or the insights after sign-in (no open redirects)."""
+    within = target.startswith(("/inbox", "/insights"))
+    return target if within and "//" not in target and "\\" not in target else "/inbox"

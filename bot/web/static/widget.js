@@ -38,6 +38,8 @@
   var conversationId = store.get("id");
   var cursor = 0, seen = {}, outbox = [], sending = false, retryDelay = 0, retryTimer = null;
   var started = false, pollTimer = null, fastUntil = 0, handoff = { state: "bot" }, lastBot = null;
+  var SCORES = ["very bad", "bad", "okay", "good", "very good"];  // what 1 ... 5 mean
+  var prompts = {};  // ticket id -> its "How did we do?" form, while unanswered
 
   var ICONS = {
     chat: "M4 4h16v11H8l-4 4z",
@@ -244,9 +246,13 @@
   }
 
   function renderItem(item) {
+    var rated = /^t(\d+)-rated$/.exec(item.id);
+    if (rated && prompts[rated[1]]) { settle(rated[1], item.text, false); return; }  // rated elsewhere
     if (seen[item.id]) return;
     seen[item.id] = true;
-    if (item.from === "user") {
+    if (item.from === "rate") {
+      renderRate(item);
+    } else if (item.from === "user") {
       var u = bubble("user", "You");
       u.appendChild(el("p", { text: item.text }));
       log.appendChild(u);
@@ -295,6 +301,87 @@
     log.appendChild(b);
     if (lastBot) disableButtons(lastBot);
     lastBot = b;
+  }
+
+  // "How did we do?" after an agent resolved the chat: 1-5 and an optional comment. It sits in
+  // the conversation and never blocks the message box; "No thanks" (or just typing on) skips it.
+  function renderRate(item) {
+    var tid = String(item.ticket_id);
+    if (store.get("csat-skipped:" + tid)) return;
+    // Only the latest resolved ticket takes a rating: an older question still open goes.
+    Object.keys(prompts).forEach(function (k) { if (k !== tid) { prompts[k].remove(); delete prompts[k]; } });
+    var base = "t0-csat-" + tid;
+    var scale = el("div", { class: "scale", onchange: function () { error.textContent = ""; } });
+    SCORES.forEach(function (word, i) {
+      var n = String(i + 1);
+      scale.appendChild(el("label", { class: "score" }, [
+        el("input", { type: "radio", name: base, value: n, "aria-label": n + " — " + word }),
+        el("span", { "aria-hidden": "true" }, [el("b", { text: n }), el("small", { text: word })]),
+      ]));
+    });
+    var comment = el("textarea", { id: base + "-comment", rows: "2", maxlength: "1000", autocomplete: "off" });
+    var error = el("p", { class: "csat-error", role: "alert" });
+    var submit = el("button", { type: "submit", class: "csat-send", text: "Send rating" });
+    var skip = el("button", { type: "button", class: "csat-skip", text: "No thanks", onclick: function () {
+      store.set("csat-skipped:" + tid, "1");
+      var inside = form.contains(focused());
+      form.remove();
+      delete prompts[tid];
+      if (inside) input.focus();
+    } });
+    var who = item.agent ? "your chat with " + item.agent + " from our support team" : "the help you got from our support team";
+    var form = el("form", { class: "csat", "aria-labelledby": base + "-q", novalidate: "", onsubmit: function (e) {
+      e.preventDefault();
+      var picked = form.querySelector("input:checked");
+      if (!picked) {
+        error.textContent = "Choose a rating from 1 to 5 first.";
+        scale.querySelector("input").focus();
+        form.scrollIntoView({ block: "nearest" });
+        return;
+      }
+      error.textContent = "";
+      submit.disabled = skip.disabled = true;  // (a disabled button drops the focus: settle puts it back)
+      submit.textContent = "Sending…";
+      api("POST", "/csat", { score: Number(picked.value), comment: comment.value }).then(function (res) {
+        settle(tid, res.text, true);
+      }, function (err) {
+        if (err.status === 409) { settle(tid, "We already have your rating for this chat. Thank you!", true); return; }
+        if (err.status === 404) { settle(tid, "This chat can't be rated any more.", true); return; }
+        submit.disabled = skip.disabled = false;
+        submit.textContent = "Send rating";
+        submit.focus();
+        error.textContent = err.status ? "Not sent: " + err.message : "Can't reach support right now. Try again in a moment.";
+        form.scrollIntoView({ block: "nearest" });
+      });
+    } }, [
+      el("fieldset", {}, [
+        el("legend", { id: base + "-q", text: "How did we do?" }),
+        el("p", { class: "hint", text: "Rate " + who + "." }),
+        scale,
+      ]),
+      error,
+      el("label", { for: base + "-comment", text: "Anything you'd like to add? (optional)" }),
+      comment,
+      el("div", { class: "csat-actions" }, [submit, skip]),
+    ]);
+    prompts[tid] = form;
+    log.appendChild(form);
+  }
+
+  // A rating is in: the question becomes the thanks. The focus goes to the message box when the
+  // customer sent it from here, or was in the question when it was rated elsewhere.
+  function settle(tid, text, sentHere) {
+    var form = prompts[tid], id = "t" + tid + "-rated";
+    delete prompts[tid];
+    var inside = sentHere || (form && form.contains(focused()));
+    if (seen[id]) { if (form) form.remove(); }
+    else {
+      seen[id] = true;
+      var thanks = el("p", { class: "note system", text: text });
+      if (form) form.replaceWith(thanks); else log.appendChild(thanks);
+    }
+    if (inside) input.focus();
+    scrollDown();
   }
 
   function disableButtons(node) {
@@ -497,6 +584,24 @@
       ".composer{display:flex;gap:8px;padding:8px 12px 12px;background:#fff}",
       "textarea{flex:1;resize:none;font:inherit;padding:8px;border:1px solid #8c959f;border-radius:8px;min-height:40px;max-height:120px}",
       ".send{border:0;border-radius:8px;padding:0 16px;background:" + color + ";color:#fff}",
+      ".csat{align-self:stretch;margin:0;padding:10px 12px;background:#fff;border:1px solid #d0d7de;border-radius:12px}",
+      ".csat fieldset{border:0;margin:0;padding:0;min-width:0}.csat legend{padding:0;font-weight:600;font-size:16px}",
+      ".csat .hint{margin:2px 0 8px;font-size:13px;color:#57606a}",
+      ".scale{display:grid;grid-template-columns:repeat(5,minmax(0,1fr));gap:4px}",
+      ".score{position:relative;display:flex}",
+      ".score input{position:absolute;top:0;left:0;width:100%;height:100%;margin:0;opacity:0;cursor:pointer}",
+      ".score span{flex:1;display:flex;flex-direction:column;align-items:center;justify-content:center;min-width:0;min-height:48px;padding:4px 0;border:1px solid #8c959f;border-radius:8px;background:#fff;text-align:center;line-height:1.2}",
+      ".score b{font-size:17px}.score small{max-width:100%;overflow:hidden;text-overflow:ellipsis;font-size:11px;color:#57606a;white-space:nowrap}",
+      ".score input:hover+span{border-color:" + color + "}",
+      ".score input:checked+span{background:" + color + ";border-color:" + color + ";color:#fff}.score input:checked+span small{color:#fff}",
+      ".score input:focus-visible+span{outline:3px solid #ffbf47;outline-offset:2px}",
+      ".csat label[for]{display:block;margin:10px 0 4px;font-size:13px}",
+      ".csat textarea{display:block;width:100%;min-height:52px}",
+      ".csat-error{margin:6px 0 0;font-size:13px;color:#b42318}.csat-error:empty{display:none}",
+      ".csat-actions{display:flex;flex-wrap:wrap;gap:8px;margin-top:8px}",
+      ".csat-send{border:0;border-radius:8px;padding:8px 14px;background:" + color + ";color:#fff}",
+      ".csat-skip{border:1px solid #8c959f;border-radius:8px;padding:8px 14px;background:#fff;color:#1b1f24}",
+      ".csat button:disabled{opacity:.6;cursor:default}",
     ].join("\n");
   }
 })();

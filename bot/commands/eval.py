@@ -1,20 +1,33 @@
-"""`bot eval ...`: the measuring commands (a thin layer over bot.eval)."""
+"""`bot eval ...`: measure retrieval, routing and out-of-scope answers, and calibrate the gate."""
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from bot.commands.common import (
+    JsonOption,
+    build_options,
+    err,
+    fail,
+    get_settings,
+    open_kb,
+    out,
+    print_json,
+)
 from bot.eval import EVAL_DATA
+
+if TYPE_CHECKING:
+    from bot.eval.retrieval import Query
+    from bot.eval.routing import Utterance
 
 eval_app = typer.Typer(
     help="Measure retrieval, routing and out-of-scope behaviour on public data.",
     no_args_is_help=True,
 )
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 BotUrl = Annotated[
     str | None,
     typer.Option(
@@ -32,50 +45,45 @@ Limit = Annotated[
 RESULTS = Path("var/eval")
 
 
-def _base():
-    from bot import cli  # the shared helpers (settings, output, errors)
-
-    return cli
-
-
 def _existing(path: Path, what: str) -> Path:
     if not path.exists():
-        raise _base()._fail(f"{what} not found: {path}")
+        raise fail(f"{what} not found: {path}")
     return path
 
 
-def _retrieval_report(kb_dir: Path, queries, index: Path | None, as_json: bool, title: str):
+def _retrieval_report(
+    kb_dir: Path, queries: list[Query], index: Path | None, as_json: bool, title: str
+) -> None:
     """Search the index (built into a temporary folder unless given) and report the metrics."""
     from bot.eval.retrieval import evaluate
     from bot.kb.builder import BuildFailed, build_index
 
-    cli = _base()
     with tempfile.TemporaryDirectory(prefix="bot-eval-") as tmp:
-        settings = cli._settings(kb_dir, index or Path(tmp) / "index")
+        settings = get_settings(kb_dir, index or Path(tmp) / "index")
         if index is None:
             try:
-                build_index(cli.build_options(settings), skip_invalid=True)
+                build_index(build_options(settings), skip_invalid=True)
             except BuildFailed as exc:
-                raise cli._fail(str(exc)) from exc
-        kb = cli._open_kb(settings)
+                raise fail(str(exc)) from exc
+        kb = open_kb(settings)
         report = evaluate(lambda q, k: [h.id for h in kb.search(q, k)], queries)
     data = report.to_dict()
     if as_json:
-        cli._print_json(data)
+        print_json(data)
         return
-    cli.out.print(
+    out.print(
         f"{title}: {data['queries']} queries  Recall@1 {data['recall_at_1']:.3f}  "
         f"Recall@5 {data['recall_at_5']:.3f}  MRR {data['mrr']:.3f}"
     )
     for miss in data["misses"][:20]:
         rank = miss["rank"] or "not in top 10"
-        cli.out.print(
+        out.print(
             f"  miss (rank {rank}): {miss['query']!r} → expected {miss['expected']}, "
             f"got {', '.join(miss['got'])}",
             markup=False,
         )
     if len(data["misses"]) > 20:
-        cli.out.print(f"  … {len(data['misses']) - 20} more (use --json)")
+        out.print(f"  … {len(data['misses']) - 20} more (use --json)")
 
 
 @eval_app.command("retrieval")
@@ -93,7 +101,7 @@ def retrieval(
     try:
         items = load_queries(_existing(queries, "query file"))
     except QueryFileError as exc:
-        raise _base()._fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     _retrieval_report(_existing(kb, "articles folder"), items, index, as_json, "retrieval")
 
 
@@ -115,13 +123,15 @@ def stackfaq(
     try:
         items = load_queries(query_file, id_of=lambda item: f"thread-{int(item['thread'])}")
     except QueryFileError as exc:
-        raise _base()._fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     with tempfile.TemporaryDirectory(prefix="bot-stackfaq-") as tmp:
         write_stackfaq_kb(threads, Path(tmp) / "kb")
         _retrieval_report(Path(tmp) / "kb", items, None, as_json, "StackFAQ")
 
 
-def _run_turns(utterances, bot_url: str | None, concurrency: int, as_json: bool, save: Path):
+def _run_turns(
+    utterances: list[Utterance], bot_url: str | None, concurrency: int, as_json: bool, save: Path
+) -> list[dict]:
     """Send every utterance as a first message; keep the records for calibrate.
 
     Without --bot-url the turns go to a stack of their own (the same model, index and
@@ -134,29 +144,28 @@ def _run_turns(utterances, bot_url: str | None, concurrency: int, as_json: bool,
     from bot.stack import StackError, evaluation_stack
     from bot.tokens import internal_token
 
-    cli = _base()
-    settings = cli._settings()
+    settings = get_settings()
     progress = None
-    if not as_json and cli.err.is_terminal:
+    if not as_json and err.is_terminal:
         total = len(utterances)
 
         def progress(done: int) -> None:
             if done % 100 == 0 or done == total:
-                cli.err.print(f"  {done}/{total}", end="\r")
+                err.print(f"  {done}/{total}", end="\r")
 
     with contextlib.ExitStack() as stack:
         if bot_url:
             url, token = bot_url, internal_token(settings, "rasa")
         else:
             if not as_json:
-                cli.err.print("starting an evaluation stack of its own (Rasa, actions)...")
+                err.print("starting an evaluation stack of its own (Rasa, actions)...")
             try:
                 url, token = stack.enter_context(evaluation_stack(settings))
             except StackError as exc:
-                raise cli._fail(str(exc)) from exc
+                raise fail(str(exc)) from exc
         records = run(url, utterances, concurrency, on_done=progress, token=token)
     if all(r["outcome"] == "error" for r in records):
-        raise cli._fail(f"the bot at {url} did not answer: {records[0].get('error')}")
+        raise fail(f"the bot at {url} did not answer: {records[0].get('error')}")
     save_records(save, records)
     return records
 
@@ -198,7 +207,6 @@ def routing(
         score_routing,
     )
 
-    cli = _base()
     try:
         if dataset == "bitext":
             items = load_bitext(
@@ -216,9 +224,9 @@ def routing(
             )
             outcomes = BANKING_STORE
         else:
-            raise cli._fail(f"--dataset: unknown dataset {dataset!r} (bitext or banking77)")
+            raise fail(f"--dataset: unknown dataset {dataset!r} (bitext or banking77)")
     except ValueError as exc:
-        raise cli._fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     save = save or RESULTS / (
         "routing.jsonl" if dataset == "bitext" else f"routing-{dataset}.jsonl"
     )
@@ -226,27 +234,27 @@ def routing(
     report = score_routing(records, outcomes)
     report["nearest_misses"] = nearest_misses(records, outcomes)
     if as_json:
-        cli._print_json(report)
+        print_json(report)
         return
-    cli.out.print(
+    out.print(
         f"routing ({dataset}): {report['utterances']} utterances  accuracy "
         f"{report['accuracy']:.3f}  clarify rate {report['clarify_rate']:.3f}  "
         f"errors {report['errors']}"
     )
     for intent, row in report["per_intent"].items():
-        cli.out.print(f"  {intent:28} {row['accuracy']:.3f}  (n={row['n']})")
+        out.print(f"  {intent:28} {row['accuracy']:.3f}  (n={row['n']})")
     for c in report["confusions"][:10]:
-        cli.out.print(f"  confused: {c['intent']} → {c['outcome']} ×{c['count']}")
+        out.print(f"  confused: {c['intent']} → {c['outcome']} ×{c['count']}")
     if report["nearest_misses"]:
-        cli.out.print("nearest misses (a phrasing to add to the article, in your own words):")
+        out.print("nearest misses (a phrasing to add to the article, in your own words):")
     for article, misses in report["nearest_misses"].items():
         for miss in misses[:2]:
-            cli.out.print(
+            out.print(
                 f"  {article}: {miss['text']!r} went to {miss['outcome']} "
                 f"(p {miss['probability']:.2f})",
                 markup=False,
             )
-    cli.out.print(f"records: {save}")
+    out.print(f"records: {save}")
 
 
 @eval_app.command("oos")
@@ -279,7 +287,6 @@ def oos(
     """Out-of-scope messages: how often the bot answers (article or flow) when it should not."""
     from bot.eval.routing import load_banking, load_lines, load_oos, score_oos
 
-    cli = _base()
     if utterances:
         items = load_lines(_existing(utterances, "utterances file"))
     elif dataset in ("all", "clinc", "banking77"):
@@ -289,20 +296,20 @@ def oos(
         if dataset in ("all", "banking77"):
             items += load_banking(_existing(banking, "Banking77 file"), store=False)
     else:
-        raise cli._fail(f"--dataset: unknown dataset {dataset!r} (all, clinc or banking77)")
+        raise fail(f"--dataset: unknown dataset {dataset!r} (all, clinc or banking77)")
     report = score_oos(_run_turns(items[:limit], bot_url, concurrency, as_json, save))
     if as_json:
-        cli._print_json(report)
+        print_json(report)
         return
-    cli.out.print(
+    out.print(
         f"out of scope: {report['utterances']} utterances  "
         f"false-answer rate {report['false_answer_rate']:.3f}  outcomes {report['outcomes']}"
     )
     for source, row in report["by_source"].items():
-        cli.out.print(f"  {source:10} false answers {row['false_answer_rate']:.3f} (n={row['n']})")
+        out.print(f"  {source:10} false answers {row['false_answer_rate']:.3f} (n={row['n']})")
     for item in report["false_answers"][:10]:
-        cli.out.print(f"  answered: {item['text']!r} → {item['outcome']}", markup=False)
-    cli.out.print(f"records: {save}")
+        out.print(f"  answered: {item['text']!r} → {item['outcome']}", markup=False)
+    out.print(f"records: {save}")
 
 
 @eval_app.command("calibrate")
@@ -337,7 +344,6 @@ def calibrate(
     from bot.eval import calibrate as cal
     from bot.eval.routing import BANKING_STORE, load_expected, load_records
 
-    cli = _base()
     files = routing_records or [
         f
         for f in (RESULTS / "routing.jsonl", RESULTS / "routing-banking77.jsonl")
@@ -353,10 +359,10 @@ def calibrate(
     try:
         points = cal.sweep(routing_data, oos_data, outcomes)
     except ValueError as exc:
-        raise cli._fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     chosen = cal.choose(points, max_far)
     cal.plot(points, chosen, plot_file, max_far)
-    settings = cli._settings()
+    settings = get_settings()
     if chosen and write:
         cal.write_thresholds(settings.settings_file, chosen)
     current = cal.evaluate_point(
@@ -376,25 +382,25 @@ def calibrate(
         "curve": [p.to_dict() for p in cal.curve(points)],
     }
     if as_json:
-        cli._print_json(data)
+        print_json(data)
         return
-    cli.out.print("false-answers  accuracy  clarify-rate   answer  clarify  similarity")
+    out.print("false-answers  accuracy  clarify-rate   answer  clarify  similarity")
     for p in cal.curve(points):
-        cli.out.print(
+        out.print(
             f"  {p.false_answer_rate:.3f}        {p.accuracy:.3f}     {p.clarify_rate:.3f}"
             f"         {p.answer:.2f}    {p.clarify:.2f}     {p.similarity:.2f}"
         )
-    cli.out.print(
+    out.print(
         f"before: answer {current.answer:.2f} / clarify {current.clarify:.2f} / similarity "
         f"{current.similarity:.2f}: accuracy {current.accuracy:.3f}, false answers "
         f"{current.false_answer_rate:.3f}"
     )
     if chosen is None:
-        raise cli._fail(f"no thresholds keep false answers at or under {max_far:.0%}")
-    cli.out.print(
+        raise fail(f"no thresholds keep false answers at or under {max_far:.0%}")
+    out.print(
         f"chosen: answer {chosen.answer:.2f} / clarify {chosen.clarify:.2f} / similarity "
         f"{chosen.similarity:.2f}: accuracy {chosen.accuracy:.3f}, false answers "
         f"{chosen.false_answer_rate:.3f}"
         + (f"; written to {settings.settings_file}" if write else " (dry run)")
     )
-    cli.out.print(f"plot: {plot_file}")
+    out.print(f"plot: {plot_file}")

@@ -1,0 +1,1 @@
+"""Insights for the support team: recorded turns, the report, content gaps."""
