@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 from functools import partial
 
 from rasa_sdk import utils
@@ -70,6 +71,9 @@ def serve(host: str, port: int, token: str) -> None:
 def main() -> None:
     """Entry point: settings from the environment, like every other process of the bot."""
     settings = load_settings()
+    # torch reads these when it starts (in each worker, after this): one query per thread
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, str(settings.action_torch_threads))
     utils.configure_colored_logging("INFO")
     utils.update_sanic_log_level()
     serve(settings.action_host, settings.action_port, internal_token(settings, "action"))

@@ -11,6 +11,8 @@ import re
 MAX_CHARS = 2000
 # A conversation id (the widget's, or a channel's sender id): 8-64 letters, digits, '-' or '_'.
 CONVERSATION_ID = r"^[A-Za-z0-9_-]{8,64}$"
+# Sent with every call to Rasa: HAProxy hashes on it, so a conversation stays on one replica.
+CONVERSATION_HEADER = "X-Conversation-Id"
 # A button's payload: '/intent' or '/intent{json}'; EXTERNAL_* intents are for the server only.
 PAYLOAD = re.compile(r"^/(?!EXTERNAL_)[A-Za-z_][\w]*(\{.*\})?$", re.DOTALL)
 

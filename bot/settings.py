@@ -128,6 +128,56 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of Rasa's conversation store (default: SQLite "
         "data_dir/conversations.db); postgresql+psycopg://user@host/db for PostgreSQL.",
     )
+    rasa_replicas: int = Field(
+        1,
+        ge=1,
+        le=32,
+        description="Rasa servers `bot up` starts. Above 1: HAProxy on rasa_port in front of "
+        "them (hashing on the conversation id), Rasa's RedisLockStore at redis_url, and the "
+        "conversations on PostgreSQL (tracker_store_url).",
+    )
+    rasa_replica_ports: list[int] = Field(
+        default_factory=list,
+        description="Ports of the Rasa replicas (default: rasa_port+1, rasa_port+2, ...).",
+    )
+    rasa_backends: list[str] = Field(
+        default_factory=list,
+        description="host:port of Rasa servers on other machines that HAProxy also balances "
+        "over (scale-out across machines).",
+    )
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/1",
+        description="Redis for Rasa's lock store when rasa_replicas > 1 or rasa_backends are set.",
+    )
+    lock_key_prefix: str = Field(
+        "tier0",
+        pattern=r"^[A-Za-z0-9]+$",
+        description="Prefix of the lock keys in Redis (letters and digits), one per bot.",
+    )
+    lock_lifetime_seconds: int = Field(
+        10,
+        ge=2,
+        le=600,
+        description="How long a conversation's lock outlives a Rasa server that died holding it "
+        "(Rasa's TICKET_LOCK_LIFETIME; longer than the slowest turn).",
+    )
+    haproxy_bin: str = Field("haproxy", description="The HAProxy program (Debian's package).")
+    action_workers: int = Field(
+        1,
+        ge=1,
+        le=32,
+        description="Worker processes of the action server (ACTION_SERVER_SANIC_WORKERS); each "
+        "loads the embedding model.",
+    )
+    action_torch_threads: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Threads torch uses in each action-server worker to embed a question. One "
+        "query is too small to split; with several turns at once, more threads only fight "
+        "over the cores (benchmarks/README.md).",
+    )
+    web_workers: int = Field(1, ge=1, le=32, description="uvicorn worker processes of the web app.")
     rasa_socketio: bool = Field(
         False,
         description="Also open Rasa's socket.io channel (for a socket.io widget); it takes "

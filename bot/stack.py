@@ -22,6 +22,7 @@ import httpx
 import yaml
 from sqlalchemy.engine import make_url
 
+from bot.inbound import CONVERSATION_HEADER
 from bot.settings import Settings, connectable
 from bot.tokens import internal_token
 
@@ -33,6 +34,9 @@ CHANNELS = "rasa_plugins.channels"
 TRACKER_STORE_CLASS = "rasa_plugins.tracker_store.MaskingSQLTrackerStore"
 # Logged by MaskingSQLTrackerStore once its database is open (rasa_plugins/tracker_store.py).
 TRACKER_STORE_READY = "tier0 tracker store ready"
+LOCK_STORE_CLASS = "rasa_plugins.lock_store.CheckedRedisLockStore"
+# Logged by CheckedRedisLockStore once Redis answered (rasa_plugins/lock_store.py).
+LOCK_STORE_READY = "tier0 lock store ready"
 
 
 class StackError(RuntimeError):
@@ -165,6 +169,15 @@ class Server:
     ready_params: dict[str, str] = field(default_factory=dict)
     ready_check: Callable[[Server], None] | None = None  # raises StackError when not sound
     log_start: int = 0  # where this run's output begins in the (appended) log
+    command: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+    restarts: int = 0
+    started_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (from its URL)."""
+        return int(self.url.rsplit(":", 1)[1].split("/")[0])
 
     def output(self) -> str:
         """What the process has written to its log in this run."""
@@ -173,6 +186,14 @@ class Server:
         with open(self.log, "rb") as log:
             log.seek(self.log_start)
             return log.read().decode(errors="replace")
+
+    def restart(self) -> None:
+        """Start the same command again (after it died), its output appended to the same log."""
+        self.stop()
+        fresh = _spawn(self.name, self.command, self.url, self.env, self.log, self.ready_path)
+        self.process, self.log_start = fresh.process, fresh.log_start
+        self.started_at = fresh.started_at
+        self.restarts += 1
 
     def stop(self, timeout: float = 20) -> None:
         """Ask the process to stop, then kill it if it does not."""
@@ -199,7 +220,7 @@ def _spawn(
         process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, umask=0o077
         )
-    return Server(name, process, url, log, ready_path, log_start=start)
+    return Server(name, process, url, log, ready_path, log_start=start, command=command, env=env)
 
 
 def _private_folder(settings: Settings, name: str) -> Path:
@@ -234,11 +255,17 @@ def start_action_server(
     internal_token(settings, "action")  # made before any child reads it
     command = [sys.executable, "-m", "bot.action_server"]
     url = f"http://{connectable(settings.action_host)}:{settings.action_port}"
+    threads = str(settings.action_torch_threads)
+    workers = {
+        "ACTION_SERVER_SANIC_WORKERS": str(settings.action_workers),
+        "OMP_NUM_THREADS": threads,  # torch's thread pools, set before it is imported
+        "MKL_NUM_THREADS": threads,
+    }
     return _spawn(
         "action server",
         command,
         url,
-        {**os.environ, **settings_env(settings), **(env or {})},
+        {**os.environ, **settings_env(settings), **workers, **(env or {})},
         log_dir / "actions.log",
         "/health",
     )
@@ -272,12 +299,114 @@ def conversations_where(settings: Settings) -> str:
     return make_url(settings.conversations_url).render_as_string(hide_password=True)
 
 
+def scaled_out(settings: Settings) -> bool:
+    """True when more than one Rasa server shares the conversations (HAProxy, Redis locks)."""
+    return settings.rasa_replicas > 1 or bool(settings.rasa_backends)
+
+
+def replica_ports(settings: Settings) -> list[int]:
+    """The local Rasa servers' ports: rasa_port itself when there is one and nothing else."""
+    if not scaled_out(settings):
+        return [settings.rasa_port]
+    if settings.rasa_replica_ports:
+        if len(settings.rasa_replica_ports) != settings.rasa_replicas:
+            raise StackError(
+                f"rasa_replica_ports lists {len(settings.rasa_replica_ports)} ports for "
+                f"rasa_replicas = {settings.rasa_replicas}; give one per replica"
+            )
+        return list(settings.rasa_replica_ports)
+    return [settings.rasa_port + 1 + i for i in range(settings.rasa_replicas)]
+
+
+def lock_store_endpoint(settings: Settings) -> dict:
+    """Rasa's `lock_store` entry: Redis at redis_url (host, port, db, password)."""
+    from urllib.parse import urlsplit
+
+    url = urlsplit(settings.redis_url)
+    if url.scheme not in ("redis", "rediss") or not url.hostname:
+        raise StackError(f"redis_url: '{settings.redis_url}' is not a redis://host:port/db URL")
+    db = url.path.strip("/") or "1"
+    if not db.isdigit():
+        raise StackError(f"redis_url: database '{db}' in '{settings.redis_url}' is not a number")
+    store: dict[str, Any] = {
+        "type": LOCK_STORE_CLASS,
+        "url": url.hostname,
+        "port": url.port or 6379,
+        "db": int(db),
+        "key_prefix": settings.lock_key_prefix,
+    }
+    if url.password:
+        store["password"] = url.password
+    if url.scheme == "rediss":
+        store["use_ssl"] = True
+    return store
+
+
+def create_database(url: str) -> None:
+    """Create a PostgreSQL database when it does not exist yet (SQLite makes its own file)."""
+    import sqlalchemy as sa
+
+    target = make_url(url)
+    if target.get_backend_name() != "postgresql":
+        return
+    if target.drivername == "postgresql":
+        target = target.set(drivername="postgresql+psycopg")
+    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            exists = connection.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                {"name": target.database},
+            ).first()
+            if not exists:
+                connection.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
+    except sa.exc.SQLAlchemyError as exc:
+        where = target.render_as_string(hide_password=True)
+        raise StackError(f"cannot create the database {where}: {exc}") from exc
+    finally:
+        admin.dispose()
+
+
+def check_scale_out(settings: Settings, roles: tuple[str, ...] = ("rasa", "haproxy")) -> None:
+    """Fail early, saying what to change, when several Rasa servers could not share safely."""
+    if not scaled_out(settings) or not {"rasa", "haproxy"} & set(roles):
+        return
+    if "rasa" in roles and make_url(settings.conversations_url).get_backend_name() != "postgresql":
+        raise StackError(
+            "rasa_replicas > 1 needs the conversations on PostgreSQL, which every replica "
+            "reaches: set tracker_store_url (e.g. postgresql+psycopg://postgres@127.0.0.1/tier0)"
+        )
+    if "haproxy" in roles and shutil.which(settings.haproxy_bin) is None:
+        raise StackError(
+            "rasa_replicas > 1 needs HAProxy in front of the replicas, and "
+            f"'{settings.haproxy_bin}' is not installed: run `make setup` (it installs "
+            "Debian's haproxy) or `sudo apt-get install haproxy`"
+        )
+    if "rasa" not in roles:
+        return
+    endpoint = lock_store_endpoint(settings)
+    try:
+        with socket.create_connection((endpoint["url"], endpoint["port"]), timeout=3):
+            pass
+    except OSError as exc:
+        raise StackError(
+            f"rasa_replicas > 1 needs Redis for the conversation locks; redis_url "
+            f"{endpoint['url']}:{endpoint['port']} does not answer: {exc}"
+        ) from exc
+
+
 def start_rasa(
-    settings: Settings, model: Path, log_dir: Path, env: dict[str, str] | None = None
+    settings: Settings,
+    model: Path,
+    log_dir: Path,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> Server:
-    """The Rasa server: on rasa_host only, its API and REST channel behind rasa_token, calling
-    the action server with action_token, conversations in the SQL tracker store."""
-    folder = _private_folder(settings, f"rasa-{settings.rasa_port}")
+    """A Rasa server: on rasa_host only, its API and REST channel behind rasa_token, calling
+    the action server with action_token, conversations in the SQL tracker store; when scaled
+    out, conversation locks in Redis. port: a replica's (default: rasa_port)."""
+    port = port or settings.rasa_port
+    folder = _private_folder(settings, f"rasa-{port}")
     rasa_token = internal_token(settings, "rasa")
     endpoints = {
         "action_endpoint": {
@@ -286,6 +415,8 @@ def start_rasa(
         },
         "tracker_store": tracker_store_endpoint(settings),
     }
+    if scaled_out(settings):
+        endpoints["lock_store"] = lock_store_endpoint(settings)
     credentials: dict[str, dict] = {f"{CHANNELS}.TokenRestInput": {"token": rasa_token}}
     if settings.rasa_socketio:
         credentials[f"{CHANNELS}.CheckedSocketIOInput"] = {
@@ -296,27 +427,103 @@ def start_rasa(
     # The API token goes through the environment (rasa_plugins/serve.py), never the process list.
     command = [
         str(RASA_PYTHON), "-m", "rasa_plugins.serve", "run", "--enable-api",
-        "--interface", settings.rasa_host, "--port", str(settings.rasa_port),
+        "--interface", settings.rasa_host, "--port", str(port),
         "--model", str(model),
         "--endpoints", str(_write_private(folder / "endpoints.yml", endpoints)),
         "--credentials", str(_write_private(folder / "credentials.yml", credentials)),
     ]  # fmt: skip
+    many = scaled_out(settings)
     server = _spawn(
-        "Rasa server",
+        f"Rasa server {port}" if many else "Rasa server",
         command,
-        f"http://{connectable(settings.rasa_host)}:{settings.rasa_port}",
+        f"http://{connectable(settings.rasa_host)}:{port}",
         {
             **rasa_env(),
             **settings_env(settings),
             **(env or {}),
             "TIER0_RASA_AUTH_TOKEN": rasa_token,
+            "TICKET_LOCK_LIFETIME": str(settings.lock_lifetime_seconds),
         },
-        log_dir / "rasa.log",
+        log_dir / (f"rasa-{port}.log" if many else "rasa.log"),
         "/status",
     )
     server.ready_params = {"token": rasa_token}
-    server.ready_check = check_tracker_store
+    server.ready_check = check_rasa_stores if many else check_tracker_store
     return server
+
+
+def check_rasa_stores(server: Server) -> None:
+    """The tracker store check, and the Redis lock store's (a replica without it could answer
+    one conversation twice at once)."""
+    check_tracker_store(server)
+    if LOCK_STORE_READY not in server.output():
+        raise StackError(
+            f"{server.name} started without its Redis lock store (no '{LOCK_STORE_READY}' in "
+            f"{server.log})"
+        )
+
+
+def haproxy_config(settings: Settings, backends: list[str]) -> str:
+    """HAProxy in front of the Rasa servers: hash on the conversation id (consistent, so a dead
+    server's conversations move and the others' stay), health-checked every second."""
+    servers = "\n".join(
+        f"    server rasa{i} {address} check" for i, address in enumerate(backends, start=1)
+    )
+    return f"""# Written by `bot up` (bot/stack.py haproxy_config); edits are overwritten.
+global
+    maxconn 4000
+    log stderr format raw local0 warning
+
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 2s
+    timeout client 120s
+    timeout server 120s
+    timeout queue 30s
+    # only a connection that failed is retried: a request a server received is never sent twice
+    retries 2
+    retry-on conn-failure
+    option redispatch
+
+frontend rasa
+    bind {settings.rasa_host}:{settings.rasa_port}
+    default_backend rasa_servers
+
+backend rasa_servers
+    balance hdr({CONVERSATION_HEADER})
+    hash-type consistent
+    option httpchk GET /
+    http-check expect status 200
+    # down after three missed checks (a busy server is not a dead one), back after two
+    timeout check 3s
+    default-server inter 1s fall 3 rise 2
+{servers}
+"""
+
+
+def start_haproxy(settings: Settings, backends: list[str], log_dir: Path) -> Server:
+    """HAProxy (Debian's) on rasa_port, balancing over backends (host:port)."""
+    folder = _private_folder(settings, "haproxy")
+    config = folder / "haproxy.cfg"
+    config.write_text(haproxy_config(settings, backends))
+    check = subprocess.run(
+        [settings.haproxy_bin, "-c", "-q", "-f", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if check.returncode != 0:
+        raise StackError(f"HAProxy rejects {config}: {(check.stderr or check.stdout).strip()}")
+    return _spawn(
+        "HAProxy",
+        [settings.haproxy_bin, "-db", "-f", str(config)],
+        f"http://{connectable(settings.rasa_host)}:{settings.rasa_port}",
+        dict(os.environ),
+        log_dir / "haproxy.log",
+        "/",
+    )
 
 
 def check_tracker_store(server: Server) -> None:
@@ -352,6 +559,93 @@ def start_web(
         log_dir / "web.log",
         "/openapi.json",
     )
+
+
+ROLES = ("actions", "rasa", "haproxy", "web")
+
+
+def start_stack(
+    settings: Settings,
+    model: Path,
+    log_dir: Path,
+    env: dict[str, str] | None = None,
+    demo: bool = True,
+    roles: tuple[str, ...] = ROLES,
+) -> list[Server]:
+    """The bot's servers, started (not yet ready): the action server, the Rasa servers, HAProxy
+    when scaled out, and the web app; roles picks some of them (one machine of several). A
+    failure stops what was started."""
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown:
+        raise StackError(f"unknown role {', '.join(unknown)}: choose among {', '.join(ROLES)}")
+    check_scale_out(settings, roles)
+    if "rasa" in roles:
+        create_database(settings.conversations_url)  # before replicas race to create it
+    servers: list[Server] = []
+    try:
+        if "actions" in roles:
+            servers.append(start_action_server(settings, log_dir, env))
+        ports = replica_ports(settings)
+        if "rasa" in roles:
+            for port in ports:
+                servers.append(start_rasa(settings, model, log_dir, env, port=port))
+        if scaled_out(settings) and "haproxy" in roles:
+            local = [f"{connectable(settings.rasa_host)}:{port}" for port in ports]
+            backends = (local if "rasa" in roles else []) + settings.rasa_backends
+            servers.append(start_haproxy(settings, backends, log_dir))
+        if "web" in roles:
+            servers.append(start_web(settings, log_dir, env, demo=demo))
+    except Exception:
+        for server in servers:
+            server.stop()
+        raise
+    return servers
+
+
+RESTARTS_PER_SERVER = 5  # in a row without staying up a minute; then `bot up` gives up
+
+
+def supervise(servers: list[Server], say: Callable[[str], None]) -> bool:
+    """Restart any server that died (a killed Rasa replica, a crashed action server); returns
+    True when one was restarted. Raises StackError when one keeps dying."""
+    restarted = False
+    for server in servers:
+        if server.process.poll() is None:
+            if server.restarts and time.monotonic() - server.started_at > 60:
+                server.restarts = 0  # it stayed up: the next death starts a new count
+            continue
+        if server.restarts >= RESTARTS_PER_SERVER:
+            raise StackError(
+                f"{server.name} keeps stopping (exit {server.process.returncode}, restarted "
+                f"{server.restarts} times); see {server.log}"
+            )
+        say(f"{server.name} stopped (exit {server.process.returncode}); restarting it")
+        server.restart()
+        restarted = True
+    return restarted
+
+
+def servers_file(settings: Settings) -> Path:
+    """Where `bot up` records its servers: data_dir/run/servers.json."""
+    return settings.data_dir / "run" / "servers.json"
+
+
+def write_servers_file(settings: Settings, servers: list[Server]) -> Path:
+    """Record each server's name, pid, port, URL and log (for operators, benchmarks, tests)."""
+    path = servers_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    records = [
+        {
+            "name": server.name,
+            "pid": server.process.pid,
+            "port": server.port,
+            "url": server.url,
+            "log": str(server.log),
+        }
+        for server in servers
+    ]
+    path.write_text(json.dumps({"servers": records}, indent=2) + "\n")
+    return path
 
 
 def wait_all(servers: list[Server], timeout: float = 180) -> None:

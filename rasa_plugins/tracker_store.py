@@ -30,6 +30,7 @@ READY_MARKER = "tier0 tracker store ready"
 POLL_INDEX = "ix_events_sender_timestamp"
 CONNECT_SECONDS = 20.0
 WRITE_ATTEMPTS = 3
+SETUP_ATTEMPTS = 4
 
 
 class TrackerStoreUnavailable(RuntimeError):
@@ -63,16 +64,25 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
         )
         where = f"{dialect} database '{kwargs.get('db')}'"
         _wait_for_database(url, where)
-        try:
-            super().__init__(*args, **kwargs)
-            with self.engine.begin() as connection:
-                connection.execute(
-                    sa.text(
-                        f"CREATE INDEX IF NOT EXISTS {POLL_INDEX} ON events (sender_id, timestamp)"
+        for attempt in range(1, SETUP_ATTEMPTS + 1):
+            try:
+                super().__init__(*args, **kwargs)
+                with self.engine.begin() as connection:
+                    connection.execute(
+                        sa.text(
+                            f"CREATE INDEX IF NOT EXISTS {POLL_INDEX} "
+                            "ON events (sender_id, timestamp)"
+                        )
                     )
-                )
-        except Exception as exc:  # noqa: BLE001 - anything here must stop Rasa, loudly
-            raise TrackerStoreUnavailable(f"tracker store: cannot use the {where}: {exc}") from exc
+                break
+            except Exception as exc:  # noqa: BLE001 - anything here must stop Rasa, loudly
+                # Rasa replicas starting together race to create the database and the table:
+                # the loser's error goes away once the winner is done
+                if attempt == SETUP_ATTEMPTS:
+                    raise TrackerStoreUnavailable(
+                        f"tracker store: cannot use the {where}: {exc}"
+                    ) from exc
+                time.sleep(attempt)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         logger.info(f"{READY_MARKER}: {type(self).__name__} on the {where}")

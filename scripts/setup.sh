@@ -59,5 +59,7 @@ debian_package() {  # package command: install a Debian package when its command
 if [ -z "${BOT_CHROMIUM:-}" ]; then
     debian_package chromium chromium || echo "setup: warning: the browser tests need chromium" >&2
 fi
+# HAProxy balances several Rasa servers (rasa_replicas > 1) and the scale-out tests use it.
+debian_package haproxy haproxy || echo "setup: warning: rasa_replicas > 1 needs haproxy" >&2
 setup_venv .venv 3.11 "$(stamp_of pyproject.toml scripts/setup.sh)" install_main
 setup_venv .venv-rasa 3.10 "$(stamp_of requirements-rasa.txt scripts/setup.sh)" install_rasa

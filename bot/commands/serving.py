@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from bot.commands.common import JsonOption, err, fail, get_settings, out, print_json
-from bot.settings import Settings
 
 
 def _ensure_model() -> tuple[Path, bool]:
@@ -32,34 +31,52 @@ def train(as_json: JsonOption = False) -> None:
         out.print(f"{'trained' if trained else 'up to date'}: {model}")
 
 
-def up() -> None:
-    """Start the action server, the Rasa server and the web app; Ctrl-C stops them all."""
+def up(
+    only: Annotated[
+        str | None,
+        typer.Option(
+            "--only",
+            help="Start only these, comma-separated: actions, rasa, haproxy, web (one machine "
+            "of several; see README, Running in production).",
+        ),
+    ] = None,
+) -> None:
+    """Start the action server, the Rasa server(s) and the web app; Ctrl-C stops them all."""
     import signal
     import time
 
     from bot import stack
 
     settings = get_settings()
-    listeners = {
-        "web_port": (settings.web_host, settings.web_port),
-        "rasa_port": (settings.rasa_host, settings.rasa_port),
-        "action_port": (settings.action_host, settings.action_port),
-    }
+    roles = tuple(r.strip() for r in only.split(",") if r.strip()) if only else stack.ROLES
+    try:
+        ports = stack.replica_ports(settings)
+    except stack.StackError as exc:
+        raise fail(str(exc)) from exc
+    listeners = {}
+    if "web" in roles:
+        listeners["web_port"] = (settings.web_host, settings.web_port)
+    if "actions" in roles:
+        listeners["action_port"] = (settings.action_host, settings.action_port)
+    if not stack.scaled_out(settings) and "rasa" in roles:
+        listeners["rasa_port"] = (settings.rasa_host, settings.rasa_port)
+    if stack.scaled_out(settings) and "haproxy" in roles:
+        listeners["rasa_port"] = (settings.rasa_host, settings.rasa_port)
+    if stack.scaled_out(settings) and "rasa" in roles:
+        for i, port in enumerate(ports):
+            listeners[f"rasa_replica_ports[{i}]"] = (settings.rasa_host, port)
     for name, (host, port) in listeners.items():
         if stack.port_in_use(port, host):
+            setting = name.split("[")[0].upper()
             raise fail(
                 f"port {port} ({name}) is already in use; stop what uses it or set "
-                f"BOT_{name.upper()} to another port"
+                f"BOT_{setting} to another port"
             )
-    model, _ = _ensure_model()
+    model, _ = _ensure_model() if "rasa" in roles else (Path(), False)
     logs = stack.private_data_dir(settings) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     try:
-        servers = [
-            stack.start_action_server(settings, logs),
-            stack.start_rasa(settings, model, logs),
-            stack.start_web(settings, logs),
-        ]
+        servers = stack.start_stack(settings, model, logs, roles=roles)
     except stack.StackError as exc:
         raise fail(str(exc)) from exc
     stopping = False
@@ -71,27 +88,43 @@ def up() -> None:
     signal.signal(signal.SIGINT, stop_all)
     signal.signal(signal.SIGTERM, stop_all)
     try:
-        err.print("starting the action server, the Rasa server and the web app...")
+        err.print(f"starting {', '.join(server.name for server in servers)}...")
         stack.wait_all(servers)
+        recorded = stack.write_servers_file(settings, servers)
+        for server in servers:
+            out.print(f"{server.name + ':':<20}{server.url}", markup=False)
         web = f"http://{settings.web_host}:{settings.web_port}"
+        if "web" in roles:
+            out.print(
+                f"store page:   {web}/  (the chat widget is in the corner)\n"
+                f"help centre:  {web}/help/\nagent inbox:  {web}/inbox "
+                f"(demo token in {settings.data_dir / 'demo-agent.token'})\n"
+                f"insights:     {web}/insights  (the same sign-in)",
+                markup=False,
+            )
+        if stack.scaled_out(settings):
+            out.print(
+                f"Rasa:         {len(ports)} replicas here (ports "
+                f"{', '.join(str(p) for p in ports)})"
+                + (
+                    f" and {len(settings.rasa_backends)} elsewhere"
+                    if settings.rasa_backends
+                    else ""
+                )
+                + f", HAProxy on {settings.rasa_port} hashing on the conversation id; locks in "
+                f"Redis ({settings.redis_url.split('@')[-1]})",
+                markup=False,
+            )
         out.print(
-            f"store page:   {web}/  (the chat widget is in the corner)\n"
-            f"help centre:  {web}/help/\nagent inbox:  {web}/inbox "
-            f"(demo token in {settings.data_dir / 'demo-agent.token'})\n"
-            f"insights:     {web}/insights  (the same sign-in)\n"
-            f"Rasa:         {servers[1].url} (private: token in "
-            f"{settings.data_dir / 'rasa.token'}; conversations in "
-            f"{stack.conversations_where(settings)})\n"
-            f"logs:         {logs}/\nPress Ctrl-C to stop.",
+            f"Rasa is private: token in {settings.data_dir / 'rasa.token'}; conversations in "
+            f"{stack.conversations_where(settings)}\n"
+            f"logs:         {logs}/  (servers, pids and ports: {recorded})\n"
+            "Press Ctrl-C to stop.",
             markup=False,
         )
         while not stopping:
-            for server in servers:
-                if server.process.poll() is not None:
-                    raise stack.StackError(
-                        f"{server.name} stopped (exit {server.process.returncode}); "
-                        f"see {server.log}"
-                    )
+            if stack.supervise(servers, err.print):
+                stack.write_servers_file(settings, servers)
             time.sleep(0.5)
     except stack.StackError as exc:
         err.print(f"[red]error:[/red] {exc}")
@@ -108,14 +141,19 @@ def serve(
     demo: Annotated[
         bool, typer.Option("--demo", help="With no agent tokens set, create a demo agent's token.")
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=32, help="uvicorn worker processes (default: web_workers)."),
+    ] = None,
 ) -> None:
     """Run the web app: store page with the chat widget, help centre, APIs and agent inbox."""
     import logging
+    import os
 
     import uvicorn
 
     from bot.stack import port_in_use
-    from bot.web.app import create_app
+    from bot.web.app import DEMO_AGENT_VARIABLE, create_app, with_demo_agent
 
     settings = get_settings(web_host=host, web_port=port)
     if port_in_use(settings.web_port, settings.web_host):
@@ -129,27 +167,32 @@ def serve(
     )
     sign_in = ""
     if demo and not settings.agent_tokens:
-        settings, token_file = _with_demo_agent(settings)
+        settings, token_file = with_demo_agent(settings)
         sign_in = f" (demo agent: sign in with the token in {token_file})"
     elif not settings.agent_tokens:
         sign_in = " (no agent_tokens set: nobody can sign in; see README)"
-    web = create_app(settings)
+    workers = workers or settings.web_workers
     base = f"http://{settings.web_host}:{settings.web_port}"
     out.print(
-        f"help centre: {base}/help/\nagent inbox: {base}/inbox{sign_in}\ninsights: {base}/insights",
+        f"help centre: {base}/help/\nagent inbox: {base}/inbox{sign_in}\ninsights: {base}/insights"
+        + (f"\n{workers} workers" if workers > 1 else ""),
         markup=False,
     )
-    uvicorn.run(web, host=settings.web_host, port=settings.web_port, log_level="warning")
-
-
-def _with_demo_agent(settings: Settings) -> tuple[Settings, Path]:
-    """A local demo agent whose token lives only in a private file under data_dir."""
-    from bot.handoff.auth import hash_token
-    from bot.tokens import stored_secret
-
-    token_file = settings.data_dir / "demo-agent.token"
-    token = stored_secret(token_file, nbytes=24)
-    updated = settings.model_copy(
-        update={"agent_tokens": {"demo": hash_token(token)}, "cookie_secure": False}
+    if workers == 1:
+        uvicorn.run(
+            create_app(settings),
+            host=settings.web_host,
+            port=settings.web_port,
+            log_level="warning",
+        )
+        return
+    # each worker builds its own app from the same environment (bot.web.app.from_environment)
+    os.environ[DEMO_AGENT_VARIABLE] = "1" if demo else "0"
+    uvicorn.run(
+        "bot.web.app:from_environment",
+        factory=True,
+        workers=workers,
+        host=settings.web_host,
+        port=settings.web_port,
+        log_level="warning",
     )
-    return updated, token_file

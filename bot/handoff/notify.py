@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import httpx
 
+from bot.inbound import CONVERSATION_HEADER
+
 log = logging.getLogger(__name__)
 
 
@@ -116,7 +118,12 @@ class RasaResumer:
         }
         with httpx.Client(timeout=self.timeout) as client:
             return _deliver(
-                lambda: client.post(url, params=params, json=payload),
+                lambda: client.post(
+                    url,
+                    params=params,
+                    json=payload,
+                    headers={CONVERSATION_HEADER: ticket["conversation_id"]},
+                ),
                 f"resuming conversation {ticket['conversation_id']}",
                 self.retries,
                 0.5,

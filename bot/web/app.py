@@ -142,6 +142,35 @@ async def _record_forever(insights: Insights) -> None:
         await asyncio.sleep(insights.settings.insights_record_seconds)
 
 
+DEMO_AGENT_VARIABLE = "TIER0_DEMO_AGENT"
+
+
+def with_demo_agent(settings: Settings) -> tuple[Settings, Path]:
+    """A local demo agent whose token lives only in a private file under data_dir (the same
+    token for every worker and every restart)."""
+    from bot.handoff.auth import hash_token
+
+    token_file = settings.data_dir / "demo-agent.token"
+    token = stored_secret(token_file, nbytes=24)
+    updated = settings.model_copy(
+        update={"agent_tokens": {"demo": hash_token(token)}, "cookie_secure": False}
+    )
+    return updated, token_file
+
+
+def from_environment() -> FastAPI:
+    """The app for one of several uvicorn workers: settings from the environment (BOT_*),
+    and the demo agent when `bot serve --demo` asked for it."""
+    import os
+
+    from bot.settings import load_settings
+
+    settings = load_settings()
+    if os.environ.get(DEMO_AGENT_VARIABLE) == "1" and not settings.agent_tokens:
+        settings, _ = with_demo_agent(settings)
+    return create_app(settings)
+
+
 def create_app(
     settings: Settings, kb: KnowledgeBase | None = None, queue: HandoffQueue | None = None
 ) -> FastAPI:
@@ -176,7 +205,11 @@ def create_app(
     )
     app.include_router(api.build_router(queue, auth))
     app.include_router(inbox.build_router(queue, auth))
-    rasa = chat.RasaClient(settings.rasa_base_url, internal_token(settings, "rasa"))
+    rasa = chat.RasaClient(
+        settings.rasa_base_url,
+        internal_token(settings, "rasa"),
+        actions_health_url=settings.action_webhook_url.rsplit("/", 1)[0] + "/health",
+    )
     app.include_router(chat.build_router(queue, rasa, ConversationLog(settings.conversations_url)))
 
     def knowledge_base() -> KnowledgeBase:

@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
@@ -29,12 +30,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from bot.conversations import ConversationLog, ConversationStoreUnavailable
 from bot.handoff import HandoffQueue, TicketConflict, TicketNotFound
 from bot.handoff.queue import Rating, Ticket
-from bot.inbound import CONVERSATION_ID, MAX_CHARS, payload_problem
+from bot.inbound import CONVERSATION_HEADER, CONVERSATION_ID, MAX_CHARS, payload_problem
 
 logger = logging.getLogger("bot.turns")
 # Items this many seconds older than the widget's cursor come again (it drops the ids it has), so
 # an agent's reply committed a moment after a newer bot event is never skipped.
 OVERLAP_SECONDS = 10.0
+# A turn whose Rasa server died is sent again for this long (HAProxy notices a dead server
+# within about two seconds; a lock the dead server held lapses after lock_lifetime_seconds).
+RETRY_SECONDS = 20.0
+RETRY_PAUSE_SECONDS = 0.5
 MAX_CURSOR = 253402300799.0  # 9999-12-31T23:59:59Z
 # "How did we do?" follows the bot's message that the agent resolved the request; if that message
 # has not come this long after the resolution (Rasa slow or down), the question comes without it.
@@ -114,28 +119,107 @@ class AsciiValidationErrors(APIRoute):
 
 
 class RasaUnavailable(Exception):
-    """The Rasa server did not answer."""
+    """The Rasa server did not answer. retryable: the turn never reached a Rasa server, or the
+    one it reached died (HAProxy's 502/503/504), so it may be sent again once it is known not to
+    have been handled."""
+
+    def __init__(self, message: str, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+RETRYABLE_STATUS = frozenset({502, 503, 504})
+# What the customer sees when the actions cannot run (the action server is down): not silence.
+UNAVAILABLE_TEXT = (
+    "Sorry, something went wrong on our side and I can't look that up right now. "
+    "Please try again in a minute, or talk to a person."
+)
+UNAVAILABLE_BUTTONS = [{"title": "Talk to a person", "payload": "/request_human"}]
 
 
 class RasaClient:
-    """The gateway's one call to Rasa: a turn on the REST channel, with Rasa's token."""
+    """The gateway's calls to Rasa (or HAProxy in front of its replicas), with Rasa's token and
+    the conversation id in CONVERSATION_HEADER."""
 
-    def __init__(self, base_url: str, token: str, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        timeout: float = 30.0,
+        actions_health_url: str | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.token = token
         self.client = httpx.Client(timeout=timeout, headers={"Authorization": f"Bearer {token}"})
+        self.actions_health_url = actions_health_url
 
-    def send(self, conversation_id: str, message: str, title: str | None = None) -> list[dict]:
+    def send(
+        self,
+        conversation_id: str,
+        message: str,
+        title: str | None = None,
+        message_id: str | None = None,
+    ) -> list[dict]:
         """One customer turn; the bot's messages for it. A button's title goes as metadata, so
-        the conversation shows what the customer clicked."""
+        the conversation shows what the customer clicked; message_id too, so a turn sent again
+        after a server died can be recognised as already handled."""
         body: dict = {"sender": conversation_id, "message": message}
-        if title:
-            body["metadata"] = {"title": title}
+        metadata = {k: v for k, v in (("title", title), ("message_id", message_id)) if v}
+        if metadata:
+            body["metadata"] = metadata
         try:
-            response = self.client.post(self.base_url + "/webhooks/rest/webhook", json=body)
-            response.raise_for_status()
-            return response.json()
-        except (httpx.HTTPError, ValueError) as exc:
+            response = self.client.post(
+                self.base_url + "/webhooks/rest/webhook",
+                json=body,
+                headers={CONVERSATION_HEADER: conversation_id},
+            )
+        except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
+            raise RasaUnavailable(f"POST /webhooks/rest/webhook: {exc}", retryable=True) from exc
+        except httpx.HTTPError as exc:
             raise RasaUnavailable(f"POST /webhooks/rest/webhook: {exc}") from exc
+        if response.status_code >= 400:
+            raise RasaUnavailable(
+                f"POST /webhooks/rest/webhook: HTTP {response.status_code}",
+                retryable=response.status_code in RETRYABLE_STATUS,
+            )
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise RasaUnavailable(f"POST /webhooks/rest/webhook: {exc}") from exc
+
+    def actions_down(self) -> bool:
+        """True when the action server does not answer its health check."""
+        if not self.actions_health_url:
+            return False
+        try:
+            return httpx.get(self.actions_health_url, timeout=2).status_code != 200
+        except httpx.HTTPError:
+            return True
+
+    def say(self, conversation_id: str, text: str, buttons: list[dict], outcome: str) -> None:
+        """Add a bot message to the conversation (Rasa's tracker API), so it stays in it, and
+        close the turn with action_listen: Rasa counts the actions since the last one, and a turn
+        whose actions all failed would otherwise trip its circuit breaker on every later turn."""
+        now = time.time()
+        event = [
+            {
+                "event": "bot",
+                "text": text,
+                "timestamp": now,
+                "data": {"buttons": buttons, "custom": {"outcome": outcome}},
+            },
+            {"event": "action", "name": "action_listen", "timestamp": now},
+        ]
+        try:
+            response = self.client.post(
+                f"{self.base_url}/conversations/{conversation_id}/tracker/events",
+                params={"include_events": "NONE", "token": self.token},  # Rasa's API token
+                json=event,
+                headers={CONVERSATION_HEADER: conversation_id},
+            )
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise RasaUnavailable(f"POST /conversations/.../tracker/events: {exc}") from exc
 
 
 def _is_external(event: dict) -> bool:
@@ -306,6 +390,11 @@ def handoff_state(queue: HandoffQueue, tickets: list[Ticket]) -> dict:
     }
 
 
+def _agent_owns(queue: HandoffQueue, conversation_id: str) -> bool:
+    """True while a ticket of the conversation is open or claimed (the bot is quiet then)."""
+    return handoff_state(queue, queue.for_conversation(conversation_id))["state"] != "bot"
+
+
 def outcome_of(messages: list[dict]) -> dict:
     """The turn's metadata: the last custom payload among the bot's messages."""
     return next((m["custom"] for m in reversed(messages) if isinstance(m.get("custom"), dict)), {})
@@ -344,6 +433,37 @@ def build_router(queue: HandoffQueue, rasa: RasaClient, log: ConversationLog) ->
         """The conversation so far (or since a cursor) and who owns it now."""
         return conversation(conversation_id, after)
 
+    def deliver(conversation_id: str, text: str, title: str | None) -> list[dict]:
+        """Send one turn to Rasa exactly once. When the Rasa server that took it died (or none
+        could be reached), send it again to another, unless the conversation already holds it
+        (the server died after storing the turn): then its replies are in the conversation."""
+        message_id = uuid.uuid4().hex
+        sent_at = time.time()
+        deadline = time.monotonic() + RETRY_SECONDS
+        while True:
+            try:
+                return rasa.send(conversation_id, text, title, message_id)
+            except RasaUnavailable as exc:
+                if exc.retryable and handled(conversation_id, message_id, sent_at):
+                    return []
+                if not exc.retryable or time.monotonic() > deadline:
+                    logger.warning(
+                        "turn conversation=%s outcome=unavailable: %s", conversation_id, exc
+                    )
+                    raise HTTPException(503, "The assistant is not reachable right now.") from exc
+                logger.info("turn conversation=%s sent again: %s", conversation_id, exc)
+                time.sleep(RETRY_PAUSE_SECONDS)
+
+    def handled(conversation_id: str, message_id: str, sent_at: float) -> bool:
+        try:
+            events = log.events(conversation_id, sent_at - OVERLAP_SECONDS)
+        except ConversationStoreUnavailable:
+            return False
+        return any(
+            e.get("event") == "user" and (e.get("metadata") or {}).get("message_id") == message_id
+            for e in events
+        )
+
     @router.post("/{conversation_id}/messages")
     def send(
         conversation_id: ConversationId,
@@ -353,11 +473,14 @@ def build_router(queue: HandoffQueue, rasa: RasaClient, log: ConversationLog) ->
         """Send one customer message; the reply is the conversation since the cursor."""
         started = time.perf_counter()
         title = (message.text.strip() or None) if message.payload is not None else None
-        try:
-            replies = rasa.send(conversation_id, message.rasa_message(), title)
-        except RasaUnavailable as exc:
-            logger.warning("turn conversation=%s outcome=unavailable", conversation_id)
-            raise HTTPException(503, "The assistant is not reachable right now.") from exc
+        replies = deliver(conversation_id, message.rasa_message(), title)
+        if not replies and rasa.actions_down() and not _agent_owns(queue, conversation_id):
+            # the actions could not run: say so and offer a person, instead of silence
+            logger.error("turn conversation=%s outcome=actions_unavailable", conversation_id)
+            try:
+                rasa.say(conversation_id, UNAVAILABLE_TEXT, UNAVAILABLE_BUTTONS, "unavailable")
+            except RasaUnavailable as exc:
+                raise HTTPException(503, "The assistant is not reachable right now.") from exc
         meta = outcome_of(replies)
         logger.info(
             "turn conversation=%s outcome=%s article=%s intent=%s ms=%.0f",
