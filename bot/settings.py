@@ -177,6 +177,13 @@ class Settings(BaseSettings):
         "query is too small to split; with several turns at once, more threads only fight "
         "over the cores (benchmarks/README.md).",
     )
+    rasa_threads: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="TensorFlow threads of each Rasa server (its intra- and inter-op pools): one "
+        "message is too small to split, and idle pool threads spin on the cores.",
+    )
     web_workers: int = Field(1, ge=1, le=32, description="uvicorn worker processes of the web app.")
     rasa_socketio: bool = Field(
         False,

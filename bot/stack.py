@@ -443,6 +443,10 @@ def start_rasa(
             **(env or {}),
             "TIER0_RASA_AUTH_TOKEN": rasa_token,
             "TICKET_LOCK_LIFETIME": str(settings.lock_lifetime_seconds),
+            # Rasa's own variables for TensorFlow's thread pools (rasa/constants.py)
+            "TF_INTRA_OP_PARALLELISM_THREADS": str(settings.rasa_threads),
+            "TF_INTER_OP_PARALLELISM_THREADS": str(settings.rasa_threads),
+            "OMP_NUM_THREADS": str(settings.rasa_threads),
         },
         log_dir / (f"rasa-{port}.log" if many else "rasa.log"),
         "/status",

@@ -23,6 +23,9 @@ def main() -> None:
     sys.argv = ["rasa", *sys.argv[1:], f"--auth-token={token}"]
     from rasa.__main__ import main as rasa_main
 
+    from rasa_plugins import speedups
+
+    speedups.install()
     rasa_main()
 
 

@@ -1,0 +1,50 @@
+"""Rasa 3.6 doing the same work for less CPU: the action server's reply checked by a compiled
+schema.
+
+Profiling a turn (benchmarks/README.md, "Where a turn's CPU goes") showed more than half of the
+Rasa server's CPU in `RemoteAction._validate_action_result`: Rasa calls `jsonschema.validate`
+for every action's reply, and that function first checks the *schema itself* against the
+JSON-Schema meta-schema and builds a new validator, every time. Here the validator is built and
+the schema checked once; each reply is then validated exactly as `jsonschema.validate` does
+(the same schema, the best-matching error raised, Rasa's own message added). Nothing else about
+Rasa changes. `install()` runs in `rasa_plugins.serve` before Rasa starts.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from jsonschema import ValidationError
+from jsonschema.exceptions import best_match
+from jsonschema.validators import validator_for
+from rasa.core.actions.action import RemoteAction
+from rasa.shared.constants import DOCS_BASE_URL
+
+
+@functools.lru_cache(maxsize=1)
+def _response_validator() -> Any:
+    """The validator of an action server's reply, made once (schema checked once)."""
+    schema = RemoteAction.action_response_format_spec()
+    cls = validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
+    """RemoteAction._validate_action_result of Rasa 3.6, with the validator built once."""
+    error = best_match(_response_validator().iter_errors(result))
+    if error is None:
+        return True
+    if isinstance(error, ValidationError):
+        error.message += (
+            ". Failed to validate Action server response from API, "
+            "make sure your response from the Action endpoint is valid. "
+            f"For more information about the format visit {DOCS_BASE_URL}/custom-actions"
+        )
+    raise error
+
+
+def install() -> None:
+    """Put the faster check in place (idempotent)."""
+    RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
