@@ -35,6 +35,7 @@ TRACKER_STORE_CLASS = "rasa_plugins.tracker_store.MaskingSQLTrackerStore"
 # Logged by MaskingSQLTrackerStore once its database is open (rasa_plugins/tracker_store.py).
 TRACKER_STORE_READY = "tier0 tracker store ready"
 LOCK_STORE_CLASS = "rasa_plugins.lock_store.CheckedRedisLockStore"
+HAPROXY_HEALTH = "/haproxy-health"
 # Logged by CheckedRedisLockStore once Redis answered (rasa_plugins/lock_store.py).
 LOCK_STORE_READY = "tier0 lock store ready"
 
@@ -493,6 +494,8 @@ defaults
 
 frontend rasa
     bind {settings.rasa_host}:{settings.rasa_port}
+    # HAProxy's own health (200 while it runs, whatever the Rasa servers do)
+    monitor-uri {HAPROXY_HEALTH}
     default_backend rasa_servers
 
 backend rasa_servers
@@ -526,7 +529,7 @@ def start_haproxy(settings: Settings, backends: list[str], log_dir: Path) -> Ser
         f"http://{connectable(settings.rasa_host)}:{settings.rasa_port}",
         dict(os.environ),
         log_dir / "haproxy.log",
-        "/",
+        HAPROXY_HEALTH,
     )
 
 
