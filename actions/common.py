@@ -8,6 +8,7 @@ from typing import Any
 
 from rasa_sdk import Tracker
 
+from bot.conversations import transcript_lines
 from bot.handoff import HandoffQueue
 from bot.kb.search import KnowledgeBase
 from bot.settings import Settings, load_settings
@@ -60,32 +61,5 @@ def top_intents(tracker: Tracker, n: int = 3) -> list[dict[str, Any]]:
 
 
 def transcript(tracker: Tracker) -> list[dict[str, str]]:
-    """The conversation so far as lines for a handoff ticket, each with when it was said.
-
-    A line is {"sender": "customer" | "bot", "text": ..., "at": ISO 8601 UTC}; "at" is left out
-    when the event has no usable timestamp (Rasa's are epoch seconds).
-    """
-    from datetime import UTC, datetime
-
-    lines = []
-    for event in tracker.events:
-        if event.get("event") == "user" and event.get("text"):
-            text = event["text"]
-            if text.startswith("/"):  # a button press: show what it meant, not its payload
-                text = (
-                    f"[{(event.get('parse_data') or {}).get('intent', {}).get('name', 'button')}]"
-                )
-            line = {"sender": "customer", "text": text}
-        elif event.get("event") == "bot" and event.get("text"):
-            line = {"sender": "bot", "text": event["text"]}
-        else:
-            continue
-        stamp = event.get("timestamp")
-        if isinstance(stamp, int | float) and not isinstance(stamp, bool):
-            try:
-                moment = datetime.fromtimestamp(stamp, UTC)
-                line["at"] = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-            except (OverflowError, OSError, ValueError):
-                pass  # a time no clock gives: the line goes without one
-        lines.append(line)
-    return lines[-200:]
+    """The conversation so far as lines for a handoff ticket (bot.conversations)."""
+    return transcript_lines(tracker.events)

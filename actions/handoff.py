@@ -10,19 +10,10 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import intent_of, queue, top_intents, transcript
-from bot.dialogue.replies import meta
+from bot.dialogue.replies import handoff_text, meta, queue_place
 from bot.handoff import NewMessage, NewTicket, TicketConflict, TicketNotFound
 
-HOURS = "Agents are available Monday to Saturday, 8 am to 8 pm ET."
 REASONS = {"complaint": "complaint", "request_human": "customer_request"}
-
-
-def _place(position: int | None) -> str:
-    if position is None:
-        return "An agent has joined and will reply here."
-    if position == 1:
-        return "You're next in the queue."
-    return f"You're number {position} in the queue."
 
 
 def _routed_intent(tracker: Tracker) -> str | None:
@@ -79,15 +70,8 @@ class ActionHandoff(Action):
             )
         )
         position = queue().position(ticket.id)
-        opener = (
-            "I'm sorry to hear that. I've passed your conversation to our customer care team, "
-            "with everything you've told me."
-            if reason == "complaint"
-            else "I'm passing you to a person now, with everything you've told me so you don't "
-            "have to repeat yourself."
-        )
         dispatcher.utter_message(
-            text=f"{opener} {_place(position)} {HOURS}",
+            text=handoff_text(reason, position),
             json_message=meta(
                 "handoff", intent, ticket_id=ticket.id, position=position, reason=reason
             ),
@@ -130,7 +114,7 @@ class ActionHandoffRelay(Action):
             else "I've passed that to the agent, and I'll pass on anything else you send."
         )
         dispatcher.utter_message(
-            text=f"{lead} {_place(position)}",
+            text=f"{lead} {queue_place(position)}",
             json_message=meta(
                 "handoff", intent_of(tracker), ticket_id=ticket.id, position=position, state=state
             ),

@@ -72,3 +72,33 @@ def reader_engine(url: str) -> Engine:
         cursor.close()
 
     return engine
+
+
+def transcript_lines(events: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """A conversation's events as lines for a handoff ticket, each with when it was said.
+
+    A line is {"sender": "customer" | "bot", "text": ..., "at": ISO 8601 UTC}; "at" is left out
+    when the event has no usable timestamp (Rasa's are epoch seconds).
+    """
+    from datetime import UTC, datetime
+
+    lines = []
+    for item in events:
+        if item.get("event") == "user" and item.get("text"):
+            said = item["text"]
+            if said.startswith("/"):  # a button press: show what it meant, not its payload
+                said = f"[{(item.get('parse_data') or {}).get('intent', {}).get('name', 'button')}]"
+            line = {"sender": "customer", "text": said}
+        elif item.get("event") == "bot" and item.get("text"):
+            line = {"sender": "bot", "text": item["text"]}
+        else:
+            continue
+        stamp = item.get("timestamp")
+        if isinstance(stamp, int | float) and not isinstance(stamp, bool):
+            try:
+                moment = datetime.fromtimestamp(stamp, UTC)
+                line["at"] = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            except (OverflowError, OSError, ValueError):
+                pass  # a time no clock gives: the line goes without one
+        lines.append(line)
+    return lines[-200:]

@@ -40,7 +40,7 @@ from bot.stack import (
     wait_ready,
     write_servers_file,
 )
-from bot.web.chat import UNAVAILABLE_TEXT
+from bot.web.outage import APOLOGY as UNAVAILABLE_TEXT
 from tests.conftest import WebStack
 from tests.traffic import Customer
 
@@ -263,22 +263,38 @@ def test_a_killed_replica_loses_no_conversation_and_comes_back(scaled, store_dat
         customer.close()
 
 
-def test_a_killed_action_server_gets_an_apology_then_answers_again(scaled) -> None:
+def test_a_killed_action_server_gets_an_apology_a_person_then_answers_again(scaled) -> None:
     stack, servers = scaled
     actions = servers[0]
     assert actions.name == "action server"
     customer = Customer(stack, f"scale-{uuid.uuid4().hex[:12]}")
+    other = Customer(stack, f"scale-{uuid.uuid4().hex[:12]}")
     try:
         _kill(actions)
         replies = customer.send("how do I return an item?", None)
-        assert any(UNAVAILABLE_TEXT in r["text"] for r in replies), replies
-        offer = next(r for r in replies if UNAVAILABLE_TEXT in r["text"])
+        offer = next((r for r in replies if UNAVAILABLE_TEXT in r["text"]), None)
+        assert offer is not None, replies  # not silence
         assert offer["buttons"] == [{"title": "Talk to a person", "payload": "/request_human"}]
+        # the offer works while the actions are still down: a ticket, and the queue's place
+        replies = customer.send("Talk to a person", "/request_human")
+        assert any("passing you to a person" in r["text"] for r in replies), replies
+        state = httpx.get(f"{stack.url}/api/chat/{customer.id}", timeout=30).json()["handoff"]
+        assert state["state"] == "waiting" and state["ticket_id"]
+        ticket = httpx.get(
+            f"{stack.url}/api/conversations/{customer.id}/ticket",
+            headers={"Authorization": f"Bearer {stack.agent_token}"},
+            timeout=30,
+        ).json()
+        said = [line["text"] for line in ticket["transcript"]]
+        assert "how do I return an item?" in said and UNAVAILABLE_TEXT in said
         actions.restart()
         wait_ready(actions, timeout=180)
+        # Rasa knows a person owns this conversation: the bot does not answer in their place
+        replies = customer.send("are you there?", None)
+        assert not any("/help/" in r["text"] for r in replies), replies
         deadline = time.monotonic() + 60  # the model loads in the background after start
-        while True:
-            replies = customer.send("how do I return an item?", None)
+        while True:  # and a customer with no ticket gets answers again
+            replies = other.send("how do I return an item?", None)
             answers = [r for r in replies if "/help/returns" in r["text"]]  # with its source
             if answers or time.monotonic() > deadline:
                 break
@@ -286,6 +302,7 @@ def test_a_killed_action_server_gets_an_apology_then_answers_again(scaled) -> No
         assert answers, [r["text"] for r in replies]
     finally:
         customer.close()
+        other.close()
 
 
 def test_a_front_machine_balances_over_rasa_servers_elsewhere(scaled, tmp_path: Path) -> None:

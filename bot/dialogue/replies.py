@@ -19,6 +19,32 @@ NEXT_STEPS = {
     "cancelled": "It was cancelled, and any payment was refunded to your original payment method.",
     "returned": "It came back to us, and we refund it within 3 business days of receiving it.",
 }
+AGENT_HOURS = "Agents are available Monday to Saturday, 8 am to 8 pm ET."
+HANDOFF_OPENER = (
+    "I'm passing you to a person now, with everything you've told me so you don't have to "
+    "repeat yourself."
+)
+COMPLAINT_OPENER = (
+    "I'm sorry to hear that. I've passed your conversation to our customer care team, with "
+    "everything you've told me."
+)
+
+
+def queue_place(position: int | None) -> str:
+    """Where the customer is in the queue, or that an agent has the conversation."""
+    if position is None:
+        return "An agent has joined and will reply here."
+    if position == 1:
+        return "You're next in the queue."
+    return f"You're number {position} in the queue."
+
+
+def handoff_text(reason: str, position: int | None) -> str:
+    """What the customer reads when their conversation goes to a person."""
+    opener = COMPLAINT_OPENER if reason == "complaint" else HANDOFF_OPENER
+    return f"{opener} {queue_place(position)} {AGENT_HOURS}"
+
+
 STATUS_NAMES = {
     "processing": "processing",
     "shipped": "shipped",

@@ -20,7 +20,6 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-import httpx
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -30,7 +29,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from bot.conversations import ConversationLog, ConversationStoreUnavailable
 from bot.handoff import HandoffQueue, TicketConflict, TicketNotFound
 from bot.handoff.queue import Rating, Ticket
-from bot.inbound import CONVERSATION_HEADER, CONVERSATION_ID, MAX_CHARS, payload_problem
+from bot.inbound import CONVERSATION_ID, MAX_CHARS, payload_problem
+from bot.web.outage import Outage
+from bot.web.rasa_client import RasaClient, RasaUnavailable
 
 logger = logging.getLogger("bot.turns")
 # Items this many seconds older than the widget's cursor come again (it drops the ids it has), so
@@ -116,110 +117,6 @@ class AsciiValidationErrors(APIRoute):
                 return Response(body, 422, media_type="application/json")
 
         return route
-
-
-class RasaUnavailable(Exception):
-    """The Rasa server did not answer. retryable: the turn never reached a Rasa server, or the
-    one it reached died (HAProxy's 502/503/504), so it may be sent again once it is known not to
-    have been handled."""
-
-    def __init__(self, message: str, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-
-
-RETRYABLE_STATUS = frozenset({502, 503, 504})
-# What the customer sees when the actions cannot run (the action server is down): not silence.
-UNAVAILABLE_TEXT = (
-    "Sorry, something went wrong on our side and I can't look that up right now. "
-    "Please try again in a minute, or talk to a person."
-)
-UNAVAILABLE_BUTTONS = [{"title": "Talk to a person", "payload": "/request_human"}]
-
-
-class RasaClient:
-    """The gateway's calls to Rasa (or HAProxy in front of its replicas), with Rasa's token and
-    the conversation id in CONVERSATION_HEADER."""
-
-    def __init__(
-        self,
-        base_url: str,
-        token: str,
-        timeout: float = 30.0,
-        actions_health_url: str | None = None,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.token = token
-        self.client = httpx.Client(timeout=timeout, headers={"Authorization": f"Bearer {token}"})
-        self.actions_health_url = actions_health_url
-
-    def send(
-        self,
-        conversation_id: str,
-        message: str,
-        title: str | None = None,
-        message_id: str | None = None,
-    ) -> list[dict]:
-        """One customer turn; the bot's messages for it. A button's title goes as metadata, so
-        the conversation shows what the customer clicked; message_id too, so a turn sent again
-        after a server died can be recognised as already handled."""
-        body: dict = {"sender": conversation_id, "message": message}
-        metadata = {k: v for k, v in (("title", title), ("message_id", message_id)) if v}
-        if metadata:
-            body["metadata"] = metadata
-        try:
-            response = self.client.post(
-                self.base_url + "/webhooks/rest/webhook",
-                json=body,
-                headers={CONVERSATION_HEADER: conversation_id},
-            )
-        except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
-            raise RasaUnavailable(f"POST /webhooks/rest/webhook: {exc}", retryable=True) from exc
-        except httpx.HTTPError as exc:
-            raise RasaUnavailable(f"POST /webhooks/rest/webhook: {exc}") from exc
-        if response.status_code >= 400:
-            raise RasaUnavailable(
-                f"POST /webhooks/rest/webhook: HTTP {response.status_code}",
-                retryable=response.status_code in RETRYABLE_STATUS,
-            )
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise RasaUnavailable(f"POST /webhooks/rest/webhook: {exc}") from exc
-
-    def actions_down(self) -> bool:
-        """True when the action server does not answer its health check."""
-        if not self.actions_health_url:
-            return False
-        try:
-            return httpx.get(self.actions_health_url, timeout=2).status_code != 200
-        except httpx.HTTPError:
-            return True
-
-    def say(self, conversation_id: str, text: str, buttons: list[dict], outcome: str) -> None:
-        """Add a bot message to the conversation (Rasa's tracker API), so it stays in it, and
-        close the turn with action_listen: Rasa counts the actions since the last one, and a turn
-        whose actions all failed would otherwise trip its circuit breaker on every later turn."""
-        now = time.time()
-        event = [
-            {
-                "event": "bot",
-                "text": text,
-                "timestamp": now,
-                "data": {"buttons": buttons, "custom": {"outcome": outcome}},
-            },
-            {"event": "action", "name": "action_listen", "timestamp": now},
-        ]
-        try:
-            response = self.client.post(
-                f"{self.base_url}/conversations/{conversation_id}/tracker/events",
-                params={"include_events": "NONE", "token": self.token},  # Rasa's API token
-                json=event,
-                headers={CONVERSATION_HEADER: conversation_id},
-            )
-            response.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise RasaUnavailable(f"POST /conversations/.../tracker/events: {exc}") from exc
 
 
 def _is_external(event: dict) -> bool:
@@ -403,6 +300,7 @@ def outcome_of(messages: list[dict]) -> dict:
 def build_router(queue: HandoffQueue, rasa: RasaClient, log: ConversationLog) -> APIRouter:
     """Routes under /api/chat for the widget."""
     router = APIRouter(prefix="/api/chat", tags=["chat"], route_class=AsciiValidationErrors)
+    outage = Outage(queue, rasa, log)
 
     def conversation(conversation_id: str, after: float) -> dict:
         since = after - OVERLAP_SECONDS if after else None
@@ -475,11 +373,9 @@ def build_router(queue: HandoffQueue, rasa: RasaClient, log: ConversationLog) ->
         title = (message.text.strip() or None) if message.payload is not None else None
         replies = deliver(conversation_id, message.rasa_message(), title)
         if not replies and rasa.actions_down() and not _agent_owns(queue, conversation_id):
-            # the actions could not run: say so and offer a person, instead of silence
-            logger.error("turn conversation=%s outcome=actions_unavailable", conversation_id)
             try:
-                rasa.say(conversation_id, UNAVAILABLE_TEXT, UNAVAILABLE_BUTTONS, "unavailable")
-            except RasaUnavailable as exc:
+                outage.reply(conversation_id)  # not silence: an apology, or the person asked for
+            except (RasaUnavailable, ConversationStoreUnavailable) as exc:
                 raise HTTPException(503, "The assistant is not reachable right now.") from exc
         meta = outcome_of(replies)
         logger.info(
