@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -197,7 +198,8 @@ class Server:
         self.restarts += 1
 
     def stop(self, timeout: float = 20) -> None:
-        """Ask the process to stop, then kill it if it does not."""
+        """Ask the process to stop, then kill it if it does not; then kill what is left of its
+        process group (a worker whose manager was killed must not keep the port)."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -205,6 +207,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
 
 
 def _spawn(
@@ -219,7 +223,13 @@ def _spawn(
     with os.fdopen(fd, "a") as out:  # the child keeps its own copy of the descriptor
         start = out.seek(0, os.SEEK_END)
         process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, umask=0o077
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            umask=0o077,
+            start_new_session=True,  # its own process group: stop() reaches its workers too
         )
     return Server(name, process, url, log, ready_path, log_start=start, command=command, env=env)
 
@@ -602,6 +612,11 @@ def start_stack(
             servers.append(start_haproxy(settings, backends, log_dir))
         if "web" in roles:
             servers.append(start_web(settings, log_dir, env, demo=demo))
+        if not servers:
+            raise StackError(
+                f"nothing to start for --only {','.join(roles)}: haproxy runs only when "
+                "rasa_replicas > 1 or rasa_backends are set"
+            )
     except Exception:
         for server in servers:
             server.stop()

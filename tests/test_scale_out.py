@@ -88,6 +88,31 @@ def test_an_unknown_role_is_refused_before_anything_starts(tmp_path: Path) -> No
         start_stack(_settings(tmp_path), tmp_path / "model.tar.gz", tmp_path, roles=("rasaa",))
 
 
+def test_nothing_to_start_is_said_not_hung_on(tmp_path: Path) -> None:
+    with pytest.raises(StackError, match="nothing to start for --only haproxy"):
+        start_stack(_settings(tmp_path), tmp_path / "model.tar.gz", tmp_path, roles=("haproxy",))
+
+
+def test_stopping_a_killed_server_also_stops_the_workers_it_left(tmp_path: Path) -> None:
+    """Sanic's manager SIGKILLed leaves its worker on the port; stop (and so restart) ends it."""
+    import sys
+
+    from bot.stack import _spawn
+
+    script = "import subprocess, time; subprocess.Popen(['sleep', '120']); time.sleep(120)"
+    server = _spawn(
+        "manager", [sys.executable, "-c", script], "http://127.0.0.1:1", {}, tmp_path / "m.log", "/"
+    )
+    time.sleep(1)
+    worker = psutil.Process(server.process.pid).children()[0]
+    server.process.send_signal(signal.SIGKILL)
+    server.process.wait(timeout=10)
+    assert worker.is_running()  # orphaned, as Sanic's worker would be
+    server.stop()
+    worker.wait(timeout=10)
+    assert not worker.is_running()
+
+
 def test_the_lock_store_endpoint_is_rasas_redis_lock_store(tmp_path: Path) -> None:
     settings = _settings(
         tmp_path, redis_url="redis://:secret@10.0.0.5:6380/3", lock_key_prefix="shop"
@@ -303,6 +328,21 @@ def test_a_killed_action_server_gets_an_apology_a_person_then_answers_again(scal
     finally:
         customer.close()
         other.close()
+
+
+def test_a_message_sent_again_is_answered_once(scaled) -> None:
+    """The widget re-sends a message that got no answer (a timeout); the bot answers it once."""
+    stack, _ = scaled
+    conversation_id = f"scale-{uuid.uuid4().hex[:12]}"
+    url = f"{stack.url}/api/chat/{conversation_id}/messages"
+    message = {"text": "where is my order?", "message_id": uuid.uuid4().hex}
+    first = httpx.post(url, json=message, timeout=60)
+    assert first.status_code == 200
+    again = httpx.post(url, json={**message, "resend": True}, timeout=60)
+    assert again.status_code == 200
+    items = _transcript(stack, conversation_id)
+    assert [i["text"] for i in items if i["from"] == "user"] == ["where is my order?"]
+    assert sum("order number" in i["text"] for i in items if i["from"] == "bot") == 1
 
 
 def test_a_front_machine_balances_over_rasa_servers_elsewhere(scaled, tmp_path: Path) -> None:

@@ -102,7 +102,7 @@ def up(
                 f"insights:     {web}/insights  (the same sign-in)",
                 markup=False,
             )
-        if stack.scaled_out(settings):
+        if stack.scaled_out(settings) and {"rasa", "haproxy"} & set(roles):
             out.print(
                 f"Rasa:         {len(ports)} replicas here (ports "
                 f"{', '.join(str(p) for p in ports)})"

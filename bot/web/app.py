@@ -145,6 +145,15 @@ async def _record_forever(insights: Insights) -> None:
 DEMO_AGENT_VARIABLE = "TIER0_DEMO_AGENT"
 
 
+def action_health_url(webhook_url: str) -> str:
+    """The action server's /health, beside its /webhook (rasa-sdk serves both at its root)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(webhook_url)
+    path = parts.path.removesuffix("/webhook").rstrip("/") + "/health"
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
 def with_demo_agent(settings: Settings) -> tuple[Settings, Path]:
     """A local demo agent whose token lives only in a private file under data_dir (the same
     token for every worker and every restart)."""
@@ -208,7 +217,7 @@ def create_app(
     rasa = chat.RasaClient(
         settings.rasa_base_url,
         internal_token(settings, "rasa"),
-        actions_health_url=settings.action_webhook_url.rsplit("/", 1)[0] + "/health",
+        actions_health_url=action_health_url(settings.action_webhook_url),
     )
     app.include_router(chat.build_router(queue, rasa, ConversationLog(settings.conversations_url)))
 

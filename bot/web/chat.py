@@ -41,6 +41,8 @@ OVERLAP_SECONDS = 10.0
 # within about two seconds; a lock the dead server held lapses after lock_lifetime_seconds).
 RETRY_SECONDS = 20.0
 RETRY_PAUSE_SECONDS = 0.5
+# How far back a re-sent message is looked for in its conversation.
+HANDLED_WINDOW_SECONDS = 3600.0
 MAX_CURSOR = 253402300799.0  # 9999-12-31T23:59:59Z
 # "How did we do?" follows the bot's message that the agent resolved the request; if that message
 # has not come this long after the resolution (Rasa slow or down), the question comes without it.
@@ -80,6 +82,17 @@ class ChatMessage(BaseModel):
     text: str = Field("", max_length=MAX_CHARS, description="What the customer typed or clicked.")
     payload: str | None = Field(
         None, max_length=500, description="A button's payload, e.g. /request_human."
+    )
+
+    message_id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_-]{8,64}$",
+        description="The widget's id of this message, the same on every re-send of it.",
+    )
+    resend: bool = Field(
+        False,
+        description="True when this message was sent before without an answer: if the bot "
+        "already has it, it is not handled again.",
     )
 
     @model_validator(mode="after")
@@ -331,18 +344,21 @@ def build_router(queue: HandoffQueue, rasa: RasaClient, log: ConversationLog) ->
         """The conversation so far (or since a cursor) and who owns it now."""
         return conversation(conversation_id, after)
 
-    def deliver(conversation_id: str, text: str, title: str | None) -> list[dict]:
-        """Send one turn to Rasa exactly once. When the Rasa server that took it died (or none
-        could be reached), send it again to another, unless the conversation already holds it
-        (the server died after storing the turn): then its replies are in the conversation."""
-        message_id = uuid.uuid4().hex
-        sent_at = time.time()
+    def deliver(conversation_id: str, message: ChatMessage, title: str | None) -> list[dict]:
+        """Send one turn to Rasa exactly once. A message the widget sends again (no answer the
+        first time) is not sent when the conversation already holds it. When the Rasa server
+        that took a turn died (or none could be reached), it goes again to another, unless the
+        conversation already holds it (the server died after storing the turn): then its
+        replies are in the conversation."""
+        message_id = message.message_id or uuid.uuid4().hex
+        if message.resend and message.message_id and handled(conversation_id, message_id):
+            return []
         deadline = time.monotonic() + RETRY_SECONDS
         while True:
             try:
-                return rasa.send(conversation_id, text, title, message_id)
+                return rasa.send(conversation_id, message.rasa_message(), title, message_id)
             except RasaUnavailable as exc:
-                if exc.retryable and handled(conversation_id, message_id, sent_at):
+                if exc.retryable and handled(conversation_id, message_id):
                     return []
                 if not exc.retryable or time.monotonic() > deadline:
                     logger.warning(
@@ -352,9 +368,11 @@ def build_router(queue: HandoffQueue, rasa: RasaClient, log: ConversationLog) ->
                 logger.info("turn conversation=%s sent again: %s", conversation_id, exc)
                 time.sleep(RETRY_PAUSE_SECONDS)
 
-    def handled(conversation_id: str, message_id: str, sent_at: float) -> bool:
+    def handled(conversation_id: str, message_id: str) -> bool:
+        """True when the conversation holds this message (looked for in the last
+        HANDLED_WINDOW seconds of it, so a clock that differs a little does not matter)."""
         try:
-            events = log.events(conversation_id, sent_at - OVERLAP_SECONDS)
+            events = log.events(conversation_id, time.time() - HANDLED_WINDOW_SECONDS)
         except ConversationStoreUnavailable:
             return False
         return any(
@@ -371,8 +389,8 @@ def build_router(queue: HandoffQueue, rasa: RasaClient, log: ConversationLog) ->
         """Send one customer message; the reply is the conversation since the cursor."""
         started = time.perf_counter()
         title = (message.text.strip() or None) if message.payload is not None else None
-        replies = deliver(conversation_id, message.rasa_message(), title)
-        if not replies and rasa.actions_down() and not _agent_owns(queue, conversation_id):
+        replies = deliver(conversation_id, message, title)
+        if not replies and not _agent_owns(queue, conversation_id) and rasa.actions_down():
             try:
                 outage.reply(conversation_id)  # not silence: an apology, or the person asked for
             except (RasaUnavailable, ConversationStoreUnavailable) as exc:

@@ -23,7 +23,8 @@ class RasaUnavailable(Exception):
         self.retryable = retryable
 
 
-RETRYABLE_STATUS = frozenset({502, 503, 504})
+# HAProxy's "the server died" (502) and "no server" (503); not 504: that turn may still run
+RETRYABLE_STATUS = frozenset({502, 503})
 
 
 class RasaClient:

@@ -488,7 +488,9 @@
     log.appendChild(pending);
     scrollDown();
     if (lastBot) disableButtons(lastBot);
-    outbox.push({ text: text, payload: payload, node: pending });
+    // one id per message, kept across re-sends: the server answers a message once however
+    // often it is sent (a re-send after a timeout finds it already answered)
+    outbox.push({ text: text, payload: payload, node: pending, id: newId(), tries: 0 });
     flush();
   }
 
@@ -499,6 +501,8 @@
     typing.hidden = false;
     clearTimeout(retryTimer);
     var body = msg.payload ? { text: msg.text, payload: msg.payload } : { text: msg.text };
+    body.message_id = msg.id;
+    if (msg.tries++) body.resend = true;
     api("POST", "/messages?after=" + cursor, body).then(function (update) {
       outbox.shift();
       msg.node.remove();
