@@ -15,6 +15,7 @@ Writes benchmarks/results/turn_cpu.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import time
@@ -28,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import save  # noqa: E402
+from benchmarks.load import tree  # noqa: E402
 from benchmarks.turn_latency import conversations  # noqa: E402
 from bot.stack import ensure_model, own_stack_settings, start_stack, wait_all  # noqa: E402
 from bot.store.demo import DemoStore  # noqa: E402
@@ -36,13 +38,10 @@ from bot.store.demo import DemoStore  # noqa: E402
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process and all its descendants, living ones."""
     total = 0.0
-    try:
-        parent = psutil.Process(pid)
-        for process in [parent, *parent.children(recursive=True)]:
-            times = process.cpu_times()
+    for member in tree(pid):
+        with contextlib.suppress(psutil.Error):  # a worker may end between listing and reading
+            times = psutil.Process(member).cpu_times()
             total += times.user + times.system
-    except psutil.NoSuchProcess:
-        pass
     return total
 
 
