@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import threading
-from functools import cache
+from collections.abc import Callable
+from functools import cache, partial
 from typing import Any
 
 from rasa_sdk import Tracker
 
 from bot.conversations import transcript_lines
 from bot.handoff import HandoffQueue
-from bot.kb.search import KnowledgeBase
+from bot.kb.encoder import load_query_encoder
+from bot.kb.search import KnowledgeBase, QueryEncoder
 from bot.settings import Settings, load_settings
 from bot.store.base import StoreBackend
 
@@ -26,7 +28,21 @@ def settings() -> Settings:
 @cache
 def knowledge_base() -> KnowledgeBase:
     """The search index; it reloads itself when a newer version is published."""
-    return KnowledgeBase(settings().index_dir, settings().embedding_model)
+    return KnowledgeBase(
+        settings().index_dir, settings().embedding_model, query_encoder=query_encoder_factory()
+    )
+
+
+def query_encoder_factory() -> Callable[[], QueryEncoder] | None:
+    """The ONNX question encoder when the settings ask for it (None: sentence-transformers)."""
+    if settings().query_encoder != "onnx":
+        return None
+    return partial(
+        load_query_encoder,
+        settings().embedding_model,
+        settings().encoder_dir,
+        settings().action_torch_threads,
+    )
 
 
 @cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -27,6 +28,7 @@ from bot.inbound import CONVERSATION_HEADER
 from bot.settings import Settings, connectable
 from bot.tokens import internal_token
 
+logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 RASA_INPUTS = ("config.yml", "domain.yml", "data")
 RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
@@ -258,12 +260,27 @@ def _write_private(path: Path, data: dict) -> Path:
     return path
 
 
+def prepare_query_encoder(settings: Settings) -> None:
+    """Export the embedding model to ONNX now (once per model; bot/kb/encoder.py), not during
+    the action server's first turns. If it cannot be made, the action server says why in its
+    log and embeds with sentence-transformers instead."""
+    from bot.kb.embedder import ModelNotAvailable
+    from bot.kb.encoder import EncoderUnavailable, ensure
+
+    try:
+        ensure(settings.embedding_model, settings.encoder_dir)
+    except (EncoderUnavailable, ModelNotAvailable, OSError) as exc:
+        logger.warning(f"question encoder: {exc}")
+
+
 def start_action_server(
     settings: Settings, log_dir: Path, env: dict[str, str] | None = None
 ) -> Server:
     """The action server (bot.action_server: rasa-sdk running actions/) in this interpreter."""
     private_data_dir(settings)
     internal_token(settings, "action")  # made before any child reads it
+    if settings.query_encoder == "onnx":
+        prepare_query_encoder(settings)
     command = [sys.executable, "-m", "bot.action_server"]
     url = f"http://{connectable(settings.action_host)}:{settings.action_port}"
     threads = str(settings.action_torch_threads)

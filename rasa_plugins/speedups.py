@@ -1,13 +1,20 @@
 """Rasa 3.6 doing the same work for less CPU: the action server's reply checked by a compiled
-schema.
+schema, and an event's class found by its type name without walking every class each time.
 
 Profiling a turn (benchmarks/README.md, "Where a turn's CPU goes") showed more than half of the
 Rasa server's CPU in `RemoteAction._validate_action_result`: Rasa calls `jsonschema.validate`
 for every action's reply, and that function first checks the *schema itself* against the
 JSON-Schema meta-schema and builds a new validator, every time. Here the validator is built and
 the schema checked once; each reply is then validated exactly as `jsonschema.validate` does
-(the same schema, the best-matching error raised, Rasa's own message added). Nothing else about
-Rasa changes. `install()` runs in `rasa_plugins.serve` before Rasa starts.
+(the same schema, the best-matching error raised, Rasa's own message added).
+
+`Event.resolve_by_type` turns a stored event's type name ("user", "slot", ...) into its class
+by walking the whole tree of Event subclasses (with `inspect.isabstract` on each), for every
+event of every tracker read and every action reply. Here a name found once is remembered; a
+name not found walks the tree again as before (a class imported later is still found), and
+unknown names still fall back to `default` or raise Rasa's error.
+
+Nothing else about Rasa changes. `install()` runs in `rasa_plugins.serve` before Rasa starts.
 """
 
 from __future__ import annotations
@@ -20,6 +27,10 @@ from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
 from rasa.core.actions.action import RemoteAction
 from rasa.shared.constants import DOCS_BASE_URL
+from rasa.shared.core.events import Event
+
+_rasa_resolve_by_type = Event.resolve_by_type
+_event_classes: dict[str, type[Event]] = {}
 
 
 @functools.lru_cache(maxsize=1)
@@ -45,6 +56,17 @@ def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
     raise error
 
 
+def _resolve_by_type(type_name: str, default: type[Event] | None = None) -> type[Event] | None:
+    """Event.resolve_by_type of Rasa 3.6, remembering the classes it found."""
+    found = _event_classes.get(type_name)
+    if found is None:
+        found = _rasa_resolve_by_type(type_name, default)  # Rasa's walk, default and errors
+        if found is not None and found is not default:
+            _event_classes[type_name] = found
+    return found
+
+
 def install() -> None:
-    """Put the faster check in place (idempotent)."""
+    """Put the faster check and lookup in place (idempotent)."""
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
+    Event.resolve_by_type = staticmethod(_resolve_by_type)  # type: ignore[method-assign]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from bot.kb.chunker import ends_in_promise, plain_text
 from bot.kb.embedder import Embedder, canonical_model_name
@@ -19,6 +20,12 @@ if TYPE_CHECKING:
     import numpy as np
 
 SNIPPET_CHARS = 240
+
+
+class QueryEncoder(Protocol):
+    """Embeds one question as a (1, d) unit vector (Embedder, bot.kb.encoder.OnnxEncoder)."""
+
+    def encode_query(self, text: str) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -67,11 +74,16 @@ class KnowledgeBase:
         model_name: str,
         embedder: Embedder | None = None,
         reload_check_seconds: float = 1.0,
+        query_encoder: Callable[[], QueryEncoder] | None = None,
     ) -> None:
         self.index_dir = index_dir
         self.model_name = canonical_model_name(model_name)
         self._reader = IndexReader(index_dir, expected_model=self.model_name)
         self._embedder = embedder
+        # questions are embedded by this (the ONNX encoder in the live bot), loaded on first use;
+        # without it, by the sentence-transformers model
+        self._query_encoder_factory = query_encoder
+        self._query_encoder: QueryEncoder | None = None
         self._lock = threading.Lock()
         self._reload_check_seconds = reload_check_seconds
         self._last_check = time.monotonic()
@@ -90,6 +102,17 @@ class KnowledgeBase:
                 if self._embedder is None:
                     self._embedder = Embedder(self.model_name)
         return self._embedder
+
+    @property
+    def query_encoder(self) -> QueryEncoder:
+        """What embeds questions: the given encoder, else the sentence-transformers model."""
+        if self._query_encoder is None:
+            if self._query_encoder_factory is None:
+                return self.embedder
+            with self._lock:
+                if self._query_encoder is None:
+                    self._query_encoder = self._query_encoder_factory()
+        return self._query_encoder
 
     def reload_if_stale(self, force: bool = False) -> bool:
         """Switch to a newer published version; searches in flight keep the old one."""
@@ -112,7 +135,7 @@ class KnowledgeBase:
         reader = self._reader
         if reader.size == 0 or not query.strip() or k < 1:
             return []
-        vector = self.embedder.encode_query(query)
+        vector = self.query_encoder.encode_query(query)
         candidates = k * 8
         while True:
             scores, ids = reader.search(vector, candidates)
@@ -149,7 +172,7 @@ class KnowledgeBase:
 
     def encode(self, text: str) -> np.ndarray:
         """A message's (1, d) embedding, to reuse across route and best_section."""
-        return self.embedder.encode_query(text)
+        return self.query_encoder.encode_query(text)
 
     def route(
         self,

@@ -1,0 +1,110 @@
+"""The ONNX question encoder: made once per model, checked, and answering as sentence-transformers.
+
+The live bot embeds customers' questions with it (bot/kb/encoder.py), so it must give the same
+vectors, and therefore the same articles in the same order, as the model it was exported from.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from bot.kb.embedder import Embedder, ModelNotAvailable
+from bot.kb.encoder import (
+    MANIFEST,
+    MAX_DIFFERENCE,
+    EncoderUnavailable,
+    OnnxEncoder,
+    ensure,
+    folder_for,
+    is_complete,
+    load_query_encoder,
+)
+from bot.kb.search import KnowledgeBase
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = "all-MiniLM-L6-v2"
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh export in an empty folder, as on a new machine."""
+    return ensure(MODEL, tmp_path_factory.mktemp("encoders"))
+
+
+def questions() -> list[str]:
+    """Customers' questions from the KB regression file, plus awkward ones."""
+    asked = [case["question"] for case in yaml.safe_load((ROOT / "tests/kb_questions.yml").open())]
+    return [*asked, "  padded with spaces  ", "ÉMOJI 🙂 and accents: où est ma commande", "?"]
+
+
+def test_a_fresh_export_is_checked_and_found_again(exported: Path) -> None:
+    manifest = json.loads((exported / MANIFEST).read_text())
+    assert manifest["checked"] is True
+    assert manifest["max_difference"] <= MAX_DIFFERENCE
+    assert manifest["dimension"] == 384 and manifest["max_tokens"] == 256
+    assert is_complete(exported)
+    assert folder_for(MODEL, exported.parent) == exported
+    modified = (exported / "model.onnx").stat().st_mtime
+    assert ensure(MODEL, exported.parent) == exported  # found, not made again
+    assert (exported / "model.onnx").stat().st_mtime == modified
+
+
+def test_vectors_match_sentence_transformers(exported: Path, embedder: Embedder) -> None:
+    texts = questions()
+    encoder = OnnxEncoder(exported)
+    expected = embedder.encode(texts)
+    assert np.abs(encoder.encode(texts) - expected).max() < MAX_DIFFERENCE
+    one = np.vstack([encoder.encode_query(text) for text in texts[:10]])
+    assert np.abs(one - expected[:10]).max() < MAX_DIFFERENCE
+    assert encoder.encode([]).shape == (0, 384)
+
+
+def test_search_finds_the_same_articles_in_the_same_order(
+    exported: Path, embedder: Embedder, demo_index: Path
+) -> None:
+    torch_kb = KnowledgeBase(demo_index, MODEL, embedder=embedder)
+    onnx_kb = KnowledgeBase(
+        demo_index, MODEL, embedder=embedder, query_encoder=lambda: OnnxEncoder(exported)
+    )
+    assert isinstance(onnx_kb.query_encoder, OnnxEncoder)
+    for question in questions():
+        ours = onnx_kb.search(question, k=5)
+        theirs = torch_kb.search(question, k=5)
+        assert [hit.id for hit in ours] == [hit.id for hit in theirs], question
+        assert [hit.section for hit in ours] == [hit.section for hit in theirs], question
+        for mine, other in zip(ours, theirs, strict=True):
+            assert mine.score == pytest.approx(other.score, abs=1e-4)
+
+
+def test_a_half_written_export_is_made_again(exported: Path, tmp_path: Path) -> None:
+    folder = folder_for(MODEL, tmp_path)
+    folder.mkdir(parents=True)
+    (folder / "model.onnx").write_bytes(b"cut short")
+    assert not is_complete(folder)
+    made = ensure(MODEL, tmp_path)
+    assert made == folder and is_complete(made)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".export-")]
+
+
+def test_without_an_export_the_bot_falls_back_to_torch_and_says_why(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refuse(model_name: str, encoder_dir: Path) -> Path:
+        raise EncoderUnavailable("exporting all-MiniLM-L6-v2 to ONNX failed: no space left")
+
+    monkeypatch.setattr("bot.kb.encoder.ensure", refuse)
+    with caplog.at_level(logging.WARNING, logger="bot.kb.encoder"):
+        encoder = load_query_encoder(MODEL, tmp_path)
+    assert isinstance(encoder, Embedder)
+    assert "no space left" in caplog.text
+
+
+def test_an_unknown_model_is_named_in_the_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotAvailable, match="not-a-model"):
+        ensure(str(tmp_path / "not-a-model"), tmp_path / "encoders")
