@@ -6,7 +6,10 @@ Rasa server's CPU in `RemoteAction._validate_action_result`: Rasa calls `jsonsch
 for every action's reply, and that function first checks the *schema itself* against the
 JSON-Schema meta-schema and builds a new validator, every time. Here the validator is built and
 the schema checked once; each reply is then validated exactly as `jsonschema.validate` does
-(the same schema, the best-matching error raised, Rasa's own message added).
+(the same schema, the best-matching error raised, Rasa's own message added). A reply is first
+checked one event shape at a time (`_fast_check`: the same replies pass, see its docstring),
+since trying each event against all 23 shapes of the schema's `oneOf` cost 1.6 ms per reply;
+only a reply that fails that goes through the full schema, for Rasa's own error.
 
 `Event.resolve_by_type` turns a stored event's type name ("user", "slot", ...) into its class
 by walking the whole tree of Event subclasses (with `inspect.isabstract` on each), for every
@@ -42,8 +45,51 @@ def _response_validator() -> Any:
     return cls(schema)
 
 
+@functools.lru_cache(maxsize=1)
+def _fast_check() -> Any:
+    """A check that accepts exactly the replies the full schema accepts, or None.
+
+    The schema says each event is an object with an `event` name and exactly one of 23 shapes
+    (`oneOf`), each fixing the name with `const`. With the names all different, at most the
+    shape of the event's own name can fit, so "exactly one fits" is "the shape of its name
+    fits": one shape checked per event instead of all of them. None (always the full check) if
+    the schema is not of that form.
+    """
+    schema = RemoteAction.action_response_format_spec()
+    try:
+        items = schema["properties"]["events"]["items"]
+        names = [shape["properties"]["event"]["const"] for shape in items["oneOf"]]
+    except (KeyError, TypeError):
+        return None
+    if len(set(names)) != len(names) or "event" not in items.get("required", ()):
+        return None
+    cls = validator_for(schema)
+    outer = {**schema, "properties": {**schema["properties"], "events": {"type": "array"}}}
+    item = {key: value for key, value in items.items() if key != "oneOf"}
+    shapes = {name: cls(shape) for name, shape in zip(names, items["oneOf"], strict=True)}
+    outer_validator, item_validator = cls(outer), cls(item)
+
+    def valid(result: Any) -> bool:
+        if not outer_validator.is_valid(result):
+            return False
+        for event in (result.get("events") or []) if isinstance(result, dict) else []:
+            if not item_validator.is_valid(event):
+                return False
+            shape = shapes.get(event.get("event")) if isinstance(event.get("event"), str) else None
+            if shape is None or not shape.is_valid(event):
+                return False
+        return True
+
+    return valid
+
+
 def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
-    """RemoteAction._validate_action_result of Rasa 3.6, with the validator built once."""
+    """RemoteAction._validate_action_result of Rasa 3.6, with the validator built once and a
+    reply that fits checked one event shape at a time; one that does not fit gets Rasa's
+    error from the full schema."""
+    fast = _fast_check()
+    if fast is not None and fast(result):
+        return True
     error = best_match(_response_validator().iter_errors(result))
     if error is None:
         return True

@@ -53,3 +53,65 @@ def test_event_classes_are_found_as_rasa_finds_them() -> None:
     assert report["default"] and report["topic"]
     assert report["error"] == "Unknown event name 'no-such-event'."
     assert report["parsed"] == "UserUttered"
+
+
+REPLIES = r"""
+import json
+from rasa.shared.core import events as e
+from rasa_plugins import speedups
+
+good = [
+    e.SlotSet("route", "done"), e.SlotSet("n", 3), e.SlotSet("x", None),
+    e.UserUttered("hi", {"intent": {"name": "greet", "confidence": 0.9}, "entities": []}),
+    e.BotUttered("Hello", {"buttons": [{"title": "Yes", "payload": "/affirm"}]}),
+    e.ActionExecuted("action_listen"), e.ActiveLoop("track_order_form"), e.ActiveLoop(None),
+    e.FollowupAction("action_kb_answer"), e.SessionStarted(), e.Restarted(), e.AllSlotsReset(),
+    e.ActionExecutionRejected("validate_x"), e.LoopInterrupted(True), e.ConversationPaused(),
+    e.ConversationResumed(), e.UserUtteranceReverted(), e.ActionReverted(),
+    e.ReminderScheduled("greet", __import__("datetime").datetime(2030, 1, 1)),
+    e.ReminderCancelled(name="r"), e.StoryExported(), e.EntitiesAdded([]),
+]
+good = [event.as_dict() for event in good]
+replies = [
+    {"events": good, "responses": [{"text": "hi", "buttons": []}]},
+    {"events": [], "responses": []},
+    {},
+    {"responses": [{"text": "only text"}]},
+]
+bad = [
+    {"events": [{"event": "no_such_event"}]},
+    {"events": [{"event": "slot"}]},  # a slot without a name
+    {"events": [{"name": "x"}]},  # no event name
+    {"events": [{"event": 3}]},
+    {"events": [{"event": "slot", "name": "x", "timestamp": "yesterday"}]},
+    {"events": {"event": "slot"}},
+    {"events": ["slot"]},
+    {"responses": "hello"},
+    {"responses": ["hello"]},
+    [],
+    {"events": [{"event": "user", "parse_data": {"intent": {"name": 5}}}]},
+]
+fast = speedups._fast_check()
+full = speedups._response_validator()
+report = [
+    {"fast": fast(r), "full": not list(full.iter_errors(r))} for r in replies + bad
+]
+print(json.dumps({"good": len(replies), "report": report}))
+"""
+
+
+def test_action_replies_pass_and_fail_as_with_rasas_full_check() -> None:
+    done = subprocess.run(
+        [str(RASA_PYTHON), "-c", REPLIES],
+        cwd=ROOT,
+        env=rasa_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    verdicts = result["report"]
+    assert all(v["fast"] == v["full"] for v in verdicts), verdicts
+    assert all(v["full"] for v in verdicts[: result["good"]])
+    assert not any(v["full"] for v in verdicts[result["good"] :])
