@@ -19,8 +19,10 @@ CACHE_CONVERSATIONS of them and CACHE_CHARS characters), the latest session as s
 database; no unmasked event is kept), its timestamp, the session's start, and the number and the
 largest id of the conversation's rows of all sessions. Rasa reads the whole session with the ORM
 for each retrieve and counts it again in each save to know which events are new; here `retrieve`
-asks only for the rows after the cached largest id (another replica may have served the
-conversation meanwhile; a new session among those rows is read Rasa's way), and `save` takes the
+asks only for the rows after the cached largest id, with the conversation's row count (another
+replica may have served the conversation meanwhile; a new session among those rows, or a count
+that does not add up, because rows were deleted or committed late with smaller ids, is read
+Rasa's way), and `save` takes the
 cached session's length as the stored part of the tracker once it has checked, in the
 transaction of its INSERT, that the conversation's row count and largest id are still the cached
 ones. A new session among the saved events restarts the entry where Rasa's query starts it (at
@@ -38,6 +40,7 @@ import functools
 import itertools
 import json
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -69,10 +72,15 @@ COLUMNS = ("sender_id", "type_name", "timestamp", "intent_name", "action_name", 
 
 # The conversation's row count and largest id: has anyone written since the cache was filled?
 LATEST_ROW = sa.text("SELECT count(*), max(id) FROM events WHERE sender_id = :sender")
-# The rows stored after the cached ones (another replica served the conversation meanwhile)
+# The rows stored after the cached ones (another replica served the conversation meanwhile),
+# each with the conversation's row count; one row of NULLs with the count when there are none.
+# A count that is not the cached one plus the new rows means rows went (deleted) or came with
+# smaller ids (a replica that outlived its lock committed late): then the session is read again.
 NEWER_ROWS = sa.text(
-    "SELECT id, type_name, timestamp, data FROM events "
-    "WHERE sender_id = :sender AND id > :after ORDER BY id"
+    "SELECT counted.total, e.id, e.type_name, e.timestamp, e.data "
+    "FROM (SELECT count(*) AS total FROM events WHERE sender_id = :sender) AS counted "
+    "LEFT JOIN events AS e ON e.sender_id = :sender AND e.id > :after "
+    "ORDER BY e.id"
 )
 
 
@@ -224,18 +232,24 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
         cached = self._cached(sender_id)
         if cached is not None:
             with self.session_scope() as session:
-                rows = session.execute(
+                found = session.execute(
                     NEWER_ROWS, {"sender": sender_id, "after": cached.last_id}
                 ).all()
-            if not rows:
-                return cached
-            if not any(row.type_name == SessionStarted.type_name for row in rows):
-                logger.debug(f"tracker store: {len(rows)} new events of {sender_id} from elsewhere")
-                new = [(row.type_name, row.timestamp, row.data) for row in rows]
-                return self._remember(sender_id, cached, cached.extended(new, rows[-1].id))
-            # another replica started a new session: read it the way Rasa does
+            rows = [row for row in found if row.id is not None]
+            # a count that is not the cached one plus the new rows: rows were deleted, or came
+            # late with smaller ids; a new session among the new rows: read it Rasa's way too
+            if found[0].total == cached.total + len(rows):
+                if not rows:
+                    return cached
+                if not any(row.type_name == SessionStarted.type_name for row in rows):
+                    logger.debug(f"tracker store: {len(rows)} new events of {sender_id}")
+                    new = [(row.type_name, row.timestamp, row.data) for row in rows]
+                    return self._remember(sender_id, cached, cached.extended(new, rows[-1].id))
         stored = self._read_session(sender_id)
-        return None if stored is None else self._remember(sender_id, cached, stored)
+        if stored is None:
+            self._forget(sender_id)
+            return None
+        return self._remember(sender_id, cached, stored)
 
     def _read_session(self, sender_id: str) -> StoredSession | None:
         """Rasa's query of the latest session, with the row count and largest id of the
@@ -375,7 +389,11 @@ def _stamps_known(rows: list[dict[str, Any]]) -> bool:
     """True when each row's timestamp is stored as the number it is here (or NULL)."""
     return all(
         row["timestamp"] is None
-        or (isinstance(row["timestamp"], int | float) and not isinstance(row["timestamp"], bool))
+        or (
+            isinstance(row["timestamp"], int | float)
+            and not isinstance(row["timestamp"], bool)
+            and math.isfinite(row["timestamp"])
+        )
         for row in rows
     )
 

@@ -86,9 +86,16 @@ def test_a_half_written_export_is_made_again(exported: Path, tmp_path: Path) -> 
     folder = folder_for(MODEL, tmp_path)
     folder.mkdir(parents=True)
     (folder / "model.onnx").write_bytes(b"cut short")
+    killed = tmp_path / ".export-abc123"  # an export killed half-way
+    killed.mkdir()
+    older = tmp_path / f"{MODEL}-{'0' * 16}"  # the model's export before an upgrade
+    older.mkdir()
+    other = tmp_path / "another-model-0123456789abcdef"
+    other.mkdir()
     assert not is_complete(folder)
     made = ensure(MODEL, tmp_path)
     assert made == folder and is_complete(made)
+    assert not killed.exists() and not older.exists() and other.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".export-")]
 
 

@@ -59,21 +59,16 @@ TOKENIZER_FILE = "tokenizer.json"
 MANIFEST = "encoder.json"
 MAX_DIFFERENCE = 1e-4  # largest difference allowed in any vector component (unit vectors)
 EXPORT_TIMEOUT_SECONDS = 600
-# what the fingerprint covers: the weights, the tokenizer and the modules' configuration
-FINGERPRINTED = (
-    "model.safetensors",
-    "pytorch_model.bin",
-    "tokenizer.json",
-    "config.json",
-    "modules.json",
-    "sentence_bert_config.json",
-    "1_Pooling/config.json",
-)
+# besides every file of the model's folder, the fingerprint covers the libraries that run it on
+# either side: an upgrade of any of them gets a new export, checked again
+LIBRARIES = ("sentence-transformers", "transformers", "tokenizers", "torch", "onnxruntime")
 PROBES = [
     "hi",
     "Where is my order?",
     "how do I return a pair of shoes I bought last week, the box is damaged",
     "Can I change the delivery address after I placed my order? I typed the wrong street.",
+    "  Où est ma commande ? L'adresse était fausse 🙂  ",  # accents, emoji, outer spaces
+    "配送状况 order #100-9246\tplease",
     "refund " * 300,  # past the model's 256 tokens: truncated the same way
 ]
 
@@ -83,18 +78,24 @@ class EncoderUnavailable(RuntimeError):
 
 
 def fingerprint(model_name: str) -> str:
-    """A short hash of the model's files (weights, tokenizer, configuration)."""
+    """A short hash of the model's files (weights, tokenizer, configuration) and of the versions
+    of the libraries that run it."""
+    from importlib.metadata import PackageNotFoundError, version
+
     root = Path(resolve_model_path(model_name))
     if not root.is_dir():
         raise ModelNotAvailable(f"embedding model {model_name!r} is not a local folder")
     digest = hashlib.sha256(f"{FORMAT}\0{canonical_model_name(model_name)}".encode())
-    for name in FINGERPRINTED:
-        path = root / name
-        if path.is_file():
-            digest.update(f"\0{name}\0".encode())
-            with path.open("rb") as file:
-                for block in iter(lambda: file.read(1 << 20), b""):
-                    digest.update(block)
+    for library in LIBRARIES:
+        try:
+            digest.update(f"\0{library}={version(library)}".encode())
+        except PackageNotFoundError:
+            digest.update(f"\0{library}=-".encode())
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(f"\0{path.relative_to(root).as_posix()}\0".encode())
+        with path.open("rb") as file:
+            for block in iter(lambda: file.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()[:16]
 
 
@@ -127,6 +128,8 @@ def ensure(model_name: str, encoder_dir: Path) -> Path:
     with _locked(encoder_dir / ".export.lock"):
         if is_complete(folder):  # another worker made it while this one waited
             return folder
+        for left in encoder_dir.glob(".export-*"):  # an export that was killed half-way
+            shutil.rmtree(left, ignore_errors=True)
         command = [sys.executable, "-m", "bot.kb.encoder", model_name, str(folder)]
         try:
             done = subprocess.run(
@@ -139,6 +142,10 @@ def ensure(model_name: str, encoder_dir: Path) -> Path:
         if done.returncode != 0 or not is_complete(folder):
             reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise EncoderUnavailable(f"exporting {model_name} to ONNX failed: {reason}")
+        prefix = folder.name.rsplit("-", 1)[0] + "-"
+        for older in encoder_dir.glob(f"{prefix}*"):  # exports of the model as it was before
+            if older != folder and len(older.name) == len(folder.name):
+                shutil.rmtree(older, ignore_errors=True)
     return folder
 
 
@@ -187,6 +194,7 @@ def export(model_name: str, folder: Path) -> dict:
             "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        staging.chmod(0o755)  # mkdtemp's 0700 would hide it from servers run by another user
         if folder.exists():
             shutil.rmtree(folder)
         staging.rename(folder)
@@ -224,7 +232,7 @@ class OnnxEncoder:
         self.dimension = int(manifest.get("dimension") or self.encode(["probe"]).shape[1])
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """Embed texts as `Embedder.encode` does: stripped, truncated, mean-pooled, unit length."""
+        """Embed texts as `Embedder.encode` does: truncated, mean-pooled, unit length."""
         import numpy as np
 
         if not texts:
@@ -239,7 +247,7 @@ class OnnxEncoder:
     def _batch(self, texts: list[str]) -> np.ndarray:
         import numpy as np
 
-        encodings = self.tokenizer.encode_batch([str(text).strip() for text in texts])
+        encodings = self.tokenizer.encode_batch([str(text) for text in texts])
         width = max(len(e.ids) for e in encodings)
         ids = np.zeros((len(texts), width), dtype=np.int64)
         mask = np.zeros((len(texts), width), dtype=np.int64)
@@ -261,7 +269,7 @@ def load_query_encoder(model_name: str, encoder_dir: Path, threads: int = 1) -> 
     with the reason logged, if it cannot be made here."""
     try:
         return OnnxEncoder(ensure(model_name, encoder_dir), threads=threads)
-    except (EncoderUnavailable, ModelNotAvailable, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure here leaves questions to torch
         logger.warning(
             f"question encoder: using sentence-transformers on torch instead of ONNX: {exc}"
         )
