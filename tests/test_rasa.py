@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from pathlib import Path
 
@@ -14,15 +13,14 @@ from bot.handoff import HandoffQueue
 from bot.handoff.notify import RasaResumer
 from bot.stack import (
     RASA_BIN,
-    ROOT,
     own_stack_settings,
-    rasa_env,
     start_action_server,
     start_rasa,
     wait_all,
 )
 from bot.store.demo import DemoStore
 from bot.tokens import internal_token
+from tests.rasa_process import run_in_rasa
 
 pytestmark = pytest.mark.rasa
 
@@ -37,15 +35,7 @@ EXPECTED_WARNINGS = [
 
 
 def test_training_data_is_valid() -> None:
-    result = subprocess.run(
-        [str(RASA_BIN), "data", "validate"],
-        cwd=ROOT,
-        env=rasa_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    result = run_in_rasa([str(RASA_BIN), "data", "validate"], timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     warnings = re.findall(r"UserWarning: (.*)", result.stdout + result.stderr)
     unexpected = [w for w in warnings if not any(re.search(p, w) for p in EXPECTED_WARNINGS)]
@@ -53,7 +43,7 @@ def test_training_data_is_valid() -> None:
 
 
 def test_every_test_story_passes(rasa_model: Path, tmp_path: Path) -> None:
-    result = subprocess.run(
+    result = run_in_rasa(
         [
             str(RASA_BIN),
             "test",
@@ -66,11 +56,6 @@ def test_every_test_story_passes(rasa_model: Path, tmp_path: Path) -> None:
             "--out",
             str(tmp_path / "results"),
         ],
-        cwd=ROOT,
-        env=rasa_env(),
-        capture_output=True,
-        text=True,
-        check=False,
         timeout=600,
     )
     failed = tmp_path / "results" / "failed_test_stories.yml"

@@ -6,9 +6,9 @@ Rasa is in .venv-rasa, so the checks run there, as a script, and report back.
 from __future__ import annotations
 
 import json
-import subprocess
 
-from bot.stack import RASA_PYTHON, ROOT, rasa_env
+from bot.stack import RASA_PYTHON
+from tests.rasa_process import run_in_rasa
 
 SCRIPT = r"""
 import json
@@ -37,17 +37,15 @@ print(json.dumps(report))
 """
 
 
-def test_event_classes_are_found_as_rasa_finds_them() -> None:
-    done = subprocess.run(
-        [str(RASA_PYTHON), "-c", SCRIPT],
-        cwd=ROOT,
-        env=rasa_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def reported(script: str) -> dict:
+    """Run the script under .venv-rasa's Python; its last line of output, as JSON."""
+    done = run_in_rasa([str(RASA_PYTHON), "-c", script], timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_event_classes_are_found_as_rasa_finds_them() -> None:
+    report = reported(SCRIPT)
     assert report["names"] > 20
     assert report["same"] and report["again"]
     assert report["default"] and report["topic"]
@@ -101,16 +99,7 @@ print(json.dumps({"good": len(replies), "report": report}))
 
 
 def test_action_replies_pass_and_fail_as_with_rasas_full_check() -> None:
-    done = subprocess.run(
-        [str(RASA_PYTHON), "-c", REPLIES],
-        cwd=ROOT,
-        env=rasa_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = reported(REPLIES)
     verdicts = result["report"]
     assert all(v["fast"] == v["full"] for v in verdicts), verdicts
     assert all(v["full"] for v in verdicts[: result["good"]])

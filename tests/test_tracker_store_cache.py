@@ -11,7 +11,6 @@ are played by SCRIPT under .venv-rasa's Python, once per database, and the tests
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +18,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, make_url, text
 
-from bot.stack import RASA_PYTHON, ROOT, rasa_env
+from bot.stack import RASA_PYTHON
 from tests.handoff_fixtures import postgres_base_url
+from tests.rasa_process import run_in_rasa
 
 CARD = "4111 1111 1111 1111"  # Luhn-valid test card number
 
@@ -382,15 +382,7 @@ SCENARIOS = [
 def _play(config: dict, tmp_path: Path) -> dict:
     script = tmp_path / "play_tracker_store.py"
     script.write_text(SCRIPT, encoding="utf-8")
-    result = subprocess.run(
-        [str(RASA_PYTHON), str(script), json.dumps(config), CARD],
-        cwd=ROOT,
-        env=rasa_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    result = run_in_rasa([str(RASA_PYTHON), str(script), json.dumps(config), CARD], timeout=300)
     lines = [line for line in result.stdout.splitlines() if line.startswith("REPORT ")]
     assert result.returncode == 0 and lines, result.stdout[-3000:] + result.stderr[-5000:]
     return json.loads(lines[-1].removeprefix("REPORT "))

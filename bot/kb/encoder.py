@@ -215,7 +215,6 @@ class OnnxEncoder:
         manifest_path = folder / MANIFEST
         manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
         self.folder = folder
-        self.name = manifest.get("model", "")
         self.max_tokens = int(max_tokens or manifest.get("max_tokens") or 256)
         self.tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
         # the file's own settings (128, fixed padding) are not what sentence-transformers uses
