@@ -17,20 +17,44 @@ event of every tracker read and every action reply. Here a name found once is re
 name not found walks the tree again as before (a class imported later is still found), and
 unknown names still fall back to `default` or raise Rasa's error.
 
+`EndpointConfig.request` (how Rasa calls the action server) opens a new aiohttp session, and so
+a new TCP connection, for every call, and closes it after one reply. Here each endpoint keeps one
+session per event loop and its connections alive between calls (for KEEP_ALIVE_SECONDS, well
+under the action server's own keep-alive of 120 s, so a connection the server is about to close
+is not reused); the request itself, its headers, token, timeout, errors and reply are Rasa's.
+
+Rasa's model graph runs with `rasa_plugins.graph_runner.SequentialGraphRunner` instead of
+`DaskGraphRunner` (see there).
+
 Nothing else about Rasa changes. `install()` runs in `rasa_plugins.serve` before Rasa starts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import os
+import ssl
 from typing import Any
 
+import aiohttp
+import rasa.core.processor
 from jsonschema import ValidationError
 from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
 from rasa.core.actions.action import RemoteAction
+from rasa.core.constants import DEFAULT_REQUEST_TIMEOUT
 from rasa.shared.constants import DOCS_BASE_URL
 from rasa.shared.core.events import Event
+from rasa.shared.exceptions import FileNotFoundException
+from rasa.utils import endpoints
+from rasa.utils.endpoints import ClientResponseError, EndpointConfig, concat_url
+
+from rasa_plugins.graph_runner import SequentialGraphRunner
+
+# Connections to an endpoint stay open this long between calls (the action server, Sanic,
+# keeps an idle connection for 120 s; aiohttp's own default is 15 s).
+KEEP_ALIVE_SECONDS = 15.0
 
 _rasa_resolve_by_type = Event.resolve_by_type
 _event_classes: dict[str, type[Event]] = {}
@@ -112,7 +136,76 @@ def _resolve_by_type(type_name: str, default: type[Event] | None = None) -> type
     return found
 
 
+def _session(endpoint: EndpointConfig) -> aiohttp.ClientSession:
+    """The endpoint's session for the running event loop, made on first use (a closed one, or
+    one of another loop, is replaced)."""
+    loop = asyncio.get_running_loop()
+    session: aiohttp.ClientSession | None = getattr(endpoint, "_tier0_session", None)
+    if session is None or session.closed or session._loop is not loop:
+        auth = None
+        if endpoint.basic_auth:
+            auth = aiohttp.BasicAuth(
+                endpoint.basic_auth["username"], endpoint.basic_auth["password"]
+            )
+        # as EndpointConfig.session makes it, with connections kept between calls
+        session = aiohttp.ClientSession(
+            headers=endpoint.headers,
+            auth=auth,
+            timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
+            connector=aiohttp.TCPConnector(keepalive_timeout=KEEP_ALIVE_SECONDS),
+        )
+        endpoint._tier0_session = session  # type: ignore[attr-defined]
+    return session
+
+
+async def _request(
+    self: EndpointConfig,
+    method: str = "post",
+    subpath: str | None = None,
+    content_type: str | None = "application/json",
+    compress: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """EndpointConfig.request of Rasa 3.6 on the endpoint's kept session."""
+    headers = {}
+    if content_type:
+        headers["Content-Type"] = content_type
+    if "headers" in kwargs:
+        headers.update(kwargs["headers"])
+        del kwargs["headers"]
+    if self.headers:
+        headers.update(self.headers)
+    url = concat_url(self.url, subpath)
+    sslcontext = None
+    if self.cafile:
+        try:
+            sslcontext = ssl.create_default_context(cafile=self.cafile)
+        except FileNotFoundError as e:
+            raise FileNotFoundException(
+                f"Failed to find certificate file, '{os.path.abspath(self.cafile)}' does not exist."
+            ) from e
+    async with _session(self).request(
+        method,
+        url,
+        headers=headers,
+        params=self.combine_parameters(kwargs),
+        compress=compress,
+        ssl=sslcontext,
+        **kwargs,
+    ) as response:
+        if response.status >= 400:
+            raise ClientResponseError(
+                response.status, response.reason, await response.content.read()
+            )
+        try:
+            return await response.json()
+        except aiohttp.ContentTypeError:
+            return None
+
+
 def install() -> None:
-    """Put the faster check and lookup in place (idempotent)."""
+    """Put the faster check, lookup, endpoint calls and graph runner in place (idempotent)."""
+    endpoints.EndpointConfig.request = _request  # type: ignore[method-assign]
+    rasa.core.processor.DaskGraphRunner = SequentialGraphRunner  # type: ignore[misc]
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
     Event.resolve_by_type = staticmethod(_resolve_by_type)  # type: ignore[method-assign]

@@ -6,6 +6,7 @@ Rasa is in .venv-rasa, so the checks run there, as a script, and report back.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from bot.stack import RASA_PYTHON
 from tests.rasa_process import run_in_rasa
@@ -104,3 +105,129 @@ def test_action_replies_pass_and_fail_as_with_rasas_full_check() -> None:
     assert all(v["fast"] == v["full"] for v in verdicts), verdicts
     assert all(v["full"] for v in verdicts[: result["good"]])
     assert not any(v["full"] for v in verdicts[result["good"] :])
+
+
+RUNNERS = r"""
+import asyncio, json, sys
+from rasa.core.agent import Agent
+from rasa.core.channels.channel import UserMessage
+from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+processor = Agent.load(sys.argv[1]).processor
+dask_runner = processor.graph_runner
+from rasa_plugins import speedups
+speedups.install()  # Rasa now loads its models with the sequential runner
+sequential = Agent.load(sys.argv[1]).processor.graph_runner
+report = {"types": [type(dask_runner).__name__, type(sequential).__name__]}
+texts = [
+    "hi", "how do i reset my password", "where is my order A1001?", "never mind, how do "
+    "returns work?", "what is the meaning of life", "talk to a human", "yes", "no thanks", "",
+    "do you ship to canada", "💡 ça marche?", "/request_human",
+]
+
+def parse(runner, text):
+    processor.graph_runner = runner
+    return asyncio.run(processor.parse_message(UserMessage(text)))
+
+def predict(runner, events):
+    processor.graph_runner = runner
+    tracker = DialogueStateTracker.from_events("t", events, slots=processor.domain.slots)
+    prediction = processor._predict_next_with_tracker(tracker)
+    return [prediction.policy_name, prediction.max_confidence, prediction.probabilities,
+            [{k: v for k, v in e.as_dict().items() if k != "timestamp"}  # made at the time
+             for e in prediction.events], prediction.is_end_to_end_prediction]
+
+report.update(parses=[], predictions=[])
+histories = [[ActionExecuted("action_listen")]]
+for text in texts:
+    by_dask, by_sequence = parse(dask_runner, text), parse(sequential, text)
+    report["parses"].append(by_dask == by_sequence)
+    events = [ActionExecuted("action_listen"), UserUttered(text, by_dask["intent"],
+              by_dask["entities"], parse_data=by_dask)]
+    histories.append(histories[-1] + events[1:])
+    histories.append(events + [ActionExecuted("action_kb_answer"), SlotSet("route", "answered")])
+for events in histories:
+    report["predictions"].append(predict(dask_runner, events) == predict(sequential, events))
+report["plans"] = len(sequential._plans)
+try:
+    sequential.run(inputs={"__message__": "nlu_message_converter"})
+    report["clash"] = None
+except Exception as exc:
+    report["clash"] = type(exc).__name__
+print(json.dumps(report))
+"""
+
+
+def test_the_sequential_graph_runner_gives_what_dask_gives(rasa_model: Path) -> None:
+    """Every parse and every next-action prediction of the trained model is the same when its
+    graph runs node after node as when dask runs it (the same component objects)."""
+    done = run_in_rasa([str(RASA_PYTHON), "-c", RUNNERS, str(rasa_model)], timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(report["parses"]) == 12 and all(report["parses"]), report
+    assert len(report["predictions"]) == 25 and all(report["predictions"]), report
+    assert report["types"] == ["DaskGraphRunner", "SequentialGraphRunner"]
+    assert report["plans"] == 2  # one order for parsing, one for predicting, made once each
+    assert report["clash"] == "GraphRunError"
+
+
+SESSIONS = r"""
+import asyncio, json
+from aiohttp import web
+from rasa.utils.endpoints import ClientResponseError, EndpointConfig
+from rasa_plugins import speedups
+speedups.install()
+
+async def main():
+    seen = []
+    async def webhook(request):
+        seen.append({"peer": request.transport.get_extra_info("peername")[1],
+                     "auth": request.headers.get("Authorization"),
+                     "type": request.headers.get("Content-Type"),
+                     "token": request.query.get("token"),
+                     "body": await request.json()})
+        if seen[-1]["body"].get("fail"):
+            return web.Response(status=400, text="no such action")
+        return web.json_response({"events": [], "n": len(seen)})
+    app = web.Application()
+    app.router.add_post("/webhook", webhook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook", token="t0k",
+                              headers={"Authorization": "Bearer secret"})
+    replies = [await endpoint.request(json={"i": i}, method="post") for i in range(3)]
+    try:
+        await endpoint.request(json={"fail": True}, method="post")
+        error = None
+    except ClientResponseError as exc:
+        error = [exc.status, exc.text.decode() if isinstance(exc.text, bytes) else exc.text]
+    await runner.cleanup()  # the server goes away, and comes back on the same port
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    after_restart = await endpoint.request(json={"i": 9}, method="post")
+    await runner.cleanup()
+    print(json.dumps({"replies": replies, "error": error, "after_restart": after_restart,
+                      "peers": [s["peer"] for s in seen],
+                      "headers": [[s["auth"], s["type"], s["token"]] for s in seen],
+                      "bodies": [s["body"] for s in seen]}))
+
+asyncio.run(main())
+"""
+
+
+def test_action_server_calls_keep_their_connection_and_rasas_request() -> None:
+    """Calls to an endpoint reuse one connection, with Rasa's headers, token, body, reply and
+    error; when the server restarts, the next call opens a new connection and succeeds."""
+    report = reported(SESSIONS)
+    assert [r["n"] for r in report["replies"]] == [1, 2, 3]
+    assert report["error"] == [400, "no such action"]
+    assert report["after_restart"]["n"] == 5
+    peers = report["peers"]
+    assert len(set(peers[:4])) == 1  # one connection for the four calls
+    assert peers[4] != peers[0]
+    assert all(h == ["Bearer secret", "application/json", "t0k"] for h in report["headers"])
+    assert report["bodies"] == [{"i": 0}, {"i": 1}, {"i": 2}, {"fail": True}, {"i": 9}]
