@@ -188,6 +188,12 @@ class Settings(BaseSettings):
         "or torch's). One query is too small to split; with several turns at once, more threads "
         "only fight over the cores (benchmarks/README.md).",
     )
+    rasa_speedups: bool = Field(
+        True,
+        description="Run Rasa with rasa_plugins/speedups.py: the same answers for less CPU "
+        "(see benchmarks/README.md); false runs Rasa exactly as shipped, e.g. to rule the "
+        "speedups out after upgrading Rasa.",
+    )
     rasa_threads: int = Field(
         1,
         ge=1,

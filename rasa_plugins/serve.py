@@ -3,7 +3,8 @@
 `rasa run --auth-token T` would put the token in the process list, where any local user can read
 it (`ps -eo args`). `bot up` starts `python -m rasa_plugins.serve run ...` with the token in
 TIER0_RASA_AUTH_TOKEN instead (a process's environment is readable only by its owner); this
-hands it to Rasa's own command-line entry point inside the process.
+hands it to Rasa's own command-line entry point inside the process, after putting
+rasa_plugins/speedups.py in place (unless TIER0_RASA_SPEEDUPS is "0": settings' rasa_speedups).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import sys
 
 TOKEN_VARIABLE = "TIER0_RASA_AUTH_TOKEN"
+SPEEDUPS_VARIABLE = "TIER0_RASA_SPEEDUPS"
 
 
 def main() -> None:
@@ -23,9 +25,10 @@ def main() -> None:
     sys.argv = ["rasa", *sys.argv[1:], f"--auth-token={token}"]
     from rasa.__main__ import main as rasa_main
 
-    from rasa_plugins import speedups
+    if os.environ.get(SPEEDUPS_VARIABLE, "1") != "0":  # settings' rasa_speedups
+        from rasa_plugins import speedups
 
-    speedups.install()
+        speedups.install()
     rasa_main()
 
 

@@ -113,21 +113,26 @@ from rasa.core.agent import Agent
 from rasa.core.channels.channel import UserMessage
 from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
-processor = Agent.load(sys.argv[1]).processor
-dask_runner = processor.graph_runner
-from rasa_plugins import speedups
-speedups.install()  # Rasa now loads its models with the sequential runner
-sequential = Agent.load(sys.argv[1]).processor.graph_runner
-report = {"types": [type(dask_runner).__name__, type(sequential).__name__]}
+
 texts = [
     "hi", "how do i reset my password", "where is my order A1001?", "never mind, how do "
     "returns work?", "what is the meaning of life", "talk to a human", "yes", "no thanks", "",
     "do you ship to canada", "💡 ça marche?", "/request_human",
 ]
+processor = Agent.load(sys.argv[1]).processor
+dask_runner = processor.graph_runner
 
 def parse(runner, text):
     processor.graph_runner = runner
     return asyncio.run(processor.parse_message(UserMessage(text)))
+
+rasas_own = [parse(dask_runner, text) for text in texts]
+from rasa_plugins import speedups
+speedups.install()  # DIET's direct call; Rasa now loads its models with the sequential runner
+sequential = Agent.load(sys.argv[1]).processor.graph_runner
+diet = [node._component for node in dask_runner._instantiated_nodes.values()
+        if type(node._component).__name__ == "DIETClassifier"][0]
+report = {"types": [type(dask_runner).__name__, type(sequential).__name__]}
 
 def predict(runner, events):
     processor.graph_runner = runner
@@ -139,16 +144,17 @@ def predict(runner, events):
 
 report.update(parses=[], predictions=[])
 histories = [[ActionExecuted("action_listen")]]
-for text in texts:
+for text, before in zip(texts, rasas_own):
     by_dask, by_sequence = parse(dask_runner, text), parse(sequential, text)
-    report["parses"].append(by_dask == by_sequence)
-    events = [ActionExecuted("action_listen"), UserUttered(text, by_dask["intent"],
-              by_dask["entities"], parse_data=by_dask)]
+    report["parses"].append(before == by_dask == by_sequence)
+    events = [ActionExecuted("action_listen"), UserUttered(text, before["intent"],
+              before["entities"], parse_data=before)]
     histories.append(histories[-1] + events[1:])
     histories.append(events + [ActionExecuted("action_kb_answer"), SlotSet("route", "answered")])
 for events in histories:
     report["predictions"].append(predict(dask_runner, events) == predict(sequential, events))
 report["plans"] = len(sequential._plans)
+report["direct"] = diet.model.__dict__.get("_tier0_concrete") is not None
 try:
     sequential.run(inputs={"__message__": "nlu_message_converter"})
     report["clash"] = None
@@ -160,13 +166,15 @@ print(json.dumps(report))
 
 def test_the_sequential_graph_runner_gives_what_dask_gives(rasa_model: Path) -> None:
     """Every parse and every next-action prediction of the trained model is the same when its
-    graph runs node after node as when dask runs it (the same component objects)."""
+    graph runs node after node as when dask runs it, and when DIET calls its traced function
+    directly as through TensorFlow's dispatch."""
     done = run_in_rasa([str(RASA_PYTHON), "-c", RUNNERS, str(rasa_model)], timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert len(report["parses"]) == 12 and all(report["parses"]), report
     assert len(report["predictions"]) == 25 and all(report["predictions"]), report
     assert report["types"] == ["DaskGraphRunner", "SequentialGraphRunner"]
+    assert report["direct"]
     assert report["plans"] == 2  # one order for parsing, one for predicting, made once each
     assert report["clash"] == "GraphRunError"
 
