@@ -187,3 +187,25 @@ def test_conversation(conversation: dict, web_stack: WebStack, store_data: dict)
             said = fill(step["say"], data, chat.name)
             replies = chat.send(said)
             check_turn(chat.name, said, replies, step.get("bot", {}), data)
+
+
+def test_a_customer_typing_for_a_while_sends_on_the_same_connection(web_stack: WebStack) -> None:
+    """The web app keeps a browser's idle connection longer than a customer types (uvicorn's
+    default of 5 s closed it while they typed; a message sent as it closed got no answer)."""
+    import http.client
+
+    address = httpx.URL(web_stack.url)
+    connection = http.client.HTTPConnection(address.host, address.port, timeout=30)
+    conversation = f"keepalive-{uuid.uuid4().hex[:12]}"
+    try:
+        connection.request("GET", f"/api/chat/{conversation}")
+        assert connection.getresponse().read() and connection.sock is not None
+        local = connection.sock.getsockname()
+        time.sleep(6.5)  # typing
+        connection.request("GET", f"/api/chat/{conversation}?after=0")
+        response = connection.getresponse()
+        assert response.status == 200, response.read()
+        response.read()
+        assert connection.sock.getsockname() == local  # the same connection, still open
+    finally:
+        connection.close()

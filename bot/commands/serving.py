@@ -9,6 +9,11 @@ import typer
 
 from bot.commands.common import JsonOption, err, fail, get_settings, out, print_json
 
+# How long the web app keeps a browser's idle connection (uvicorn's default is 5 s). A customer
+# types for longer than 5 s, and a message sent on a connection the server is closing at that
+# moment fails without an answer; a minute and a quarter (nginx's default) covers typing.
+KEEP_ALIVE_SECONDS = 75
+
 
 def _ensure_model() -> tuple[Path, bool]:
     """Train the Rasa model if its data changed, saying so first; a failure is a clean error."""
@@ -184,6 +189,7 @@ def serve(
             host=settings.web_host,
             port=settings.web_port,
             log_level="warning",
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
         return
     # each worker builds its own app from the same environment (bot.web.app.from_environment)
@@ -195,4 +201,5 @@ def serve(
         host=settings.web_host,
         port=settings.web_port,
         log_level="warning",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
