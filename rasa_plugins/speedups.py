@@ -19,9 +19,11 @@ unknown names still fall back to `default` or raise Rasa's error.
 
 `EndpointConfig.request` (how Rasa calls the action server) opens a new aiohttp session, and so
 a new TCP connection, for every call, and closes it after one reply. Here each endpoint keeps one
-session per event loop and its connections alive between calls (for KEEP_ALIVE_SECONDS, well
-under the action server's own keep-alive of 120 s, so a connection the server is about to close
-is not reused); the request itself, its headers, token, timeout, errors and reply are Rasa's.
+session per event loop and its connections alive between calls (for KEEP_ALIVE_SECONDS, under
+what the action server or a proxy keeps, so a connection the other end is about to close is not
+reused; aiohttp never sends a request twice), with no cap on connections and no cookies, like a
+session per call; the request itself, its headers, token, timeout, errors and reply are Rasa's.
+The sessions close after Rasa's own resources when the server stops.
 
 DIET (`RasaModel._rasa_predict`) calls its prediction through a `tf.function` made with a fixed
 input signature, so it has exactly one traced function; every call still goes through
@@ -41,10 +43,12 @@ import asyncio
 import functools
 import os
 import ssl
+import weakref
 from typing import Any
 
 import aiohttp
 import rasa.core.processor
+import rasa.core.run
 from jsonschema import ValidationError
 from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
@@ -59,12 +63,15 @@ from rasa.utils.tensorflow import models
 
 from rasa_plugins.graph_runner import SequentialGraphRunner
 
-# Connections to an endpoint stay open this long between calls (the action server, Sanic,
-# keeps an idle connection for 120 s; aiohttp's own default is 15 s).
-KEEP_ALIVE_SECONDS = 15.0
+# Connections to an endpoint stay open this long between calls: less than any server or proxy
+# in between keeps an idle one (the action server, Sanic, 120 s; uvicorn 5 s), so a connection
+# is never reused as the other end closes it. Under load a connection is reused within it.
+KEEP_ALIVE_SECONDS = 4.0
 
 _rasa_resolve_by_type = Event.resolve_by_type
 _rasa_predict = models.RasaModel._rasa_predict
+_rasa_close_resources = rasa.core.run.close_resources
+_sessions: weakref.WeakSet[aiohttp.ClientSession] = weakref.WeakSet()
 _event_classes: dict[str, type[Event]] = {}
 
 
@@ -155,15 +162,27 @@ def _session(endpoint: EndpointConfig) -> aiohttp.ClientSession:
             auth = aiohttp.BasicAuth(
                 endpoint.basic_auth["username"], endpoint.basic_auth["password"]
             )
-        # as EndpointConfig.session makes it, with connections kept between calls
+        # as EndpointConfig.session makes it, with connections kept between calls; as with a
+        # session per call: no cap on connections, no cookies carried from one call to the next
         session = aiohttp.ClientSession(
             headers=endpoint.headers,
             auth=auth,
             timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
-            connector=aiohttp.TCPConnector(keepalive_timeout=KEEP_ALIVE_SECONDS),
+            connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=KEEP_ALIVE_SECONDS),
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         endpoint._tier0_session = session  # type: ignore[attr-defined]
+        _sessions.add(session)
     return session
+
+
+async def _close_resources(app: Any, loop: Any) -> None:
+    """Rasa's close_resources (after the server stops), then the endpoints' kept sessions."""
+    await _rasa_close_resources(app, loop)
+    running = asyncio.get_running_loop()
+    for session in list(_sessions):
+        if not session.closed and session._loop is running:
+            await session.close()
 
 
 async def _request(
@@ -234,6 +253,7 @@ def _predict(self: models.RasaModel, batch_in: Any) -> dict[str, Any]:
 def install() -> None:
     """Put the faster check, lookup, endpoint calls and graph runner in place (idempotent)."""
     endpoints.EndpointConfig.request = _request  # type: ignore[method-assign]
+    rasa.core.run.close_resources = _close_resources  # registered when the server starts
     rasa.core.processor.DaskGraphRunner = SequentialGraphRunner  # type: ignore[misc]
     models.RasaModel._rasa_predict = _predict  # type: ignore[method-assign]
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]

@@ -218,8 +218,12 @@ async def main():
     await web.TCPSite(runner, "127.0.0.1", port).start()
     after_restart = await endpoint.request(json={"i": 9}, method="post")
     await runner.cleanup()
+    import types, rasa.core.run
+    session = endpoint._tier0_session
+    # what Rasa registers to run after its server stops (no agent here)
+    await rasa.core.run.close_resources(types.SimpleNamespace(ctx=types.SimpleNamespace()), None)
     print(json.dumps({"replies": replies, "error": error, "after_restart": after_restart,
-                      "peers": [s["peer"] for s in seen],
+                      "peers": [s["peer"] for s in seen], "closed": session.closed,
                       "headers": [[s["auth"], s["type"], s["token"]] for s in seen],
                       "bodies": [s["body"] for s in seen]}))
 
@@ -229,7 +233,8 @@ asyncio.run(main())
 
 def test_action_server_calls_keep_their_connection_and_rasas_request() -> None:
     """Calls to an endpoint reuse one connection, with Rasa's headers, token, body, reply and
-    error; when the server restarts, the next call opens a new connection and succeeds."""
+    error; when the server restarts, the next call opens a new connection and succeeds; the
+    session closes when Rasa's server stops."""
     report = reported(SESSIONS)
     assert [r["n"] for r in report["replies"]] == [1, 2, 3]
     assert report["error"] == [400, "no such action"]
@@ -239,3 +244,4 @@ def test_action_server_calls_keep_their_connection_and_rasas_request() -> None:
     assert peers[4] != peers[0]
     assert all(h == ["Bearer secret", "application/json", "t0k"] for h in report["headers"])
     assert report["bodies"] == [{"i": 0}, {"i": 1}, {"i": 2}, {"fail": True}, {"i": 9}]
+    assert report["closed"]  # closed when the server stops
