@@ -17,13 +17,14 @@ event of every tracker read and every action reply. Here a name found once is re
 name not found walks the tree again as before (a class imported later is still found), and
 unknown names still fall back to `default` or raise Rasa's error.
 
-`EndpointConfig.request` (how Rasa calls the action server) opens a new aiohttp session, and so
-a new TCP connection, for every call, and closes it after one reply. Here each endpoint keeps one
-session per event loop and its connections alive between calls (for KEEP_ALIVE_SECONDS, under
-what the action server or a proxy keeps, so a connection the other end is about to close is not
-reused; aiohttp never sends a request twice), with no cap on connections and no cookies, like a
-session per call; the request itself, its headers, token, timeout, errors and reply are Rasa's.
-The sessions close after Rasa's own resources when the server stops.
+`EndpointConfig.request` (how Rasa calls the action server) opens a new aiohttp session with
+`EndpointConfig.session()`, and so a new TCP connection, for every call, and closes it after one
+reply. Here `session()` hands out, for each endpoint, one session per event loop that keeps its
+connections between calls (for KEEP_ALIVE_SECONDS, under what the action server or a proxy
+keeps, so a connection the other end is about to close is not reused; aiohttp never sends a
+request twice), with no cap on connections and no cookies, like a session per call. Rasa's own
+request() is unchanged: its headers, token, timeout, errors and reply. The sessions close after
+Rasa's own resources when the server stops.
 
 DIET (`RasaModel._rasa_predict`) calls its prediction through a `tf.function` made with a fixed
 input signature, so it has exactly one traced function; every call still goes through
@@ -41,8 +42,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
-import ssl
 import weakref
 from typing import Any
 
@@ -56,9 +55,7 @@ from rasa.core.actions.action import RemoteAction
 from rasa.core.constants import DEFAULT_REQUEST_TIMEOUT
 from rasa.shared.constants import DIAGNOSTIC_DATA, DOCS_BASE_URL
 from rasa.shared.core.events import Event
-from rasa.shared.exceptions import FileNotFoundException
-from rasa.utils import endpoints
-from rasa.utils.endpoints import ClientResponseError, EndpointConfig, concat_url
+from rasa.utils.endpoints import EndpointConfig
 from rasa.utils.tensorflow import models
 
 from rasa_plugins.graph_runner import SequentialGraphRunner
@@ -152,8 +149,8 @@ def _resolve_by_type(type_name: str, default: type[Event] | None = None) -> type
 
 
 def _session(endpoint: EndpointConfig) -> aiohttp.ClientSession:
-    """The endpoint's session for the running event loop, made on first use (a closed one, or
-    one of another loop, is replaced)."""
+    """The endpoint's session for the running event loop, made on first use as Rasa's session()
+    makes it (a closed one, or one of another loop, is replaced)."""
     loop = asyncio.get_running_loop()
     session: aiohttp.ClientSession | None = getattr(endpoint, "_tier0_session", None)
     if session is None or session.closed or session._loop is not loop:
@@ -162,8 +159,8 @@ def _session(endpoint: EndpointConfig) -> aiohttp.ClientSession:
             auth = aiohttp.BasicAuth(
                 endpoint.basic_auth["username"], endpoint.basic_auth["password"]
             )
-        # as EndpointConfig.session makes it, with connections kept between calls; as with a
-        # session per call: no cap on connections, no cookies carried from one call to the next
+        # with connections kept between calls; as with a session per call: no cap on
+        # connections, no cookies carried from one call to the next
         session = aiohttp.ClientSession(
             headers=endpoint.headers,
             auth=auth,
@@ -185,49 +182,23 @@ async def _close_resources(app: Any, loop: Any) -> None:
             await session.close()
 
 
-async def _request(
-    self: EndpointConfig,
-    method: str = "post",
-    subpath: str | None = None,
-    content_type: str | None = "application/json",
-    compress: bool = False,
-    **kwargs: Any,
-) -> Any:
-    """EndpointConfig.request of Rasa 3.6 on the endpoint's kept session."""
-    headers = {}
-    if content_type:
-        headers["Content-Type"] = content_type
-    if "headers" in kwargs:
-        headers.update(kwargs["headers"])
-        del kwargs["headers"]
-    if self.headers:
-        headers.update(self.headers)
-    url = concat_url(self.url, subpath)
-    sslcontext = None
-    if self.cafile:
-        try:
-            sslcontext = ssl.create_default_context(cafile=self.cafile)
-        except FileNotFoundError as e:
-            raise FileNotFoundException(
-                f"Failed to find certificate file, '{os.path.abspath(self.cafile)}' does not exist."
-            ) from e
-    async with _session(self).request(
-        method,
-        url,
-        headers=headers,
-        params=self.combine_parameters(kwargs),
-        compress=compress,
-        ssl=sslcontext,
-        **kwargs,
-    ) as response:
-        if response.status >= 400:
-            raise ClientResponseError(
-                response.status, response.reason, await response.content.read()
-            )
-        try:
-            return await response.json()
-        except aiohttp.ContentTypeError:
-            return None
+class _KeptSession:
+    """What `async with endpoint.session()` enters: the endpoint's kept session, left open."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
+
+    async def __aenter__(self) -> aiohttp.ClientSession:
+        return self.session
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None  # kept for the next call; closed by _close_resources
+
+
+def _kept_session(self: EndpointConfig) -> _KeptSession:
+    """EndpointConfig.session for Rasa's `async with self.session() as session` (its request()
+    and its model-server pull, the only callers): the kept session instead of a new one."""
+    return _KeptSession(_session(self))
 
 
 def _predict(self: models.RasaModel, batch_in: Any) -> dict[str, Any]:
@@ -251,8 +222,9 @@ def _predict(self: models.RasaModel, batch_in: Any) -> dict[str, Any]:
 
 
 def install() -> None:
-    """Put the faster check, lookup, endpoint calls and graph runner in place (idempotent)."""
-    endpoints.EndpointConfig.request = _request  # type: ignore[method-assign]
+    """Put the faster check, lookup, kept sessions, DIET call and graph runner in place
+    (idempotent)."""
+    EndpointConfig.session = _kept_session  # type: ignore[method-assign]
     rasa.core.run.close_resources = _close_resources  # registered when the server starts
     rasa.core.processor.DaskGraphRunner = SequentialGraphRunner  # type: ignore[misc]
     models.RasaModel._rasa_predict = _predict  # type: ignore[method-assign]
