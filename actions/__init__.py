@@ -13,6 +13,10 @@ def _warm_up() -> None:
         knowledge_base().search("warm up", k=1)
     except Exception:  # a missing index is reported on the first real question instead
         logging.getLogger(__name__).warning("could not warm up the knowledge base", exc_info=True)
+        return
+    from bot.heap import freeze_loaded
+
+    freeze_loaded("the knowledge base")  # no collector pauses for the model and index
 
 
 def warm_up_in_background() -> None:

@@ -9,10 +9,14 @@ conversation of each kind (not measured) it runs benchmarks/locustfile.py headle
 (`--users 50,200,400,800`): customers typing in the widget with 5-15 s between messages, 2-4
 messages per conversation, and the widget's poll (see the locustfile).
 
-The steady window: Locust spawns users/10 users a second (a 10 s ramp), then the locustfile resets
-its statistics the moment the last user is spawned and stops the run `--seconds` later (default
-90); this script reads every process's CPU time (/proc utime + stime, through psutil) at those two
-moments. So neither the ramp nor the stop counts. Per level and replica count it reports
+The steady window: Locust spawns users/10 users a second (a 10 s ramp); each customer types a
+first message for 5-15 s like every later one; the locustfile resets its statistics 15 s after
+the last user is spawned (SETTLE_S: by then every customer has sent a first message) and stops
+the run `--seconds` later (default 90); this script reads every process's CPU time (/proc utime +
+stime, through psutil) at those two moments. So neither the ramp nor the stop counts. (Until
+2026-12-03 evening, the first messages went the moment each user was spawned, 400 of them within
+the 10 s ramp, and the window began when the last user was spawned, with that burst's backlog
+still queued: see benchmarks/README.md.) Per level and replica count it reports
 turns/s, polls/s, turn p50/p95/p99, poll p95, errors (the first few messages), and the CPU each
 server used in the window (with its children: uvicorn and Sanic workers) as CPU seconds, cores
 (CPU s / wall s) and CPU ms per answered turn; PostgreSQL's backends for the run's database and
@@ -69,6 +73,7 @@ from bot.store.demo import DemoStore  # noqa: E402
 LOCUST = Path(sys.executable).parent / "locust"
 LOCUSTFILE = ROOT / "benchmarks" / "locustfile.py"
 THINK_S = (5, 15)
+SETTLE_S = THINK_S[1]  # after the last user is spawned, until each has sent a first message
 LOCUST_LABEL = "locust (nice 10)"
 POSTGRES_LABEL = "PostgreSQL (this run's backends)"
 REDIS_LABEL = "Redis (whole server, shared)"
@@ -242,13 +247,14 @@ def run_level(web: str, users: int, seconds: int, env: dict, folder: Path, meter
     command = [
         "nice", "-n", "10", str(LOCUST), "-f", str(LOCUSTFILE), "--headless",
         "--host", web, "-u", str(users), "-r", f"{rate:g}",
-        "-t", f"{int(users / rate + seconds + 120)}s",  # a backstop: the locustfile stops it
+        "-t", f"{int(users / rate + SETTLE_S + seconds + 120)}s",  # a backstop: locustfile stops it
         "--only-summary", "--loglevel", "WARNING",
     ]  # fmt: skip
     level_env = {
         **os.environ,
         **env,
         "LOAD_WINDOW_SECONDS": str(seconds),
+        "LOAD_SETTLE_SECONDS": str(SETTLE_S),
         "LOAD_RESULT": str(result_path),
         "PYTHONUNBUFFERED": "1",
     }
@@ -606,11 +612,13 @@ def main() -> None:
         "seconds_per_level": args.seconds,
         "replicas": args.replicas,
         "think_time_s": list(THINK_S),
+        "settle_s": SETTLE_S,
         "messages_per_conversation": [2, 4],
         "poll_s": {"idle": 20, "handoff": 2},
         "linger_s": args.linger,
-        "window": "Locust spawns users/10 per s; the window starts when the last user is "
-        "spawned (stats reset, CPU read) and lasts seconds_per_level",
+        "window": "Locust spawns users/10 per s, each customer typing 5-15 s before a first "
+        "message too; the window starts settle_s after the last user is spawned (stats reset, "
+        "CPU read) and lasts seconds_per_level",
         "percentiles": "Locust's (approximated: 2 significant digits above 100 ms), over every "
         "request, failed ones included; turns/s counts answered turns",
         "action_workers": args.action_workers,

@@ -65,6 +65,9 @@ GREETINGS = ["hi", "hello", "hey there", "good morning"]
 THANKS = ["thanks", "thank you!"]
 
 WINDOW_SECONDS = float(os.environ.get("LOAD_WINDOW_SECONDS", "0"))
+# After the last user is spawned, the window waits this long, until every customer has typed and
+# sent a first message (the longest think time): from then on the load is steady.
+SETTLE_SECONDS = float(os.environ.get("LOAD_SETTLE_SECONDS", str(THINK[1])))
 RESULT = os.environ.get("LOAD_RESULT", "")
 OUTCOMES: Counter[str] = Counter()  # the bot's outcome of each answered turn, in the window
 CPU_WARNINGS: list[float] = []  # Locust's own "CPU usage above 90%" warnings, in the window
@@ -197,6 +200,9 @@ class Customer(FastHttpUser):
 
     def on_start(self) -> None:
         self.rng = random.Random()
+        # the first customer types a first message too, like every later one: customers do not
+        # all send the moment Locust spawns them (400 first messages within its 10 s ramp)
+        gevent.sleep(self.wait_time())
 
     @task
     def converse(self) -> None:
@@ -231,10 +237,16 @@ def _cpu_warning(environment, cpu_usage, **_kwargs) -> None:
 
 
 @events.spawning_complete.add_listener
-def _start_window(user_count: int, **_kwargs) -> None:
-    """Every user spawned: drop what the ramp recorded, then measure for WINDOW_SECONDS."""
-    if not WINDOW_SECONDS or "start" in _window:
+def _spawned(user_count: int, **_kwargs) -> None:
+    """Every user spawned: the window starts SETTLE_SECONDS later."""
+    if not WINDOW_SECONDS or "spawned" in _window:
         return
+    _window["spawned"] = True
+    gevent.spawn_later(SETTLE_SECONDS, _start_window, user_count)
+
+
+def _start_window(user_count: int) -> None:
+    """The load is steady: drop what the ramp recorded, then measure for WINDOW_SECONDS."""
     _window["environment"].runner.stats.reset_all()
     OUTCOMES.clear()
     _window.update(start=time.time(), users=user_count)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import logging
 import os
+import warnings
 from functools import partial
 
 from rasa_sdk import utils
@@ -30,6 +31,11 @@ logger = logging.getLogger(__name__)
 def create_app(token: str, actions_package: str = "actions") -> Sanic:
     """rasa-sdk's app for the actions package, behind the bearer token (module level: each
     worker builds its own)."""
+    # rasa-sdk warns on every call that Rasa 3.6 is not its own minor version (4 lines in the log
+    # per turn); the pair is the one tested here (tests/test_conversations.py and the rest)
+    warnings.filterwarnings(
+        "ignore", message=r"Your versions of rasa and rasa_sdk might not be compatible"
+    )
     executor = ActionExecutor()
     executor.register_package(actions_package)
     app = create_app_for_serve(executor, cors_origins=None)

@@ -16,6 +16,8 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
+from bot.database import autocommit_reader, read_rows
+
 QUERY_ALL = text("SELECT id, data FROM events WHERE sender_id = :sender ORDER BY id")
 QUERY_SINCE = text(
     "SELECT id, data FROM events WHERE sender_id = :sender AND timestamp > :since ORDER BY id"
@@ -38,8 +40,7 @@ class ConversationLog:
         if since is not None:
             query, params = QUERY_SINCE, {**params, "since": since}
         try:
-            with self.engine.connect() as connection:
-                rows = connection.execute(query, params).all()
+            rows = read_rows(self.engine, query, params)
         except (OperationalError, ProgrammingError) as exc:
             if no_table_yet(exc):
                 return []  # Rasa has not stored a conversation yet
@@ -60,9 +61,13 @@ def no_table_yet(exc: Exception) -> bool:
 
 
 def reader_engine(url: str) -> Engine:
-    """An engine for reading the tracker store (on SQLite, waiting for Rasa's writes)."""
+    """An engine for reading the tracker store (on SQLite, waiting for Rasa's writes).
+
+    On PostgreSQL each read is one statement in autocommit (bot.database), read with
+    `read_rows`.
+    """
     if make_url(url).get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        return autocommit_reader(url, pool_size=5, max_overflow=5)
     engine = create_engine(url)
 
     @event.listens_for(engine, "connect")

@@ -1,19 +1,30 @@
 """Rasa's `RedisLockStore`, checked at start: one conversation, one Rasa replica at a time.
 
 With more than one Rasa server (`rasa_replicas` > 1), `bot up` configures this lock store. It is
-Rasa's own `RedisLockStore` with one change: it pings Redis when Rasa starts and raises (Rasa
-exits, `bot up` names the reason) instead of starting and failing on the first message. Once it
-is ready it logs READY_MARKER, which `bot up` looks for. A lock held by a replica that died
-expires after TICKET_LOCK_LIFETIME seconds (set from `lock_lifetime_seconds`).
+Rasa's own `RedisLockStore` with two changes:
+- it pings Redis when Rasa starts and raises (Rasa exits, `bot up` names the reason) instead of
+  starting and failing on the first message. Once it is ready it logs READY_MARKER, which
+  `bot up` looks for;
+- the Redis calls of taking and giving back a lock (seven round trips a turn) are made in worker
+  threads (rasa_plugins.threads), not inside Rasa's event loop; the steps, their order and the
+  tickets are Rasa's (`LockStore.lock` and `_acquire_lock`).
+A lock held by a replica that died expires after TICKET_LOCK_LIFETIME seconds (set from
+`lock_lifetime_seconds`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from rasa.core.lock_store import LOCK_LIFETIME, RedisLockStore
+from rasa.core.lock import TicketLock
+from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
 from rasa.utils.endpoints import EndpointConfig
+
+from rasa_plugins.threads import to_completion
 
 logger = logging.getLogger(__name__)
 
@@ -40,3 +51,51 @@ class CheckedRedisLockStore(RedisLockStore):
             f"{READY_MARKER}: {type(self).__name__} at {where}, keys '{self.key_prefix}*', "
             f"a dead server's lock expires after {LOCK_LIFETIME:.0f} s"
         )
+
+    @asynccontextmanager
+    async def lock(
+        self,
+        conversation_id: str,
+        lock_lifetime: float = LOCK_LIFETIME,
+        wait_time_in_seconds: float = 1,
+    ) -> AsyncIterator[TicketLock]:
+        """Rasa's LockStore.lock, its Redis calls in worker threads: take a ticket and look at
+        the lock (one thread call), wait for the ticket's turn, and give the ticket back however
+        the work ends (cancelled while taking it too)."""
+        taken: list[tuple[int, TicketLock | None]] = []
+
+        def take() -> None:
+            ticket = self.issue_ticket(conversation_id, lock_lifetime)
+            taken.append((ticket, None))  # known to the cleanup even if reading the lock fails
+            taken[0] = (ticket, self.get_lock(conversation_id))
+
+        try:
+            await to_completion(take)
+            ticket, lock = taken[0]
+            yield await self._wait_for_turn(conversation_id, ticket, lock, wait_time_in_seconds)
+        finally:
+            if taken:
+                await to_completion(self.cleanup, conversation_id, taken[0][0])
+
+    async def _wait_for_turn(
+        self,
+        conversation_id: str,
+        ticket: int,
+        lock: TicketLock | None,
+        wait_time_in_seconds: float,
+    ) -> TicketLock:
+        """Rasa's LockStore._acquire_lock from its first reading of the lock (`lock`), reading
+        and updating the lock in worker threads."""
+        while lock:  # none: it expired
+            if not lock.is_locked(ticket):
+                return lock
+            logger.debug(
+                f"Failed to acquire lock for conversation ID '{conversation_id}': "
+                f"{ticket - (lock.now_serving or 0)} other item(s) first; "
+                f"retrying in {wait_time_in_seconds} seconds ..."
+            )
+            await asyncio.sleep(wait_time_in_seconds)
+            await to_completion(self.update_lock, conversation_id)
+            # fetched on every round: the lock may have expired meanwhile
+            lock = await to_completion(self.get_lock, conversation_id)
+        raise LockError(f"Could not acquire lock for conversation_id '{conversation_id}'.")

@@ -52,8 +52,10 @@ import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.events import Event, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
+from sqlalchemy.orm import sessionmaker
 
 from bot.privacy import mask_secrets
+from rasa_plugins.threads import to_completion
 
 logger = logging.getLogger(__name__)
 
@@ -194,11 +196,22 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
                 time.sleep(attempt)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        # a turn's reads are single statements: in autocommit, no BEGIN and ROLLBACK round trips
+        # (each statement sees what was committed when it started, as in Rasa's READ COMMITTED
+        # transaction); a Core connection, not an ORM session, for the cached path
+        self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._read_sessions = sessionmaker(bind=self._reader)
         logger.info(f"{READY_MARKER}: {type(self).__name__} on the {where}")
 
     async def save(self, tracker: DialogueStateTracker) -> None:
-        """Store the tracker's new events, masked; retry a failing write before giving up."""
+        """Store the tracker's new events, masked; retry a failing write before giving up.
+
+        The database work runs in a worker thread (rasa_plugins.threads): Rasa serves every
+        conversation from one event loop, which would otherwise stand still while it commits."""
         await self.stream_events(tracker)
+        await to_completion(self._save_with_retries, tracker)
+
+    def _save_with_retries(self, tracker: DialogueStateTracker) -> None:
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 self._save_masked(tracker)
@@ -213,9 +226,15 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
                 time.sleep(0.2 * attempt)
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
-        """The tracker of the conversation's latest session, from the cache when it has it."""
+        """The tracker of the conversation's latest session, from the cache when it has it.
+
+        In a worker thread, like `save` (rasa_plugins.threads). Rasa reads and saves a
+        conversation under its lock, so one conversation is never in two threads at once."""
         if not self.domain:
             return await super().retrieve(sender_id)
+        return await to_completion(self._retrieve_cached, sender_id)
+
+    def _retrieve_cached(self, sender_id: str) -> DialogueStateTracker | None:
         try:
             stored = self._current_session(sender_id)
         except BaseException:
@@ -231,8 +250,8 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
         """The conversation's latest session as stored now, None when it has no events."""
         cached = self._cached(sender_id)
         if cached is not None:
-            with self.session_scope() as session:
-                found = session.execute(
+            with self._reader.connect() as connection:
+                found = connection.execute(
                     NEWER_ROWS, {"sender": sender_id, "after": cached.last_id}
                 ).all()
             rows = [row for row in found if row.id is not None]
@@ -257,7 +276,8 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
         table = self.SQLEvent.__table__.alias("conversation")
         total = sa.select(sa.func.count()).where(table.c.sender_id == sender_id)
         last_id = sa.select(sa.func.max(table.c.id)).where(table.c.sender_id == sender_id)
-        with self.session_scope() as session:
+        session = self._read_sessions()
+        with session:
             rows = (
                 self._event_query(session, sender_id, fetch_events_from_all_sessions=False)
                 .with_entities(

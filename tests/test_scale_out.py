@@ -142,6 +142,60 @@ def test_haproxy_accepts_the_configuration_it_is_given(tmp_path: Path) -> None:
     assert check.returncode == 0, check.stderr
 
 
+def test_haproxy_splits_conversations_evenly_and_keeps_each_on_its_server(
+    tmp_path: Path,
+) -> None:
+    """The generated configuration in a real HAProxy, in front of two small servers."""
+    import http.server
+    import subprocess
+
+    def server(name: str) -> http.server.ThreadingHTTPServer:
+        class Named(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(name)))
+                self.end_headers()
+                self.wfile.write(name.encode())
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Named)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        return httpd
+
+    backends = [server("one"), server("two")]
+    settings = _settings(tmp_path, rasa_replicas=2, rasa_port=free_port())
+    path = tmp_path / "haproxy.cfg"
+    path.write_text(
+        haproxy_config(settings, [f"127.0.0.1:{b.server_address[1]}" for b in backends])
+    )
+    proxy = subprocess.Popen(["haproxy", "-db", "-f", str(path)], stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://{settings.rasa_host}:{settings.rasa_port}/"
+        with httpx.Client(timeout=5) as client:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    client.get(url, headers={"X-Conversation-Id": "warm-up"})
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+            ids = [f"conv-{uuid.uuid4().hex}" for _ in range(2000)]
+            served = {i: client.get(url, headers={"X-Conversation-Id": i}).text for i in ids}
+            again = {i: client.get(url, headers={"X-Conversation-Id": i}).text for i in ids[:200]}
+    finally:
+        proxy.terminate()
+        proxy.wait(10)
+        for b in backends:
+            b.shutdown()
+    share = sum(name == "one" for name in served.values()) / len(served)
+    assert 0.44 < share < 0.56, f"server one took {share:.0%} of the conversations"
+    assert all(again[i] == served[i] for i in again)  # a conversation stays where it is
+
+
 # --- the real thing ------------------------------------------------------------------------------
 
 

@@ -157,6 +157,7 @@ def serve(
 
     import uvicorn
 
+    from bot.heap import freeze_loaded
     from bot.stack import port_in_use
     from bot.web.app import DEMO_AGENT_VARIABLE, create_app, with_demo_agent
 
@@ -184,8 +185,10 @@ def serve(
         markup=False,
     )
     if workers == 1:
+        app = create_app(settings)
+        freeze_loaded("the web app")  # no collector pauses for what the app keeps (bot.heap)
         uvicorn.run(
-            create_app(settings),
+            app,
             host=settings.web_host,
             port=settings.web_port,
             log_level="warning",

@@ -9,6 +9,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
+from bot.database import autocommit_reader
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -38,6 +40,14 @@ def create_db_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def create_reader_engine(url: str) -> Engine | None:
+    """On PostgreSQL, an engine for the reads of every turn (bot.database); None on SQLite,
+    where reads share the queue's engine."""
+    if make_url(url).get_backend_name() == "sqlite":
+        return None
+    return autocommit_reader(url, pool_size=5, max_overflow=10)
 
 
 def migrate(engine: Engine) -> None:

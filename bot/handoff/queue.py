@@ -21,7 +21,8 @@ from pydantic import (
 from sqlalchemy import Engine, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.handoff.db import create_db_engine, migrate
+from bot.database import read
+from bot.handoff.db import create_db_engine, create_reader_engine, migrate
 from bot.handoff.schema import ACTIVE, CSAT_SCORES, STATUSES, events, messages, tickets
 from bot.handoff.summary import summarize
 from bot.privacy import mask_secrets
@@ -283,8 +284,12 @@ class HandoffQueue:
         engine: Engine,
         on_created: Callable[[dict], object] | None = None,
         on_closed: Callable[[dict], object] | None = None,
+        reader: Engine | None = None,
     ) -> None:
         self.engine = engine
+        # what every turn reads (a conversation's tickets): on PostgreSQL in autocommit, without
+        # the writes' ping before each use (bot.database); the same engine on SQLite
+        self.reader = reader or engine
         self.on_created = on_created
         self.on_closed = on_closed
 
@@ -293,7 +298,13 @@ class HandoffQueue:
         """Open (and migrate) the queue database at url."""
         engine = create_db_engine(url)
         migrate(engine)
-        return cls(engine, **hooks)
+        return cls(engine, reader=create_reader_engine(url), **hooks)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+        if self.reader is not self.engine:
+            self.reader.dispose()
 
     def _after(self, hook: Callable[[dict], object] | None, ticket: Ticket) -> None:
         """Run a notification hook; its failure never affects the stored ticket."""
@@ -525,7 +536,8 @@ class HandoffQueue:
 
     def for_conversation(self, conversation_id: str, limit: int = 20) -> list[Ticket]:
         """A conversation's newest tickets, oldest first, with transcripts and history."""
-        with self.engine.connect() as conn:
+
+        def newest(conn) -> list[Ticket]:
             ids = conn.execute(
                 select(tickets.c.id)
                 .where(tickets.c.conversation_id == conversation_id)
@@ -533,6 +545,8 @@ class HandoffQueue:
                 .limit(limit)
             ).scalars()
             return [self._load(conn, ticket_id) for ticket_id in reversed(list(ids))]
+
+        return read(self.reader, newest)
 
     def position(self, ticket_id: int) -> int | None:
         """1-based place of an open ticket in the queue; None once it is claimed or closed."""

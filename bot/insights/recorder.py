@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
 from bot.conversations import ConversationStoreUnavailable, no_table_yet, reader_engine
+from bot.database import read_rows
 from bot.insights.schema import cursor, turns
 from bot.privacy import mask_secrets
 
@@ -147,8 +148,7 @@ class Recorder:
     def _read(self, after: int, limit: int) -> tuple[list[tuple], bool]:
         """Rows after the cursor, and whether more may follow (a full or time-cut batch)."""
         try:
-            with self.tracker.connect() as connection:
-                rows = connection.execute(QUERY, {"after": after, "limit": limit}).all()
+            rows = read_rows(self.tracker, QUERY, {"after": after, "limit": limit})
         except (OperationalError, ProgrammingError) as exc:
             if no_table_yet(exc):
                 return [], False  # Rasa has not stored a conversation yet

@@ -25,6 +25,7 @@ from bot.conversations import ConversationLog
 from bot.handoff import HandoffQueue
 from bot.handoff.auth import Authenticator
 from bot.handoff.notify import RasaResumer, WebhookNotifier
+from bot.heap import freeze_loaded
 from bot.insights.overview import Insights
 from bot.kb.loader import parse_article, rewrite_links
 from bot.kb.render import render_markdown
@@ -177,7 +178,9 @@ def from_environment() -> FastAPI:
     settings = load_settings()
     if os.environ.get(DEMO_AGENT_VARIABLE) == "1" and not settings.agent_tokens:
         settings, _ = with_demo_agent(settings)
-    return create_app(settings)
+    app = create_app(settings)
+    freeze_loaded("the web app")  # no collector pauses for what the worker keeps (bot.heap)
+    return app
 
 
 def create_app(

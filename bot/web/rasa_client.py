@@ -23,6 +23,8 @@ class RasaUnavailable(Exception):
         self.retryable = retryable
 
 
+KEPT_CONNECTIONS = 64
+
 # HAProxy's "the server died" (502) and "no server" (503); not 504: that turn may still run
 RETRYABLE_STATUS = frozenset({502, 503})
 
@@ -40,7 +42,14 @@ class RasaClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
-        self.client = httpx.Client(timeout=timeout, headers={"Authorization": f"Bearer {token}"})
+        # keep as many idle connections as turns can be in flight (the web app runs up to 40
+        # at once, in its thread pool): with httpx's default of 20, a busy gateway closed a
+        # connection after each turn and opened another, at a cost to it, HAProxy and Rasa
+        self.client = httpx.Client(
+            timeout=timeout,
+            headers={"Authorization": f"Bearer {token}"},
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=KEPT_CONNECTIONS),
+        )
         self.actions_health_url = actions_health_url
 
     def send(
