@@ -7,7 +7,10 @@ Rasa's own `RedisLockStore` with two changes:
   `bot up` looks for;
 - the Redis calls of taking and giving back a lock (seven round trips a turn) are made in worker
   threads (rasa_plugins.threads), not inside Rasa's event loop; the steps, their order and the
-  tickets are Rasa's (`LockStore.lock` and `_acquire_lock`).
+  tickets are Rasa's (`LockStore.lock` and `_acquire_lock`). Rasa reads a lock and writes it
+  back in two calls; in the loop nothing came between them, and in threads a process lock per
+  conversation (one of STRIPES) keeps it so: two turns of one conversation on this replica
+  never take the same ticket or drop each other's.
 A lock held by a replica that died expires after TICKET_LOCK_LIFETIME seconds (set from
 `lock_lifetime_seconds`).
 """
@@ -16,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -24,11 +29,13 @@ from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
 from rasa.utils.endpoints import EndpointConfig
 
-from rasa_plugins.threads import to_completion
+from rasa_plugins.threads import pool, to_completion
 
 logger = logging.getLogger(__name__)
 
 READY_MARKER = "tier0 lock store ready"
+LOCK_THREADS = 8  # threads for the lock calls of turns in flight
+STRIPES = 64  # process locks over conversations' read-and-write steps
 
 
 class LockStoreUnavailable(RuntimeError):
@@ -36,9 +43,12 @@ class LockStoreUnavailable(RuntimeError):
 
 
 class CheckedRedisLockStore(RedisLockStore):
-    """Rasa's Redis lock store that refuses to start without its Redis."""
+    """Rasa's Redis lock store that refuses to start without its Redis, its Redis calls in
+    worker threads."""
 
     def __init__(self, endpoint_config: EndpointConfig) -> None:
+        self._threads = pool(LOCK_THREADS, "lock")
+        self._stripes = [threading.Lock() for _ in range(STRIPES)]
         kwargs: dict[str, Any] = dict(endpoint_config.kwargs)
         host = endpoint_config.url or "localhost"
         super().__init__(host=host, **kwargs)
@@ -65,17 +75,22 @@ class CheckedRedisLockStore(RedisLockStore):
         taken: list[tuple[int, TicketLock | None]] = []
 
         def take() -> None:
-            ticket = self.issue_ticket(conversation_id, lock_lifetime)
-            taken.append((ticket, None))  # known to the cleanup even if reading the lock fails
-            taken[0] = (ticket, self.get_lock(conversation_id))
+            with self._stripe(conversation_id):
+                ticket = self.issue_ticket(conversation_id, lock_lifetime)
+                taken.append((ticket, None))  # known to the cleanup even if reading fails
+                taken[0] = (ticket, self.get_lock(conversation_id))
+
+        def give_back(ticket: int) -> None:
+            with self._stripe(conversation_id):
+                self.cleanup(conversation_id, ticket)
 
         try:
-            await to_completion(take)
+            await to_completion(self._threads, take)
             ticket, lock = taken[0]
             yield await self._wait_for_turn(conversation_id, ticket, lock, wait_time_in_seconds)
         finally:
             if taken:
-                await to_completion(self.cleanup, conversation_id, taken[0][0])
+                await to_completion(self._threads, give_back, taken[0][0])
 
     async def _wait_for_turn(
         self,
@@ -95,7 +110,15 @@ class CheckedRedisLockStore(RedisLockStore):
                 f"retrying in {wait_time_in_seconds} seconds ..."
             )
             await asyncio.sleep(wait_time_in_seconds)
-            await to_completion(self.update_lock, conversation_id)
-            # fetched on every round: the lock may have expired meanwhile
-            lock = await to_completion(self.get_lock, conversation_id)
+            # updated, then fetched again on every round: the lock may have expired meanwhile
+            lock = await to_completion(self._threads, self._update_and_get, conversation_id)
         raise LockError(f"Could not acquire lock for conversation_id '{conversation_id}'.")
+
+    def _update_and_get(self, conversation_id: str) -> TicketLock | None:
+        with self._stripe(conversation_id):
+            self.update_lock(conversation_id)
+        return self.get_lock(conversation_id)
+
+    def _stripe(self, conversation_id: str) -> threading.Lock:
+        """The process lock of the conversation's read-and-write steps."""
+        return self._stripes[zlib.crc32(conversation_id.encode()) % STRIPES]

@@ -36,6 +36,7 @@ Rasa's, uncached.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import itertools
 import json
@@ -49,13 +50,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from rasa.core.tracker_store import SQLTrackerStore
+from rasa.core.tracker_store import SQLTrackerStore, create_engine_kwargs
 from rasa.shared.core.events import Event, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy.orm import sessionmaker
 
 from bot.privacy import mask_secrets
-from rasa_plugins.threads import to_completion
+from rasa_plugins.threads import pool, to_completion
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ SETUP_ATTEMPTS = 4
 CACHE_CONVERSATIONS = 2000
 CACHE_CHARS = 50_000_000
 INSERT_ROWS = 100  # event rows per INSERT statement
+STORE_THREADS = 8  # threads for the database calls of turns in flight (PostgreSQL)
 COLUMNS = ("sender_id", "type_name", "timestamp", "intent_name", "action_name", "data")
 
 # The conversation's row count and largest id: has anyone written since the cache was filled?
@@ -196,11 +198,24 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
                 time.sleep(attempt)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        # a turn's reads are single statements: in autocommit, no BEGIN and ROLLBACK round trips
-        # (each statement sees what was committed when it started, as in Rasa's READ COMMITTED
-        # transaction); a Core connection, not an ORM session, for the cached path
-        self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        # A turn's reads are single statements. On PostgreSQL they go through an engine of their
+        # own in autocommit: no BEGIN and ROLLBACK round trips (each statement sees what was
+        # committed when it started, as in Rasa's READ COMMITTED transaction). SQLite's driver
+        # begins no transaction for a SELECT anyway. A Core connection, not an ORM session, for
+        # the cached path.
+        self._reader = self.engine
+        if self.engine.dialect.name == "postgresql":
+            self._reader = sa.create_engine(
+                self.engine.url,
+                isolation_level="AUTOCOMMIT",
+                **create_engine_kwargs(self.engine.url),
+            )
         self._read_sessions = sessionmaker(bind=self._reader)
+        # the database calls of retrieve and save, in threads (rasa_plugins.threads); SQLite takes
+        # one writer at a time, so one thread there: its calls stay in order, as in the loop
+        self._threads = pool(
+            1 if self.engine.dialect.name == "sqlite" else STORE_THREADS, "tracker"
+        )
         logger.info(f"{READY_MARKER}: {type(self).__name__} on the {where}")
 
     async def save(self, tracker: DialogueStateTracker) -> None:
@@ -209,12 +224,9 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
         The database work runs in a worker thread (rasa_plugins.threads): Rasa serves every
         conversation from one event loop, which would otherwise stand still while it commits."""
         await self.stream_events(tracker)
-        await to_completion(self._save_with_retries, tracker)
-
-    def _save_with_retries(self, tracker: DialogueStateTracker) -> None:
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
-                self._save_masked(tracker)
+                await to_completion(self._threads, self._save_masked, tracker)
                 break
             except sa.exc.SQLAlchemyError as exc:
                 if attempt == WRITE_ATTEMPTS:
@@ -223,7 +235,7 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
                         f"after {attempt} attempts: {exc}"
                     )
                     raise
-                time.sleep(0.2 * attempt)
+                await asyncio.sleep(0.2 * attempt)
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
         """The tracker of the conversation's latest session, from the cache when it has it.
@@ -232,7 +244,7 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
         conversation under its lock, so one conversation is never in two threads at once."""
         if not self.domain:
             return await super().retrieve(sender_id)
-        return await to_completion(self._retrieve_cached, sender_id)
+        return await to_completion(self._threads, self._retrieve_cached, sender_id)
 
     def _retrieve_cached(self, sender_id: str) -> DialogueStateTracker | None:
         try:

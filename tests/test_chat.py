@@ -61,7 +61,7 @@ def test_tracker_items_show_what_was_said_with_button_titles_and_no_external_int
 def queue(tmp_path: Path) -> HandoffQueue:
     q = HandoffQueue.from_url(f"sqlite:///{tmp_path / 'q.db'}")
     yield q
-    q.engine.dispose()
+    q.close()
 
 
 def _ticket(queue: HandoffQueue, conversation: str = "conv-12345") -> int:

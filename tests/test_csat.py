@@ -46,7 +46,7 @@ def queue_url(request: pytest.FixtureRequest, tmp_path: Path):
 def queue(queue_url: str) -> HandoffQueue:
     q = HandoffQueue.from_url(queue_url)
     yield q
-    q.engine.dispose()
+    q.close()
 
 
 def _handoff(queue: HandoffQueue, conversation: str = CONV) -> int:

@@ -73,7 +73,7 @@ def queue_app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
         for i in range(3):
             queue.create(NewTicket(**_new(f"fuzz-{i}")))
         yield create_app(_settings(url, tmp_path), queue=queue)
-        queue.engine.dispose()
+        queue.close()
 
 
 @queue_api.parametrize()

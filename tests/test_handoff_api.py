@@ -69,7 +69,7 @@ def client(queue_url: str, tmp_path: Path, hooks) -> TestClient:
     app = create_app(settings)
     with TestClient(app, base_url="https://testserver") as test_client:
         yield test_client
-    app.state.queue.engine.dispose()
+    app.state.queue.close()
 
 
 def _new(conversation: str = "conv-1", reason: str = "customer_request", **extra) -> dict:
@@ -273,7 +273,7 @@ def test_a_failing_webhook_never_blocks_or_loses_a_ticket(queue_url: str, tmp_pa
                 time.sleep(0.1)
             assert len(broken.requests) == 3  # first try plus two retries
             assert client.get(f"/api/tickets/{ticket_id}", headers=AGENT).status_code == 200
-        app.state.queue.engine.dispose()
+        app.state.queue.close()
 
 
 # -- inbox ----------------------------------------------------------------------------------------
@@ -537,4 +537,4 @@ def test_acknowledged_tickets_survive_kill_9_of_the_server(queue_url: str, tmp_p
         server.wait(timeout=20)
     queue = HandoffQueue.from_url(queue_url)
     assert queue.list(limit=100)[1] == 20
-    queue.engine.dispose()
+    queue.close()

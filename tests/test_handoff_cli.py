@@ -29,7 +29,7 @@ def env(request: pytest.FixtureRequest, tmp_path: Path):
                     transcript=[{"sender": "customer", "text": f"question {i}"}],
                 )
             )
-        queue.engine.dispose()
+        queue.close()
         yield {
             "BOT_DATABASE_URL": url,
             "BOT_DATA_DIR": str(tmp_path / "var"),

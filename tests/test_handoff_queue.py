@@ -295,7 +295,7 @@ def test_an_old_database_upgrades_and_its_tickets_still_load(queue_url: str) -> 
         new, _ = queue.create(_ticket("new", transcript=[{"sender": "customer", "text": "hi"}]))
         assert queue.get(new.id).transcript[0]["at"] is None
     finally:
-        queue.engine.dispose()
+        queue.close()
 
 
 def test_eight_agents_claim_every_ticket_exactly_once(queue: HandoffQueue) -> None:
@@ -343,7 +343,7 @@ for i in range(100000):
 
 
 def test_acknowledged_tickets_survive_a_kill_9(queue_url: str) -> None:
-    HandoffQueue.from_url(queue_url).engine.dispose()  # migrate first
+    HandoffQueue.from_url(queue_url).close()  # migrate first
     process = subprocess.Popen(
         [sys.executable, "-c", CREATOR, queue_url],
         stdout=subprocess.PIPE,
@@ -365,7 +365,7 @@ def test_acknowledged_tickets_survive_a_kill_9(queue_url: str) -> None:
         for ticket_id in acknowledged:
             assert reopened.get(ticket_id).transcript[0]["text"].startswith("help ")
     finally:
-        reopened.engine.dispose()
+        reopened.close()
 
 
 def test_bad_input_is_rejected_with_the_field_named() -> None:

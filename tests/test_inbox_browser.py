@@ -113,7 +113,7 @@ def inbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inbox]:
     finally:
         server.should_exit = True
         thread.join(10)
-        queue.engine.dispose()
+        queue.close()
 
 
 def _signed_in(browser: Browser, inbox: Inbox, width: int, height: int) -> Page:

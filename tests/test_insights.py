@@ -100,7 +100,7 @@ def queue(request: pytest.FixtureRequest, tmp_path: Path):
     for url in database_url(request.param, tmp_path):
         q = HandoffQueue.from_url(url)
         yield q
-        q.engine.dispose()
+        q.close()
 
 
 @pytest.fixture
@@ -278,7 +278,7 @@ def web(tmp_path: Path):
     app = create_app(settings)
     with TestClient(app, base_url="https://testserver") as client:
         yield client, tracker
-    app.state.queue.engine.dispose()
+    app.state.queue.close()
 
 
 def test_insights_need_a_signed_in_agent_and_have_a_json_twin(web):

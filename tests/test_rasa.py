@@ -187,7 +187,7 @@ def test_a_person_gets_a_ticket_and_the_bot_stays_quiet_until_it_is_resolved(liv
             break
         time.sleep(0.5)
     assert live.outcome(answer)["article_id"] == "refund-status"
-    queue.engine.dispose()
+    queue.close()
 
 
 def test_routing_and_out_of_scope_evaluation_against_the_live_bot(live: Bot) -> None:

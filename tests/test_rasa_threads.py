@@ -17,7 +17,7 @@ import asyncio, json, sys, threading, time
 from rasa.utils.endpoints import EndpointConfig
 
 from rasa_plugins.lock_store import CheckedRedisLockStore
-from rasa_plugins.threads import to_completion
+from rasa_plugins.threads import pool, to_completion
 
 report = {}
 
@@ -32,8 +32,9 @@ async def main(prefix):
             await asyncio.sleep(0.01)
             ticks += 1
 
+    threads = pool(2, "test")
     beat = asyncio.create_task(ticker())
-    assert await to_completion(lambda: time.sleep(0.3) or "slept") == "slept"
+    assert await to_completion(threads, lambda: time.sleep(0.3) or "slept") == "slept"
     beat.cancel()
     report["ticks_while_blocked"] = ticks
 
@@ -44,7 +45,7 @@ async def main(prefix):
         time.sleep(0.3)
         finished.set()
 
-    task = asyncio.create_task(to_completion(slow_write))
+    task = asyncio.create_task(to_completion(threads, slow_write))
     await asyncio.sleep(0.05)
     task.cancel()
     try:
@@ -69,6 +70,23 @@ async def main(prefix):
     await asyncio.gather(turn("first", 0.3), turn("second", 0.0))
     report["order"] = list(order)
     report["left_after_turns"] = store.get_lock("conv") is not None
+
+    # many turns of one conversation at once: one holder at a time, each served once
+    inside, most, served = 0, 0, []
+
+    async def crowded(n):
+        nonlocal inside, most
+        async with store.lock("busy", wait_time_in_seconds=0.01):
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0.005)
+            served.append(n)
+            inside -= 1
+
+    await asyncio.gather(*(crowded(n) for n in range(30)))
+    report["crowd_most_inside"] = most
+    report["crowd_served"] = sorted(served) == list(range(30))
+    report["left_after_crowd"] = store.get_lock("busy") is not None
 
     # a turn cancelled while it holds the lock gives it back
     holder = asyncio.create_task(turn("cancelled", 5))
@@ -97,4 +115,6 @@ def test_blocking_calls_leave_the_loop_free_and_locks_are_rasas(tmp_path: Path) 
     assert report["cancelled"] and report["finished_before_cancel"]
     assert report["order"] == ["first in", "first out", "second in", "second out"]
     assert not report["left_after_turns"]
+    assert report["crowd_most_inside"] == 1 and report["crowd_served"]
+    assert not report["left_after_crowd"]
     assert not report["left_after_cancel"] and report["next_served"]

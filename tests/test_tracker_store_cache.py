@@ -327,9 +327,8 @@ async def statements():
     """SQL statements per retrieve and per save once the conversation is cached."""
     store = MaskingSQLTrackerStore(domain=DOMAIN, **CONFIG)
     executed = []
-    sa.event.listen(
-        store.engine, "before_cursor_execute", lambda *args: executed.append(args[2])
-    )
+    for engine in {store.engine, store._reader}:  # reads have an engine of their own on PostgreSQL
+        sa.event.listen(engine, "before_cursor_execute", lambda *args: executed.append(args[2]))
     clock, sender_id, counts = Clock(), f"statements-{time.time()}", []
     tracker = store.init_tracker(sender_id)
     tracker.update_with_events(session_start(clock) + user_turn(clock, "hi"), None, False)
