@@ -72,25 +72,23 @@ class CheckedRedisLockStore(RedisLockStore):
         """Rasa's LockStore.lock, its Redis calls in worker threads: take a ticket and look at
         the lock (one thread call), wait for the ticket's turn, and give the ticket back however
         the work ends (cancelled while taking it too)."""
-        taken: list[tuple[int, TicketLock | None]] = []
+        tickets: list[int] = []  # the ticket taken, known to the cleanup even if reading fails
 
-        def take() -> None:
+        def take() -> TicketLock | None:
             with self._stripe(conversation_id):
-                ticket = self.issue_ticket(conversation_id, lock_lifetime)
-                taken.append((ticket, None))  # known to the cleanup even if reading fails
-                taken[0] = (ticket, self.get_lock(conversation_id))
+                tickets.append(self.issue_ticket(conversation_id, lock_lifetime))
+                return self.get_lock(conversation_id)
 
         def give_back(ticket: int) -> None:
             with self._stripe(conversation_id):
                 self.cleanup(conversation_id, ticket)
 
         try:
-            await to_completion(self._threads, take)
-            ticket, lock = taken[0]
-            yield await self._wait_for_turn(conversation_id, ticket, lock, wait_time_in_seconds)
+            lock = await to_completion(self._threads, take)
+            yield await self._wait_for_turn(conversation_id, tickets[0], lock, wait_time_in_seconds)
         finally:
-            if taken:
-                await to_completion(self._threads, give_back, taken[0][0])
+            if tickets:
+                await to_completion(self._threads, give_back, tickets[0])
 
     async def _wait_for_turn(
         self,

@@ -29,8 +29,13 @@ Rasa's own resources when the server stops.
 DIET (`RasaModel._rasa_predict`) calls its prediction through a `tf.function` made with a fixed
 input signature, so it has exactly one traced function; every call still goes through
 TensorFlow's dispatch (matching the call to a trace, converting each input by the signature),
-about a millisecond per message. Here, once that function is traced, it is called directly
-(with the same inputs, so the same outputs); inputs it does not take go the usual way.
+about a millisecond per message. Here, once that function is traced, it is called directly:
+each input converted to a tensor of its spec's dtype and checked against the spec, as
+TensorFlow's dispatch does, then handed to the traced function (`_call_flat`), so the same
+inputs give the same outputs; inputs it does not take go the usual way.
+
+A new tracker's slot copies and the joining of a message's sparse features are made with fewer
+steps by `rasa_plugins.copies` (see there).
 
 Rasa's model graph runs with `rasa_plugins.graph_runner.SequentialGraphRunner` instead of
 `DaskGraphRunner` (see there).
@@ -49,14 +54,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gc
 import logging
 import weakref
 from typing import Any
 
 import aiohttp
+import numpy as np
 import rasa.core.processor
 import rasa.core.run
+import tensorflow as tf
 from jsonschema import ValidationError
 from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
@@ -67,6 +73,8 @@ from rasa.shared.core.events import Event
 from rasa.utils.endpoints import EndpointConfig
 from rasa.utils.tensorflow import models
 
+from bot.heap import freeze_loaded
+from rasa_plugins import copies
 from rasa_plugins.graph_runner import SequentialGraphRunner
 
 # Connections to an endpoint stay open this long between calls: less than any server or proxy
@@ -197,9 +205,7 @@ async def _close_resources(app: Any, loop: Any) -> None:
 async def _load_agent_on_start(*args: Any, **kwargs: Any) -> Any:
     """Rasa's load_agent_on_start, then the loaded objects left out of garbage collection."""
     agent = await _rasa_load_agent_on_start(*args, **kwargs)
-    gc.collect()
-    gc.freeze()
-    logger.info(f"heap: model loaded; {gc.get_freeze_count()} objects left out of collection")
+    freeze_loaded("the model")
     return agent
 
 
@@ -222,6 +228,26 @@ def _kept_session(self: EndpointConfig) -> _KeptSession:
     return _KeptSession(_session(self))
 
 
+def _signature_inputs(signature: Any, batch_in: Any) -> list[Any] | None:
+    """DIET's inputs as its traced function takes them, converted as TensorFlow converts them
+    for a call (`cast_inputs_to_signature`: each array to a tensor of its spec's dtype, then
+    checked against the spec); None when they are not one array or tensor per spec."""
+    specs = signature[0] if signature and len(signature) == 1 else None
+    if not isinstance(batch_in, (tuple, list)) or specs is None or len(batch_in) != len(specs):
+        return None
+    inputs = []
+    for value, spec in zip(batch_in, specs, strict=True):
+        if not isinstance(value, np.ndarray) and not tf.is_tensor(value):
+            return None
+        tensor = (
+            value if tf.is_tensor(value) else tf.convert_to_tensor(value, dtype_hint=spec.dtype)
+        )
+        if not spec.is_compatible_with(tensor):
+            return None
+        inputs.append(tensor)
+    return inputs
+
+
 def _predict(self: models.RasaModel, batch_in: Any) -> dict[str, Any]:
     """RasaModel._rasa_predict of Rasa 3.6 calling its one traced function directly."""
     step = self._tf_predict_step
@@ -232,8 +258,12 @@ def _predict(self: models.RasaModel, batch_in: Any) -> dict[str, Any]:
         concrete = step.get_concrete_function()  # the only one: the signature is fixed
         object.__setattr__(self, "_tier0_concrete", concrete)  # not a tracked Keras attribute
     self._training = False
+    inputs = _signature_inputs(step.input_signature, batch_in)
     try:
-        raw = concrete(batch_in)
+        if inputs is None:
+            raw = concrete(batch_in)
+        else:
+            raw = concrete._call_flat(inputs, concrete.captured_inputs)
     except (TypeError, ValueError):  # an input the signature would have converted
         return _rasa_predict(self, batch_in)
     outputs = models.tf_utils.sync_to_numpy_or_python_type(raw)
@@ -252,3 +282,4 @@ def install() -> None:
     models.RasaModel._rasa_predict = _predict  # type: ignore[method-assign]
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
     Event.resolve_by_type = staticmethod(_resolve_by_type)  # type: ignore[method-assign]
+    copies.install()

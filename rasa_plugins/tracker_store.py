@@ -240,23 +240,25 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
         """The tracker of the conversation's latest session, from the cache when it has it.
 
-        In a worker thread, like `save` (rasa_plugins.threads). Rasa reads and saves a
-        conversation under its lock, so one conversation is never in two threads at once."""
+        The database is read in a worker thread, like `save` (rasa_plugins.threads); the
+        tracker is built in the event loop. Rasa reads and saves a conversation under its lock,
+        so one conversation is never in two threads at once."""
         if not self.domain:
             return await super().retrieve(sender_id)
-        return await to_completion(self._threads, self._retrieve_cached, sender_id)
-
-    def _retrieve_cached(self, sender_id: str) -> DialogueStateTracker | None:
-        try:
-            stored = self._current_session(sender_id)
-        except BaseException:
-            self._forget(sender_id)
-            raise
+        stored = await to_completion(self._threads, self._read_current, sender_id)
         events = stored.events() if stored is not None else []
         if not events:
             logger.debug(f"tracker store: no events of conversation {sender_id}")
             return None
         return DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+
+    def _read_current(self, sender_id: str) -> StoredSession | None:
+        """`_current_session`, the conversation forgotten by the cache if reading fails."""
+        try:
+            return self._current_session(sender_id)
+        except BaseException:
+            self._forget(sender_id)
+            raise
 
     def _current_session(self, sender_id: str) -> StoredSession | None:
         """The conversation's latest session as stored now, None when it has no events."""

@@ -245,3 +245,86 @@ def test_action_server_calls_keep_their_connection_and_rasas_request() -> None:
     assert all(h == ["Bearer secret", "application/json", "t0k"] for h in report["headers"])
     assert report["bodies"] == [{"i": 0}, {"i": 1}, {"i": 2}, {"fail": True}, {"i": 9}]
     assert report["closed"]  # closed when the server stops
+
+
+COPIES = r"""
+import copy, json
+import numpy as np
+import scipy.sparse as sp
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActiveLoop, SlotSet, UserUttered
+from rasa.shared.core.slots import Slot, TextSlot
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.training_data.features import Features
+from rasa_plugins import copies
+
+def same(a, b):
+    return (type(a) is type(b) and a.shape == b.shape and a.dtype == b.dtype
+            and a.row.dtype == b.row.dtype and np.array_equal(a.row, b.row)
+            and np.array_equal(a.col, b.col) and np.array_equal(a.data, b.data))
+
+rng = np.random.default_rng(7)
+def coo(rows, cols, dtype, density=0.1):
+    return sp.coo_matrix((rng.random((rows, cols)) < density).astype(dtype))
+
+pairs = [(coo(1, 20, np.float32), coo(1, 300, np.int64)),
+         (coo(7, 5, np.float64), coo(7, 9000, np.float32, 0.01)),
+         (coo(3, 4, np.float32, 0), coo(3, 6, np.float32)),      # no entries on one side
+         (coo(2, 70000, np.float32, 0.0001), coo(2, 3, np.int32)),  # wider than int16
+         (coo(0, 4, np.float32), coo(0, 2, np.float32))]
+report = {"stacks": [same(copies.hstack_coo(a, b), sp.hstack([a, b])) for a, b in pairs]}
+csr = sp.csr_matrix(pairs[0][0])
+report["other"] = (copies.hstack_coo(csr, pairs[0][1]) != sp.hstack([csr, pairs[0][1]])).nnz == 0
+def error(f):
+    try:
+        f()
+    except ValueError as exc:
+        return str(exc)
+copies.install()
+def features(kind, *matrices):
+    return [Features(m, kind, "text", "f") for m in matrices]
+one, other = features("sentence", coo(2, 3, np.float32), coo(3, 3, np.float32))
+report["mismatch"] = error(lambda: one.combine_with_features(other))
+one, two = features("sequence", coo(2, 3, np.float32), coo(2, 5, np.float32))
+expected = sp.hstack([one.features, two.features])
+one.combine_with_features(two)
+report["combined"] = same(one.features, expected)
+
+domain = Domain.load("domain.yml")
+report["slots"] = all(
+    type(c) is type(s) and c is not s and c.__dict__ == copy.copy(s).__dict__
+    for s in domain.slots for c in [copies.copy_slot(s)])
+class Hooked(TextSlot):
+    def __copy__(self):
+        return "own copy"
+class Slotted(TextSlot):
+    __slots__ = ("extra",)
+hooked, slotted = Hooked("h", []), Slotted("s", [])
+slotted.extra = 5
+report["hooked"] = copies.copy_slot(hooked) == "own copy"
+report["slotted"] = copies.copy_slot(slotted).extra == 5
+events = [UserUttered("hi", {"name": "greet"}), SlotSet("email", "a@b.co"),
+          ActiveLoop("track_order_form"), SlotSet("order_number", "100-1")]
+tracker = DialogueStateTracker.from_events("t", events, slots=domain.slots)
+report["tracker"] = tracker.current_state() == json.loads(json.dumps(tracker.current_state()))
+report["values"] = [tracker.get_slot(n) for n in ("email", "order_number", "flow_context")]
+report["fresh"] = DialogueStateTracker("u", domain.slots).get_slot("email") is None
+report["own"] = tracker.slots["email"] is not domain.slots[0] and domain.slots[0].value is None
+report["any"] = type(DialogueStateTracker("v", None).slots).__name__
+print(json.dumps(report))
+"""
+
+
+def test_slot_copies_and_feature_joins_are_what_rasa_makes() -> None:
+    """A tracker's slots are copies with the same attributes (a class with its own copying is
+    copied its way), and two COO feature matrices are joined into exactly what scipy's hstack
+    makes: the same entries in the same order, dtype, index dtype and shape; rows that do not
+    match raise Rasa's error."""
+    report = reported(COPIES)
+    assert report["stacks"] == [True] * 5 and report["other"], report
+    assert report["mismatch"].startswith("Cannot combine sparse features"), report
+    assert report["combined"] and report["slots"], report
+    assert report["hooked"] and report["slotted"], report
+    assert report["values"] == ["a@b.co", "100-1", None], report
+    assert report["tracker"] and report["fresh"] and report["own"], report
+    assert report["any"] == "AnySlotDict", report

@@ -23,6 +23,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -310,6 +311,22 @@ def outcome_of(messages: list[dict]) -> dict:
     return next((m["custom"] for m in reversed(messages) if isinstance(m.get("custom"), dict)), {})
 
 
+class ConversationJSON(JSONResponse):
+    """The conversation as FastAPI's JSONResponse writes it, without the pass of FastAPI's
+    response validation over every item first (a conversation is plain JSON already; anything
+    that is not goes through jsonable_encoder): a poll and a turn answer with it."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(
+            content,
+            ensure_ascii=False,
+            allow_nan=False,
+            indent=None,
+            separators=(",", ":"),
+            default=jsonable_encoder,
+        ).encode("utf-8")
+
+
 def build_router(queue: HandoffQueue, rasa: RasaClient, log: ConversationLog) -> APIRouter:
     """Routes under /api/chat for the widget."""
     router = APIRouter(prefix="/api/chat", tags=["chat"], route_class=AsciiValidationErrors)
@@ -336,13 +353,13 @@ def build_router(queue: HandoffQueue, rasa: RasaClient, log: ConversationLog) ->
             "handoff": handoff_state(queue, tickets),
         }
 
-    @router.get("/{conversation_id}")
+    @router.get("/{conversation_id}", response_class=ConversationJSON)
     def read(
         conversation_id: ConversationId,
         after: Cursor = 0,
-    ) -> dict:
+    ) -> ConversationJSON:
         """The conversation so far (or since a cursor) and who owns it now."""
-        return conversation(conversation_id, after)
+        return ConversationJSON(conversation(conversation_id, after))
 
     def deliver(conversation_id: str, message: ChatMessage, title: str | None) -> list[dict]:
         """Send one turn to Rasa exactly once. A message the widget sends again (no answer the
@@ -380,12 +397,12 @@ def build_router(queue: HandoffQueue, rasa: RasaClient, log: ConversationLog) ->
             for e in events
         )
 
-    @router.post("/{conversation_id}/messages")
+    @router.post("/{conversation_id}/messages", response_class=ConversationJSON)
     def send(
         conversation_id: ConversationId,
         message: ChatMessage,
         after: Cursor = 0,
-    ) -> dict:
+    ) -> ConversationJSON:
         """Send one customer message; the reply is the conversation since the cursor."""
         started = time.perf_counter()
         title = (message.text.strip() or None) if message.payload is not None else None
@@ -404,7 +421,7 @@ def build_router(queue: HandoffQueue, rasa: RasaClient, log: ConversationLog) ->
             meta.get("intent") or "-",
             (time.perf_counter() - started) * 1000,
         )
-        return conversation(conversation_id, after)
+        return ConversationJSON(conversation(conversation_id, after))
 
     @router.post(
         "/{conversation_id}/csat",
