@@ -85,7 +85,9 @@ class CheckedRedisLockStore(RedisLockStore):
 
         try:
             lock = await to_completion(self._threads, take)
-            yield await self._wait_for_turn(conversation_id, tickets[0], lock, wait_time_in_seconds)
+            yield await self._wait_for_turn(
+                conversation_id, tickets, lock, wait_time_in_seconds, lock_lifetime
+            )
         finally:
             if tickets:
                 await to_completion(self._threads, give_back, tickets[0])
@@ -93,24 +95,47 @@ class CheckedRedisLockStore(RedisLockStore):
     async def _wait_for_turn(
         self,
         conversation_id: str,
-        ticket: int,
+        tickets: list[int],
         lock: TicketLock | None,
         wait_time_in_seconds: float,
+        lock_lifetime: float,
     ) -> TicketLock:
         """Rasa's LockStore._acquire_lock from its first reading of the lock (`lock`), reading
-        and updating the lock in worker threads."""
+        and updating the lock in worker threads, for the ticket in `tickets`.
+
+        One difference: a ticket that expires while it waits (its turn had not come when its
+        lifetime ran out, as when the tickets ahead were a dead replica's and lapsed in the same
+        second) is replaced by a new one at the back of the queue. In Rasa's loop the lock,
+        emptied of tickets, then names no one as served and the turn waits forever."""
         while lock:  # none: it expired
-            if not lock.is_locked(ticket):
+            if not lock.is_locked(tickets[0]):
                 return lock
+            if all(waiting.number != tickets[0] for waiting in lock.tickets):
+                logger.info(
+                    f"Lock ticket {tickets[0]} of conversation '{conversation_id}' expired "
+                    f"while it waited; taking another"
+                )
+                lock = await to_completion(
+                    self._threads, self._take_again, conversation_id, tickets, lock_lifetime
+                )
+                continue
             logger.debug(
                 f"Failed to acquire lock for conversation ID '{conversation_id}': "
-                f"{ticket - (lock.now_serving or 0)} other item(s) first; "
+                f"{tickets[0] - (lock.now_serving or 0)} other item(s) first; "
                 f"retrying in {wait_time_in_seconds} seconds ..."
             )
             await asyncio.sleep(wait_time_in_seconds)
             # updated, then fetched again on every round: the lock may have expired meanwhile
             lock = await to_completion(self._threads, self._update_and_get, conversation_id)
         raise LockError(f"Could not acquire lock for conversation_id '{conversation_id}'.")
+
+    def _take_again(
+        self, conversation_id: str, tickets: list[int], lock_lifetime: float
+    ) -> TicketLock | None:
+        """A new ticket in place of the expired one in `tickets` (the one given back later)."""
+        with self._stripe(conversation_id):
+            tickets[0] = self.issue_ticket(conversation_id, lock_lifetime)
+            return self.get_lock(conversation_id)
 
     def _update_and_get(self, conversation_id: str) -> TicketLock | None:
         with self._stripe(conversation_id):

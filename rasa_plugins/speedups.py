@@ -258,8 +258,8 @@ def _predict(self: models.RasaModel, batch_in: Any) -> dict[str, Any]:
         concrete = step.get_concrete_function()  # the only one: the signature is fixed
         object.__setattr__(self, "_tier0_concrete", concrete)  # not a tracked Keras attribute
     self._training = False
-    inputs = _signature_inputs(step.input_signature, batch_in)
     try:
+        inputs = _signature_inputs(step.input_signature, batch_in)
         if inputs is None:
             raw = concrete(batch_in)
         else:
@@ -273,8 +273,8 @@ def _predict(self: models.RasaModel, batch_in: Any) -> dict[str, Any]:
 
 
 def install() -> None:
-    """Put the faster check, lookup, kept sessions, DIET call, graph runner and the frozen
-    model in place (idempotent)."""
+    """Put the faster check, lookup, kept sessions, DIET call, graph runner, frozen model and
+    rasa_plugins.copies in place (idempotent)."""
     EndpointConfig.session = _kept_session  # type: ignore[method-assign]
     rasa.core.run.close_resources = _close_resources  # registered when the server starts
     rasa.core.run.load_agent_on_start = _load_agent_on_start  # likewise

@@ -241,8 +241,10 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
         """The tracker of the conversation's latest session, from the cache when it has it.
 
         The database is read in a worker thread, like `save` (rasa_plugins.threads); the
-        tracker is built in the event loop. Rasa reads and saves a conversation under its lock,
-        so one conversation is never in two threads at once."""
+        tracker is built from the rows in the event loop: that is Python work, which holds the
+        interpreter's lock in a thread as well, so it would only add hand-overs. Rasa reads and
+        saves a conversation under its lock, so one conversation is never in two threads at
+        once."""
         if not self.domain:
             return await super().retrieve(sender_id)
         stored = await to_completion(self._threads, self._read_current, sender_id)

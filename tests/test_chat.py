@@ -15,7 +15,13 @@ from bot.handoff import HandoffQueue, NewMessage, NewTicket
 from bot.settings import Settings
 from bot.stack import free_port
 from bot.web.app import create_app
-from bot.web.chat import ChatMessage, handoff_state, ticket_items, tracker_items
+from bot.web.chat import (
+    ChatMessage,
+    ConversationJSON,
+    handoff_state,
+    ticket_items,
+    tracker_items,
+)
 
 # A tracker as Rasa 3.6 returns it (trimmed to the fields the gateway reads).
 EVENTS = [
@@ -224,3 +230,21 @@ def test_only_the_configured_sites_may_call_the_gateway(client: TestClient) -> N
         headers={"Origin": "https://evil.test", "Access-Control-Request-Method": "POST"},
     )
     assert "access-control-allow-origin" not in other.headers
+
+
+def test_a_conversation_is_written_as_fastapi_wrote_it() -> None:
+    """The chat routes' JSON is the bytes FastAPI's own serialisation gave for the same dict:
+    small floats in full, non-ASCII as UTF-8, NaN and infinity (from an action's free-form
+    meta) as null rather than an error."""
+    from pydantic import TypeAdapter
+
+    body = {
+        "conversation_id": "c-1",
+        "items": [{"ts": 1733300000.123456, "text": "Café ✓", "meta": {"score": float("nan")}}],
+        "cursor": 0.00001,
+        "handoff": {"state": "bot", "position": None, "weight": float("inf")},
+    }
+    rendered = ConversationJSON(body).body
+    assert rendered == TypeAdapter(dict).dump_json(body)
+    assert json.loads(rendered)["items"][0]["meta"]["score"] is None
+    assert b'"cursor":0.00001' in rendered and "Café ✓".encode() in rendered

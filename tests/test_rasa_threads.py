@@ -97,6 +97,20 @@ async def main(prefix):
     await turn("next", 0)
     report["next_served"] = order[-1] == "next out"
 
+    # a dead replica's ticket and a waiter's, both lapsing before the waiter looks again: the
+    # waiter takes a new ticket and is served (in Rasa's loop it would wait forever)
+    store.issue_ticket("orphan", 0.3)  # taken by a server that died holding it
+
+    async def late_turn():
+        async with store.lock("orphan", lock_lifetime=0.3, wait_time_in_seconds=0.6):
+            return "served"
+
+    try:
+        report["after_both_lapsed"] = await asyncio.wait_for(late_turn(), 10)
+    except asyncio.TimeoutError:
+        report["after_both_lapsed"] = "waited forever"
+    report["left_after_lapse"] = store.get_lock("orphan") is not None
+
 
 asyncio.run(main(sys.argv[1]))
 print("REPORT " + json.dumps(report))
@@ -118,3 +132,4 @@ def test_blocking_calls_leave_the_loop_free_and_locks_are_rasas(tmp_path: Path) 
     assert report["crowd_most_inside"] == 1 and report["crowd_served"]
     assert not report["left_after_crowd"]
     assert not report["left_after_cancel"] and report["next_served"]
+    assert report["after_both_lapsed"] == "served" and not report["left_after_lapse"]
