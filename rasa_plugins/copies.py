@@ -98,11 +98,9 @@ def hstack_coo(left: Any, right: Any) -> Any:
     data = np.empty(split + right.nnz, dtype=dtype)
     row = np.empty(split + right.nnz, dtype=index_dtype)
     col = np.empty(split + right.nnz, dtype=index_dtype)
-    data[:split] = left.data
-    data[split:] = right.data
-    np.add(left.row, 0, out=row[:split], dtype=index_dtype)
-    np.add(right.row, 0, out=row[split:], dtype=index_dtype)
-    np.add(left.col, 0, out=col[:split], dtype=index_dtype)
+    data[:split], data[split:] = left.data, right.data
+    row[:split], row[split:] = left.row, right.row
+    col[:split] = left.col
     np.add(right.col, left_columns, out=col[split:], dtype=index_dtype)
     return coo_matrix((data, (row, col)), shape=shape)
 

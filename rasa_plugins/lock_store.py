@@ -74,17 +74,14 @@ class CheckedRedisLockStore(RedisLockStore):
         the work ends (cancelled while taking it too)."""
         tickets: list[int] = []  # the ticket taken, known to the cleanup even if reading fails
 
-        def take() -> TicketLock | None:
-            with self._stripe(conversation_id):
-                tickets.append(self.issue_ticket(conversation_id, lock_lifetime))
-                return self.get_lock(conversation_id)
-
         def give_back(ticket: int) -> None:
             with self._stripe(conversation_id):
                 self.cleanup(conversation_id, ticket)
 
         try:
-            lock = await to_completion(self._threads, take)
+            lock = await to_completion(
+                self._threads, self._take, conversation_id, tickets, lock_lifetime
+            )
             yield await self._wait_for_turn(
                 conversation_id, tickets, lock, wait_time_in_seconds, lock_lifetime
             )
@@ -116,7 +113,7 @@ class CheckedRedisLockStore(RedisLockStore):
                     f"while it waited; taking another"
                 )
                 lock = await to_completion(
-                    self._threads, self._take_again, conversation_id, tickets, lock_lifetime
+                    self._threads, self._take, conversation_id, tickets, lock_lifetime
                 )
                 continue
             logger.debug(
@@ -129,12 +126,13 @@ class CheckedRedisLockStore(RedisLockStore):
             lock = await to_completion(self._threads, self._update_and_get, conversation_id)
         raise LockError(f"Could not acquire lock for conversation_id '{conversation_id}'.")
 
-    def _take_again(
+    def _take(
         self, conversation_id: str, tickets: list[int], lock_lifetime: float
     ) -> TicketLock | None:
-        """A new ticket in place of the expired one in `tickets` (the one given back later)."""
+        """Take a ticket (in place of an expired one in `tickets`, if any: the ticket kept there
+        is the one given back), then read the lock."""
         with self._stripe(conversation_id):
-            tickets[0] = self.issue_ticket(conversation_id, lock_lifetime)
+            tickets[:] = [self.issue_ticket(conversation_id, lock_lifetime)]
             return self.get_lock(conversation_id)
 
     def _update_and_get(self, conversation_id: str) -> TicketLock | None:

@@ -237,11 +237,12 @@ def _signature_inputs(signature: Any, batch_in: Any) -> list[Any] | None:
         return None
     inputs = []
     for value, spec in zip(batch_in, specs, strict=True):
-        if not isinstance(value, np.ndarray) and not tf.is_tensor(value):
+        if tf.is_tensor(value):
+            tensor = value
+        elif isinstance(value, np.ndarray):
+            tensor = tf.convert_to_tensor(value, dtype_hint=spec.dtype)
+        else:
             return None
-        tensor = (
-            value if tf.is_tensor(value) else tf.convert_to_tensor(value, dtype_hint=spec.dtype)
-        )
         if not spec.is_compatible_with(tensor):
             return None
         inputs.append(tensor)
