@@ -34,8 +34,10 @@ class Settings(BaseSettings):
         description="Writers' regression file: questions that must find a given article.",
     )
     help_base_url: str = Field(
-        "http://localhost:8080/help/",
-        description="Public help-centre address; an article's default url is this plus its id.",
+        "/help/",
+        description="Public help-centre address; an article's default url is this plus its id. "
+        "The default, a path, is the web app's own help centre: citations open on the host and "
+        "port the customer is using (set a full https:// address for other channels).",
     )
     embedding_model: str = Field(
         "all-MiniLM-L6-v2",

@@ -1,7 +1,7 @@
 """Rasa's `RedisLockStore`, checked at start: one conversation, one Rasa replica at a time.
 
 With more than one Rasa server (`rasa_replicas` > 1), `bot up` configures this lock store. It is
-Rasa's own `RedisLockStore` with two changes:
+Rasa's own `RedisLockStore` with three changes:
 - it pings Redis when Rasa starts and raises (Rasa exits, `bot up` names the reason) instead of
   starting and failing on the first message. Once it is ready it logs READY_MARKER, which
   `bot up` looks for;
@@ -11,8 +11,12 @@ Rasa's own `RedisLockStore` with two changes:
   back in two calls; in the loop nothing came between them, and in threads a process lock per
   conversation (one of STRIPES) keeps it so: two turns of one conversation on this replica
   never take the same ticket or drop each other's.
-A lock held by a replica that died expires after TICKET_LOCK_LIFETIME seconds (set from
-`lock_lifetime_seconds`).
+- every lock key is written with an expiry: its last ticket's, plus LOCK_GRACE_SECONDS. Rasa
+  writes lock keys without one and drops a lapsed ticket only when a later turn of the same
+  conversation reads the lock, so a ticket taken by a replica that died during a
+  conversation's last turn (or a lock it emptied but did not get to delete) would stay in
+  Redis for good. A lock held by a replica that died lapses after TICKET_LOCK_LIFETIME seconds
+  (set from `lock_lifetime_seconds`), in Redis as well.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,6 +41,9 @@ logger = logging.getLogger(__name__)
 READY_MARKER = "tier0 lock store ready"
 LOCK_THREADS = 8  # threads for the lock calls of turns in flight
 STRIPES = 64  # process locks over conversations' read-and-write steps
+# How long a lock key outlives its last ticket: longer than a waiting turn's pause between two
+# looks at the lock, so a waiter whose own ticket lapsed still finds the lock and takes another.
+LOCK_GRACE_SECONDS = 5.0
 
 
 class LockStoreUnavailable(RuntimeError):
@@ -139,6 +147,14 @@ class CheckedRedisLockStore(RedisLockStore):
         with self._stripe(conversation_id):
             self.update_lock(conversation_id)
         return self.get_lock(conversation_id)
+
+    def save_lock(self, lock: TicketLock) -> None:
+        """Rasa's save, with an expiry: the key lapses LOCK_GRACE_SECONDS after its last
+        ticket does, so a lock whose holder died leaves nothing behind in Redis."""
+        now = time.time()
+        last = max((ticket.expires for ticket in lock.tickets), default=now)
+        milliseconds = int((max(last - now, 0.0) + LOCK_GRACE_SECONDS) * 1000)
+        self.red.set(self.key_prefix + lock.conversation_id, lock.dumps(), px=milliseconds)
 
     def _stripe(self, conversation_id: str) -> threading.Lock:
         """The process lock of the conversation's read-and-write steps."""

@@ -301,6 +301,22 @@ def test_insights_need_a_signed_in_agent_and_have_a_json_twin(web):
     assert client.get("/insights.json?days=0", headers=bearer).status_code == 422
 
 
+def test_a_period_without_conversations_says_so_instead_of_empty_charts(web):
+    client, _ = web
+    bearer = {"Authorization": f"Bearer {AGENT_TOKEN}"}
+    page = client.get("/insights", headers=bearer)
+    assert page.status_code == 200
+    assert "No conversations in this period." in page.text
+    assert "No answers from articles in this period." in page.text
+    assert "/insights/plots/" not in page.text  # no empty axes
+    # the charts themselves (as `bot insights report --plot` draws them) say the same
+    from bot.insights.plots import PLOTS
+
+    data = client.get("/insights.json", headers=bearer).json()
+    for draw, _ in PLOTS.values():
+        assert draw(data).startswith(b"\x89PNG")
+
+
 def test_the_report_command_records_prints_json_draws_and_purges(tmp_path: Path):
     from typer.testing import CliRunner
 

@@ -48,6 +48,16 @@ def test_front_matter_defaults_come_from_the_file_name_and_base_url(kb_dir: Path
     assert article.updated.isoformat() == "2026-01-31"
 
 
+def test_without_a_help_base_url_citations_stay_on_the_customers_host(kb_dir: Path) -> None:
+    from bot.settings import Settings
+
+    base = Settings(settings_file=kb_dir / "none.toml").help_base_url
+    path = write(kb_dir, "returns/return-item.md", GOOD)
+    article, _ = parse_article(path, kb_dir, base)
+    # a path: the widget, help centre and inbox open it on the host and port the visitor used
+    assert article.url == "/help/return-item"
+
+
 def test_explicit_id_and_url_win(kb_dir: Path) -> None:
     path = write(
         kb_dir,

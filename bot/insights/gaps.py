@@ -42,6 +42,9 @@ VERY_CLOSE_SCORE = 0.80
 # wrapping with gift receipts (0.78 / 0.65), and 0.65 store pickup with a change of address.
 DISTANCE_THRESHOLD = 0.50
 MAX_EXAMPLES = 5
+# Closeness to a group's centre counts to two decimals when choosing its title: two questions
+# of a two-question group are equally close in theory, and float noise must not choose.
+TYPICAL_DECIMALS = 2
 # The questions of a group that are routed and compared with the articles (the most typical
 # ones): enough for a majority, bounded for a group of thousands.
 MAX_MEMBERS = 50
@@ -75,7 +78,7 @@ class Gap:
     """A group of failed questions that mean the same thing, and what to do about it."""
 
     key: str  # stable while the group's most typical question stays the same; URL-safe
-    title: str  # the most typical question (closest to the group's centroid)
+    title: str  # the most typical question (see _typical_order)
     customers: int  # distinct conversations that asked
     questions: int  # asked, each text counted once per conversation
     examples: list[str]  # up to MAX_EXAMPLES distinct texts, most typical first
@@ -107,7 +110,6 @@ def find_gaps(
 
     `gate` and `nlu_weight` are the bot's, to tell whether the current index answers a group;
     `close` is the score from which the closest article is worth adding phrasings to."""
-    import numpy as np
 
     texts = _distinct_texts(questions)
     if not texts or limit < 1:
@@ -130,11 +132,31 @@ def find_gaps(
     index = _Index(kb, kb.reader, gate, nlu_weight, close)
     gaps = []
     for *_, members in ranked[:limit]:
-        group = vectors[members]
-        weights = np.array([len(texts[i].asked) for i in members], dtype=np.float32)
-        typical = np.argsort(-(group @ (weights @ group)), kind="stable")
-        gaps.append(index.describe([texts[members[i]] for i in typical], group[typical]))
+        typical = _typical_order([texts[i] for i in members], vectors[members])
+        ordered = [members[i] for i in typical]
+        gaps.append(index.describe([texts[i] for i in ordered], vectors[ordered]))
     return gaps
+
+
+def _typical_order(texts: list[_Text], vectors: np.ndarray) -> list[int]:
+    """The group's distinct texts, most typical first: the wording the most customers used;
+    then the one closest to the group's centre, closeness rounded to TYPICAL_DECIMALS (a
+    difference smaller than that is noise, not meaning); then the one asked first; then
+    alphabetical order. Float noise between machines never decides the title."""
+    import numpy as np
+
+    weights = np.array([len(t.asked) for t in texts], dtype=np.float64)
+    group = vectors.astype(np.float64)
+    closeness = group @ (weights @ group) / weights.sum()
+    return sorted(
+        range(len(texts)),
+        key=lambda i: (
+            -len(texts[i].asked),
+            -round(float(closeness[i]), TYPICAL_DECIMALS),
+            min(q.at for q in texts[i].asked),
+            texts[i].text,
+        ),
+    )
 
 
 @dataclass

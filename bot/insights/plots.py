@@ -39,9 +39,23 @@ def _png(figure) -> bytes:
     return buffer.getvalue()
 
 
+NO_CONVERSATIONS = "No conversations in this period"
+NO_ARTICLE_ANSWERS = "No answers from articles in this period"
+
+
+def _empty(message: str, size: tuple[float, float] = (8, 1.6)) -> bytes:
+    """A chart with nothing to draw: the sentence that says so, and no axes."""
+    figure, axis = plt.subplots(figsize=size)
+    axis.set_axis_off()
+    axis.text(0.5, 0.5, message, ha="center", va="center", fontsize=13, color="#444")
+    return _png(figure)
+
+
 def volume(report: dict) -> bytes:
     """Conversations per day stacked by how they ended, with containment as a line."""
     days = report["days"]
+    if not report["conversations"]["total"]:
+        return _empty(NO_CONVERSATIONS)
     labels = [d["day"][5:] for d in days]
     figure, axis = plt.subplots(figsize=(8, 3.6))
     bottom = [0] * len(days)
@@ -74,6 +88,8 @@ def volume(report: dict) -> bytes:
 def outcomes(report: dict) -> bytes:
     """How conversations ended over the whole period, handoffs split by reason."""
     totals = report["conversations"]
+    if not totals["total"]:
+        return _empty(NO_CONVERSATIONS)
     rows = [(LABELS["resolved"], totals["resolved"], COLOURS["resolved"])]
     rows += [
         (f"Handed off: {reason.replace('_', ' ')}", count, COLOURS["handed_off"])
@@ -93,7 +109,9 @@ def outcomes(report: dict) -> bytes:
 def articles(report: dict, limit: int = 12) -> bytes:
     """👍, 👎 and handoffs after each of the most served articles."""
     rows = sorted(report["articles"], key=lambda a: -a["served"])[:limit]
-    rows = [a for a in rows if a["served"]] or rows[:1]
+    rows = [a for a in rows if a["served"] or a["up"] or a["down"] or a["handoffs_after"]]
+    if not rows:
+        return _empty(NO_ARTICLE_ANSWERS)
     names = [a["id"] for a in rows][::-1]  # ids are short and unique; titles are in the table
     figure, axis = plt.subplots(figsize=(8, 0.45 * len(names) + 1.4))
     positions = range(len(names))

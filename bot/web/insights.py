@@ -94,6 +94,10 @@ def build_router(insights: Insights, auth: Authenticator, templates: Jinja2Templ
                 "query": query,
                 "days": days,
                 "plots": {name: label for name, (_, label) in PLOTS.items()},
+                "article_activity": any(
+                    a["served"] or a["up"] or a["down"] or a["handoffs_after"]
+                    for a in data["articles"]
+                ),
                 "pct": percent,
                 "duration": duration,
             },
