@@ -42,7 +42,7 @@ def up(
         typer.Option(
             "--only",
             help="Start only these, comma-separated: actions, rasa, haproxy, web (one machine "
-            "of several; see README, Running in production).",
+            "of several; see docs/operations.md).",
         ),
     ] = None,
 ) -> None:
