@@ -43,8 +43,9 @@ description says what is used then.
 
 CLI_INTRO = """\
 Every command of `.venv/bin/bot`, with the text its `--help` prints. A command that prints a
-result takes `--json` and then prints JSON instead, for scripts. Settings (`docs/settings.md`)
-give every option that is not on the command line; an option given here wins over them.
+result takes `--json` and then prints JSON instead, for scripts. The settings
+([settings.md](settings.md)) give every value that is not on the command line; an option given
+here wins over them.
 """
 
 
