@@ -64,6 +64,23 @@ def test_every_setting_and_command_is_in_the_references() -> None:
         assert f"## `{command}`" in cli_md
 
 
+def test_bot_docs_writes_the_references_and_check_names_stale_ones(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    runner = CliRunner()
+    stale = runner.invoke(app, ["docs", "--check", "--docs", str(tmp_path), "--json"])
+    assert stale.exit_code == 1
+    assert "run `make docs`" in stale.output
+    written = runner.invoke(app, ["docs", "--docs", str(tmp_path), "--json"])
+    assert written.exit_code == 0, written.output
+    assert len(json.loads(written.stdout)["written"]) == 2
+    assert (tmp_path / "settings.md").read_text(encoding="utf-8") == references()["settings.md"]
+    fresh = runner.invoke(app, ["docs", "--check", "--docs", str(tmp_path), "--json"])
+    assert fresh.exit_code == 0 and json.loads(fresh.stdout)["out_of_date"] == []
+
+
 def test_the_readme_starts_with_the_two_commands_and_reads_in_five_minutes() -> None:
     lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
     assert len(lines) <= README_MAX_LINES, (
