@@ -28,5 +28,10 @@ format: setup
 	@$(VENV)/bin/ruff check --fix .
 	@$(VENV)/bin/ruff format .
 
+.PHONY: docs
+# The settings and CLI references in docs/ are made from the code; a test fails when they drift.
+docs: setup
+	@$(BOT) docs
+
 clean:
 	rm -rf index/versions index/CURRENT index/.build.lock index/parse-cache.pickle .pytest_cache test-artifacts

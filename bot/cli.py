@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bot.commands import serving
+from bot.commands import docs, serving
 from bot.commands.eval import eval_app
 from bot.commands.handoff import handoff_app
 from bot.commands.insights import insights_app
@@ -23,6 +23,7 @@ app.add_typer(insights_app, name="insights")
 app.command("train")(serving.train)
 app.command("up")(serving.up)
 app.command("serve")(serving.serve)
+app.command("docs")(docs.docs)
 
 
 def main() -> None:

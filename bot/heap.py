@@ -2,13 +2,13 @@
 
 Python's cyclic collector walks every tracked object in its oldest generation whenever that
 generation has grown by a quarter. A server's oldest generation is mostly what it loaded once
-and keeps (Rasa's TensorFlow model: about 640,000 objects; the web app's and the action
-server's libraries and index): under load, each such collection stopped a Rasa replica for
-0.3-0.6 s, and the web app for up to 0.5 s, with every conversation on it waiting
-(benchmarks/README.md). `gc.freeze()` moves the objects alive now into a permanent generation the
-collector skips; what a server makes afterwards (conversations, requests) is collected as
-before. A frozen object is never freed by the cyclic collector, so this is done once, after the
-server has loaded what it keeps for its lifetime.
+and keeps (Rasa's TensorFlow model; the web app's and the action server's libraries and
+index): under load, each such collection stops a server for a noticeable pause, with every
+conversation on it waiting (the measured pauses are in benchmarks/README.md). `gc.freeze()`
+moves the objects alive at that point into a permanent generation the collector skips; what a
+server makes afterwards (conversations, requests) is collected as before. A frozen object is
+never freed by the cyclic collector, so this is done once, after the server has loaded what it
+keeps for its lifetime.
 """
 
 from __future__ import annotations

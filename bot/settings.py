@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     query_encoder: Literal["onnx", "torch"] = Field(
         "onnx",
         description="What embeds a customer's question in the action server: the model exported "
-        "to ONNX Runtime (same vectors, a third of the CPU, no torch loaded) or "
+        "to ONNX Runtime (the same vectors for less CPU, no torch loaded) or "
         "sentence-transformers on torch.",
     )
     encoder_dir: Path = Field(

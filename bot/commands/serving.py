@@ -42,7 +42,7 @@ def up(
         typer.Option(
             "--only",
             help="Start only these, comma-separated: actions, rasa, haproxy, web (one machine "
-            "of several; see README, Running in production).",
+            "of several; see docs/operations.md).",
         ),
     ] = None,
 ) -> None:
@@ -176,7 +176,7 @@ def serve(
         settings, token_file = with_demo_agent(settings)
         sign_in = f" (demo agent: sign in with the token in {token_file})"
     elif not settings.agent_tokens:
-        sign_in = " (no agent_tokens set: nobody can sign in; see README)"
+        sign_in = " (no agent_tokens set: nobody can sign in; see docs/agents.md)"
     workers = workers or settings.web_workers
     base = f"http://{settings.web_host}:{settings.web_port}"
     out.print(

@@ -1,9 +1,9 @@
 """The question encoder of the live bot: the same MiniLM, run by ONNX Runtime instead of torch.
 
-Profiling a turn under load (benchmarks/README.md, "Where a turn's CPU goes") put 70 % of the
-action server's CPU in the embedding of the customer's question by torch (about 14 ms of CPU on
-one thread). ONNX Runtime runs the same network, exported from the same weights, in about 5 ms,
-and the action server no longer loads torch at all (hundreds of MB less per worker).
+Profiling a turn under load (benchmarks/README.md, "Where a turn's CPU goes") put most of the
+action server's CPU in the embedding of the customer's question by torch. ONNX Runtime runs the
+same network, exported from the same weights, for less CPU, and the action server does not load
+torch at all (less memory per worker; the figures are in benchmarks/README.md).
 
 sentence-transformers has an ONNX backend, but it needs `optimum`, whose ONNX exporter pins
 transformers 4 (we run 5), so the export is done here with torch's own exporter and the two

@@ -210,7 +210,7 @@ def char_features(chars, text: str):
     sublinear tf, idf, l2 norm), made as scikit-learn makes it (the same counts in the same
     column order, then log, +1, times idf, divided by the row's norm summed in the same order,
     so the same numbers on this x86-64 build; tests/test_router.py checks it) without its
-    checks, which cost 0.35 of its 0.4 ms for one message. A vectorizer of other settings goes
+    checks, which cost most of its time for one message. A vectorizer of other settings goes
     through transform."""
     import math
 
@@ -249,7 +249,7 @@ def probabilities(head, features) -> np.ndarray:
     """head.predict_proba(features) for a fitted logistic regression of more than two classes,
     computed as scikit-learn computes it (the decision features · coefᵀ + intercept, then its
     softmax, in the same order of operations, so the same numbers) without its checks of the
-    input, which cost more than the arithmetic for one message (0.1-0.25 ms a head). The
+    input, which cost more than the arithmetic for one message (benchmarks/README.md). The
     features are what the router itself makes: a float array or a CSR matrix of the width the
     head was trained on, rows of finite numbers; anything else (and its error), or a two-class
     head, goes through predict_proba."""
