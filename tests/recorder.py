@@ -8,9 +8,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Recorder:
-    """Listens on 127.0.0.1; answers every POST with `status` and keeps the requests."""
+    """Listens on 127.0.0.1; answers every POST with `status` and keeps the requests. With
+    `hold`, each answer waits until that event is set (a peer that is slow to answer)."""
 
-    def __init__(self, status: int = 200) -> None:
+    def __init__(self, status: int = 200, hold: threading.Event | None = None) -> None:
         self.status = status
         self.requests: list[dict] = []
         self.received = threading.Event()
@@ -23,6 +24,8 @@ class Recorder:
                     {"path": self.path, "headers": dict(self.headers), "body": body}
                 )
                 recorder.received.set()
+                if hold is not None:
+                    hold.wait(120)
                 self.send_response(recorder.status)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()

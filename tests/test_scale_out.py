@@ -103,8 +103,11 @@ def test_stopping_a_killed_server_also_stops_the_workers_it_left(tmp_path: Path)
     server = _spawn(
         "manager", [sys.executable, "-c", script], "http://127.0.0.1:1", {}, tmp_path / "m.log", "/"
     )
-    time.sleep(1)
-    worker = psutil.Process(server.process.pid).children()[0]
+    manager = psutil.Process(server.process.pid)
+    deadline = time.monotonic() + 30
+    while not manager.children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker = manager.children()[0]  # the "worker" it started
     server.process.send_signal(signal.SIGKILL)
     server.process.wait(timeout=10)
     assert worker.is_running()  # orphaned, as Sanic's worker would be

@@ -374,28 +374,7 @@ def test_no_stack_of_this_module_fell_back_to_memory(stack: Stack) -> None:
         assert "InMemoryTrackerStore" not in log.read_text(errors="replace"), log
 
 
-SOCKETIO_CUSTOMER = """
-import json, sys, time
-import socketio
-
-url, conversation = sys.argv[1], sys.argv[2]
-got = []
-client = socketio.Client()
-client.on("bot_uttered", lambda data: got.append(data))
-client.connect(url, transports=["polling"])
-client.emit("session_request", {"session_id": conversation})
-time.sleep(1)
-for text in ["/EXTERNAL_handoff_resolved", "hello"]:
-    before = len(got)
-    client.emit("user_uttered", {"message": text, "session_id": conversation})
-    deadline = time.monotonic() + 60
-    while len(got) == before or not (got[-1].get("custom") or "Sorry" in got[-1].get("text", "")):
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-client.disconnect()
-print(json.dumps(got))
-"""
+SOCKETIO_CUSTOMER = Path(__file__).parent / "rasa_side" / "socketio_customer.py"
 
 
 def test_socketio_when_enabled_takes_the_same_checks_and_keeps_the_turn(
@@ -407,7 +386,7 @@ def test_socketio_when_enabled_takes_the_same_checks_and_keeps_the_turn(
         wait_all(servers)
         conversation = f"sio-{uuid.uuid4().hex[:8]}"
         result = subprocess.run(
-            [str(RASA_PYTHON), "-c", SOCKETIO_CUSTOMER, servers[1].url, conversation],
+            [str(RASA_PYTHON), str(SOCKETIO_CUSTOMER), servers[1].url, conversation],
             capture_output=True,
             text=True,
             timeout=180,

@@ -98,8 +98,17 @@ def test_a_port_left_in_time_wait_is_free_and_a_listener_is_not() -> None:
         accepted, _ = server.accept()
         assert port_in_use(port)  # a listener
         accepted.close()  # the server closes first, so its side waits in TIME_WAIT
-        time.sleep(0.2)
+        client.settimeout(30)
+        assert client.recv(1) == b""  # the client has the server's close
         client.close()
-    states = subprocess.run(["ss", "-tan", f"sport = :{port}"], capture_output=True, text=True)
-    assert "TIME-WAIT" in states.stdout
+
+    def states() -> str:
+        return subprocess.run(
+            ["ss", "-tan", f"sport = :{port}"], capture_output=True, text=True
+        ).stdout
+
+    deadline = time.monotonic() + 30  # the client's close reaches the server's side
+    while "TIME-WAIT" not in states() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "TIME-WAIT" in states()
     assert not port_in_use(port)
