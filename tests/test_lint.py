@@ -61,6 +61,44 @@ def test_links_to_missing_articles_are_errors_with_their_line(kb_dir: Path) -> N
     assert any("_template.md': that file is not an article" in m for m in messages)
 
 
+def test_raw_html_warns_and_unsafe_links_are_errors_with_their_line(kb_dir: Path) -> None:
+    write(
+        kb_dir,
+        "tricks.md",
+        """
+        ---
+        title: Tricks
+        ---
+        Hello <script>steal()</script> and <b>bold</b>.
+        A [harmless](https://shop.test/a), a [path](/help/returns) and [mail](mailto:a@b.test).
+        A [trap](javascript:alert(1)) and a ![pixel](data:image/png;base64,AAAA).
+
+        [ref]: JaVa&#115;cript:alert(2)
+
+        `<b>code</b>` and
+
+        ```
+        <script>in a code block</script>
+        ```
+        """,
+    )
+    result = lint_kb(kb_dir, BASE_URL)
+    messages = [str(p).split(f"{kb_dir.name}/", 1)[-1] for p in result.problems]
+    assert messages == [
+        "tricks.md:4: warning: raw HTML <b> is shown to readers as text, not markup: "
+        "write it in Markdown",
+        "tricks.md:4: warning: raw HTML <script> is shown to readers as text, not markup: "
+        "write it in Markdown",
+        "tricks.md:6: unsafe image 'data:image/png;base64,AAAA': 'data:' addresses are not "
+        "allowed (only http, https, or a path)",
+        "tricks.md:6: unsafe link 'javascript:alert(1)': 'javascript:' addresses are not "
+        "allowed (only http, https, mailto, or a path)",
+        "tricks.md:8: unsafe link 'JaVa&#115;cript:alert(2)': 'javascript:' addresses are "
+        "not allowed (only http, https, mailto, or a path)",
+    ]
+    assert result.articles == []  # an unsafe link keeps the article out until it is fixed
+
+
 def test_long_articles_get_a_warning_only(kb_dir: Path) -> None:
     write(kb_dir, "long.md", "---\ntitle: Long\n---\n" + "word " * 300 + "\n")
     result = lint_kb(kb_dir, BASE_URL, max_words=200)

@@ -97,6 +97,25 @@ def test_anchors_match_rendered_html_across_the_demo_kb() -> None:
         assert [s.anchor for s in article.sections if s.level > 1] == html_ids, article.id
 
 
+def test_the_help_centre_shows_no_raw_html_and_no_unsafe_addresses() -> None:
+    html = render_markdown(
+        "Hi <script>alert(1)</script> <img src=x onerror=alert(2)>\n\n"
+        "<div onclick=x>block</div>\n\n"
+        "[a](javascript:alert(3)) [b](java\tscript:x) [c](&#106;avascript:x) "
+        "![d](data:image/svg+xml,x) [e](vbscript:x)\n\n"
+        "[ok](https://shop.test/a) [path](/help/x#y) [mail](mailto:a@b.test) [here](#s) "
+        "![pic](/help/images/a.png) <https://shop.test/auto>\n"
+    ).html
+    assert "<script" not in html and "<img src=x" not in html and "<div" not in html
+    assert "&lt;script&gt;" in html  # shown as text
+    assert "javascript" not in html.lower().replace("&lt;script&gt;", "")
+    assert "data:" not in html and "vbscript" not in html
+    for safe in ('href="https://shop.test/a"', 'href="/help/x#y"', 'href="mailto:a@b.test"'):
+        assert safe in html
+    assert 'href="#s"' in html and 'src="/help/images/a.png"' in html
+    assert 'href="https://shop.test/auto"' in html
+
+
 def test_headings_inside_code_fences_are_not_sections(kb_dir: Path) -> None:
     text = "---\ntitle: T\n---\nIntro.\n\n```\n## not a heading\n```\n\n## Real\n\nText.\n"
     article, _ = parse_article(write(kb_dir, "a.md", text), kb_dir, BASE_URL)

@@ -360,7 +360,7 @@ def failed_questions(
         query = query.where(turns.c.test.is_(False))
     out = []
     with engine.connect() as conn:
-        for row in conn.execute(query.order_by(turns.c.at)).mappings():
+        for row in conn.execute(query.order_by(turns.c.at, turns.c.id)).mappings():
             if row["outcome"] == "fallback":
                 kind = "cant_answer"
             elif row["outcome"] == "clarify":

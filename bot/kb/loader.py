@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 import yaml
 
 from bot.kb.problems import Problem
-from bot.kb.render import Heading, render_markdown
+from bot.kb.render import Heading, markup_problems, render_markdown
 
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 KNOWN_KEYS = {"title", "id", "url", "tags", "updated", "questions"}
@@ -121,7 +121,7 @@ class ParseCache:
     time on a large KB. Entries not used by the latest load are dropped when it is saved.
     """
 
-    VERSION = 1
+    VERSION = 2  # raise when parsing finds other problems or makes other articles
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -212,6 +212,7 @@ def parse_article(path: Path, kb_dir: Path, base_url: str) -> tuple[Article | No
     body_clean = _strip_comments(body)
     if not body_clean.strip():
         problems.append(Problem(shown, body_line, "empty body: the article has no text"))
+    problems.extend(markup_problems(body_clean, body_line, shown))
     rendered = render_markdown(body_clean).headings
     sections = _sections(body_clean, rendered, body_line, title or "", shown, problems)
     if body_clean.strip() and not any(s.text.strip() for s in sections):
