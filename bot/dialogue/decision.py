@@ -1,10 +1,11 @@
 """The turn's decision: what to do with a customer's message, as a plan (no Rasa here).
 
-`decide` takes an open message: the router's reading of it (fused with the NLU's intent), the
-details it carries (an email, an order number), a form it interrupted and the flow before it
-choose between an article, the closest articles, a flow, a person, small talk and "can't
-answer". `decide_feedback` takes a 👍/👎 and `decide_choice` a pick among offered articles. The
-actions in `actions/` build the Turn from Rasa's tracker and render the Plan.
+`decide` takes an open message and chooses between an article, the closest articles, a flow, a
+person, small talk and "can't answer", from the router's reading of it (fused with the NLU's
+intent), the details it carries (an email, an order number), a form it interrupted and the flow
+before it. `decide_feedback` takes a 👍/👎 and `decide_choice` a pick among offered articles (the
+dialogue rules send those to actions of their own). The actions in `actions/` build the Turn from
+Rasa's tracker and render the Plan.
 """
 
 from __future__ import annotations
