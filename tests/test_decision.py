@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bot.dialogue import replies, results
 from bot.dialogue.answers import Gate
@@ -293,3 +295,14 @@ def test_the_decision_needs_no_rasa() -> None:
     code = "import sys, bot.dialogue.decision; print('rasa_sdk' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_only_the_renderer_speaks_to_the_dispatcher() -> None:
+    # the actions read the tracker and render a plan: what is said comes from bot.dialogue
+    speakers = {
+        path.name
+        for path in (Path(__file__).parents[1] / "actions").glob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Attribute) and node.attr == "utter_message"
+    }
+    assert speakers == {"common.py"}
