@@ -5,19 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import knowledge_base, store
-from actions.kb import customer_turns, offer_human
-from bot.dialogue.answers import answer_text, article_meta
-from bot.dialogue.flows import FlowContext
-from bot.dialogue.replies import RESET_AGAIN, RESET_LIMITED, RESET_SENT, STORE_DOWN, meta
+from actions.common import customer_turns, knowledge_base, render, say, store
+from bot.dialogue import replies, results
 from bot.store.base import StoreUnavailable, extract_email, valid_email
-
-RESET_ARTICLE = "reset-password"
-MAX_TRIES = 3
 
 
 def retry_slot(
@@ -29,14 +22,10 @@ def retry_slot(
     give_up: str,
 ) -> dict[str, Any]:
     """A form slot that could not be read: ask again, or after MAX_TRIES end the flow as failed."""
-    tries = float(tracker.get_slot("form_tries") or 0) + 1
-    if tries >= MAX_TRIES:
-        dispatcher.utter_message(
-            text=give_up, json_message=meta("flow", flow, flow=flow, failed=True)
-        )
-        return {slot: None, "form_tries": 0.0, "requested_slot": None, "flow_failed": True}
-    dispatcher.utter_message(text=message, json_message=meta("flow", flow, flow=flow))
-    return {slot: None, "form_tries": tries}
+    tries = int(float(tracker.get_slot("form_tries") or 0))
+    plan = results.form_retry(flow, slot, tries, message, give_up)
+    say(dispatcher, plan.says)
+    return plan.slots
 
 
 def find_email(tracker: Tracker) -> str | None:
@@ -70,8 +59,8 @@ class ValidateResetPasswordForm(FormValidationAction):
             tracker,
             "reset_password",
             "email",
-            "That doesn't look like an email address. It should look like name@example.com.",
-            "I still couldn't read an email address there.",
+            replies.NOT_AN_EMAIL,
+            replies.STILL_NO_EMAIL,
         )
 
 
@@ -85,41 +74,17 @@ class ActionResetPassword(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict
     ) -> list[dict[str, Any]]:
         if tracker.get_slot("flow_failed"):
-            return [
-                SlotSet("flow_failed", None),
-                *offer_human(dispatcher, "reset_password", "flow_failure"),
-            ]
+            return render(dispatcher, results.flow_failed("reset_password", {}))
         email = tracker.get_slot("email")
         try:
             outcome = store().request_password_reset(email)
         except StoreUnavailable:
-            dispatcher.utter_message(
-                text=STORE_DOWN,
-                json_message=meta("flow", "reset_password", flow="reset_password", failed=True),
-            )
-            return offer_human(dispatcher, "reset_password", "flow_failure")
-        article = knowledge_base().reader.article_chunks(RESET_ARTICLE)
+            return render(dispatcher, results.store_down("reset_password", {}))
+        article = knowledge_base().reader.article_chunks(results.RESET_ARTICLE)
         link = article[0].url if article else None
         again = bool(tracker.get_slot("reset_requested"))
-        sent = (RESET_AGAIN if again else RESET_SENT).format(email=email)
-        text = RESET_LIMITED if outcome == "rate_limited" else sent
-        if link:
-            text += f"\n\nMore help: [How do I reset my password?]({link})"
-        dispatcher.utter_message(
-            text=text,
-            buttons=[{"title": "The email didn't arrive", "payload": "/reset_email_missing"}],
-            json_message=meta(
-                "flow", "reset_password", RESET_ARTICLE, flow="reset_password", result=outcome
-            ),
-        )
-        state = "rate_limited" if outcome == "rate_limited" else "sent"
-        asked = FlowContext("reset_password", state, customer_turns(tracker), email)
-        return [
-            SlotSet("reset_requested", True),
-            # the address the customer says is theirs (not verified: the reply never tells)
-            SlotSet("customer_email", email),
-            SlotSet("flow_context", asked.to_slot()),
-        ]
+        plan = results.reset_sent(email, outcome, again, link, customer_turns(tracker))
+        return render(dispatcher, plan)
 
 
 class ActionResetTroubleshoot(Action):
@@ -131,20 +96,7 @@ class ActionResetTroubleshoot(Action):
     def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict
     ) -> list[dict[str, Any]]:
-        hit = knowledge_base().best_section("the password reset email never arrived", RESET_ARTICLE)
-        if hit is not None:
-            dispatcher.utter_message(
-                text=answer_text(hit),
-                json_message=meta(
-                    "article", "reset_email_missing", hit.id, hit.score, citation=article_meta(hit)
-                ),
-            )
-        dispatcher.utter_message(
-            text="If it still doesn't arrive, a person can check your account with you.",
-            buttons=[
-                {"title": "Talk to a person", "payload": "/request_human"},
-                {"title": "It arrived, thanks", "payload": "/thanks"},
-            ],
-            json_message=meta("handoff_offer", "reset_email_missing", reason="flow_failure"),
+        hit = knowledge_base().best_section(
+            "the password reset email never arrived", results.RESET_ARTICLE
         )
-        return [SlotSet("handoff_offer_reason", "flow_failure")]
+        return render(dispatcher, results.reset_troubleshooting(hit))

@@ -1,22 +1,26 @@
-"""Shared wiring of the action server: settings, the KB, the store and the queue, opened once."""
+"""Shared wiring of the actions: the KB, store and queue opened once; a Turn in, a Plan out."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import cache, partial
 from typing import Any
 
 from rasa_sdk import Tracker
+from rasa_sdk.events import FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
 
 from bot.conversations import transcript_lines
+from bot.dialogue.answers import Gate
+from bot.dialogue.flows import FlowContext
+from bot.dialogue.knowledge import IndexKnowledge
+from bot.dialogue.plan import Plan, Say
+from bot.dialogue.turn import Turn
 from bot.handoff import HandoffQueue
 from bot.kb.encoder import load_query_encoder
 from bot.kb.search import KnowledgeBase, QueryEncoder
 from bot.settings import Settings, load_settings
 from bot.store.base import StoreBackend
-
-_lock = threading.Lock()
 
 
 @cache
@@ -59,6 +63,65 @@ def queue() -> HandoffQueue:
     from bot.web.app import open_queue
 
     return open_queue(settings())
+
+
+def gate() -> Gate:
+    """The router's thresholds from the settings."""
+    config = settings()
+    return Gate(config.answer_threshold, config.clarify_threshold, config.similarity_threshold)
+
+
+def knowledge(tracker: Tracker) -> IndexKnowledge:
+    """The KB lookups for this turn, fused with the NLU's ranking of its message."""
+    ranking = tracker.latest_message.get("intent_ranking")
+    return IndexKnowledge(knowledge_base(), ranking, settings().nlu_weight)
+
+
+def turn_of(tracker: Tracker) -> Turn:
+    """The latest customer message and the slots the decision reads."""
+    message = tracker.latest_message
+    return Turn(
+        text=message.get("text") or "",
+        intent=intent_of(tracker),
+        entities=tuple(message.get("entities") or ()),
+        number=customer_turns(tracker),
+        after_form=tracker.latest_action_name == "action_deactivate_loop",
+        flow_context=FlowContext.from_slot(tracker.get_slot("flow_context")),
+        email=tracker.get_slot("email"),
+        order_number=tracker.get_slot("order_number"),
+        offer_reason=tracker.get_slot("handoff_offer_reason"),
+        misses=int(float(tracker.get_slot("unresolved_turns") or 0)),
+        tried=tuple(tracker.get_slot("kb_articles_tried") or ()),
+        last_question=tracker.get_slot("last_question"),
+        last_article=tracker.get_slot("last_article"),
+        clarify_options=tuple(tracker.get_slot("clarify_options") or ()),
+        chosen_article=next(tracker.get_latest_entity_values("article_id"), None),
+    )
+
+
+def say(dispatcher: CollectingDispatcher, says: Iterable[Say]) -> None:
+    """Send messages: a domain response by name, or text with buttons and its metadata."""
+    for message in says:
+        if message.response:
+            dispatcher.utter_message(response=message.response)
+            continue
+        dispatcher.utter_message(
+            text=message.text,
+            buttons=[{"title": b.title, "payload": b.payload} for b in message.buttons],
+            json_message=message.meta,
+        )
+
+
+def render(dispatcher: CollectingDispatcher, plan: Plan) -> list[dict[str, Any]]:
+    """Say the plan's messages; its slot changes (and a follow-up action) as Rasa events."""
+    say(dispatcher, plan.says)
+    events = [SlotSet(name, value) for name, value in plan.slots.items()]
+    return [*events, FollowupAction(plan.followup)] if plan.followup else events
+
+
+def customer_turns(tracker: Tracker) -> int:
+    """How many messages the customer has sent in this conversation (this one included)."""
+    return sum(1 for e in tracker.events if e.get("event") == "user")
 
 
 def intent_of(tracker: Tracker) -> str | None:

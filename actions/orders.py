@@ -5,18 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.account import email_from, find_email, retry_slot
-from actions.common import store
-from actions.kb import customer_turns, offer_human
-from bot.dialogue.flows import FlowContext
-from bot.dialogue.replies import ORDER_NOT_FOUND, STORE_DOWN, meta, order_status_text
+from actions.common import customer_turns, render, say, store
+from bot.dialogue import replies, results
+from bot.dialogue.plan import Say
 from bot.store.base import StoreUnavailable, extract_order_number, valid_email
 
-FLOW = {"flow": "track_order"}
+FLOW = "track_order"
 
 
 class ValidateTrackOrderForm(FormValidationAction):
@@ -26,9 +24,7 @@ class ValidateTrackOrderForm(FormValidationAction):
         return "validate_track_order_form"
 
     def _retry(self, dispatcher, tracker, slot: str, message: str) -> dict[str, Any]:
-        return retry_slot(
-            dispatcher, tracker, "track_order", slot, message, "I still couldn't read that."
-        )
+        return retry_slot(dispatcher, tracker, FLOW, slot, message, replies.STILL_UNREADABLE)
 
     def validate_order_number(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -40,9 +36,8 @@ class ValidateTrackOrderForm(FormValidationAction):
         if number:
             if tracker.get_slot("requested_slot") == "email":
                 # a corrected number while the email was being asked for
-                dispatcher.utter_message(
-                    text=f"Got it: order {number}.", json_message=meta("flow", **FLOW)
-                )
+                got = replies.GOT_THE_NUMBER.format(number=number)
+                say(dispatcher, [Say(got, meta=replies.meta("flow", flow=FLOW))])
             email = find_email(tracker)
             found = {"order_number": number, "form_tries": 0.0}
             if email and valid_email(email):
@@ -50,16 +45,9 @@ class ValidateTrackOrderForm(FormValidationAction):
             return found
         if find_email(tracker):
             # they gave (or corrected) the email instead: take it, and ask for the number again
-            dispatcher.utter_message(
-                text="Got it, I'll use that email.", json_message=meta("flow", **FLOW)
-            )
+            say(dispatcher, [Say(replies.GOT_THE_EMAIL, meta=replies.meta("flow", flow=FLOW))])
             return {"order_number": None}
-        return self._retry(
-            dispatcher,
-            tracker,
-            "order_number",
-            "Order numbers look like 123-4567; you'll find yours in the confirmation email.",
-        )
+        return self._retry(dispatcher, tracker, "order_number", replies.NOT_AN_ORDER_NUMBER)
 
     def validate_email(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -73,12 +61,7 @@ class ValidateTrackOrderForm(FormValidationAction):
             # a corrected order number, not an email: the number is taken (and acknowledged by
             # validate_order_number), ask for the email again
             return {"email": None}
-        return self._retry(
-            dispatcher,
-            tracker,
-            "email",
-            "That doesn't look like an email address (name@example.com).",
-        )
+        return self._retry(dispatcher, tracker, "email", replies.NOT_AN_ORDER_EMAIL)
 
 
 class ActionTrackOrder(Action):
@@ -90,56 +73,16 @@ class ActionTrackOrder(Action):
     def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict
     ) -> list[dict[str, Any]]:
-        reset = [SlotSet("order_number", None)]
-        turn = customer_turns(tracker)
+        cleared = {"order_number": None}
         if tracker.get_slot("flow_failed"):
-            return [
-                *reset,
-                SlotSet("flow_failed", None),
-                *offer_human(dispatcher, "track_order", "flow_failure"),
-            ]
+            return render(dispatcher, results.flow_failed(FLOW, cleared))
         number, email = tracker.get_slot("order_number"), tracker.get_slot("email")
         try:
             order = store().find_order(number, email)
         except StoreUnavailable:
-            dispatcher.utter_message(
-                text=STORE_DOWN, json_message=meta("flow", "track_order", **FLOW, failed=True)
-            )
-            return [*reset, *offer_human(dispatcher, "track_order", "flow_failure")]
+            return render(dispatcher, results.store_down(FLOW, cleared))
+        turn = customer_turns(tracker)
         if order is None:
-            failures = float(tracker.get_slot("order_failures") or 0) + 1
-            dispatcher.utter_message(
-                text=ORDER_NOT_FOUND.format(number=number),
-                json_message=meta("flow", "track_order", **FLOW, result="not_found"),
-            )
-            tried = FlowContext("track_order", "not_found", turn, email, number)
-            events = [
-                *reset,
-                SlotSet("email", None),
-                SlotSet("order_failures", failures),
-                SlotSet("flow_context", tried.to_slot()),
-            ]
-            if failures >= 2:
-                events += offer_human(dispatcher, "track_order", "flow_failure")
-            return events
-        dispatcher.utter_message(
-            text=order_status_text(order),
-            json_message=meta(
-                "flow",
-                "track_order",
-                **FLOW,
-                result="found",
-                status=order.status,
-                tracking_url=order.tracking_url,
-            ),
-        )
-        found = FlowContext("track_order", "found", turn, email, order.number)
-        return [
-            *reset,
-            # what an agent may rely on: this order belongs to this email
-            SlotSet("verified_order_number", order.number),
-            SlotSet("verified_email", email),
-            SlotSet("customer_email", email),
-            SlotSet("order_failures", 0.0),
-            SlotSet("flow_context", found.to_slot()),
-        ]
+            failures = int(float(tracker.get_slot("order_failures") or 0)) + 1
+            return render(dispatcher, results.order_not_found(number, email, failures, turn))
+        return render(dispatcher, results.order_found(order, email, turn))

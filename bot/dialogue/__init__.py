@@ -1,1 +1,1 @@
-"""Dialogue decisions the Rasa actions delegate to: KB answers, flows' replies, handoff context."""
+"""The dialogue without Rasa: a Turn in, a Plan out (decision), and the words it says (replies)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from bot.dialogue.plan import Button, Say
+from bot.dialogue.replies import CLARIFY_MANY, CLARIFY_ONE, SOURCE, meta
 from bot.kb.chunker import HEADING, LIST_ITEM, blocks, is_promise, sentences
 from bot.kb.router import Route, Routing
 from bot.kb.search import Hit
@@ -183,7 +185,7 @@ def citation(hit: Hit) -> str:
     label = (
         hit.title if not hit.anchor or hit.section == hit.title else f"{hit.title} › {hit.section}"
     )
-    return f"Source: [{label}]({hit.link})"
+    return SOURCE.format(label=label, link=hit.link)
 
 
 def answer_text(hit: Hit) -> str:
@@ -200,3 +202,21 @@ def article_meta(hit: Hit) -> dict:
         "url": hit.link,
         "score": round(hit.score, 4),
     }
+
+
+def article_reply(hit: Hit, intent: str | None, score: float, feedback: bool = True) -> Say:
+    """An article answer with its citation (and the widget's 👍/👎 unless `feedback` is off)."""
+    extra = {"feedback": True} if feedback else {}
+    return Say(
+        answer_text(hit),
+        meta=meta("article", intent, hit.id, score, citation=article_meta(hit), **extra),
+    )
+
+
+def clarify_reply(hits: list[Hit], intent: str | None, score: float) -> Say:
+    """The closest articles as buttons, to pick the one that answers."""
+    return Say(
+        CLARIFY_MANY if len(hits) > 1 else CLARIFY_ONE,
+        buttons=tuple(Button(h.title, f'/choose_article{{"article_id": "{h.id}"}}') for h in hits),
+        meta=meta("clarify", intent, hits[0].id, score, options=[article_meta(h) for h in hits]),
+    )

@@ -4,7 +4,7 @@ Each flow asks for what it needs unless the customer gave it in this request. A 
 with another flow's email or order number (a reset's email is not the order's email); the only
 details carried over are the ones the customer gave in the message just before (an email on its
 own, then "track my order"), or the half of a failed lookup they did not correct ("I couldn't
-find that order" and then only the right email). The actions in `actions/` call these.
+find that order" and then only the right email). `bot.dialogue.decision` calls these.
 """
 
 from __future__ import annotations

@@ -1,10 +1,92 @@
-"""Wording of the transactional flows' replies, and the metadata every bot message carries."""
+"""Every word the bot says that is made at run time, and the metadata each message carries.
+
+The domain (`domain.yml`) holds the fixed replies chosen by name: small talk, the forms'
+questions and "I've stopped that". Everything else (answers' citations, refusals, offers of a
+person, the flows' results, the handoff's status) is worded here, and nowhere else.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
+from bot.dialogue.plan import Button, Say
 from bot.store.base import Order
+
+# The domain response that answers each small-talk intent (and a yes or a no with nothing pending).
+RESPONSES = {
+    "greet": "utter_greet",
+    "goodbye": "utter_goodbye",
+    "thanks": "utter_thanks",
+    "bot_challenge": "utter_iamabot",
+    "chitchat": "utter_chitchat",
+    "out_of_scope": "utter_out_of_scope",
+    "affirm": "utter_how_can_help",
+    "deny": "utter_ok",
+}
+FLOW_STOPPED = "utter_flow_stopped"
+
+SOURCE = "Source: [{label}]({link})"
+CLARIFY_MANY = "I found a few articles that might help. Which one is closest?"
+CLARIFY_ONE = "This article might help:"
+CANT_ANSWER = (
+    "I'm sorry, I don't have an answer to that. I can help with orders, delivery, returns, "
+    "payments and your account, or I can pass you to a person."
+)
+OFFER_HUMAN = "That's twice I couldn't help. Would you like me to pass you to a person?"
+BAD_ORDER_NUMBER = (
+    "That doesn't look like one of our order numbers: they have 3 digits, a dash and 4 digits, "
+    "like 123-4567."
+)
+NOT_UNDERSTOOD = 'Sorry, I didn\'t get that. You can say "never mind" to stop.'
+ASK_WHAT_FOR = "Thanks. What would you like me to do with {email}?"
+HELPED = "Glad that helped! Anything else?"
+DID_NOT_HELP = "Sorry that didn't help. Could you tell me a bit more about what you need?"
+DECLINED_PERSON = (
+    "No problem. Try asking in other words, or pick a topic: orders, delivery, returns, "
+    "payments or your account."
+)
+
+TALK_TO_A_PERSON = Button("Talk to a person", "/request_human")
+YES_A_PERSON = Button("Yes, a person please", "/request_human")
+NO_THANKS = Button("No, thanks", "/deny")
+RESET_MY_PASSWORD = Button("Reset my password", "/reset_password")
+TRACK_AN_ORDER = Button("Track an order", "/track_order")
+EMAIL_DID_NOT_ARRIVE = Button("The email didn't arrive", "/reset_email_missing")
+IT_ARRIVED = Button("It arrived, thanks", "/thanks")
+
+NOT_AN_EMAIL = "That doesn't look like an email address. It should look like name@example.com."
+STILL_NO_EMAIL = "I still couldn't read an email address there."
+NOT_AN_ORDER_EMAIL = "That doesn't look like an email address (name@example.com)."
+NOT_AN_ORDER_NUMBER = (
+    "Order numbers look like 123-4567; you'll find yours in the confirmation email."
+)
+STILL_UNREADABLE = "I still couldn't read that."
+GOT_THE_NUMBER = "Got it: order {number}."
+GOT_THE_EMAIL = "Got it, I'll use that email."
+
+RESET_SENT = (
+    "If an account exists for **{email}**, we've just sent it a link to reset the password. "
+    "The link works once, for 1 hour. I'll never ask you for your password."
+)
+RESET_AGAIN = (
+    "I've sent another link to **{email}** (if an account exists for it). Only the newest link "
+    "works, so please use that one. It can take a few minutes to arrive; check your spam folder "
+    "too."
+)
+RESET_LIMITED = (
+    "We've already sent 3 reset emails to that address in the last hour, so I can't send another "
+    "right now. Please use the newest email you received, or try again in an hour."
+)
+RESET_MORE_HELP = "\n\nMore help: [How do I reset my password?]({link})"
+RESET_STILL_MISSING = "If it still doesn't arrive, a person can check your account with you."
+ORDER_NOT_FOUND = (
+    "I couldn't find order **{number}** with that email. Please check both: the order number "
+    "is in your confirmation email, and the email must be the one you ordered with. If one of "
+    "them had a typo, just send me the right one."
+)
+STORE_DOWN = (
+    "Sorry, I can't reach our order system right now. I can pass you to a person who can help."
+)
 
 NEXT_STEPS = {
     "processing": "We're picking and packing it now. You can still change or cancel it while "
@@ -19,32 +101,6 @@ NEXT_STEPS = {
     "cancelled": "It was cancelled, and any payment was refunded to your original payment method.",
     "returned": "It came back to us, and we refund it within 3 business days of receiving it.",
 }
-AGENT_HOURS = "Agents are available Monday to Saturday, 8 am to 8 pm ET."
-HANDOFF_OPENER = (
-    "I'm passing you to a person now, with everything you've told me so you don't have to "
-    "repeat yourself."
-)
-COMPLAINT_OPENER = (
-    "I'm sorry to hear that. I've passed your conversation to our customer care team, with "
-    "everything you've told me."
-)
-
-
-def queue_place(position: int | None) -> str:
-    """Where the customer is in the queue, or that an agent has the conversation."""
-    if position is None:
-        return "An agent has joined and will reply here."
-    if position == 1:
-        return "You're next in the queue."
-    return f"You're number {position} in the queue."
-
-
-def handoff_text(reason: str, position: int | None) -> str:
-    """What the customer reads when their conversation goes to a person."""
-    opener = COMPLAINT_OPENER if reason == "complaint" else HANDOFF_OPENER
-    return f"{opener} {queue_place(position)} {AGENT_HOURS}"
-
-
 STATUS_NAMES = {
     "processing": "processing",
     "shipped": "shipped",
@@ -54,6 +110,23 @@ STATUS_NAMES = {
     "cancelled": "cancelled",
     "returned": "returned",
 }
+
+AGENT_HOURS = "Agents are available Monday to Saturday, 8 am to 8 pm ET."
+HANDOFF_OPENER = (
+    "I'm passing you to a person now, with everything you've told me so you don't have to "
+    "repeat yourself."
+)
+COMPLAINT_OPENER = (
+    "I'm sorry to hear that. I've passed your conversation to our customer care team, with "
+    "everything you've told me."
+)
+RELAYED_WAITING = "I've added that to your request, and I'll add anything else you send."
+RELAYED_TO_AGENT = "I've passed that to the agent, and I'll pass on anything else you send."
+BACK_WITH_THE_BOT = "You're back with the assistant. What can I help you with?"
+RESOLVED_BY_AGENT = (
+    "Our agent has marked your request as resolved. I'm back if you need anything else."
+)
+RETURNED_BY_AGENT = "Our agent has handed you back to me. How else can I help?"
 
 
 def meta(
@@ -71,6 +144,48 @@ def meta(
         "intent": intent,
         **extra,
     }
+
+
+def offer_person(intent: str | None, reason: str) -> Say:
+    """The offer of a person after repeated failure."""
+    return Say(
+        OFFER_HUMAN,
+        buttons=(YES_A_PERSON, NO_THANKS),
+        meta=meta("handoff_offer", intent, reason=reason),
+    )
+
+
+def cant_answer(intent: str | None, score: float | None, top_article: str | None) -> Say:
+    """The refusal; the top candidate is kept (not cited) so `bot eval calibrate` can replay it."""
+    return Say(CANT_ANSWER, meta=meta("fallback", intent, None, score, top_article=top_article))
+
+
+def queue_place(position: int | None) -> str:
+    """Where the customer is in the queue, or that an agent has the conversation."""
+    if position is None:
+        return "An agent has joined and will reply here."
+    if position == 1:
+        return "You're next in the queue."
+    return f"You're number {position} in the queue."
+
+
+def handoff_text(reason: str, position: int | None) -> str:
+    """What the customer reads when their conversation goes to a person."""
+    opener = COMPLAINT_OPENER if reason == "complaint" else HANDOFF_OPENER
+    return f"{opener} {queue_place(position)} {AGENT_HOURS}"
+
+
+def relay_text(position: int | None) -> str:
+    """The one status line while a person owns the conversation: waiting, or with the agent."""
+    lead = RELAYED_WAITING if position is not None else RELAYED_TO_AGENT
+    return f"{lead} {queue_place(position)}"
+
+
+def reset_text(email: str, again: bool, rate_limited: bool, link: str | None) -> str:
+    """The reset's result, the same whether or not the account exists, and the article's link."""
+    text = RESET_LIMITED if rate_limited else (RESET_AGAIN if again else RESET_SENT)
+    text = text.format(email=email)
+    return text + RESET_MORE_HELP.format(link=link) if link else text
 
 
 def _date(day: dt.date) -> str:
@@ -93,26 +208,3 @@ def order_status_text(order: Order) -> str:
         parts.append(f"Delivered on {_date(order.estimated_delivery)}.")
     parts.append(NEXT_STEPS.get(order.status, ""))
     return " ".join(p for p in parts if p)
-
-
-RESET_SENT = (
-    "If an account exists for **{email}**, we've just sent it a link to reset the password. "
-    "The link works once, for 1 hour. I'll never ask you for your password."
-)
-RESET_AGAIN = (
-    "I've sent another link to **{email}** (if an account exists for it). Only the newest link "
-    "works, so please use that one. It can take a few minutes to arrive; check your spam folder "
-    "too."
-)
-RESET_LIMITED = (
-    "We've already sent 3 reset emails to that address in the last hour, so I can't send another "
-    "right now. Please use the newest email you received, or try again in an hour."
-)
-ORDER_NOT_FOUND = (
-    "I couldn't find order **{number}** with that email. Please check both: the order number "
-    "is in your confirmation email, and the email must be the one you ordered with. If one of "
-    "them had a typo, just send me the right one."
-)
-STORE_DOWN = (
-    "Sorry, I can't reach our order system right now. I can pass you to a person who can help."
-)

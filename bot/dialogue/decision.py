@@ -1,0 +1,277 @@
+"""The turn's decision: what to do with a customer's message, as a plan (no Rasa here).
+
+`decide` takes an open message and chooses between an article, the closest articles, a flow, a
+person, small talk and "can't answer", from the router's reading of it (fused with the NLU's
+intent), the details it carries (an email, an order number), a form it interrupted and the flow
+before it. `decide_feedback` takes a 👍/👎 and `decide_choice` a pick among offered articles (the
+dialogue rules send those to actions of their own). The actions in `actions/` build the Turn from
+Rasa's tracker and render the Plan.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from bot.dialogue import replies
+from bot.dialogue.answers import Gate, article_reply, choose, clarify_reply
+from bot.dialogue.answers import decide as by_scores
+from bot.dialogue.flows import (
+    ASK_DETAILS,
+    FLOWS,
+    Details,
+    FlowContext,
+    declines,
+    details_in,
+    looks_like_a_bad_order_number,
+    next_route,
+    says_yes_or_no,
+    starting_slots,
+    without_reply_words,
+)
+from bot.dialogue.knowledge import Knowledge
+from bot.dialogue.plan import Plan, Say
+from bot.dialogue.results import offering_a_person
+from bot.dialogue.turn import Turn
+from bot.kb.router import INTENT, ROUTED_INTENTS, Route, Routing
+from bot.kb.search import Hit
+from bot.store.base import valid_email, valid_order_number
+
+ROUTABLE = frozenset(ROUTED_INTENTS)
+# Cosine thresholds of the search-only decision, for an index without a router
+# (benchmarks/README.md, "Calibration").
+SEARCH_ANSWER, SEARCH_CLARIFY = 0.50, 0.38
+# Replies that leave a form where it was when said in the middle of it.
+SMALL_TALK = frozenset({"greet", "thanks", "bot_challenge", "chitchat"})
+MAX_TRIED = 10
+ORDINALS = {
+    "first": 0,
+    "1": 0,
+    "one": 0,
+    "second": 1,
+    "2": 1,
+    "two": 1,
+    "third": 2,
+    "3": 2,
+    "three": 2,
+    "last": -1,
+}
+
+
+def decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
+    """An open message's plan: answer, clarify, refuse, reply, start or resume a flow, hand off."""
+    intent, text = turn.intent, turn.text
+    details = details_in(text, list(turn.entities))
+    question = text
+    if intent in {"affirm", "deny"} and not turn.is_payload and says_yes_or_no(text):
+        question = without_reply_words(text)
+        if not details and len(question.split()) < 3:
+            # "yes" or "no" with nothing pending, or "no" to a form's question
+            reply = replies.FLOW_STOPPED if turn.after_form else replies.RESPONSES[intent]
+            return Plan("reply", (Say(response=reply),), {"route": "done"})
+    routing = _routing(turn, question, knowledge)
+    if routing is None:
+        return _by_search(turn, knowledge)
+    slots: dict[str, Any] = {
+        "last_question": question,
+        "last_routing": routing.to_dict(),
+        "route": "done",
+    }
+    choice = choose(routing, gate)
+    context = turn.flow_context
+    started = context is not None and context.state == "started"
+    top = choice.top.intent if choice.top else None
+    flow = next_route(choice.outcome, top, details, context, turn.number)
+    if flow != "handoff" and turn.offer_reason:
+        # the customer moved on from an offer of a person: a later "yes" is not accepting it
+        slots["handoff_offer_reason"] = None
+    if turn.after_form and flow is None and choice.outcome in {"clarify", "fallback"}:
+        # in the middle of a form, and not a question we can answer
+        if intent == "deny" or declines(text):
+            # "no, I don't want to give you that": the form stops
+            return Plan("stopped", (Say(response=replies.FLOW_STOPPED),), slots)
+        if started:
+            # not understood: say so, and ask the form's question again
+            said = Say(replies.NOT_UNDERSTOOD, meta=replies.meta("fallback", intent, None, None))
+            return Plan("not_understood", (said,), {**slots, **_resume(turn, context.flow)})
+    if flow == ASK_DETAILS:
+        return _ask_what_for(turn, details, slots)
+    if turn.after_form and started and flow == context.flow:
+        # the same flow asked for again in the middle of it ("its 100-92466", read as
+        # "track my order"): carry on with what it has, and say what was wrong
+        says: tuple[Say, ...] = ()
+        if looks_like_a_bad_order_number(text):
+            meta = replies.meta("flow", intent, flow=flow)
+            says = (Say(replies.BAD_ORDER_NUMBER, meta=meta),)
+        given = {name: value for name, value in details.as_slots().items() if value}
+        return Plan("flow", says, {**slots, **_resume(turn, flow), **given})
+    if flow is not None:
+        outcome = "handoff" if flow == "handoff" else "flow"
+        return Plan(outcome, (), {**slots, **_start(flow, details, context, turn.number)})
+    if choice.outcome == "intent" and choice.top.intent == "out_of_scope":
+        # a message the router knows is outside what a store does: a miss like any other
+        return _cant_answer(turn, choice.top, slots)
+    if choice.outcome == "intent":
+        said = Say(response=replies.RESPONSES.get(choice.top.intent, "utter_out_of_scope"))
+        if turn.after_form and choice.top.intent in SMALL_TALK and started:
+            # "are you a bot?" in the middle of a form: answer, then carry on where it was
+            return Plan("reply", (said,), {**slots, **_resume(turn, context.flow)})
+        return Plan("reply", (said,), slots)
+    articles = [r.article_id for r in choice.routes if r.article_id]
+    hits = knowledge.sections(question, articles)
+    slots["kb_articles_tried"] = _tried(turn, hits)
+    if choice.outcome == "article" and hits:
+        said = article_reply(hits[0], intent, choice.top.probability)
+        return Plan("article", (said,), {**slots, "last_article": hits[0].id})
+    if choice.outcome == "clarify" and hits:
+        said = clarify_reply(hits, intent, choice.top.probability)
+        return Plan("clarify", (said,), {**slots, "clarify_options": [h.id for h in hits]})
+    return _cant_answer(turn, choice.top, slots)
+
+
+def decide_feedback(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
+    """A 👍 or 👎 on the last answer: thank, or count a miss and offer a person the second time."""
+    if _is_a_request(turn, knowledge, gate):
+        # "i got the wrong item" is a problem to solve, not a verdict on the last answer
+        return Plan("routed", followup="action_kb_answer")
+    intent = turn.intent
+    if intent == "feedback_helpful":
+        said = Say(replies.HELPED, meta=replies.meta("smalltalk", intent, turn.last_article))
+        return Plan("feedback", (said,), {"unresolved_turns": 0.0})
+    misses = turn.misses + 1
+    slots: dict[str, Any] = {"unresolved_turns": float(misses)}
+    if misses >= 2:
+        return offering_a_person("feedback", intent, "negative_feedback", slots=slots)
+    said = Say(
+        replies.DID_NOT_HELP,
+        buttons=(replies.TALK_TO_A_PERSON,),
+        meta=replies.meta("fallback", intent, turn.last_article),
+    )
+    return Plan("feedback", (said,), slots)
+
+
+def decide_choice(turn: Turn, knowledge: Knowledge) -> Plan:
+    """A clarify button, or "the second one": answer the last question from that article."""
+    article_id = turn.chosen_article or _by_ordinal(turn.text, turn.clarify_options)
+    hits = knowledge.sections(turn.last_question or "", [article_id]) if article_id else []
+    if not hits:
+        said = Say(replies.CANT_ANSWER, meta=replies.meta("fallback", "choose_article"))
+        return Plan("cant_answer", (said,))
+    said = article_reply(hits[0], "choose_article", hits[0].score)
+    return Plan("article", (said,), {"last_article": hits[0].id})
+
+
+def _routing(turn: Turn, question: str, knowledge: Knowledge) -> Routing | None:
+    """The router's candidates; a payload's intent is given, not guessed, so it is not routed."""
+    routing = None
+    if not (turn.is_payload and turn.intent in ROUTABLE):  # a button: "/request_human"
+        routing = knowledge.route(question)
+    if routing is None and turn.intent in ROUTABLE:
+        # a payload, or an index without a router (or one article and no NLU examples): the
+        # NLU's intent decides
+        return Routing([Route(INTENT + turn.intent, 1.0, 1.0, turn.text)])
+    return routing
+
+
+def _by_search(turn: Turn, knowledge: Knowledge) -> Plan:
+    """The decision by search scores alone (an index without a router)."""
+    decision = by_scores(knowledge.search(turn.text, 3), SEARCH_ANSWER, SEARCH_CLARIFY)
+    slots: dict[str, Any] = {
+        "route": "done",
+        "last_question": turn.text,
+        "kb_articles_tried": _tried(turn, decision.hits),
+    }
+    top = decision.top
+    if decision.outcome == "article":
+        said = article_reply(top, turn.intent, top.score)
+        return Plan("article", (said,), {**slots, "last_article": top.id})
+    if decision.outcome == "clarify":
+        said = clarify_reply(decision.hits, turn.intent, top.score)
+        return Plan("clarify", (said,), {**slots, "clarify_options": [h.id for h in decision.hits]})
+    return _cant_answer(turn, top, slots)
+
+
+def _is_a_request(turn: Turn, knowledge: Knowledge, gate: Gate) -> bool:
+    """Typed words the NLU took for 👍/👎 but the router places with an article or a flow."""
+    if turn.is_payload or len(turn.text.split()) < 3:
+        return False  # the widget's buttons, or "didn't help": feedback as meant
+    routing = knowledge.route(turn.text)
+    if routing is None:
+        return False
+    choice = choose(routing, gate)
+    return choice.outcome == "article" or (
+        choice.outcome == "intent" and choice.top.intent not in {"out_of_scope", "chitchat"}
+    )
+
+
+def _cant_answer(turn: Turn, top: Route | Hit | None, slots: dict[str, Any]) -> Plan:
+    """Say we can't answer; the second miss in a row, offer a person."""
+    if isinstance(top, Route):
+        score, top_article = top.probability, top.article_id or top.label
+    elif isinstance(top, Hit):
+        score, top_article = top.score, top.id
+    else:
+        score, top_article = None, None
+    misses = turn.misses + 1
+    said = replies.cant_answer(turn.intent, score, top_article)
+    slots = {**slots, "unresolved_turns": float(misses)}
+    if misses >= 2:
+        return offering_a_person("cant_answer", turn.intent, "low_confidence", (said,), slots)
+    return Plan("cant_answer", (said,), slots)
+
+
+def _ask_what_for(turn: Turn, details: Details, slots: dict[str, Any]) -> Plan:
+    """An email on its own and nothing to use it for: ask, and keep it for the next request."""
+    said = Say(
+        replies.ASK_WHAT_FOR.format(email=details.email),
+        buttons=(replies.RESET_MY_PASSWORD, replies.TRACK_AN_ORDER),
+        meta=replies.meta("clarify", turn.intent, options=[]),
+    )
+    kept = FlowContext(None, "details", turn.number, email=details.email)
+    return Plan("ask_details", (said,), {**slots, "flow_context": kept.to_slot()})
+
+
+def _start(flow: str, details: Details, context: FlowContext | None, turn: int) -> dict[str, Any]:
+    """Set a flow off with the details of this request only (no slot from an earlier flow)."""
+    if flow not in FLOWS:
+        return {"route": flow}
+    return {
+        "route": flow,
+        **starting_slots(flow, details, context, turn),
+        "form_tries": 0.0,
+        "flow_failed": None,
+        "flow_context": FlowContext(flow, "started", turn).to_slot(),
+    }
+
+
+def _resume(turn: Turn, flow: str | None) -> dict[str, Any]:
+    """Go back to a form the customer left for small talk, keeping only valid answers."""
+    if flow not in FLOWS:
+        return {}
+    email, number = turn.email, turn.order_number
+    return {
+        "route": flow,
+        "email": email if email and valid_email(str(email)) else None,
+        "order_number": number if number and valid_order_number(str(number)) else None,
+    }
+
+
+def _tried(turn: Turn, hits: Sequence[Hit]) -> list[dict[str, Any]]:
+    """The articles offered in this conversation, this turn's added (the last MAX_TRIED)."""
+    tried = list(turn.tried)
+    for hit in hits:
+        if all(t["id"] != hit.id for t in tried):
+            tried.append(
+                {"id": hit.id, "title": hit.title, "url": hit.link, "score": round(hit.score, 4)}
+            )
+    return tried[-MAX_TRIED:]
+
+
+def _by_ordinal(text: str, options: Sequence[str]) -> str | None:
+    """'the second one' picks the second clarify option."""
+    for word in re.findall(r"[a-z0-9]+", text.lower()):
+        if word in ORDINALS and options:
+            index = ORDINALS[word]
+            return options[index] if index < len(options) else None
+    return None

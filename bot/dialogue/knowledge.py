@@ -1,0 +1,57 @@
+"""What a turn's decision may ask the knowledge base: routing, the best sections, a search."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from bot.kb.router import Routing
+from bot.kb.search import Hit, KnowledgeBase
+
+
+class Knowledge(Protocol):
+    """Read-only lookups, asked only when the decision needs them (they encode the message)."""
+
+    def route(self, question: str) -> Routing | None:
+        """The router's candidates for a message (None when the index has no router)."""
+        ...
+
+    def sections(self, question: str, article_ids: Sequence[str]) -> list[Hit]:
+        """The section of each article that best answers the question (unknown ids left out)."""
+        ...
+
+    def search(self, question: str, k: int) -> list[Hit]:
+        """The k best articles for a question, by search scores alone."""
+        ...
+
+
+class IndexKnowledge:
+    """Knowledge from the search index, fused with the NLU's ranking; one encoding a question."""
+
+    def __init__(
+        self, kb: KnowledgeBase, intent_ranking: list[dict] | None, nlu_weight: float
+    ) -> None:
+        self.kb, self.intent_ranking, self.nlu_weight = kb, intent_ranking, nlu_weight
+        self._vectors: dict[str, np.ndarray | None] = {}
+
+    def _vector(self, question: str) -> np.ndarray | None:
+        if question not in self._vectors:
+            self._vectors[question] = self.kb.encode(question) if question.strip() else None
+        return self._vectors[question]
+
+    def route(self, question: str) -> Routing | None:
+        """The router's candidates for a message (None when the index has no router)."""
+        return self.kb.route(
+            question, self.intent_ranking, self.nlu_weight, vector=self._vector(question)
+        )
+
+    def sections(self, question: str, article_ids: Sequence[str]) -> list[Hit]:
+        """The section of each article that best answers the question (unknown ids left out)."""
+        hits = [self.kb.best_section(question, a, self._vectors.get(question)) for a in article_ids]
+        return [h for h in hits if h is not None]
+
+    def search(self, question: str, k: int) -> list[Hit]:
+        """The k best articles for a question, by search scores alone."""
+        return self.kb.search(question, k=k)

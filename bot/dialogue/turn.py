@@ -1,0 +1,34 @@
+"""One customer message and what the conversation holds when it arrives (no Rasa here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot.dialogue.flows import FlowContext
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A customer's message with the NLU's reading of it and the slots the decision uses."""
+
+    text: str
+    intent: str | None = None
+    entities: tuple[dict[str, Any], ...] = ()
+    number: int = 1  # the customer's messages so far, this one included
+    after_form: bool = False  # a form just stepped aside for this message
+    flow_context: FlowContext | None = None
+    email: str | None = None  # the forms' slots, as the message found them
+    order_number: str | None = None
+    offer_reason: str | None = None  # why a person was offered, while the offer stands
+    misses: int = 0  # unanswered messages (and 👎) in a row
+    tried: tuple[dict[str, Any], ...] = ()  # the articles offered so far (for a handoff)
+    last_question: str | None = None
+    last_article: str | None = None
+    clarify_options: tuple[str, ...] = ()
+    chosen_article: str | None = None  # the article a clarify button names
+
+    @property
+    def is_payload(self) -> bool:
+        """A button or a widget payload ("/request_human"), not typed words."""
+        return self.text.startswith("/")
