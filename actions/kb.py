@@ -9,7 +9,6 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import gate, knowledge, render, turn_of
 from bot.dialogue.decision import decide, decide_choice
-from bot.dialogue.replies import CANT_ANSWER as CANT_ANSWER  # read here by tests/test_traffic.py
 
 
 class ActionKbAnswer(Action):

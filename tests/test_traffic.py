@@ -66,7 +66,7 @@ def test_an_abandoned_conversation_ends_on_a_refusal() -> None:
 
 
 def test_a_refusal_is_recognised() -> None:
-    from actions.kb import CANT_ANSWER as BOTS_REFUSAL
+    from bot.dialogue.replies import CANT_ANSWER as BOTS_REFUSAL
 
     assert BOTS_REFUSAL.startswith(CANT_ANSWER)
 

@@ -47,6 +47,11 @@ DECLINED_PERSON = (
 )
 
 TALK_TO_A_PERSON = Button("Talk to a person", "/request_human")
+# the web app's apology when the action server is down (bot.web.outage)
+UNAVAILABLE = (
+    "Sorry, something went wrong on our side and I can't look that up right now. "
+    "Please try again in a minute, or talk to a person."
+)
 YES_A_PERSON = Button("Yes, a person please", "/request_human")
 NO_THANKS = Button("No, thanks", "/deny")
 RESET_MY_PASSWORD = Button("Reset my password", "/reset_password")

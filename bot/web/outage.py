@@ -15,17 +15,14 @@ from __future__ import annotations
 import logging
 
 from bot.conversations import ConversationLog, transcript_lines
-from bot.dialogue.replies import handoff_text, meta
+from bot.dialogue.replies import TALK_TO_A_PERSON, UNAVAILABLE, handoff_text, meta
 from bot.handoff import HandoffQueue, NewTicket
 from bot.web.rasa_client import RasaClient
 
 logger = logging.getLogger("bot.turns")
 
-APOLOGY = (
-    "Sorry, something went wrong on our side and I can't look that up right now. "
-    "Please try again in a minute, or talk to a person."
-)
-OFFER = [{"title": "Talk to a person", "payload": "/request_human"}]
+APOLOGY = UNAVAILABLE
+OFFER = [{"title": TALK_TO_A_PERSON.title, "payload": TALK_TO_A_PERSON.payload}]
 ASKS_FOR_PERSON = frozenset({"request_human", "complaint"})
 
 
