@@ -33,6 +33,8 @@ from rasa.shared.nlu.training_data.features import Features
 from scipy.sparse import coo_matrix
 from scipy.sparse._sputils import get_index_dtype, upcast
 
+from rasa_plugins import patches
+
 _rasa_tracker_init = DialogueStateTracker.__init__
 _rasa_combine_sparse = Features._combine_sparse_features
 _COPY_HOOKS = ("__copy__", "__setstate__", "__getnewargs__", "__getnewargs_ex__")
@@ -114,7 +116,17 @@ def _combine_sparse_features(self: Features, additional_features: Features) -> N
     return None
 
 
-def install() -> None:
-    """Put the direct slot copies and COO joins in place (idempotent)."""
-    DialogueStateTracker.__init__ = _tracker_init  # type: ignore[method-assign]
-    Features._combine_sparse_features = _combine_sparse_features  # type: ignore[method-assign]
+PATCHES = (
+    patches.Patch(
+        "slot_copies",
+        "a new tracker's slots copied directly instead of by copy.copy",
+        ("rasa==3.6.21",),
+        (patches.Replace(DialogueStateTracker, "__init__", _tracker_init),),
+    ),
+    patches.Patch(
+        "coo_join",
+        "two COO feature matrices joined directly instead of by scipy.sparse.hstack",
+        ("rasa==3.6.21", "scipy==1.10.*"),
+        (patches.Replace(Features, "_combine_sparse_features", _combine_sparse_features),),
+    ),
+)

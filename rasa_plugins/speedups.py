@@ -56,6 +56,7 @@ import asyncio
 import functools
 import logging
 import weakref
+from collections.abc import Iterable
 from typing import Any
 
 import aiohttp
@@ -74,7 +75,7 @@ from rasa.utils.endpoints import EndpointConfig
 from rasa.utils.tensorflow import models
 
 from bot.heap import freeze_loaded
-from rasa_plugins import copies
+from rasa_plugins import copies, patches
 from rasa_plugins.graph_runner import SequentialGraphRunner
 
 # Connections to an endpoint stay open this long between calls: less than any server or proxy
@@ -273,14 +274,64 @@ def _predict(self: models.RasaModel, batch_in: Any) -> dict[str, Any]:
     return outputs
 
 
-def install() -> None:
-    """Put the faster check, lookup, kept sessions, DIET call, graph runner, frozen model and
-    rasa_plugins.copies in place (idempotent)."""
-    EndpointConfig.session = _kept_session  # type: ignore[method-assign]
-    rasa.core.run.close_resources = _close_resources  # registered when the server starts
-    rasa.core.run.load_agent_on_start = _load_agent_on_start  # likewise
-    rasa.core.processor.DaskGraphRunner = SequentialGraphRunner  # type: ignore[misc]
-    models.RasaModel._rasa_predict = _predict  # type: ignore[method-assign]
-    RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
-    Event.resolve_by_type = staticmethod(_resolve_by_type)  # type: ignore[method-assign]
-    copies.install()
+PATCHES = (
+    patches.Patch(
+        "action_reply_check",
+        "an action server's reply checked by a schema validator built once, one event shape at "
+        "a time",
+        ("rasa==3.6.21",),
+        (patches.Replace(RemoteAction, "_validate_action_result", _validate_action_result),),
+    ),
+    patches.Patch(
+        "event_lookup",
+        "an event's class found by its type name once, then remembered",
+        ("rasa==3.6.21",),
+        (patches.Replace(Event, "resolve_by_type", staticmethod(_resolve_by_type)),),
+    ),
+    patches.Patch(
+        "action_sessions",
+        "one aiohttp session per endpoint and event loop, its connections kept between calls",
+        ("rasa==3.6.21", "aiohttp==3.9.*"),
+        (
+            patches.Replace(EndpointConfig, "session", _kept_session),
+            # registered when the server starts, so in place before it starts
+            patches.Replace(rasa.core.run, "close_resources", _close_resources),
+        ),
+    ),
+    patches.Patch(
+        "sequential_graph",
+        "the model graph run node after node by rasa_plugins.graph_runner, not by dask",
+        ("rasa==3.6.21",),
+        (patches.Replace(rasa.core.processor, "DaskGraphRunner", SequentialGraphRunner),),
+    ),
+    patches.Patch(
+        "model_frozen",
+        "the objects alive once the model is loaded left out of garbage collection",
+        ("rasa==3.6.21",),
+        (patches.Replace(rasa.core.run, "load_agent_on_start", _load_agent_on_start),),
+    ),
+    patches.Patch(
+        "diet_direct_call",
+        "DIET's one traced function called with its converted inputs (TensorFlow's _call_flat)",
+        ("rasa==3.6.21", "tensorflow==2.12.*"),
+        (patches.Replace(models.RasaModel, "_rasa_predict", _predict),),
+    ),
+    *copies.PATCHES,
+)
+NAMES = tuple(patch.name for patch in PATCHES)
+
+
+def install(switched_off: Iterable[str] = ()) -> list[str]:
+    """Put in place every patch that fits the installed libraries and is not switched off
+    (idempotent); the names of those in place. The log names each one left out, and why."""
+    return patches.install(PATCHES, switched_off)
+
+
+def undo() -> None:
+    """Rasa as shipped again: every patch taken out."""
+    patches.undo(PATCHES)
+
+
+def installed() -> list[str]:
+    """The names of the patches in place now."""
+    return [patch.name for patch in PATCHES if patch.installed]
