@@ -22,9 +22,6 @@ RasaSpeedup = Literal[
     "action_sessions",
     "sequential_graph",
     "model_frozen",
-    "diet_direct_call",
-    "slot_copies",
-    "coo_join",
 ]
 
 

@@ -7,7 +7,7 @@ attributes of a library's classes or modules (`Replace`) and declares requiremen
 (`importlib.metadata`) and puts in place only the patches whose requirements hold and that are
 not switched off, logging one line for each patch it leaves out, with the reason:
 
-    speedup diet_direct_call not installed: written for tensorflow==2.12.*, found 2.13.0
+    speedup action_sessions not installed: written for aiohttp==3.9.*, found 3.10.0
 
 `undo` restores exactly what was there before (tests use it to compare with the library as
 shipped). Only the standard library and `packaging` are imported here, so the fence itself is
@@ -43,7 +43,6 @@ class Patch:
     """A named change to other people's code, fenced by the versions it was written for."""
 
     name: str
-    summary: str
     requires: tuple[str, ...]
     replaces: tuple[Replace, ...]
     _saved: list[tuple[Replace, Any]] = field(default_factory=list, repr=False)
