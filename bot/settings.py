@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -14,6 +14,15 @@ from pydantic_settings import (
 )
 
 DEFAULT_SETTINGS_FILE = "bot.toml"
+# The patches of rasa_plugins/speedups.py, each of which rasa_speedups_off can switch off
+# (tests/test_rasa_speedups.py keeps this list equal to speedups.NAMES)
+RasaSpeedup = Literal[
+    "action_reply_check",
+    "event_lookup",
+    "action_sessions",
+    "sequential_graph",
+    "model_frozen",
+]
 
 
 class Settings(BaseSettings):
@@ -192,9 +201,16 @@ class Settings(BaseSettings):
     )
     rasa_speedups: bool = Field(
         True,
-        description="Run Rasa with rasa_plugins/speedups.py: the same answers for less CPU "
-        "(see benchmarks/README.md); false runs Rasa exactly as shipped, e.g. to rule the "
-        "speedups out after upgrading Rasa.",
+        description="Run Rasa with the patches of rasa_plugins/speedups.py (the same answers "
+        "for less CPU, see benchmarks/README.md), each only on the library versions it was "
+        "written for. False runs Rasa's own code as shipped, e.g. to rule the patches out after "
+        "an upgrade: what stays are the tracker store, lock store and channels of rasa_plugins, "
+        "which Rasa loads through its own extension points (endpoints.yml, credentials.yml).",
+    )
+    rasa_speedups_off: list[RasaSpeedup] = Field(
+        default_factory=list,
+        description="Patches of rasa_plugins/speedups.py left out while rasa_speedups is true, "
+        "by name: " + ", ".join(get_args(RasaSpeedup)) + ".",
     )
     rasa_threads: int = Field(
         1,
@@ -299,6 +315,12 @@ class Settings(BaseSettings):
     def queue_url(self) -> str:
         """The handoff database URL actually used."""
         return self.database_url or f"sqlite:///{self.data_dir / 'handoff.db'}"
+
+    @field_validator("rasa_speedups_off", mode="before")
+    @classmethod
+    def _names_in_one_string(cls, value: Any) -> Any:
+        """'a b' or 'a,b' (a command line's form) as the list ['a', 'b']."""
+        return value.replace(",", " ").split() if isinstance(value, str) else value
 
     @classmethod
     def settings_customise_sources(

@@ -1,53 +1,38 @@
-"""Rasa 3.6 doing the same work for less CPU: the action server's reply checked by a compiled
-schema, and an event's class found by its type name without walking every class each time.
+"""Rasa 3.6 doing the same work for less CPU: five patches, each fenced by rasa_plugins.patches
+(the versions it was written for, a switch of its own, an undo). `PATCHES` lists them:
 
-Profiling a turn (benchmarks/README.md, "Where a turn's CPU goes") showed more than half of the
-Rasa server's CPU in `RemoteAction._validate_action_result`: Rasa calls `jsonschema.validate`
-for every action's reply, and that function first checks the *schema itself* against the
-JSON-Schema meta-schema and builds a new validator, every time. Here the validator is built and
-the schema checked once; each reply is then validated exactly as `jsonschema.validate` does
-(the same schema, the best-matching error raised, Rasa's own message added). A reply is first
-checked one event shape at a time (`_fast_check`: the same replies pass, see its docstring),
-since trying each event against all 23 shapes of the schema's `oneOf` cost 1.6 ms per reply;
-only a reply that fails that goes through the full schema, for Rasa's own error.
+- `action_reply_check`: Rasa calls `jsonschema.validate` for every action's reply
+  (`RemoteAction._validate_action_result`), which first checks the *schema itself* against the
+  JSON-Schema meta-schema and builds a new validator, every time. Here the validator is built
+  and the schema checked once; a reply is first checked one event shape at a time
+  (`_fast_check`: the same replies pass, see its docstring) instead of against all 23 shapes of
+  the schema's `oneOf`; only a reply that fails that goes through the full schema, which
+  raises the error `jsonschema.validate` raises, with Rasa's own message added.
+- `event_lookup`: `Event.resolve_by_type` turns a stored event's type name ("user", "slot", ...)
+  into its class by walking the whole tree of Event subclasses, for every event of every tracker
+  read and every action reply. Here a name found once is remembered; a name not found walks the
+  tree again as before (a class imported later is still found), and unknown names still fall
+  back to `default` or raise Rasa's error.
+- `action_sessions`: `EndpointConfig.request` (how Rasa calls the action server) opens a new
+  aiohttp session with `EndpointConfig.session()`, and so a new TCP connection, for every call.
+  Here `session()` hands out, for each endpoint, one session per event loop that keeps its
+  connections between calls (for KEEP_ALIVE_SECONDS, under what the action server or a proxy
+  keeps, so a connection the other end is about to close is not reused; aiohttp never sends a
+  request twice), with no cap on connections and no cookies, like a session per call. Rasa's
+  own request() is unchanged: its headers, token, timeout, errors and reply. The sessions close
+  after Rasa's own resources when the server stops (`rasa.core.run.close_resources`).
+- `sequential_graph`: Rasa's model graph runs with `rasa_plugins.graph_runner.
+  SequentialGraphRunner` instead of `DaskGraphRunner` (see there). Rasa 3.6 has no setting for
+  its graph runner; the class `MessageProcessor` loads models with is replaced.
+- `model_frozen`: once the model is loaded (`rasa.core.run.load_agent_on_start`), the objects
+  alive then (the TensorFlow model, the domain, Rasa's modules) are left out of Python's
+  garbage collection (`gc.freeze()`), so that collections of the oldest generation do not walk
+  them all and stop the server; what Rasa makes afterwards (trackers, events) is collected as
+  before. Loading another model into a running server would leave the
+  first one's reference cycles in memory; `bot up` starts Rasa again for a new model instead.
 
-`Event.resolve_by_type` turns a stored event's type name ("user", "slot", ...) into its class
-by walking the whole tree of Event subclasses (with `inspect.isabstract` on each), for every
-event of every tracker read and every action reply. Here a name found once is remembered; a
-name not found walks the tree again as before (a class imported later is still found), and
-unknown names still fall back to `default` or raise Rasa's error.
-
-`EndpointConfig.request` (how Rasa calls the action server) opens a new aiohttp session with
-`EndpointConfig.session()`, and so a new TCP connection, for every call, and closes it after one
-reply. Here `session()` hands out, for each endpoint, one session per event loop that keeps its
-connections between calls (for KEEP_ALIVE_SECONDS, under what the action server or a proxy
-keeps, so a connection the other end is about to close is not reused; aiohttp never sends a
-request twice), with no cap on connections and no cookies, like a session per call. Rasa's own
-request() is unchanged: its headers, token, timeout, errors and reply. The sessions close after
-Rasa's own resources when the server stops.
-
-DIET (`RasaModel._rasa_predict`) calls its prediction through a `tf.function` made with a fixed
-input signature, so it has exactly one traced function; every call still goes through
-TensorFlow's dispatch (matching the call to a trace, converting each input by the signature),
-about a millisecond per message. Here, once that function is traced, it is called directly:
-each input converted to a tensor of its spec's dtype and checked against the spec, as
-TensorFlow's dispatch does, then handed to the traced function (`_call_flat`), so the same
-inputs give the same outputs; inputs it does not take go the usual way.
-
-A new tracker's slot copies and the joining of a message's sparse features are made with fewer
-steps by `rasa_plugins.copies` (see there).
-
-Rasa's model graph runs with `rasa_plugins.graph_runner.SequentialGraphRunner` instead of
-`DaskGraphRunner` (see there).
-
-Once the model is loaded, the objects alive then (the TensorFlow model, the domain, Rasa's
-modules: about 640,000 objects) are left out of Python's garbage collection (`gc.freeze()`).
-Under load, each collection of the oldest generation walked them all and stopped the server for
-0.3-0.6 s; what Rasa makes afterwards (trackers, events) is collected as before. Loading another
-model into a running server would leave the first one's reference cycles in memory; `bot up`
-starts Rasa again for a new model instead.
-
-Nothing else about Rasa changes. `install()` runs in `rasa_plugins.serve` before Rasa starts.
+Nothing else about Rasa changes. `install()` runs in `rasa_plugins.serve` before Rasa starts
+(settings: rasa_speedups, rasa_speedups_off); what each saves is in benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -56,25 +41,23 @@ import asyncio
 import functools
 import logging
 import weakref
+from collections.abc import Iterable
 from typing import Any
 
 import aiohttp
-import numpy as np
 import rasa.core.processor
 import rasa.core.run
-import tensorflow as tf
 from jsonschema import ValidationError
 from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
 from rasa.core.actions.action import RemoteAction
 from rasa.core.constants import DEFAULT_REQUEST_TIMEOUT
-from rasa.shared.constants import DIAGNOSTIC_DATA, DOCS_BASE_URL
+from rasa.shared.constants import DOCS_BASE_URL
 from rasa.shared.core.events import Event
 from rasa.utils.endpoints import EndpointConfig
-from rasa.utils.tensorflow import models
 
 from bot.heap import freeze_loaded
-from rasa_plugins import copies
+from rasa_plugins import patches
 from rasa_plugins.graph_runner import SequentialGraphRunner
 
 # Connections to an endpoint stay open this long between calls: less than any server or proxy
@@ -85,7 +68,6 @@ KEEP_ALIVE_SECONDS = 4.0
 logger = logging.getLogger(__name__)
 
 _rasa_resolve_by_type = Event.resolve_by_type
-_rasa_predict = models.RasaModel._rasa_predict
 _rasa_close_resources = rasa.core.run.close_resources
 _rasa_load_agent_on_start = rasa.core.run.load_agent_on_start
 _sessions: weakref.WeakSet[aiohttp.ClientSession] = weakref.WeakSet()
@@ -228,59 +210,51 @@ def _kept_session(self: EndpointConfig) -> _KeptSession:
     return _KeptSession(_session(self))
 
 
-def _signature_inputs(signature: Any, batch_in: Any) -> list[Any] | None:
-    """DIET's inputs as its traced function takes them, converted as TensorFlow converts them
-    for a call (`cast_inputs_to_signature`: each array to a tensor of its spec's dtype, then
-    checked against the spec); None when they are not one array or tensor per spec."""
-    specs = signature[0] if signature and len(signature) == 1 else None
-    if not isinstance(batch_in, (tuple, list)) or specs is None or len(batch_in) != len(specs):
-        return None
-    inputs = []
-    for value, spec in zip(batch_in, specs, strict=True):
-        if tf.is_tensor(value):
-            tensor = value
-        elif isinstance(value, np.ndarray):
-            tensor = tf.convert_to_tensor(value, dtype_hint=spec.dtype)
-        else:
-            return None
-        if not spec.is_compatible_with(tensor):
-            return None
-        inputs.append(tensor)
-    return inputs
+PATCHES = (
+    patches.Patch(
+        "action_reply_check",
+        ("rasa==3.6.21",),
+        (patches.Replace(RemoteAction, "_validate_action_result", _validate_action_result),),
+    ),
+    patches.Patch(
+        "event_lookup",
+        ("rasa==3.6.21",),
+        (patches.Replace(Event, "resolve_by_type", staticmethod(_resolve_by_type)),),
+    ),
+    patches.Patch(
+        "action_sessions",
+        ("rasa==3.6.21", "aiohttp==3.9.*"),
+        (
+            patches.Replace(EndpointConfig, "session", _kept_session),
+            # registered when the server starts, so in place before it starts
+            patches.Replace(rasa.core.run, "close_resources", _close_resources),
+        ),
+    ),
+    patches.Patch(
+        "sequential_graph",
+        ("rasa==3.6.21",),
+        (patches.Replace(rasa.core.processor, "DaskGraphRunner", SequentialGraphRunner),),
+    ),
+    patches.Patch(
+        "model_frozen",
+        ("rasa==3.6.21",),
+        (patches.Replace(rasa.core.run, "load_agent_on_start", _load_agent_on_start),),
+    ),
+)
+NAMES = tuple(patch.name for patch in PATCHES)
 
 
-def _predict(self: models.RasaModel, batch_in: Any) -> dict[str, Any]:
-    """RasaModel._rasa_predict of Rasa 3.6 calling its one traced function directly."""
-    step = self._tf_predict_step
-    if step is None or self._run_eagerly or not self.prepared_for_prediction:
-        return _rasa_predict(self, batch_in)  # the first call traces the function
-    concrete = self.__dict__.get("_tier0_concrete")
-    if concrete is None:
-        concrete = step.get_concrete_function()  # the only one: the signature is fixed
-        object.__setattr__(self, "_tier0_concrete", concrete)  # not a tracked Keras attribute
-    self._training = False
-    try:
-        inputs = _signature_inputs(step.input_signature, batch_in)
-        if inputs is None:
-            raw = concrete(batch_in)
-        else:
-            raw = concrete._call_flat(inputs, concrete.captured_inputs)
-    except (TypeError, ValueError):  # an input the signature would have converted
-        return _rasa_predict(self, batch_in)
-    outputs = models.tf_utils.sync_to_numpy_or_python_type(raw)
-    if DIAGNOSTIC_DATA in outputs:
-        outputs[DIAGNOSTIC_DATA] = self._empty_lists_to_none_in_dict(outputs[DIAGNOSTIC_DATA])
-    return outputs
+def install(switched_off: Iterable[str] = ()) -> list[str]:
+    """Put in place every patch that fits the installed libraries and is not switched off
+    (idempotent); the names of those in place. The log names each one left out, and why."""
+    return patches.install(PATCHES, switched_off)
 
 
-def install() -> None:
-    """Put the faster check, lookup, kept sessions, DIET call, graph runner, frozen model and
-    rasa_plugins.copies in place (idempotent)."""
-    EndpointConfig.session = _kept_session  # type: ignore[method-assign]
-    rasa.core.run.close_resources = _close_resources  # registered when the server starts
-    rasa.core.run.load_agent_on_start = _load_agent_on_start  # likewise
-    rasa.core.processor.DaskGraphRunner = SequentialGraphRunner  # type: ignore[misc]
-    models.RasaModel._rasa_predict = _predict  # type: ignore[method-assign]
-    RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
-    Event.resolve_by_type = staticmethod(_resolve_by_type)  # type: ignore[method-assign]
-    copies.install()
+def undo() -> None:
+    """Rasa as shipped again: every patch taken out."""
+    patches.undo(PATCHES)
+
+
+def installed() -> list[str]:
+    """The names of the patches in place now."""
+    return [patch.name for patch in PATCHES if patch.installed]

@@ -6,20 +6,16 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from bot.dialogue.answers import Gate, choose
-from bot.kb import router as router_module
 from bot.kb.builder import BuildFailed, BuildOptions, build_index
 from bot.kb.chunker import ChunkConfig
 from bot.kb.router import (
     ROUTER_FILE,
     Router,
     article_phrasings,
-    char_features,
     nlu_phrasings,
-    probabilities,
 )
 from bot.kb.search import KnowledgeBase
 from bot.kb.store import (
@@ -93,40 +89,6 @@ def test_known_phrasings_route_right_and_misspellings_too(demo_index: Path, embe
     }
     got = {text: kb.route(text).top.label for text in cases}
     assert got == cases
-
-
-def test_the_router_computes_what_scikit_learn_computes(
-    demo_index: Path, embedder, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Its own char features and probabilities are scikit-learn's transform and predict_proba,
-    bit for bit, and so are the routes (messages odd ones too)."""
-    kb = KnowledgeBase(demo_index, "all-MiniLM-L6-v2", embedder=embedder)
-    router = Router.load(version_dir(demo_index, current_version(demo_index)))
-    texts = [p.text for p in router.phrasings[:60]] + [
-        "do you delikver to japan",
-        "ça marche? 💡",
-        "!!!",
-        "a",
-        "the the the",
-        "x" * 500,
-    ]
-    for text in texts:
-        ours, theirs = char_features(router.chars, text), router.chars.transform([text])
-        assert ours.indices.tolist() == theirs.indices.tolist(), text
-        assert ours.data.tobytes() == theirs.data.tobytes(), text
-        assert (probabilities(router.char_head, ours) == router.char_head.predict_proba(ours)).all()
-        vector = kb.encode(text)
-        assert (
-            probabilities(router.embedding_head, vector)
-            == router.embedding_head.predict_proba(vector)
-        ).all()
-    nan = np.full((1, router.embedding_head.coef_.shape[1]), np.nan, dtype=np.float32)
-    with pytest.raises(ValueError):  # scikit-learn's own check of its input
-        probabilities(router.embedding_head, nan)
-    ours = [kb.route(text) for text in texts]
-    monkeypatch.setattr(router_module, "char_features", lambda chars, t: chars.transform([t]))
-    monkeypatch.setattr(router_module, "probabilities", lambda head, x: head.predict_proba(x))
-    assert [kb.route(text) for text in texts] == ours
 
 
 def test_the_nlu_is_one_input_not_a_veto(demo_index: Path, embedder) -> None:

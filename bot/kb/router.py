@@ -205,79 +205,6 @@ def _unique(phrasings: list[Phrasing]) -> list[Phrasing]:
     return out
 
 
-def char_features(chars, text: str):
-    """chars.transform([text]) for the router's fitted TfidfVectorizer (char n-grams, float64,
-    sublinear tf, idf, l2 norm), made as scikit-learn makes it (the same counts in the same
-    column order, then log, +1, times idf, divided by the row's norm summed in the same order,
-    so the same numbers on this x86-64 build; tests/test_router.py checks it) without its
-    checks, which cost most of its time for one message. A vectorizer of other settings goes
-    through transform."""
-    import math
-
-    import numpy as np
-    import scipy.sparse
-
-    if not (
-        chars.dtype is np.float64
-        and chars.sublinear_tf
-        and chars.use_idf
-        and chars.norm == "l2"
-        and not chars.binary
-    ):
-        return chars.transform([text])
-    vocabulary = chars.vocabulary_
-    counts: dict[int, int] = {}
-    for gram in chars.build_analyzer()(text):
-        column = vocabulary.get(gram)
-        if column is not None:
-            counts[column] = counts.get(column, 0) + 1
-    columns = np.array(sorted(counts), dtype=np.int32)
-    data = np.array([counts[c] for c in columns.tolist()], dtype=np.float64)
-    np.log(data, data)
-    data += 1.0
-    data *= chars.idf_[columns]
-    norm = 0.0
-    for value in data.tolist():  # in order, as scikit-learn's row normalisation sums
-        norm += value * value
-    if norm != 0.0:
-        data /= math.sqrt(norm)
-    indptr = np.array([0, len(columns)], dtype=np.int32)
-    return scipy.sparse.csr_matrix((data, columns, indptr), shape=(1, len(chars.idf_)))
-
-
-def probabilities(head, features) -> np.ndarray:
-    """head.predict_proba(features) for a fitted logistic regression of more than two classes,
-    computed as scikit-learn computes it (the decision features · coefᵀ + intercept, then its
-    softmax, in the same order of operations, so the same numbers) without its checks of the
-    input, which cost more than the arithmetic for one message (benchmarks/README.md). The
-    features are what the router itself makes: a float array or a CSR matrix of the width the
-    head was trained on, rows of finite numbers; anything else (and its error), or a two-class
-    head, goes through predict_proba."""
-    import numpy as np
-    import scipy.sparse
-
-    coef = head.coef_
-    dense = isinstance(features, np.ndarray) and features.dtype in (np.float32, np.float64)
-    if (
-        not (dense or scipy.sparse.issparse(features) and features.format == "csr")
-        or coef.ndim != 2
-        or coef.shape[0] < 3
-        or features.ndim != 2
-        or features.shape[0] == 0
-        or features.shape[1] != coef.shape[1]
-        or not np.isfinite(features.data if not dense else features).all()
-    ):
-        return head.predict_proba(features)  # and its errors
-    scores = features @ coef.T
-    if scipy.sparse.issparse(scores):
-        scores = scores.toarray()
-    scores = np.asarray(scores) + head.intercept_
-    scores -= np.max(scores, axis=1).reshape((-1, 1))
-    np.exp(scores, out=scores)
-    scores /= np.sum(scores, axis=1).reshape((-1, 1))
-    return scores
-
-
 class Router:
     """A trained router: two calibrated channels and the phrasings' vectors."""
 
@@ -332,8 +259,8 @@ class Router:
         import numpy as np
 
         vector = np.asarray(vector, dtype=np.float32).reshape(1, -1)
-        p_embedding = probabilities(self.embedding_head, vector)[0]
-        p_chars = probabilities(self.char_head, char_features(self.chars, text))[0]
+        p_embedding = self.embedding_head.predict_proba(vector)[0]
+        p_chars = self.char_head.predict_proba(self.chars.transform([text]))[0]
         similarities = self.vectors @ vector[0]
         nearest = np.full(len(self.labels), -1.0)
         np.maximum.at(nearest, self._phrasing_label, similarities)
