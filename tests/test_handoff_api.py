@@ -24,7 +24,6 @@ from bot.handoff import HandoffQueue
 from bot.handoff.auth import hash_token
 from bot.settings import Settings
 from bot.web.app import create_app
-from tests.handoff_fixtures import database_url
 from tests.recorder import Recorder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,11 +42,6 @@ def _settings(url: str, tmp_path: Path, **extra) -> Settings:
         service_token=hash_token(SERVICE),
         **extra,
     )
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def queue_url(request: pytest.FixtureRequest, tmp_path: Path):
-    yield from database_url(request.param, tmp_path)
 
 
 @pytest.fixture
