@@ -157,14 +157,7 @@ def web_stack(
 ) -> Iterator[WebStack]:
     """One real stack for the whole session (browser and conversation tests share it; each
     test uses its own conversation ids, so they do not meet)."""
-    from bot.stack import (
-        free_port,
-        own_stack_settings,
-        start_action_server,
-        start_rasa,
-        start_web,
-        wait_all,
-    )
+    from bot.stack import free_port, own_stack_settings, running_stack
 
     folder = tmp_path_factory.mktemp("web-stack")
     web_port = free_port()
@@ -182,18 +175,9 @@ def web_stack(
         nlu_dir=DEMO_NLU,  # the router learns the flows, handoff and small talk from these
     )
     build_index(options, embedder_factory=lambda name: embedder)
-    servers = [
-        start_action_server(settings, folder),
-        start_rasa(settings, rasa_model, folder),
-        start_web(settings, folder),
-    ]
-    try:
-        wait_all(servers)
+    with running_stack(settings, rasa_model, folder, roles=("actions", "rasa", "web")):
         token = (folder / "var" / "demo-agent.token").read_text().strip()
         yield WebStack(web_url, folder / "var", token, settings)
-    finally:
-        for server in reversed(servers):
-            server.stop()
 
 
 @pytest.fixture(scope="session")

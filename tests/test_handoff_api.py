@@ -6,7 +6,6 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import os
 import re
 import signal
 import socket
@@ -23,6 +22,7 @@ from fastapi.testclient import TestClient
 from bot.handoff import HandoffQueue
 from bot.handoff.auth import hash_token
 from bot.settings import Settings
+from bot.stack import child_env
 from bot.web.app import create_app
 from tests.recorder import Recorder
 
@@ -504,15 +504,16 @@ def _start_server(env: dict[str, str], port: int) -> subprocess.Popen:
 
 def test_acknowledged_tickets_survive_kill_9_of_the_server(queue_url: str, tmp_path: Path) -> None:
     port = _free_port()
-    env = {
-        **os.environ,
-        "BOT_SETTINGS_FILE": str(tmp_path / "none.toml"),
-        "BOT_DATA_DIR": str(tmp_path / "var"),
-        "BOT_DATABASE_URL": queue_url,
-        "BOT_SERVICE_TOKEN": hash_token(SERVICE),
-        "BOT_AGENT_TOKENS": json.dumps({"alice": hash_token(ALICE)}),
-        "BOT_INDEX_DIR": str(tmp_path / "no-index"),
-    }
+    env = child_env(
+        {
+            "BOT_SETTINGS_FILE": str(tmp_path / "none.toml"),
+            "BOT_DATA_DIR": str(tmp_path / "var"),
+            "BOT_DATABASE_URL": queue_url,
+            "BOT_SERVICE_TOKEN": hash_token(SERVICE),
+            "BOT_AGENT_TOKENS": json.dumps({"alice": hash_token(ALICE)}),
+            "BOT_INDEX_DIR": str(tmp_path / "no-index"),
+        }
+    )
     server = _start_server(env, port)
     acknowledged = []
     try:

@@ -12,8 +12,7 @@ from bot.settings import Settings
 from bot.stack.env import own_stack_settings
 from bot.stack.model import model_path
 from bot.stack.plan import StackError
-from bot.stack.process import Server, wait_all
-from bot.stack.supervisor import start_action_server, start_rasa
+from bot.stack.supervisor import running_stack
 from bot.tokens import internal_token
 
 # What an evaluation's own stack takes from the bot's settings: how it decides, not where it
@@ -53,14 +52,9 @@ def evaluation_stack(settings: Settings, model: Path | None = None) -> Iterator[
     if not model.exists():
         raise StackError(f"no trained Rasa model at {model}: run `bot train` first")
     folder = Path(tempfile.mkdtemp(prefix="bot-eval-stack-"))
-    servers: list[Server] = []
     try:
         own = evaluation_settings(settings, folder)
-        servers.append(start_action_server(own, folder))
-        servers.append(start_rasa(own, model, folder))
-        wait_all(servers)
-        yield servers[1].url, internal_token(own, "rasa")
+        with running_stack(own, model, folder, roles=("actions", "rasa")) as (_, rasa):
+            yield rasa.url, internal_token(own, "rasa")
     finally:
-        for server in servers:
-            server.stop()
         shutil.rmtree(folder, ignore_errors=True)

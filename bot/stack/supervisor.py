@@ -3,12 +3,13 @@ that fail early, starting in order, restarting a server that died, recording who
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -28,7 +29,7 @@ from bot.stack.plan import (
     scaled_out,
     web_spec,
 )
-from bot.stack.process import Server, start
+from bot.stack.process import Server, start, wait_all
 from bot.tokens import internal_token
 
 logger = logging.getLogger(__name__)
@@ -183,6 +184,26 @@ def start_stack(
             server.stop()
         raise
     return servers
+
+
+@contextlib.contextmanager
+def running_stack(
+    settings: Settings,
+    model: Path,
+    log_dir: Path,
+    env: Mapping[str, str] | None = None,
+    demo: bool = True,
+    roles: tuple[str, ...] = ROLES,
+) -> Iterator[list[Server]]:
+    """The planned servers, started and ready for the block; stopped after it (last first),
+    whatever happens."""
+    servers = start_stack(settings, model, log_dir, env, demo=demo, roles=roles)
+    try:
+        wait_all(servers)
+        yield servers
+    finally:
+        for server in reversed(servers):
+            server.stop()
 
 
 def supervise(servers: list[Server], say: Callable[[str], None]) -> bool:
