@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import subprocess
@@ -29,6 +28,7 @@ from benchmarks.common import save  # noqa: E402
 from bot.kb.builder import BuildOptions, build_index  # noqa: E402
 from bot.kb.chunker import ChunkConfig  # noqa: E402
 from bot.kb.embedder import Embedder  # noqa: E402
+from bot.stack import child_env  # noqa: E402
 
 THINGS = "order parcel refund voucher gift card invoice account password address return "
 THINGS += "exchange warranty subscription delivery slot basket discount code receipt review"
@@ -125,7 +125,7 @@ def main() -> None:
         [str(ROOT / ".venv/bin/bot"), "kb", "build", "--kb", str(kb), "--index", str(index)],
         check=True,
         capture_output=True,
-        env={**os.environ, "BOT_SETTINGS_FILE": str(folder / "none.toml")},
+        env=child_env({"BOT_SETTINGS_FILE": str(folder / "none.toml")}),
     )
     cli_s = time.perf_counter() - start
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: small article folders, the real embedding model, and a built demo index."""
+"""Shared fixtures: small article folders, the real embedding model, a built demo index and its
+search and help-centre app, the queue databases (tests/handoff_fixtures.py) and the real stack."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from bot.kb.builder import BuildOptions, BuildReport, build_index
 from bot.kb.chunker import ChunkConfig
 from bot.kb.embedder import Embedder
+from bot.kb.search import KnowledgeBase
 from bot.settings import Settings
+from tests.handoff_fixtures import queue, queue_url  # noqa: F401 - fixtures for every module
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_KB = ROOT / "kb_articles"
@@ -96,6 +100,30 @@ def demo_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> 
     return index
 
 
+@pytest.fixture(scope="module")
+def kb(demo_index: Path, embedder: Embedder) -> KnowledgeBase:
+    """Search over the demo index with the shared model, one per test module."""
+    return KnowledgeBase(demo_index, "all-MiniLM-L6-v2", embedder=embedder)
+
+
+@pytest.fixture(scope="module")
+def client(
+    demo_index: Path, kb: KnowledgeBase, tmp_path_factory: pytest.TempPathFactory
+) -> TestClient:
+    """The web app on the demo index (help centre, search), one per test module; a module that
+    tests the app with other settings (a queue, agents, hooks) defines its own `client`."""
+    from bot.web.app import create_app
+
+    settings = Settings(
+        # a relative articles folder, as `make run` uses it
+        kb_dir=Path(os.path.relpath(DEMO_KB, Path.cwd())),
+        index_dir=demo_index,
+        data_dir=tmp_path_factory.mktemp("web-var"),
+        settings_file=Path("/nonexistent"),
+    )
+    return TestClient(create_app(settings, kb=kb))
+
+
 @pytest.fixture
 def demo_copy(tmp_path: Path) -> Path:
     """A private copy of the demo articles that a test may edit."""
@@ -129,14 +157,7 @@ def web_stack(
 ) -> Iterator[WebStack]:
     """One real stack for the whole session (browser and conversation tests share it; each
     test uses its own conversation ids, so they do not meet)."""
-    from bot.stack import (
-        free_port,
-        own_stack_settings,
-        start_action_server,
-        start_rasa,
-        start_web,
-        wait_all,
-    )
+    from bot.stack import free_port, own_stack_settings, running_stack
 
     folder = tmp_path_factory.mktemp("web-stack")
     web_port = free_port()
@@ -154,18 +175,9 @@ def web_stack(
         nlu_dir=DEMO_NLU,  # the router learns the flows, handoff and small talk from these
     )
     build_index(options, embedder_factory=lambda name: embedder)
-    servers = [
-        start_action_server(settings, folder),
-        start_rasa(settings, rasa_model, folder),
-        start_web(settings, folder),
-    ]
-    try:
-        wait_all(servers)
+    with running_stack(settings, rasa_model, folder, roles=("actions", "rasa", "web")):
         token = (folder / "var" / "demo-agent.token").read_text().strip()
         yield WebStack(web_url, folder / "var", token, settings)
-    finally:
-        for server in reversed(servers):
-            server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Queue databases for tests: a temporary SQLite file, or a private PostgreSQL schema."""
+"""Queue databases for tests: a temporary SQLite file, or a private PostgreSQL schema; the
+`queue_url` and `queue` fixtures every queue test uses (registered by tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from urllib.parse import quote
 
 import pytest
 from sqlalchemy import create_engine, text
+
+from bot.handoff import HandoffQueue
 
 POSTGRES_ENV = "BOT_TEST_POSTGRES_URL"
 
@@ -51,3 +54,17 @@ def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def queue_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty queue database for one test, once on SQLite and once on PostgreSQL."""
+    yield from database_url(request.param, tmp_path)
+
+
+@pytest.fixture
+def queue(queue_url: str) -> Iterator[HandoffQueue]:
+    """The handoff queue on queue_url, closed after the test."""
+    q = HandoffQueue.from_url(queue_url)
+    yield q
+    q.close()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from bot.dialogue.answers import answer_text, article_meta, concise
@@ -11,11 +9,6 @@ from bot.kb.chunker import ends_in_promise
 from bot.kb.search import Hit, KnowledgeBase
 
 pytestmark = pytest.mark.model
-
-
-@pytest.fixture(scope="module")
-def kb(demo_index: Path, embedder) -> KnowledgeBase:
-    return KnowledgeBase(demo_index, "all-MiniLM-L6-v2", embedder=embedder)
 
 
 def answer(kb: KnowledgeBase, question: str) -> Hit:

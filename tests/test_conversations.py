@@ -32,6 +32,7 @@ import yaml
 
 from bot.web.chat import WIDGET_PAYLOADS
 from tests.conftest import WebStack
+from tests.traffic import Conversation
 
 pytestmark = pytest.mark.rasa
 
@@ -49,19 +50,13 @@ def test_there_are_enough_conversations() -> None:
     assert len(names) >= 40 and len(set(names)) == len(names)
 
 
-class Chat:
-    """One customer in the widget, and the agent who may pick their conversation up."""
+class Chat(Conversation):
+    """One scripted customer in the widget, and the agent who may pick their conversation up."""
 
     def __init__(self, stack: WebStack, name: str) -> None:
+        super().__init__(stack, f"conv-{uuid.uuid4().hex[:16]}")
         self.stack = stack
-        self.id = f"conv-{uuid.uuid4().hex[:16]}"
         self.name = name
-        self.http = httpx.Client(base_url=stack.url, timeout=60)
-        self.agent_http = httpx.Client(
-            base_url=stack.url,
-            timeout=60,
-            headers={"Authorization": f"Bearer {stack.agent_token}"},
-        )
         self.cursor = 0.0
         self.buttons: list[dict] = []
 
@@ -95,24 +90,10 @@ class Chat:
             time.sleep(0.3)
         raise AssertionError(f"{self.name}: no bot message matching {pattern!r} in {timeout}s")
 
-    def ticket(self) -> dict:
-        response = self.agent_http.get(f"/api/conversations/{self.id}/ticket")
-        assert response.status_code == 200, response.text
-        return response.json()
-
     def agent(self, step: dict) -> None:
-        ticket = self.ticket()
-        base = f"/api/tickets/{ticket['id']}"
-        if step["agent"] == "claim":
-            response = self.agent_http.post(base + "/claim")
-        elif step["agent"] == "reply":
-            response = self.agent_http.post(base + "/messages", json={"text": step["text"]})
-        elif step["agent"] in {"resolve", "return"}:
-            note = step.get("text", "done")
-            response = self.agent_http.post(f"{base}/{step['agent']}", json={"note": note})
-        else:
-            raise ValueError(f"unknown agent step {step['agent']!r}")
-        assert response.status_code == 200, response.text
+        """The step's agent action (its text the reply or the note)."""
+        text = step["text"] if step["agent"] == "reply" else step.get("text", "done")
+        self.act(step["agent"], text)
         if step["agent"] in {"resolve", "return"}:
             self.wait_for_bot("resolved|handed you back")
 

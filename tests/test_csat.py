@@ -28,25 +28,12 @@ from bot.settings import Settings
 from bot.stack import free_port
 from bot.web.app import create_app
 from bot.web.chat import RATE_WAIT_SECONDS, rating_items
-from tests.handoff_fixtures import database_url
 from tests.test_chat import _rasa_events_table
 
 ALICE = "alice-token-0123456789"
 AGENT = {"Authorization": f"Bearer {ALICE}"}
 CONV = "conv-csat-0001"
 CSAT_COLUMNS = {"csat_score", "csat_comment", "csat_at"}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def queue_url(request: pytest.FixtureRequest, tmp_path: Path):
-    yield from database_url(request.param, tmp_path)
-
-
-@pytest.fixture
-def queue(queue_url: str) -> HandoffQueue:
-    q = HandoffQueue.from_url(queue_url)
-    yield q
-    q.close()
 
 
 def _handoff(queue: HandoffQueue, conversation: str = CONV) -> int:

@@ -197,10 +197,19 @@ def test_the_public_datasets_load() -> None:
     assert not {u.text for u in store} & {u.text for u in near}
 
 
-def test_an_evaluation_stack_never_sees_the_bots_environment(monkeypatch) -> None:
-    from bot.stack import _without_bot_environment
+def test_an_evaluation_stack_never_sees_the_bots_environment(monkeypatch, tmp_path) -> None:
+    from bot.settings import Settings
+    from bot.stack.env import child_env
+    from bot.stack.evaluation import evaluation_settings
+    from bot.stack.plan import Tokens, action_server_spec, rasa_spec
 
     monkeypatch.setenv("BOT_ACTION_URL", "http://production.example:5055/webhook")
-    with _without_bot_environment():
-        assert "BOT_ACTION_URL" not in os.environ
+    bot = Settings(settings_file=tmp_path / "none.toml")
+    assert bot.action_url == "http://production.example:5055/webhook"
+    own = evaluation_settings(bot, tmp_path / "eval")
+    assert own.action_url is None
+    rasa = rasa_spec(own, tmp_path / "model.tar.gz", tmp_path, Tokens("rasa", "action"))
+    for spec in (action_server_spec(own, tmp_path), rasa):
+        assert "BOT_ACTION_URL" not in child_env(spec.env), spec.name
+    assert "production.example" not in rasa.files[0].text  # Rasa's endpoints.yml
     assert os.environ["BOT_ACTION_URL"] == "http://production.example:5055/webhook"

@@ -79,11 +79,6 @@ def questions(rows: list[tuple] = ASKED) -> list[Question]:
 
 
 @pytest.fixture(scope="module")
-def kb(demo_index: Path, embedder) -> KnowledgeBase:
-    return KnowledgeBase(demo_index, "all-MiniLM-L6-v2", embedder=embedder)
-
-
-@pytest.fixture(scope="module")
 def gaps(kb: KnowledgeBase) -> list[Gap]:
     return find_gaps(questions(), kb, GATE, DEFAULTS.nlu_weight)
 

@@ -6,7 +6,6 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import os
 import re
 import signal
 import socket
@@ -23,8 +22,8 @@ from fastapi.testclient import TestClient
 from bot.handoff import HandoffQueue
 from bot.handoff.auth import hash_token
 from bot.settings import Settings
+from bot.stack import child_env
 from bot.web.app import create_app
-from tests.handoff_fixtures import database_url
 from tests.recorder import Recorder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,11 +42,6 @@ def _settings(url: str, tmp_path: Path, **extra) -> Settings:
         service_token=hash_token(SERVICE),
         **extra,
     )
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def queue_url(request: pytest.FixtureRequest, tmp_path: Path):
-    yield from database_url(request.param, tmp_path)
 
 
 @pytest.fixture
@@ -510,15 +504,16 @@ def _start_server(env: dict[str, str], port: int) -> subprocess.Popen:
 
 def test_acknowledged_tickets_survive_kill_9_of_the_server(queue_url: str, tmp_path: Path) -> None:
     port = _free_port()
-    env = {
-        **os.environ,
-        "BOT_SETTINGS_FILE": str(tmp_path / "none.toml"),
-        "BOT_DATA_DIR": str(tmp_path / "var"),
-        "BOT_DATABASE_URL": queue_url,
-        "BOT_SERVICE_TOKEN": hash_token(SERVICE),
-        "BOT_AGENT_TOKENS": json.dumps({"alice": hash_token(ALICE)}),
-        "BOT_INDEX_DIR": str(tmp_path / "no-index"),
-    }
+    env = child_env(
+        {
+            "BOT_SETTINGS_FILE": str(tmp_path / "none.toml"),
+            "BOT_DATA_DIR": str(tmp_path / "var"),
+            "BOT_DATABASE_URL": queue_url,
+            "BOT_SERVICE_TOKEN": hash_token(SERVICE),
+            "BOT_AGENT_TOKENS": json.dumps({"alice": hash_token(ALICE)}),
+            "BOT_INDEX_DIR": str(tmp_path / "no-index"),
+        }
+    )
     server = _start_server(env, port)
     acknowledged = []
     try:

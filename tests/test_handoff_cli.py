@@ -11,30 +11,28 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.handoff import HandoffQueue, NewTicket
 from bot.handoff.auth import hash_token
-from tests.handoff_fixtures import database_url
 
 runner = CliRunner()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def env(request: pytest.FixtureRequest, tmp_path: Path):
-    for url in database_url(request.param, tmp_path):
-        queue = HandoffQueue.from_url(url)
-        for i, reason in enumerate(["low_confidence", "complaint", "customer_request"]):
-            queue.create(
-                NewTicket(
-                    conversation_id=f"c-{i}",
-                    reason=reason,
-                    customer_email=f"u{i}@example.com",
-                    transcript=[{"sender": "customer", "text": f"question {i}"}],
-                )
+@pytest.fixture
+def env(queue_url: str, tmp_path: Path) -> dict[str, str]:
+    queue = HandoffQueue.from_url(queue_url)
+    for i, reason in enumerate(["low_confidence", "complaint", "customer_request"]):
+        queue.create(
+            NewTicket(
+                conversation_id=f"c-{i}",
+                reason=reason,
+                customer_email=f"u{i}@example.com",
+                transcript=[{"sender": "customer", "text": f"question {i}"}],
             )
-        queue.close()
-        yield {
-            "BOT_DATABASE_URL": url,
-            "BOT_DATA_DIR": str(tmp_path / "var"),
-            "BOT_SETTINGS_FILE": str(tmp_path / "none.toml"),
-        }
+        )
+    queue.close()
+    return {
+        "BOT_DATABASE_URL": queue_url,
+        "BOT_DATA_DIR": str(tmp_path / "var"),
+        "BOT_SETTINGS_FILE": str(tmp_path / "none.toml"),
+    }
 
 
 def _json(args: list[str], env: dict[str, str]):

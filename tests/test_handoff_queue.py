@@ -15,22 +15,9 @@ import pytest
 from pydantic import ValidationError
 
 from bot.handoff import HandoffQueue, NewMessage, NewTicket, TicketConflict, TicketNotFound
-from tests.handoff_fixtures import database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAD = max(p.name[:4] for p in (ROOT / "bot/handoff/migrations/versions").glob("0*.py"))
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def queue_url(request: pytest.FixtureRequest, tmp_path: Path):
-    yield from database_url(request.param, tmp_path)
-
-
-@pytest.fixture
-def queue(queue_url: str) -> HandoffQueue:
-    q = HandoffQueue.from_url(queue_url)
-    yield q
-    q.close()
 
 
 def _ticket(conversation: str = "conv-1", reason: str = "customer_request", **extra) -> NewTicket:

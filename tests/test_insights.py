@@ -31,7 +31,6 @@ from bot.insights.overview import period
 from bot.insights.recorder import Recorder
 from bot.insights.report import build_report, failed_questions
 from bot.insights.schema import turns
-from tests.handoff_fixtures import database_url
 
 rasa_events = Table(
     "events",
@@ -93,14 +92,6 @@ def answer(article: str, section: str = "Intro") -> tuple[str, dict]:
 
 
 CANT = ("I can't answer that.", {"outcome": "fallback", "score": 0.1, "top_article": "returns"})
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def queue(request: pytest.FixtureRequest, tmp_path: Path):
-    for url in database_url(request.param, tmp_path):
-        q = HandoffQueue.from_url(url)
-        yield q
-        q.close()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -14,30 +13,12 @@ from bot.dialogue.answers import answer_text
 from bot.kb.lint import lint_kb
 from bot.kb.loader import rewrite_links
 from bot.kb.search import KnowledgeBase
-from bot.settings import Settings
-from bot.web.app import create_app
-from tests.conftest import BASE_URL, DEMO_KB, write
+from tests.conftest import BASE_URL, write
 
 HELP_BASE = "http://localhost:8080/help/"  # the demo index's help_base_url
 MD_LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 HREF = re.compile(r'href="([^"]*)"')
 IDS = re.compile(r'id="([^"]+)"')
-
-
-@pytest.fixture(scope="module")
-def kb(demo_index: Path, embedder) -> KnowledgeBase:
-    return KnowledgeBase(demo_index, "all-MiniLM-L6-v2", embedder=embedder)
-
-
-@pytest.fixture(scope="module")
-def client(demo_index: Path, kb: KnowledgeBase, tmp_path_factory) -> TestClient:
-    settings = Settings(
-        kb_dir=Path(os.path.relpath(DEMO_KB, Path.cwd())),
-        index_dir=demo_index,
-        data_dir=tmp_path_factory.mktemp("links-var"),
-        settings_file=Path("/nonexistent"),
-    )
-    return TestClient(create_app(settings, kb=kb))
 
 
 class Walker:

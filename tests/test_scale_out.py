@@ -97,7 +97,7 @@ def test_stopping_a_killed_server_also_stops_the_workers_it_left(tmp_path: Path)
     """Sanic's manager SIGKILLed leaves its worker on the port; stop (and so restart) ends it."""
     import sys
 
-    from bot.stack import _spawn
+    from bot.stack.process import _spawn
 
     script = "import subprocess, time; subprocess.Popen(['sleep', '120']); time.sleep(120)"
     server = _spawn(

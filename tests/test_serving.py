@@ -360,7 +360,7 @@ def test_an_unreachable_conversation_database_stops_the_start(
 def test_a_silent_fall_back_to_memory_stops_the_start(
     rasa_model: Path, demo_index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("bot.stack.TRACKER_STORE_CLASS", "rasa_plugins.missing.Store")
+    monkeypatch.setattr("bot.stack.plan.TRACKER_STORE_CLASS", "rasa_plugins.missing.Store")
     rasa = start_rasa(own_stack_settings(tmp_path, index_dir=demo_index), rasa_model, tmp_path)
     try:
         with pytest.raises(StackError, match="fell back to an in-memory tracker store"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -13,19 +12,20 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.stack import ROOT, free_port, port_in_use
+from bot.stack import ROOT, child_env, free_port, port_in_use
 
 pytestmark = pytest.mark.rasa
 
 
 def _env(tmp_path: Path, index: Path, ports: dict[str, int]) -> dict[str, str]:
-    return {
-        **os.environ,
-        "BOT_SETTINGS_FILE": str(tmp_path / "none.toml"),
-        "BOT_DATA_DIR": str(tmp_path / "var"),
-        "BOT_INDEX_DIR": str(index),
-        **{f"BOT_{name.upper()}": str(port) for name, port in ports.items()},
-    }
+    return child_env(
+        {
+            "BOT_SETTINGS_FILE": str(tmp_path / "none.toml"),
+            "BOT_DATA_DIR": str(tmp_path / "var"),
+            "BOT_INDEX_DIR": str(index),
+            **{f"BOT_{name.upper()}": str(port) for name, port in ports.items()},
+        }
+    )
 
 
 def test_a_taken_port_is_named(tmp_path: Path, demo_index: Path) -> None:

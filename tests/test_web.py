@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.kb.search import KnowledgeBase
-from bot.settings import Settings
-from bot.web.app import create_app
-from tests.conftest import DEMO_KB
-
 pytestmark = pytest.mark.model
-
-
-@pytest.fixture(scope="module")
-def client(demo_index: Path, embedder) -> TestClient:
-    # a relative articles folder, as `make run` uses it
-    kb_dir = Path(os.path.relpath(DEMO_KB, Path.cwd()))
-    settings = Settings(kb_dir=kb_dir, index_dir=demo_index, settings_file=Path("/nonexistent"))
-    kb = KnowledgeBase(demo_index, settings.embedding_model, embedder=embedder)
-    return TestClient(create_app(settings, kb=kb))
 
 
 def test_a_citation_link_lands_on_the_section_it_names(client: TestClient) -> None:

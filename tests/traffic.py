@@ -652,8 +652,9 @@ def new_conversation_id(scripted: Scripted) -> str:
     return f"c{uuid.uuid4().hex[:20]}-{scripted.name}"[:64]
 
 
-class Customer:
-    """One customer in the widget, and the agent who may pick their conversation up."""
+class Conversation:
+    """A conversation in the widget through the chat gateway, and the agent API beside it: what
+    every test's customer shares (tests/test_conversations.py's Chat, Customer below)."""
 
     def __init__(self, stack: Stack, conversation_id: str) -> None:
         self.id = conversation_id
@@ -661,12 +662,44 @@ class Customer:
         self.agent_http = httpx.Client(
             base_url=stack.url, timeout=60, headers={"Authorization": f"Bearer {stack.agent_token}"}
         )
-        self.cursor = 0.0
-        self.seen: set[str] = set()
 
     def close(self) -> None:
+        """Close both HTTP clients."""
         self.http.close()
         self.agent_http.close()
+
+    def ticket(self) -> dict:
+        """This conversation's ticket, as the agent API shows it."""
+        response = self.agent_http.get(f"/api/conversations/{self.id}/ticket")
+        if response.status_code != 200:
+            raise AssertionError(f"{self.id}: no ticket: {response.text}")
+        return response.json()
+
+    def act(self, action: str, text: str) -> None:
+        """An agent claims, replies to (text), resolves or returns (text as the note) this
+        conversation's ticket."""
+        base = f"/api/tickets/{self.ticket()['id']}"
+        if action == "claim":
+            response = self.agent_http.post(base + "/claim")
+        elif action == "reply":
+            response = self.agent_http.post(base + "/messages", json={"text": text})
+        elif action in {"resolve", "return"}:
+            response = self.agent_http.post(f"{base}/{action}", json={"note": text})
+        else:
+            raise ValueError(f"unknown agent action {action!r}")
+        if response.status_code != 200:
+            raise AssertionError(
+                f"{self.id}: agent {action}: {response.status_code} {response.text}"
+            )
+
+
+class Customer(Conversation):
+    """One customer in the widget, and the agent who may pick their conversation up."""
+
+    def __init__(self, stack: Stack, conversation_id: str) -> None:
+        super().__init__(stack, conversation_id)
+        self.cursor = 0.0
+        self.seen: set[str] = set()
 
     def _new_bot_items(self, body: dict) -> list[dict]:
         items = [i for i in body["items"] if i["id"] not in self.seen]
@@ -696,23 +729,9 @@ class Customer:
         raise AssertionError(f"{self.id}: the bot did not come back within {timeout}s")
 
     def agent(self, action: str, text: str | None) -> list[dict]:
-        """An agent claims, replies to, resolves or returns this conversation's ticket."""
-        response = self.agent_http.get(f"/api/conversations/{self.id}/ticket")
-        if response.status_code != 200:
-            raise AssertionError(f"{self.id}: no ticket to {action}: {response.text}")
-        base = f"/api/tickets/{response.json()['id']}"
-        if action == "claim":
-            response = self.agent_http.post(base + "/claim")
-        elif action == "reply":
-            response = self.agent_http.post(base + "/messages", json={"text": text or "Hello"})
-        elif action in {"resolve", "return"}:
-            response = self.agent_http.post(f"{base}/{action}", json={"note": text or "done"})
-        else:
-            raise ValueError(f"unknown agent action {action!r}")
-        if response.status_code != 200:
-            raise AssertionError(
-                f"{self.id}: agent {action}: {response.status_code} {response.text}"
-            )
+        """An agent claims, replies to, resolves or returns this conversation's ticket; the
+        bot's messages that follow a resolution or a return."""
+        self.act(action, text or ("Hello" if action == "reply" else "done"))
         return self.wait_for_bot() if action in {"resolve", "return"} else []
 
 

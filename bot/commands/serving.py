@@ -56,20 +56,9 @@ def up(
     roles = tuple(r.strip() for r in only.split(",") if r.strip()) if only else stack.ROLES
     try:
         ports = stack.replica_ports(settings)
+        listeners = stack.listeners(settings, roles)
     except stack.StackError as exc:
         raise fail(str(exc)) from exc
-    listeners = {}
-    if "web" in roles:
-        listeners["web_port"] = (settings.web_host, settings.web_port)
-    if "actions" in roles:
-        listeners["action_port"] = (settings.action_host, settings.action_port)
-    if not stack.scaled_out(settings) and "rasa" in roles:
-        listeners["rasa_port"] = (settings.rasa_host, settings.rasa_port)
-    if stack.scaled_out(settings) and "haproxy" in roles:
-        listeners["rasa_port"] = (settings.rasa_host, settings.rasa_port)
-    if stack.scaled_out(settings) and "rasa" in roles:
-        for i, port in enumerate(ports):
-            listeners[f"rasa_replica_ports[{i}]"] = (settings.rasa_host, port)
     for name, (host, port) in listeners.items():
         if stack.port_in_use(port, host):
             setting = name.split("[")[0].upper()
