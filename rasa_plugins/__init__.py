@@ -2,7 +2,7 @@
 and channels, and the fenced patches that make Rasa cheaper to run.
 
 Rasa loads the stores and channels by module path from `endpoints.yml` and `credentials.yml`,
-which `bot up` writes (see bot/stack.py): its own extension points. The patches of `speedups`
+which `bot up` writes (see bot/stack/plan.py): its own extension points. The patches of `speedups`
 replace parts of Rasa itself; `patches` fences them (the versions each was written for, a switch
 each, an undo), and `serve` puts them in place before Rasa starts. They import only the standard
 library, Rasa and its dependencies, and the dependency-free parts of the bot package

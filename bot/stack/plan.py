@@ -290,6 +290,7 @@ def rasa_spec(
             "TIER0_RASA_AUTH_TOKEN": tokens.rasa,
             "TICKET_LOCK_LIFETIME": str(settings.lock_lifetime_seconds),
             "TIER0_RASA_SPEEDUPS": "1" if settings.rasa_speedups else "0",
+            "TIER0_RASA_SPEEDUPS_OFF": ",".join(settings.rasa_speedups_off),
             # Rasa's own variables for TensorFlow's thread pools (rasa/constants.py)
             "TF_INTRA_OP_PARALLELISM_THREADS": str(settings.rasa_threads),
             "TF_INTER_OP_PARALLELISM_THREADS": str(settings.rasa_threads),
