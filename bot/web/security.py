@@ -67,7 +67,7 @@ def headers_for(path: str, https: bool) -> dict[str, str]:
 
 class SecurityHeaders:
     """ASGI middleware that adds headers_for(path) to every HTTP response; the signed-in pages
-    also get Cache-Control: no-store unless they set their own."""
+    also get Cache-Control: no-store, and /static files no-cache, unless they set their own."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -79,14 +79,16 @@ class SecurityHeaders:
         path: str = scope.get("path", "")
         extra = headers_for(path, scope.get("scheme") == "https")
         private = path.startswith(PRIVATE_PREFIXES)
+        # the pages' scripts and styles: revalidated (a 304 when unchanged), never stale
+        cache = "no-store" if private else "no-cache" if path.startswith("/static/") else None
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in extra.items():
                     headers.setdefault(name, value)
-                if private:
-                    headers.setdefault("Cache-Control", "no-store")
+                if cache:
+                    headers.setdefault("Cache-Control", cache)
             await send(message)
 
         await self.app(scope, receive, with_headers)

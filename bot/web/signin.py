@@ -81,7 +81,7 @@ class AgentSessions:
         client = client_address(request)
         count = self.throttle.failed(client)
         logger.warning(
-            "inbox sign-in failed from %s: %s (%d of %d allowed in %d min)",
+            "inbox sign-in failed from %s: %s (failure %d; %d allowed per %d min)",
             client,
             reason,
             count,
