@@ -414,6 +414,18 @@ def test_failed_sign_ins_are_shared_by_every_worker_and_counted_per_address(
     two.state.queue.close()
 
 
+def test_sign_ins_sent_in_parallel_cannot_pass_the_limit(client: TestClient) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    throttle = client.app.state.sessions.throttle
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        waits = list(pool.map(lambda _: throttle.attempt("198.51.100.7"), range(20)))
+    assert waits.count(None) == 5  # five tokens checked; fifteen refused before their check
+    assert all(wait and wait > 0 for wait in waits if wait is not None)
+    assert throttle.failures("198.51.100.7") == 5
+    assert throttle.attempt("198.51.100.8") is None  # another address
+
+
 # -- agents write only into tickets they hold ------------------------------------------------------
 
 

@@ -33,6 +33,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 
@@ -181,7 +182,12 @@ class SessionStore:
 
 
 class SignInThrottle:
-    """Failed sign-ins per client address over a sliding window, shared by every worker."""
+    """Failed sign-ins per client address over a sliding window, shared by every worker.
+
+    An attempt is counted as a failure before its token is checked, and forgotten if it
+    succeeds, so requests sent in parallel cannot slip past the limit. On PostgreSQL the count
+    and the insert run under an advisory lock per address (SQLite has one writer at a time).
+    """
 
     def __init__(
         self,
@@ -198,31 +204,38 @@ class SignInThrottle:
     def _now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.clock(), dt.UTC)
 
-    def retry_after(self, client: str) -> int | None:
-        """Seconds until client may try again, or None when it may try now."""
+    def attempt(self, client: str) -> int | None:
+        """Count a sign-in attempt from client as failed until succeeded() says otherwise;
+        when client already has max_failures in the window, count nothing and return the
+        seconds until it may try again (None: go ahead and check the token)."""
+        client = client[:64]
         now = self._now()
         since = now - dt.timedelta(seconds=self.window_seconds)
-        with self.engine.connect() as conn:
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(727002, hashtext(:client))"),
+                    {"client": client},
+                )
+            conn.execute(delete(sign_in_failures).where(sign_in_failures.c.at <= since))
             # the max_failures-th newest failure in the window: once it ages out, one slot frees
             blocking = conn.execute(
                 select(sign_in_failures.c.at)
-                .where(sign_in_failures.c.client == client[:64], sign_in_failures.c.at > since)
+                .where(sign_in_failures.c.client == client, sign_in_failures.c.at > since)
                 .order_by(sign_in_failures.c.at.desc())
                 .offset(self.max_failures - 1)
                 .limit(1)
             ).scalar()
-        if blocking is None:
-            return None
-        free_at = _utc(blocking) + dt.timedelta(seconds=self.window_seconds)
-        return max(1, math.ceil((free_at - now).total_seconds()))
+            if blocking is not None:
+                free_at = _utc(blocking) + dt.timedelta(seconds=self.window_seconds)
+                return max(1, math.ceil((free_at - now).total_seconds()))
+            conn.execute(insert(sign_in_failures).values(client=client, at=now))
+        return None
 
-    def failed(self, client: str) -> int:
-        """Count a failed sign-in from client; returns its failures in the window so far."""
-        now = self._now()
-        since = now - dt.timedelta(seconds=self.window_seconds)
-        with self.engine.begin() as conn:
-            conn.execute(delete(sign_in_failures).where(sign_in_failures.c.at <= since))
-            conn.execute(insert(sign_in_failures).values(client=client[:64], at=now))
+    def failures(self, client: str) -> int:
+        """Client's failed sign-ins in the window (an attempt in progress counts)."""
+        since = self._now() - dt.timedelta(seconds=self.window_seconds)
+        with self.engine.connect() as conn:
             return conn.execute(
                 select(func.count()).where(
                     sign_in_failures.c.client == client[:64], sign_in_failures.c.at > since
@@ -230,6 +243,6 @@ class SignInThrottle:
             ).scalar()
 
     def succeeded(self, client: str) -> None:
-        """Forget client's failures once it signed in."""
+        """Forget client's failures (and the attempt that just succeeded)."""
         with self.engine.begin() as conn:
             conn.execute(delete(sign_in_failures).where(sign_in_failures.c.client == client[:64]))

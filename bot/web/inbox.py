@@ -209,7 +209,7 @@ def build_router(queue: HandoffQueue, auth: Authenticator, sessions: AgentSessio
         next: Annotated[str, Form(max_length=512)] = "/inbox",
     ) -> Response:
         check_csrf(request, csrf)
-        wait = sessions.refused_for(request)
+        wait = sessions.attempt(request)
         if wait is not None:
             minutes = -(-wait // 60)
             response = page(

@@ -63,9 +63,10 @@ class AgentSessions:
         request.session.clear()
         request.state.agent = None
 
-    def refused_for(self, request: Request) -> int | None:
-        """Seconds this client must wait before trying to sign in again, or None."""
-        wait = self.throttle.retry_after(client_address(request))
+    def attempt(self, request: Request) -> int | None:
+        """Count a sign-in attempt from this client (as failed until sign_in); the seconds it
+        must wait first when it has too many failures, else None."""
+        wait = self.throttle.attempt(client_address(request))
         if wait is not None:
             logger.warning(
                 "inbox sign-in refused: %s had %d failed sign-ins in %d min; %d s to wait",
@@ -77,14 +78,13 @@ class AgentSessions:
         return wait
 
     def failed(self, request: Request, reason: str) -> None:
-        """Count and log a failed sign-in (the address and why, never the token)."""
+        """Log a failed sign-in (the address and why, never the token); attempt() counted it."""
         client = client_address(request)
-        count = self.throttle.failed(client)
         logger.warning(
             "inbox sign-in failed from %s: %s (failure %d; %d allowed per %d min)",
             client,
             reason,
-            count,
+            self.throttle.failures(client),
             self.throttle.max_failures,
             self.throttle.window_seconds // 60,
         )
