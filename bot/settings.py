@@ -108,6 +108,32 @@ class Settings(BaseSettings):
         None, description="Key that signs inbox session cookies (default: generated in data_dir)."
     )
     cookie_secure: bool = Field(True, description="Send the inbox cookie over HTTPS only.")
+    session_idle_minutes: int = Field(
+        30,
+        ge=1,
+        le=24 * 60,
+        description="An inbox session unused for this long ends; the agent signs in again.",
+    )
+    session_lifetime_hours: float = Field(
+        8.0,
+        gt=0,
+        le=24 * 7,
+        description="An inbox session ends this long after sign-in, however busy it is.",
+    )
+    sign_in_max_failures: int = Field(
+        5,
+        ge=1,
+        description="Failed inbox sign-ins from one address within sign_in_window_minutes "
+        "after which it gets 429 (Retry-After) until the oldest of them ages out.",
+    )
+    sign_in_window_minutes: int = Field(
+        15, ge=1, description="The window over which failed sign-ins are counted."
+    )
+    api_docs: bool = Field(
+        True,
+        description="Serve the API docs at /docs and /redoc (Swagger UI and ReDoc from files "
+        "the project installs, never a CDN); false turns both pages off.",
+    )
     webhook_urls: list[str] = Field(
         default_factory=list, description="URLs that get a signed POST for each new ticket."
     )

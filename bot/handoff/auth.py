@@ -32,6 +32,15 @@ class Authenticator:
         ]
         if service_token:
             self._entries.append((service_token, Principal("service", "action-server")))
+        self._agents = {
+            name: hashlib.sha256(digest.encode()).hexdigest()
+            for name, digest in agent_tokens.items()
+        }
+
+    def credential(self, agent: str) -> str | None:
+        """A fingerprint of the agent's configured token (None once the agent is removed); a
+        session remembers it, so removing or changing the token ends the agent's sessions."""
+        return self._agents.get(agent)
 
     def identify(self, token: str | None) -> Principal | None:
         """The principal a token belongs to, or None."""

@@ -387,6 +387,47 @@ class HandoffQueue:
             self._event(conn, ticket_id, "claimed", agent, now, {})
             return self._load(conn, ticket_id)
 
+    def _claim_open(self, conn, ticket_id: int, agent: str, now: dt.datetime) -> None:
+        """Claim an open ticket inside the caller's transaction (a conflict if it is not open)."""
+        claimed = conn.execute(
+            update(tickets)
+            .where(tickets.c.id == ticket_id, tickets.c.status == "open")
+            .values(status="claimed", claimed_by=agent, claimed_at=now, updated_at=now)
+        ).rowcount
+        if not claimed:
+            self._explain_conflict(conn, ticket_id, "claim")
+        self._event(conn, ticket_id, "claimed", agent, now, {})
+
+    def take_over(self, ticket_id: int, agent: str) -> Ticket:
+        """Give a claimed ticket to another agent (or claim an open one), recorded as an event
+        the customer is shown; a ticket the agent already holds stays as it is."""
+        _check_id(ticket_id)
+        now = _now()
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(tickets.c.status, tickets.c.claimed_by).where(tickets.c.id == ticket_id)
+            ).first()
+            if row is None:
+                raise TicketNotFound(f"Ticket {ticket_id} doesn't exist.")
+            if row.status == "open":
+                self._claim_open(conn, ticket_id, agent, now)
+            elif row.status != "claimed":
+                self._explain_conflict(conn, ticket_id, "take over")
+            elif row.claimed_by != agent:
+                taken = conn.execute(
+                    update(tickets)
+                    .where(
+                        tickets.c.id == ticket_id,
+                        tickets.c.status == "claimed",
+                        tickets.c.claimed_by == row.claimed_by,
+                    )
+                    .values(claimed_by=agent, updated_at=now)
+                ).rowcount
+                if not taken:  # changed hands or closed since it was read
+                    self._explain_conflict(conn, ticket_id, "take over")
+                self._event(conn, ticket_id, "taken_over", agent, now, {"from": row.claimed_by})
+            return self._load(conn, ticket_id)
+
     def claim_next(self, agent: str) -> Ticket | None:
         """Claim the highest-priority, oldest open ticket, or None when the queue is empty."""
         now = _now()
@@ -409,17 +450,33 @@ class HandoffQueue:
             return self._load(conn, ticket_id)
 
     def add_message(self, ticket_id: int, message: NewMessage, actor: str | None = None) -> Ticket:
-        """Append to an active ticket's transcript (secrets masked)."""
+        """Append to an active ticket's transcript (secrets masked).
+
+        An agent (sender 'agent', named by actor) writes only into a ticket they hold: writing
+        into an open one claims it for them first; one another agent holds is a TicketConflict
+        (take_over it first), so the customer always sees who is writing.
+        """
         _check_id(ticket_id)
         now = _now()
         with self.engine.begin() as conn:
-            status = conn.execute(
-                select(tickets.c.status).where(tickets.c.id == ticket_id)
-            ).scalar()
-            if status is None:
+            row = conn.execute(
+                select(tickets.c.status, tickets.c.claimed_by).where(tickets.c.id == ticket_id)
+            ).first()
+            if row is None:
                 raise TicketNotFound(f"Ticket {ticket_id} doesn't exist.")
+            status = row.status
             if status not in ACTIVE:
                 raise TicketConflict(f"Ticket {ticket_id} is {status}; it takes no new messages.")
+            if message.sender == "agent":
+                if not actor:
+                    raise ValueError("An agent's message needs the agent's name (actor).")
+                if status == "claimed" and row.claimed_by != actor:
+                    raise TicketConflict(
+                        f"Ticket {ticket_id} is held by {row.claimed_by}; take it over before "
+                        "writing to the customer."
+                    )
+                if status == "open":
+                    self._claim_open(conn, ticket_id, actor, now)
             count = conn.execute(
                 select(func.count()).select_from(messages).where(messages.c.ticket_id == ticket_id)
             ).scalar()

@@ -47,7 +47,8 @@ ERRORS = {
     401: "No bearer token, or not a 'Bearer <token>' header.",
     403: "The token is not recognised, or its holder may not do this.",
     404: "No ticket (or active ticket) has that id.",
-    409: "The ticket is not in a state that allows this (claimed by someone else, closed, full).",
+    409: "The ticket is not in a state that allows this (held by another agent: take it over "
+    "first; closed; full).",
     413: "The request body is over the size limit.",
 }
 
@@ -191,11 +192,19 @@ def build_router(queue: HandoffQueue, auth: Authenticator) -> APIRouter:
         """Claim one ticket; 409 if someone else has it."""
         return guarded(lambda: queue.claim(ticket_id, who.name)).to_dict()
 
+    @router.post("/tickets/{ticket_id}/take-over", responses=errors(401, 403, 404, 409))
+    def take_over(ticket_id: TicketId, who: Annotated[Principal, Depends(agent)]) -> dict:
+        """Take a ticket over from the agent holding it (or claim it while open); the customer
+        is told who is writing now. 409 once it is closed."""
+        return guarded(lambda: queue.take_over(ticket_id, who.name)).to_dict()
+
     @router.post("/tickets/{ticket_id}/messages", responses=errors(400, 401, 403, 404, 409, 413))
     def add_message(
         ticket_id: TicketId, body: MessageBody, who: Annotated[Principal, Depends(principal)]
     ) -> dict:
-        """Add to the transcript: agents write as 'agent', the action server as 'customer'."""
+        """Add to the transcript: agents write as 'agent', the action server as 'customer'.
+        An agent writes only into a ticket they hold (an open one is claimed for them first);
+        one another agent holds is a 409 until they take it over."""
         sender = "agent" if who.kind == "agent" else "customer"
         message = NewMessage(sender=sender, text=body.text)
         return guarded(lambda: queue.add_message(ticket_id, message, who.name)).to_dict()

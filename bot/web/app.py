@@ -1,4 +1,6 @@
-"""The web app factory: help centre pages (citation targets) and a JSON search API."""
+"""The web app factory: help centre pages (citation targets), the widget's gateway, the agent
+inbox and insights, the handoff API and its docs, all behind the security headers of
+bot.web.security."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import posixpath
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +17,7 @@ from pathlib import Path
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
@@ -25,6 +29,7 @@ from bot.conversations import ConversationLog
 from bot.handoff import HandoffQueue
 from bot.handoff.auth import Authenticator
 from bot.handoff.notify import RasaResumer, WebhookNotifier
+from bot.handoff.sessions import SessionStore, SignInThrottle
 from bot.heap import freeze_loaded
 from bot.insights.overview import Insights
 from bot.kb.loader import parse_article, rewrite_links
@@ -34,9 +39,12 @@ from bot.kb.store import KBIndexError
 from bot.settings import Settings
 from bot.tokens import internal_token, stored_secret
 from bot.web import api, chat, inbox, insights
+from bot.web.security import SecurityHeaders
+from bot.web.signin import AgentSessions
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-WIDGET_JS = Path(__file__).parent / "static" / "widget.js"
+STATIC = Path(__file__).parent / "static"
+WIDGET_JS = STATIC / "widget.js"
 
 
 logger = logging.getLogger(__name__)
@@ -120,7 +128,7 @@ def session_secret(settings: Settings) -> str:
 @asynccontextmanager
 async def record_turns(app: FastAPI) -> AsyncIterator[None]:
     """While the app runs: record new turns for the insights, and apply their retention."""
-    task = asyncio.create_task(_record_forever(app.state.insights))
+    task = asyncio.create_task(_record_forever(app.state.insights, app.state.sessions.store))
     try:
         yield
     finally:
@@ -130,13 +138,14 @@ async def record_turns(app: FastAPI) -> AsyncIterator[None]:
         app.state.insights.close()
 
 
-async def _record_forever(insights: Insights) -> None:
+async def _record_forever(insights: Insights, sessions: SessionStore) -> None:
     last_purge = 0.0
     while True:
         try:
             await asyncio.to_thread(insights.record)
             if time.monotonic() - last_purge > PURGE_EVERY_SECONDS:
                 await asyncio.to_thread(insights.purge)
+                await asyncio.to_thread(sessions.purge)  # expired inbox sessions
                 last_purge = time.monotonic()
         except Exception:  # a database away for a moment: try again next time
             logger.exception("insights: recording failed; retrying")
@@ -193,16 +202,29 @@ def create_app(
         version="0.1.0",
         middleware=[Middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)],  # innermost: CORS applies
         exception_handlers={Exception: server_error, 405: method_not_allowed},
+        docs_url=None,  # self-hosted below (api_docs), never from a CDN
+        redoc_url=None,
     )
     state: dict[str, KnowledgeBase | None] = {"kb": kb}
     queue = queue or open_queue(settings)
     auth = Authenticator(settings.agent_tokens, settings.service_token)
     app.state.queue = queue
+    lifetime = settings.session_lifetime_hours * 3600
+    sessions = AgentSessions(
+        SessionStore(queue.engine, settings.session_idle_minutes * 60, lifetime),
+        SignInThrottle(
+            queue.engine, settings.sign_in_max_failures, settings.sign_in_window_minutes * 60
+        ),
+        auth,
+    )
+    app.state.sessions = sessions
+    # The cookie carries the session's random id and the forms' CSRF token, signed; the
+    # session itself is in the database (bot.handoff.sessions).
     app.add_middleware(
         SessionMiddleware,
         secret_key=session_secret(settings),
         session_cookie="tier0_inbox",
-        max_age=8 * 3600,
+        max_age=int(lifetime),
         same_site="lax",
         https_only=settings.cookie_secure,
     )
@@ -215,8 +237,9 @@ def create_app(
         allow_headers=["Content-Type"],
         max_age=600,
     )
+    app.add_middleware(SecurityHeaders)  # outermost: every response, CORS preflights included
     app.include_router(api.build_router(queue, auth))
-    app.include_router(inbox.build_router(queue, auth))
+    app.include_router(inbox.build_router(queue, auth, sessions))
     rasa = chat.RasaClient(
         settings.rasa_base_url,
         internal_token(settings, "rasa"),
@@ -239,7 +262,10 @@ def create_app(
             return None  # no index yet: the report has no article titles or content gaps
 
     app.state.insights = Insights(settings, queue.engine, index_if_built)
-    app.include_router(insights.build_router(app.state.insights, auth, TEMPLATES))
+    app.include_router(insights.build_router(app.state.insights, auth, TEMPLATES, sessions))
+    if settings.api_docs:
+        add_api_docs(app)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def store_page(request: Request) -> HTMLResponse:
@@ -306,10 +332,42 @@ def create_app(
             raise HTTPException(404, f"Article '{article_id}' cannot be shown: it has errors.")
         body = help_centre_links(article.body, meta["path"], kb_.reader.articles())
         return TEMPLATES.TemplateResponse(
-            request, "article.html", {"article": article, "html": render_markdown(body).html}
+            request,
+            "article.html",
+            {"article": article, "html": without_style_attributes(render_markdown(body).html)},
         )
 
     return app
+
+
+def add_api_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc (ReDoc) from the files fastapi-standalone-docs installs,
+    started by a script of ours: no CDN, no inline script."""
+    import fastapi_standalone_docs
+
+    assets = Path(fastapi_standalone_docs.__file__).parent / "static"
+    app.mount("/static/docs", StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def swagger_ui(request: Request) -> HTMLResponse:
+        """The API's interactive docs."""
+        return TEMPLATES.TemplateResponse(
+            request,
+            "api_docs.html",
+            {"kind": "swagger", "title": app.title, "openapi_url": app.openapi_url},
+        )
+
+    @app.get("/redoc", response_class=HTMLResponse, include_in_schema=False)
+    def redoc(request: Request) -> HTMLResponse:
+        """The API's reference docs."""
+        return TEMPLATES.TemplateResponse(
+            request,
+            "api_docs.html",
+            {"kind": "redoc", "title": app.title, "openapi_url": app.openapi_url},
+        )
+
+
+ALIGNED_CELL = re.compile(r' style="text-align: (left|center|right);"')
 
 
 def help_centre_links(body: str, source: str, articles: list[dict]) -> str:
@@ -323,6 +381,13 @@ def help_centre_links(body: str, source: str, articles: list[dict]) -> str:
         return f"/help/{article_id}" if article_id else None
 
     return rewrite_links(body, source, page)
+
+
+def without_style_attributes(html: str) -> str:
+    """Aligned table cells with a class instead of a style attribute, which the help centre's
+    Content-Security-Policy refuses (raw HTML in an article is escaped, so only the tables
+    extension writes these)."""
+    return ALIGNED_CELL.sub(r' class="align-\1"', html)
 
 
 def _by_file_name(name: str, articles: list[dict]) -> dict | None:

@@ -190,19 +190,48 @@ def _ts(moment: dt.datetime) -> float:
     return moment.timestamp()
 
 
+def _holders(ticket: Ticket) -> list[tuple[dt.datetime, str, str]]:
+    """(when, agent, how) for each time the ticket changed hands: 'claimed' or 'taken_over'."""
+    return [
+        (e["at"], e["actor"], e["kind"])
+        for e in ticket.events
+        if e["kind"] in ("claimed", "taken_over") and e["at"] is not None
+    ]
+
+
+def _holder_at(holders: list[tuple[dt.datetime, str, str]], at: dt.datetime | None) -> str | None:
+    """Who held the ticket at a moment: agents write only into tickets they hold."""
+    if at is None:
+        return None
+    return next((agent for when, agent, _ in reversed(holders) if when <= at), None)
+
+
 def ticket_items(tickets: list[Ticket]) -> list[dict]:
-    """What agents did that the customer sees: joining the chat and their replies."""
+    """What agents did that the customer sees: joining the chat, taking it over from another
+    agent, and their replies, each under the name of the agent who wrote it."""
     items: list[dict] = []
     for ticket in tickets:
+        holders = _holders(ticket)
+        first = next((agent for _, agent, kind in holders if kind == "claimed"), None)
         if ticket.claimed_at and ticket.claimed_by:
             items.append(
                 {
                     "id": f"t{ticket.id}-joined",
                     "ts": _ts(ticket.claimed_at),
                     "from": "system",
-                    "text": f"{ticket.claimed_by} from our support team joined the chat.",
+                    "text": f"{first or ticket.claimed_by} from our support team joined the chat.",
                 }
             )
+        for number, (when, agent, kind) in enumerate(holders):
+            if kind == "taken_over":
+                items.append(
+                    {
+                        "id": f"t{ticket.id}-over{number}",
+                        "ts": _ts(when),
+                        "from": "system",
+                        "text": f"{agent} from our support team took over the chat.",
+                    }
+                )
         for number, message in enumerate(ticket.transcript):
             if message["sender"] == "agent":
                 items.append(
@@ -211,7 +240,7 @@ def ticket_items(tickets: list[Ticket]) -> list[dict]:
                         # a line without a recorded time sorts with the ticket's last change
                         "ts": _ts(message["at"] or ticket.updated_at),
                         "from": "agent",
-                        "agent": ticket.claimed_by,
+                        "agent": _holder_at(holders, message["at"]) or ticket.claimed_by,
                         "text": message["text"],
                     }
                 )

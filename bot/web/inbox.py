@@ -23,6 +23,7 @@ from bot.handoff import HandoffQueue, NewMessage, TicketConflict, TicketNotFound
 from bot.handoff.auth import Authenticator
 from bot.handoff.queue import MAX_SEARCH, MAX_TEXT, MAX_TICKET_ID, Text, Ticket
 from bot.handoff.schema import REASONS, STATUSES
+from bot.web.signin import AgentSessions
 
 TEMPLATES = Jinja2Templates(directory=str(pathlib.Path(__file__).parent / "templates"))
 # Bigger numbers are no ticket's id (and more than the database's INTEGER holds): a 422.
@@ -158,14 +159,16 @@ def ticket_view(queue: HandoffQueue, ticket_id: int, agent: str) -> dict:
     data["can_close"] = ticket.status == "open" or (
         ticket.status == "claimed" and ticket.claimed_by == agent
     )
+    # another agent holds it: this one may take it over (the customer is told), not write into it
+    data["can_take_over"] = ticket.status == "claimed" and ticket.claimed_by != agent
     for line in data["transcript"]:
         if line["sender"] in {"bot", "agent"}:  # shown as the customer sees them
             line["html"] = render_bot_text(line["text"])
     return data
 
 
-def build_router(queue: HandoffQueue, auth: Authenticator) -> APIRouter:
-    """The /inbox pages, signed in with the agents' tokens."""
+def build_router(queue: HandoffQueue, auth: Authenticator, sessions: AgentSessions) -> APIRouter:
+    """The /inbox pages, signed in with the agents' tokens (server-side sessions)."""
     router = APIRouter(include_in_schema=False)
 
     def csrf_token(request: Request) -> str:
@@ -181,7 +184,7 @@ def build_router(queue: HandoffQueue, auth: Authenticator) -> APIRouter:
             raise HTTPException(403, "The form expired or did not come from this site; reload it.")
 
     def signed_in(request: Request) -> str | None:
-        return request.session.get("agent")
+        return sessions.agent(request)
 
     def page(request: Request, name: str, context: dict, status_code: int = 200) -> HTMLResponse:
         context = {"agent": signed_in(request), **context, "csrf": csrf_token(request)}
@@ -206,23 +209,37 @@ def build_router(queue: HandoffQueue, auth: Authenticator) -> APIRouter:
         next: Annotated[str, Form(max_length=512)] = "/inbox",
     ) -> Response:
         check_csrf(request, csrf)
+        wait = sessions.attempt(request)
+        if wait is not None:
+            minutes = -(-wait // 60)
+            response = page(
+                request,
+                "login.html",
+                {
+                    "next": _safe_next(next),
+                    "error": "Too many failed sign-ins from your address; try again in "
+                    f"{minutes} minute{'s' if minutes != 1 else ''}.",
+                },
+                429,
+            )
+            response.headers["Retry-After"] = str(wait)
+            return response
         who = auth.identify(token)
         if who is None or who.kind != "agent":
+            sessions.failed(request, "a service token" if who else "an unknown token")
             return page(
                 request,
                 "login.html",
                 {"next": _safe_next(next), "error": "That token is not valid."},
                 401,
             )
-        request.session.clear()
-        request.session["agent"] = who.name
-        request.session["csrf"] = secrets.token_urlsafe(32)  # a new session gets a new token
+        sessions.sign_in(request, who.name)
         return RedirectResponse(_safe_next(next), status_code=303)
 
     @router.post("/inbox/logout")
     def logout(request: Request, csrf: Annotated[str, Form(max_length=128)] = "") -> Response:
         check_csrf(request, csrf)
-        request.session.clear()
+        sessions.sign_out(request)
         return RedirectResponse("/inbox/login", status_code=303)
 
     Filter = Annotated[str | None, Query(max_length=64)]
@@ -301,6 +318,8 @@ def build_router(queue: HandoffQueue, auth: Authenticator) -> APIRouter:
         try:
             if action == "claim":
                 queue.claim(ticket_id, agent)
+            elif action == "take-over":
+                queue.take_over(ticket_id, agent)
             elif action == "resolve":
                 queue.resolve(ticket_id, agent, text)
             elif action == "return":

@@ -21,6 +21,7 @@ from bot.conversations import ConversationStoreUnavailable
 from bot.handoff.auth import Authenticator
 from bot.insights.overview import Insights, period
 from bot.insights.plots import PLOTS
+from bot.web.signin import AgentSessions
 
 logger = logging.getLogger(__name__)
 
@@ -29,12 +30,14 @@ Days = Annotated[int, Query(ge=1, le=366, description="Days back from `until` (d
 GapKey = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="A gap's key.")]
 
 
-def build_router(insights: Insights, auth: Authenticator, templates: Jinja2Templates) -> APIRouter:
+def build_router(
+    insights: Insights, auth: Authenticator, templates: Jinja2Templates, sessions: AgentSessions
+) -> APIRouter:
     """Routes under /insights."""
     router = APIRouter(include_in_schema=False)
 
     def who(request: Request) -> str | None:
-        agent = request.session.get("agent")
+        agent = sessions.agent(request)
         if agent:
             return agent
         header = request.headers.get("Authorization", "")

@@ -8,6 +8,9 @@
  *   title    the panel's heading               color   the accent colour
  *   greeting the first thing the panel says    open    "true" to start open
  *
+ * It runs under a strict Content-Security-Policy on the host page: no inline script, no inline
+ * style (its own styles are a constructed stylesheet in its shadow root; see docs/widget.md).
+ *
  * Every piece of text is put on the page with textContent / createTextNode, never innerHTML,
  * so nothing a customer, an agent or the bot writes can inject markup or script.
  */
@@ -154,7 +157,15 @@
   // ---------- the panel ----------
   var host = el("div", { id: "tier0-chat" });
   var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
-  root.appendChild(el("style", { text: css(cfg.color) }));
+  // A constructed stylesheet needs no 'unsafe-inline' in the host page's Content-Security-Policy;
+  // a <style> element is the fallback for browsers without one (and for no shadow DOM).
+  if (host.attachShadow && "adoptedStyleSheets" in root && window.CSSStyleSheet && "replaceSync" in CSSStyleSheet.prototype) {
+    var sheet = new CSSStyleSheet();
+    sheet.replaceSync(css(cfg.color));
+    root.adoptedStyleSheets = [sheet];
+  } else {
+    root.appendChild(el("style", { text: css(cfg.color) }));
+  }
 
   var launcher = el("button", {
     class: "launcher", type: "button", "aria-expanded": "false", "aria-controls": "t0-panel",
