@@ -6,10 +6,15 @@ PY := $(VENV)/bin/python
 # The queue's tests run on PostgreSQL too; every machine of this project has one here.
 export BOT_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
-.PHONY: setup run test lint format index clean
+.PHONY: setup lock run test lint format index clean
 
 setup:
 	@scripts/setup.sh
+
+# Regenerate the lock files (requirements.txt, requirements-rasa.txt) from pyproject.toml and
+# requirements-rasa.in; LOCK_ARGS go to pip-compile, e.g. LOCK_ARGS="--upgrade-package aiohttp".
+lock:
+	@scripts/lock.sh $(LOCK_ARGS)
 
 index: setup
 	@$(BOT) kb build

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create or update the two virtual environments; quick no-op when the dependency files did not change.
-#   .venv       Python 3.11: the bot package (editable) with its dependencies, pytest, ruff
-#   .venv-rasa  Python 3.10: rasa==3.6.21 only (Rasa Open Source supports Python up to 3.10)
+#   .venv       Python 3.11: requirements.txt (locked), then the bot package (editable)
+#   .venv-rasa  Python 3.10: requirements-rasa.txt (locked: rasa==3.6.21 and everything under it)
+# Both are installed from lock files with hashes (`make lock` writes them; docs/dependencies.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,7 @@ setup_venv() {   # name python-version stamp install-command...
         "${python}" -m venv "${venv}"
     fi
     "${venv}/bin/python" -m pip install --quiet --upgrade pip 2>&1 | grep -v "is ignored" || true
+    rm -f "${venv}/.stamp"  # a failed install is never taken for a finished one
     "$@"
     echo "${stamp}" > "${venv}/.stamp"
     echo "setup: ${venv} is ready"
@@ -32,13 +34,86 @@ pip_quiet() {  # pip's local-index warnings are noise; keep errors
     return "${PIPESTATUS[0]}"
 }
 
+install_locked() {  # venv lock: install exactly the lock (every pin with its hash), drop the rest
+    local venv="$1" lock="$2"
+    pip_quiet "${venv}" --require-hashes --no-deps -r "${lock}"
+    # As pip-sync does: uninstall what the lock no longer lists (pip's own tools and the bot stay).
+    local extra
+    extra="$("${venv}/bin/python" - "${lock}" <<'EOF'
+import re
+import sys
+from importlib.metadata import distributions
+
+def norm(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+pin = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)==")
+with open(sys.argv[1]) as lock:
+    keep = {norm(m.group(1)) for m in map(pin.match, lock) if m}
+keep |= {"pip", "setuptools", "wheel", "tier0-bot"}
+names = {d.metadata["Name"] for d in distributions()}
+print(" ".join(sorted(name for name in names if norm(name) not in keep)))
+EOF
+)"
+    if [ -n "${extra}" ]; then
+        echo "setup: removing from ${venv} what ${lock} no longer lists: ${extra}"
+        # shellcheck disable=SC2086
+        "${venv}/bin/python" -m pip uninstall --quiet --yes ${extra}
+    fi
+}
+
+check_venv() {  # venv lock input requirement...: the lock must hold what the input asks for
+    local venv="$1" lock="$2" input="$3"; shift 3
+    local problems
+    if ! problems="$("${venv}/bin/python" -m pip check 2>&1)"; then
+        echo "${problems}" >&2
+        echo "setup: ${venv} is inconsistent (pip check above); run \`make lock\` and commit ${lock}" >&2
+        return 1
+    fi
+    if ! problems="$("${venv}/bin/python" - "$@" <<'EOF'
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    from packaging.requirements import Requirement
+except ImportError:  # pip always carries a copy
+    from pip._vendor.packaging.requirements import Requirement
+
+for line in sys.argv[1:]:
+    req = Requirement(line)
+    if req.marker and not req.marker.evaluate({"extra": "dev"}):
+        continue
+    try:
+        have = version(req.name)
+    except PackageNotFoundError:
+        print(f"  {line}: not in the lock")
+        continue
+    if not req.specifier.contains(have, prereleases=True):
+        print(f"  {line}: the lock has {have}")
+EOF
+)" || [ -n "${problems}" ]; then
+        echo "setup: ${lock} does not match ${input}:" >&2
+        echo "${problems}" >&2
+        echo "setup: run \`make lock\` and commit ${lock}" >&2
+        return 1
+    fi
+}
+
 install_main() {
-    # torch first, pinned: the CPU wheel is served locally for Python 3.11.
-    pip_quiet .venv "torch==2.13.0"
-    pip_quiet .venv -e ".[dev]"
+    # torch is pinned in the lock as the CPU build (torch==2.13.0+cpu) that is served locally.
+    install_locked .venv requirements.txt
+    # The bot itself: editable, its dependencies and build backend already installed from the lock.
+    PYTHONWARNINGS=ignore pip_quiet .venv --no-deps --no-build-isolation -e .
+    local reqs
+    mapfile -t reqs < <(.venv/bin/python -c \
+        'from importlib.metadata import requires; print("\n".join(requires("tier0-bot")))')
+    check_venv .venv requirements.txt "pyproject.toml (with the dev extra)" "${reqs[@]}"
 }
 install_rasa() {
-    pip_quiet .venv-rasa -r requirements-rasa.txt
+    install_locked .venv-rasa requirements-rasa.txt
+    local reqs
+    mapfile -t reqs < <(sed -e 's/\s*#.*//' -e '/^\s*\(-.*\)\?$/d' requirements-rasa.in)
+    check_venv .venv-rasa requirements-rasa.txt requirements-rasa.in "${reqs[@]}"
 }
 
 debian_package() {  # package command: install a Debian package when its command is missing
@@ -61,5 +136,7 @@ if [ -z "${BOT_CHROMIUM:-}" ]; then
 fi
 # HAProxy balances several Rasa servers (rasa_replicas > 1) and the scale-out tests use it.
 debian_package haproxy haproxy || echo "setup: warning: rasa_replicas > 1 needs haproxy" >&2
-setup_venv .venv 3.11 "$(stamp_of pyproject.toml scripts/setup.sh)" install_main
-setup_venv .venv-rasa 3.10 "$(stamp_of requirements-rasa.txt scripts/setup.sh)" install_rasa
+# A venv is set up again when its lock, its input or this script changes.
+setup_venv .venv 3.11 "$(stamp_of requirements.txt pyproject.toml scripts/setup.sh)" install_main
+setup_venv .venv-rasa 3.10 \
+    "$(stamp_of requirements-rasa.txt requirements-rasa.in scripts/setup.sh)" install_rasa
