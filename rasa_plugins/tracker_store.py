@@ -10,7 +10,7 @@ changes:
 - an index on (sender_id, timestamp) lets the chat gateway read "what is new in this
   conversation" without reading the whole conversation, and one on (sender_id, id) does the same
   for the cache below;
-- the latest session of recent conversations is cached, so a turn no longer reads and counts the
+- the latest session of recent conversations is cached, so a turn does not read and count the
   whole session twice.
 
 The cache: each process keeps, for its most recently used conversations (at most

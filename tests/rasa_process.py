@@ -7,13 +7,15 @@ import subprocess
 from bot.stack import ROOT, rasa_env
 
 
-def run_in_rasa(command: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+def run_in_rasa(
+    command: list[str], timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a command of .venv-rasa from the project root, with the environment `bot up` gives
-    Rasa (our plugins importable), its output captured as text."""
+    Rasa (our plugins importable) plus `env`, its output captured as text."""
     return subprocess.run(
         command,
         cwd=ROOT,
-        env=rasa_env(),
+        env={**rasa_env(), **(env or {})},
         capture_output=True,
         text=True,
         check=False,

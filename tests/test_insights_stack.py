@@ -175,10 +175,12 @@ def test_the_insights_page_for_a_signed_in_lead(browser, web_stack, simulated, w
     expect(page.get_by_role("heading", name=re.compile("rates that matter"))).to_be_visible()
     expect(page.get_by_text("Containment", exact=True)).to_be_visible()
     expect(page.get_by_role("heading", name=re.compile("Content gaps"))).to_be_visible()
-    page.wait_for_function(
-        "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)",
-        timeout=60_000,
-    )
+    # polled with evaluate (the page's CSP forbids the eval that wait_for_function uses)
+    loaded = "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
+    deadline = time.monotonic() + 60
+    while not page.evaluate(loaded):
+        assert time.monotonic() < deadline, "the charts did not load"
+        page.wait_for_timeout(100)
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     with page.expect_download() as download:
         page.get_by_role("link", name="Download a draft article").first.click()

@@ -53,23 +53,20 @@ def test_settings_switch_patches_off_by_name() -> None:
         Settings(settings_file=NO_FILE, rasa_speedups_off=["no_such_patch"])
 
 
-def test_rasa_starts_with_the_patches_switched_off_and_refuses_unknown_names(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_rasa_starts_with_the_patches_switched_off_and_refuses_unknown_names() -> None:
     """What `bot up` passes: the log names each patch left out; a name that is no patch's
     stops Rasa before it starts, naming the known ones."""
     command = [str(RASA_PYTHON), "-m", "rasa_plugins.serve", "run", "--help"]
-    monkeypatch.setenv("TIER0_RASA_AUTH_TOKEN", "t")
-    monkeypatch.setenv("TIER0_RASA_SPEEDUPS_OFF", "sequential_graph,model_frozen")
-    done = run_in_rasa(command, timeout=120)
+    env = {"TIER0_RASA_AUTH_TOKEN": "t", "TIER0_RASA_SPEEDUPS_OFF": "sequential_graph,model_frozen"}
+    done = run_in_rasa(command, timeout=120, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "speedup sequential_graph not installed: switched off" in done.stderr
     assert "speedup model_frozen not installed: switched off" in done.stderr
     assert "speedups installed: action_reply_check, event_lookup, action_sessions\n" in (
         done.stderr
     )
-    monkeypatch.setenv("TIER0_RASA_SPEEDUPS_OFF", "no_such_patch")
-    done = run_in_rasa(command, timeout=120)
+    env["TIER0_RASA_SPEEDUPS_OFF"] = "no_such_patch"
+    done = run_in_rasa(command, timeout=120, env=env)
     assert done.returncode != 0
     assert "no speedup named no_such_patch (known: action_reply_check" in done.stderr
 

@@ -335,7 +335,7 @@ def test_a_killed_replica_loses_no_conversation_and_comes_back(scaled, store_dat
 
     victim.restart()
     wait_ready(victim)
-    token = victim.ready_params["token"]
+    token = victim.spec.ready_params["token"]
     direct = httpx.post(
         f"{victim.url}/webhooks/rest/webhook",
         headers={"Authorization": f"Bearer {token}"},
@@ -421,7 +421,7 @@ def test_a_front_machine_balances_over_rasa_servers_elsewhere(scaled, tmp_path: 
         wait_all(started)
         config = (tmp_path / "var" / "run" / "haproxy" / "haproxy.cfg").read_text()
         assert config.count("    server rasa") == 2  # the backends only, nothing local
-        token = replicas[0].ready_params["token"]
+        token = replicas[0].spec.ready_params["token"]
         reply = httpx.post(
             f"{started[0].url}/webhooks/rest/webhook",
             headers={"Authorization": f"Bearer {token}", "X-Conversation-Id": "front-1234567"},

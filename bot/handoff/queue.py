@@ -377,14 +377,7 @@ class HandoffQueue:
         _check_id(ticket_id)
         now = _now()
         with self.engine.begin() as conn:
-            claimed = conn.execute(
-                update(tickets)
-                .where(tickets.c.id == ticket_id, tickets.c.status == "open")
-                .values(status="claimed", claimed_by=agent, claimed_at=now, updated_at=now)
-            ).rowcount
-            if not claimed:
-                self._explain_conflict(conn, ticket_id, "claim")
-            self._event(conn, ticket_id, "claimed", agent, now, {})
+            self._claim_open(conn, ticket_id, agent, now)
             return self._load(conn, ticket_id)
 
     def _claim_open(self, conn, ticket_id: int, agent: str, now: dt.datetime) -> None:

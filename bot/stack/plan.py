@@ -343,7 +343,7 @@ backend rasa_servers
     # down after three missed checks (a busy server is not a dead one), back after two
     timeout check 3s
     # equal weights of 100, not 1: each server gets 100 times more points on the hash ring, so
-    # conversations split evenly (with weight 1, two servers took 43 % and 57 % of them)
+    # conversations split evenly (with weight 1 the split is uneven: benchmarks/README.md)
     default-server inter 1s fall 3 rise 2 weight 100
 {servers}
 """
