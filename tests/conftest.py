@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import textwrap
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,9 +133,63 @@ def demo_copy(tmp_path: Path) -> Path:
     return target
 
 
+class _Training:
+    """`rasa train` for the current data, run in a thread while the tests that do not need the
+    model go first (a fresh clone, or changed data: a few minutes of training)."""
+
+    def __init__(self) -> None:
+        self.model: Path | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._train, name="rasa-train", daemon=True)
+
+    def _train(self) -> None:
+        from bot.stack import ensure_model
+
+        try:
+            self.model, _ = ensure_model()
+        except BaseException as exc:  # noqa: BLE001 - handed to the tests that need the model
+            self.error = exc
+
+    def result(self) -> Path:
+        """The model, once trained; the training's error if it failed."""
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        assert self.model is not None
+        return self.model
+
+
+_training: _Training | None = None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Modules with a test that needs the trained Rasa model run last, each module whole and in
+    its usual order, and the model is trained in the background meanwhile."""
+    global _training
+    needing = {
+        item.module
+        for item in items
+        if "rasa_model" in getattr(item, "fixturenames", ()) or item.get_closest_marker("rasa")
+    }
+    items.sort(key=lambda item: item.module in needing)  # stable: the order within each group
+    if not needing or config.option.collectonly:
+        return
+    _training = _Training()
+    _training.thread.start()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run that stopped early still lets the training finish: no half-written model."""
+    if _training is not None:
+        _training.thread.join()
+
+
 @pytest.fixture(scope="session")
 def rasa_model() -> Path:
     """The trained Rasa model for the current data (trained once if the data changed)."""
+    if _training is not None:
+        return _training.result()
     from bot.stack import ensure_model
 
     model, _ = ensure_model()

@@ -47,7 +47,11 @@ def test_a_taken_port_is_named(tmp_path: Path, demo_index: Path) -> None:
     assert f"port {port} (rasa_port) is already in use" in result.stderr
 
 
-def test_up_starts_everything_and_ctrl_c_stops_it(tmp_path: Path, demo_index: Path) -> None:
+def test_up_starts_everything_and_ctrl_c_stops_it(
+    tmp_path: Path,
+    demo_index: Path,
+    rasa_model: Path,  # trained before `bot up` looks for it (it would train it otherwise)
+) -> None:
     ports = {"web_port": free_port(), "rasa_port": free_port(), "action_port": free_port()}
     process = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "up"],
