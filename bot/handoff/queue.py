@@ -391,17 +391,23 @@ class HandoffQueue:
             self._explain_conflict(conn, ticket_id, "claim")
         self._event(conn, ticket_id, "claimed", agent, now, {})
 
+    @staticmethod
+    def _holder(conn, ticket_id: int):
+        """The ticket's status and holder, read in the caller's transaction."""
+        row = conn.execute(
+            select(tickets.c.status, tickets.c.claimed_by).where(tickets.c.id == ticket_id)
+        ).first()
+        if row is None:
+            raise TicketNotFound(f"Ticket {ticket_id} doesn't exist.")
+        return row
+
     def take_over(self, ticket_id: int, agent: str) -> Ticket:
         """Give a claimed ticket to another agent (or claim an open one), recorded as an event
         the customer is shown; a ticket the agent already holds stays as it is."""
         _check_id(ticket_id)
         now = _now()
         with self.engine.begin() as conn:
-            row = conn.execute(
-                select(tickets.c.status, tickets.c.claimed_by).where(tickets.c.id == ticket_id)
-            ).first()
-            if row is None:
-                raise TicketNotFound(f"Ticket {ticket_id} doesn't exist.")
+            row = self._holder(conn, ticket_id)
             if row.status == "open":
                 self._claim_open(conn, ticket_id, agent, now)
             elif row.status != "claimed":
@@ -452,11 +458,7 @@ class HandoffQueue:
         _check_id(ticket_id)
         now = _now()
         with self.engine.begin() as conn:
-            row = conn.execute(
-                select(tickets.c.status, tickets.c.claimed_by).where(tickets.c.id == ticket_id)
-            ).first()
-            if row is None:
-                raise TicketNotFound(f"Ticket {ticket_id} doesn't exist.")
+            row = self._holder(conn, ticket_id)
             status = row.status
             if status not in ACTIVE:
                 raise TicketConflict(f"Ticket {ticket_id} is {status}; it takes no new messages.")
