@@ -19,6 +19,7 @@ from bot.dialogue.turn import Turn
 from bot.handoff import HandoffQueue
 from bot.kb.encoder import load_query_encoder
 from bot.kb.search import KnowledgeBase, QueryEncoder
+from bot.ratelimit import Counter
 from bot.settings import Settings, load_settings
 from bot.store.base import StoreBackend
 
@@ -63,6 +64,14 @@ def queue() -> HandoffQueue:
     from bot.web.app import open_queue
 
     return open_queue(settings())
+
+
+@cache
+def limits() -> Counter:
+    """The rate-limit counters the web app counts in (tickets are counted here)."""
+    from bot.web.limits import open_counter
+
+    return open_counter(settings(), queue().engine)
 
 
 def gate() -> Gate:

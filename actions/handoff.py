@@ -8,9 +8,17 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import intent_of, queue, render, top_intents, transcript
-from bot.dialogue.handoff import bot_back, declined, handed_off, handoff_reason, relayed
+from actions.common import intent_of, limits, queue, render, settings, top_intents, transcript
+from bot.dialogue.handoff import (
+    bot_back,
+    declined,
+    handed_off,
+    handoff_limited,
+    handoff_reason,
+    relayed,
+)
 from bot.handoff import NewMessage, NewTicket, TicketConflict, TicketNotFound
+from bot.web.limits import ticket_refused
 
 
 def _routed_intent(tracker: Tracker) -> str | None:
@@ -32,6 +40,10 @@ class ActionHandoff(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict
     ) -> list[dict[str, Any]]:
         intent = _routed_intent(tracker) or intent_of(tracker)
+        client = (tracker.latest_message.get("metadata") or {}).get("client")
+        refused = ticket_refused(limits(), settings(), client)
+        if refused is not None:
+            return render(dispatcher, handoff_limited(intent, refused.retry_after))
         typed = not (tracker.latest_message.get("text") or "").startswith("/")
         reason = handoff_reason(intent, tracker.get_slot("handoff_offer_reason"), typed)
         ticket, _ = queue().create(

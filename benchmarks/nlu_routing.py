@@ -26,6 +26,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bot.rasa_auth import RasaAuth  # noqa: E402
 from bot.stack import ensure_model, own_stack_settings, start_rasa, wait_ready  # noqa: E402
 from bot.tokens import internal_token  # noqa: E402
 
@@ -75,7 +76,7 @@ def main() -> None:
     confusions: collections.Counter = collections.Counter()
     try:
         token = internal_token(settings, "rasa")
-        with httpx.Client(timeout=30, params={"token": token}) as client:
+        with httpx.Client(timeout=30, auth=RasaAuth(token)) as client:
             for row in rows:
                 parsed = client.post(f"{url}/model/parse", json={"text": row["instruction"]}).json()
                 predicted = parsed["intent"]["name"]

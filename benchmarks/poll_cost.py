@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import QUESTIONS, save  # noqa: E402
+from bot.rasa_auth import RasaAuth  # noqa: E402
 from bot.stack import (  # noqa: E402
     ensure_model,
     own_stack_settings,
@@ -52,12 +53,14 @@ def hold(client: httpx.Client, web: str, conversation: str, turns: int) -> float
     return cursor
 
 
-def timed(client: httpx.Client, url: str, params: dict, polls: int) -> dict:
+def timed(
+    client: httpx.Client, url: str, params: dict, polls: int, auth: RasaAuth | None = None
+) -> dict:
     """p50 / p95 / mean in ms of `polls` GETs, and the size of the last answer."""
     times, size = [], 0
     for _ in range(polls):
         started = time.perf_counter()
-        response = client.get(url, params=params)
+        response = client.get(url, params=params, auth=auth)
         times.append((time.perf_counter() - started) * 1000)
         response.raise_for_status()
         size = len(response.content)
@@ -104,8 +107,9 @@ def main() -> None:
                     "old_way_full_tracker_from_rasa": timed(
                         client,
                         f"{rasa}/conversations/{conversation}/tracker",
-                        {"token": token, "include_events": "ALL"},
+                        {"include_events": "ALL"},
                         args.polls,
+                        auth=RasaAuth(token),
                     ),
                 }
     finally:

@@ -251,6 +251,61 @@ class Settings(BaseSettings):
         description="Also open Rasa's socket.io channel (for a socket.io widget); it takes "
         "the same message checks as the chat gateway. Off by default.",
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1"],
+        description="Addresses of the reverse proxies in front of the web app whose "
+        "X-Forwarded-For and X-Forwarded-Proto the web app believes (uvicorn's "
+        "forwarded_allow_ips); a request from anywhere else is taken from the address it came "
+        "from, so a client cannot pick the address its rate limits count against.",
+    )
+    rate_limit_store: Literal["auto", "database", "redis"] = Field(
+        "auto",
+        description="Where rate limits are counted, shared by every web worker: 'database' (the "
+        "handoff database), 'redis' (redis_url), or 'auto': Redis when the stack runs it "
+        "(rasa_replicas > 1 or rasa_backends), else the database.",
+    )
+    chat_messages_per_minute: int = Field(
+        20,
+        ge=0,
+        description="Messages one conversation may send per minute (a sliding minute); more get "
+        "429 with Retry-After. 0: no limit.",
+    )
+    chat_messages_per_minute_per_address: int = Field(
+        120,
+        ge=0,
+        description="Chat messages one client address may send per minute, all its "
+        "conversations together (an office behind one address holds many customers). 0: none.",
+    )
+    conversations_per_hour_per_address: int = Field(
+        30,
+        ge=0,
+        description="New conversations one client address may start per hour (the widget keeps "
+        "its conversation across pages and visits). 0: no limit.",
+    )
+    tickets_per_hour_per_address: int = Field(
+        10,
+        ge=0,
+        description="Handoffs to a person (new tickets) the conversations of one client address "
+        "may ask for per hour; past it the bot says to try again later. 0: no limit.",
+    )
+    searches_per_minute_per_address: int = Field(
+        60,
+        ge=0,
+        description="Searches (/api/search, the help centre's search) one client address may "
+        "make per minute. 0: no limit.",
+    )
+    conversation_max_messages: int = Field(
+        300,
+        ge=10,
+        description="Customer messages one conversation may hold; past it the widget offers a "
+        "new conversation (a longer one slows every turn of it).",
+    )
+    history_max_items: int = Field(
+        200,
+        ge=20,
+        description="Most items of a conversation the widget's first read returns (the newest; "
+        "it says that earlier ones are left out).",
+    )
     widget_origins: list[str] = Field(
         default_factory=list,
         description="Other sites allowed to embed the chat widget (CORS origins of /api/chat); "

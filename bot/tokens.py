@@ -45,3 +45,11 @@ def stored_secret(path: Path, nbytes: int = 32) -> str:
     if not token:
         raise RuntimeError(f"{path} is empty; delete it and it will be made again")
     return token
+
+
+def session_secret(settings: Settings) -> str:
+    """The inbox cookie's signing key (and the root of the conversation ids' key): from
+    settings, or generated once and kept in data_dir/session.key."""
+    if settings.session_secret:
+        return settings.session_secret
+    return stored_secret(settings.data_dir / "session.key", nbytes=48)

@@ -1,8 +1,9 @@
 """Rasa input channels that take only what the chat gateway would let through.
 
 - `TokenRestInput` is Rasa's REST channel (same URL, /webhooks/rest/webhook) that answers 401
-  unless the request carries `Authorization: Bearer <rasa_token>`: the web app's gateway has the
-  token, nobody else does.
+  unless the request carries `Authorization: Bearer <JWT>` signed with rasa_token and not expired
+  (bot.rasa_auth, the same header Rasa's HTTP API takes): the web app's gateway has the token,
+  nobody else does.
 - `CheckedSocketIOInput` is Rasa's socket.io channel, off unless `rasa_socketio` is set.
 - Both refuse what the gateway refuses (bot.inbound): empty or overlong text, a conversation id
   outside 8-64 letters, digits, '-' or '_', and payloads that are not '/intent' or that trigger an
@@ -11,7 +12,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 import uuid
@@ -25,6 +25,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 
 from bot.inbound import CONVERSATION_ID, message_problem
+from bot.rasa_auth import bearer
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def checked(on_new_message: OnNewMessage) -> OnNewMessage:
 
 
 class TokenRestInput(RestInput):
-    """Rasa's REST channel behind a bearer token, with the gateway's message checks."""
+    """Rasa's REST channel behind a JWT signed with the token, with the gateway's checks."""
 
     def __init__(self, token: str) -> None:
         if not token:
@@ -75,10 +76,12 @@ class TokenRestInput(RestInput):
 
         @webhook.middleware("request")
         async def require_token(request: Request) -> Any:
-            sent = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(sent.encode(), f"Bearer {self.token}".encode()):
+            if bearer(request.headers.get("Authorization", ""), self.token) is None:
                 return response.json(
-                    {"error": "missing or wrong token: send 'Authorization: Bearer <token>'"},
+                    {
+                        "error": "missing, wrong or expired token: send 'Authorization: Bearer "
+                        "<JWT signed with the Rasa token>'"
+                    },
                     status=401,
                 )
             return None

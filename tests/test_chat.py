@@ -22,6 +22,13 @@ from bot.web.chat import (
     ticket_items,
     tracker_items,
 )
+from bot.web.conversation_ids import ConversationIds
+
+SECRET = "chat-test-session-secret"
+# a conversation id the test's web app made (signed with its session secret's key)
+CONV = ConversationIds.for_settings(
+    Settings(session_secret=SECRET, settings_file=Path("/nonexistent"))
+).sign("conv-12345")
 
 # A tracker as Rasa 3.6 returns it (trimmed to the fields the gateway reads).
 EVENTS = [
@@ -126,6 +133,7 @@ def client(tmp_path: Path, queue: HandoffQueue) -> TestClient:
     settings = Settings(
         data_dir=tmp_path / "var",
         settings_file=Path("/nonexistent"),
+        session_secret=SECRET,
         rasa_url=f"http://127.0.0.1:{free_port()}",
         widget_origins=["https://shop.test"],
     )
@@ -135,27 +143,27 @@ def client(tmp_path: Path, queue: HandoffQueue) -> TestClient:
 def test_malformed_requests_get_a_4xx_with_the_reason(client: TestClient) -> None:
     bad_id = client.get("/api/chat/x")
     assert bad_id.status_code == 422 and "pattern" in bad_id.text
-    empty = client.post("/api/chat/conv-12345/messages", json={"text": "   "})
+    empty = client.post(f"/api/chat/{CONV}/messages", json={"text": "   "})
     assert empty.status_code == 422 and "text must not be empty" in empty.text
-    long = client.post("/api/chat/conv-12345/messages", json={"text": "x" * 2001})
+    long = client.post(f"/api/chat/{CONV}/messages", json={"text": "x" * 2001})
     assert long.status_code == 422 and "2000" in long.text
-    extra = client.post("/api/chat/conv-12345/messages", json={"text": "hi", "sender": "y"})
+    extra = client.post(f"/api/chat/{CONV}/messages", json={"text": "hi", "sender": "y"})
     assert extra.status_code == 422 and "sender" in extra.text
     external = client.post(
-        "/api/chat/conv-12345/messages", json={"text": "x", "payload": "/EXTERNAL_handoff_x"}
+        f"/api/chat/{CONV}/messages", json={"text": "x", "payload": "/EXTERNAL_handoff_x"}
     )
     assert external.status_code == 422
     for cursor in ("inf", "nan", "1e308", "-1"):
-        response = client.get(f"/api/chat/conv-12345?after={cursor}")
+        response = client.get(f"/api/chat/{CONV}?after={cursor}")
         assert response.status_code == 422 and "after" in response.text, cursor
 
 
 def test_an_unreachable_assistant_is_a_503_that_says_so(client: TestClient) -> None:
-    response = client.post("/api/chat/conv-12345/messages", json={"text": "hello"})
+    response = client.post(f"/api/chat/{CONV}/messages", json={"text": "hello"})
     assert response.status_code == 503
     assert response.json()["detail"] == "The assistant is not reachable right now."
     # Reading needs only the conversation store, not Rasa: nothing stored yet is no error.
-    assert client.get("/api/chat/conv-12345").json()["items"] == []
+    assert client.get(f"/api/chat/{CONV}").json()["items"] == []
 
 
 def test_an_unreadable_conversation_store_is_a_503_that_says_so(
@@ -165,8 +173,9 @@ def test_an_unreadable_conversation_store_is_a_503_that_says_so(
         data_dir=tmp_path / "var",
         settings_file=Path("/nonexistent"),
         tracker_store_url=f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nowhere",
+        session_secret=SECRET,
     )
-    response = TestClient(create_app(settings, queue=queue)).get("/api/chat/conv-12345")
+    response = TestClient(create_app(settings, queue=queue)).get(f"/api/chat/{CONV}")
     assert response.status_code == 503
     assert response.json()["detail"] == "The conversation store is not reachable right now."
 
@@ -221,12 +230,12 @@ def test_the_store_page_embeds_the_widget_which_is_one_script(client: TestClient
 
 def test_only_the_configured_sites_may_call_the_gateway(client: TestClient) -> None:
     allowed = client.options(
-        "/api/chat/conv-12345/messages",
+        f"/api/chat/{CONV}/messages",
         headers={"Origin": "https://shop.test", "Access-Control-Request-Method": "POST"},
     )
     assert allowed.headers.get("access-control-allow-origin") == "https://shop.test"
     other = client.options(
-        "/api/chat/conv-12345/messages",
+        f"/api/chat/{CONV}/messages",
         headers={"Origin": "https://evil.test", "Access-Control-Request-Method": "POST"},
     )
     assert "access-control-allow-origin" not in other.headers

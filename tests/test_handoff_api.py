@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 
 from bot.handoff import HandoffQueue
 from bot.handoff.auth import hash_token
+from bot.rasa_auth import verify
 from bot.settings import Settings
 from bot.stack import child_env
 from bot.web.app import create_app
@@ -121,7 +122,8 @@ def test_the_agent_workflow_over_the_api(client: TestClient, hooks) -> None:
     assert json.loads(hook["body"])["ticket"]["id"] == ticket_id
     resume = rasa.requests[0]
     assert resume["path"].startswith("/conversations/conv-1/trigger_intent?")
-    assert "output_channel=latest" in resume["path"] and "token=rasa-token" in resume["path"]
+    assert "output_channel=latest" in resume["path"] and "token" not in resume["path"]
+    assert verify(resume["headers"]["Authorization"].removeprefix("Bearer "), "rasa-token")
     assert json.loads(resume["body"])["name"] == "EXTERNAL_handoff_resolved"
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from bot.handoff import HandoffQueue
 from bot.handoff.notify import RasaResumer
+from bot.rasa_auth import RasaAuth
 from bot.stack import (
     RASA_BIN,
     own_stack_settings,
@@ -75,7 +76,7 @@ class Bot:
         response = httpx.post(
             f"{self.url}/webhooks/rest/webhook",
             json={"sender": sender, "message": text},
-            headers={"Authorization": f"Bearer {self.token}"},
+            auth=RasaAuth(self.token),
             timeout=60,
         )
         response.raise_for_status()

@@ -25,6 +25,7 @@ import psutil
 import pytest
 import sqlalchemy as sa
 
+from bot.rasa_auth import RasaAuth
 from bot.settings import Settings
 from bot.stack import (
     Server,
@@ -335,10 +336,9 @@ def test_a_killed_replica_loses_no_conversation_and_comes_back(scaled, store_dat
 
     victim.restart()
     wait_ready(victim)
-    token = victim.spec.ready_params["token"]
     direct = httpx.post(
         f"{victim.url}/webhooks/rest/webhook",
-        headers={"Authorization": f"Bearer {token}"},
+        auth=RasaAuth(victim.spec.ready_token),
         json={"sender": f"scale-back-{uuid.uuid4().hex[:8]}", "message": "where is my order?"},
         timeout=60,
     )
@@ -421,10 +421,10 @@ def test_a_front_machine_balances_over_rasa_servers_elsewhere(scaled, tmp_path: 
         wait_all(started)
         config = (tmp_path / "var" / "run" / "haproxy" / "haproxy.cfg").read_text()
         assert config.count("    server rasa") == 2  # the backends only, nothing local
-        token = replicas[0].spec.ready_params["token"]
         reply = httpx.post(
             f"{started[0].url}/webhooks/rest/webhook",
-            headers={"Authorization": f"Bearer {token}", "X-Conversation-Id": "front-1234567"},
+            auth=RasaAuth(replicas[0].spec.ready_token),
+            headers={"X-Conversation-Id": "front-1234567"},
             json={"sender": f"scale-front-{uuid.uuid4().hex[:8]}", "message": "track my order"},
             timeout=60,
         )

@@ -11,6 +11,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import psutil
 import pytest
 from sqlalchemy import create_engine, text
 
+from bot.rasa_auth import RasaAuth, make_jwt
 from bot.settings import Settings
 from bot.stack import (
     RASA_PYTHON,
@@ -193,8 +195,13 @@ def test_rasa_answers_only_with_its_token(stack: Stack) -> None:
     token = internal_token(stack.settings, "rasa")
     tracker = f"{stack.rasa}/conversations/serving-conv-1/tracker"
     assert httpx.get(tracker, timeout=10).status_code == 401
-    assert httpx.get(tracker, params={"token": "wrong"}, timeout=10).status_code == 401
-    assert httpx.get(tracker, params={"token": token}, timeout=10).status_code == 200
+    assert httpx.get(tracker, auth=RasaAuth("wrong"), timeout=10).status_code == 401
+    # the token itself is no credential: only a JWT signed with it, in a header (bot.rasa_auth)
+    assert httpx.get(tracker, params={"token": token}, timeout=10).status_code == 401
+    assert httpx.get(tracker, headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    expired = {"Authorization": f"Bearer {make_jwt(token, now=time.time() - 3600)}"}
+    assert httpx.get(tracker, headers=expired, timeout=10).status_code == 401
+    assert httpx.get(tracker, auth=RasaAuth(token), timeout=10).status_code == 200
     assert httpx.put(f"{stack.rasa}/model", json={}, timeout=10).status_code == 401
     trigger = f"{stack.rasa}/conversations/serving-conv-1/trigger_intent"
     assert (
@@ -206,12 +213,12 @@ def test_rasa_answers_only_with_its_token(stack: Stack) -> None:
     assert httpx.post(rest, json=body, timeout=30).status_code == 401
     wrong = {"Authorization": "Bearer nope"}
     assert httpx.post(rest, json=body, headers=wrong, timeout=30).status_code == 401
-    right = {"Authorization": f"Bearer {token}"}
-    assert httpx.post(rest, json=body, headers=right, timeout=60).status_code == 200
+    assert httpx.post(rest, json=body, headers=expired, timeout=30).status_code == 401
+    assert httpx.post(rest, json=body, auth=RasaAuth(token), timeout=60).status_code == 200
 
 
 def test_even_with_the_token_the_channel_refuses_what_the_gateway_refuses(stack: Stack) -> None:
-    headers = {"Authorization": f"Bearer {internal_token(stack.settings, 'rasa')}"}
+    auth = RasaAuth(internal_token(stack.settings, "rasa"))
     rest = f"{stack.rasa}/webhooks/rest/webhook"
     for sender, message in [
         ("serving-conv-2", "/EXTERNAL_handoff_resolved"),
@@ -219,14 +226,13 @@ def test_even_with_the_token_the_channel_refuses_what_the_gateway_refuses(stack:
         ("short", "hello"),
     ]:
         reply = httpx.post(
-            rest, json={"sender": sender, "message": message}, headers=headers, timeout=30
+            rest, json={"sender": sender, "message": message}, auth=auth, timeout=30
         ).json()
         assert [m.get("text") for m in reply] == [
             "Sorry, I couldn't read that message. Please type your question again."
         ]
-    token = internal_token(stack.settings, "rasa")
     events = httpx.get(
-        f"{stack.rasa}/conversations/serving-conv-2/tracker", params={"token": token}, timeout=10
+        f"{stack.rasa}/conversations/serving-conv-2/tracker", auth=auth, timeout=10
     ).json()["events"]
     assert not [e for e in events if e.get("event") == "user"]
 

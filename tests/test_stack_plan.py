@@ -44,7 +44,8 @@ def test_one_machine_runs_the_action_server_rasa_and_the_web_app_on_their_ports(
     assert web.argv[1:] == ("-m", "bot.cli", "serve", "--demo")
     assert "--model" in rasa.argv and str(tmp_path / "model.tar.gz") in rasa.argv
     assert rasa.ready_check is check_tracker_store
-    assert rasa.ready_params == {"token": "rasa-secret"}
+    assert rasa.ready_params == {} and rasa.ready_token == "rasa-secret"  # a JWT, in a header
+    assert "rasa-secret" not in " ".join(rasa.argv) and "rasa-secret" not in repr(rasa)
     # every server gets the stack's settings; nothing was written or started to plan it
     for spec in specs:
         assert spec.env["BOT_DATA_DIR"] == str(tmp_path / "var")

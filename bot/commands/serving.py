@@ -141,14 +141,18 @@ def serve(
     ] = None,
 ) -> None:
     """Run the web app: store page with the chat widget, help centre, APIs and agent inbox."""
-    import logging
     import os
 
     import uvicorn
 
     from bot.heap import freeze_loaded
     from bot.stack import port_in_use
-    from bot.web.app import DEMO_AGENT_VARIABLE, create_app, with_demo_agent
+    from bot.web.app import (
+        DEMO_AGENT_VARIABLE,
+        configure_logging,
+        create_app,
+        with_demo_agent,
+    )
 
     settings = get_settings(web_host=host, web_port=port)
     if port_in_use(settings.web_port, settings.web_host):
@@ -156,10 +160,7 @@ def serve(
             f"port {settings.web_port} on {settings.web_host} is already in use; "
             "stop what uses it or choose another with --port or BOT_WEB_PORT"
         )
-    # One line per turn (bot.turns) at INFO; uvicorn's access log stays off.
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     sign_in = ""
     if demo and not settings.agent_tokens:
         settings, token_file = with_demo_agent(settings)
@@ -182,6 +183,8 @@ def serve(
             port=settings.web_port,
             log_level="warning",
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            # X-Forwarded-For and -Proto only from the proxies named in trusted_proxies
+            forwarded_allow_ips=settings.trusted_proxies,
         )
         return
     # each worker builds its own app from the same environment (bot.web.app.from_environment)
@@ -194,4 +197,5 @@ def serve(
         port=settings.web_port,
         log_level="warning",
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        forwarded_allow_ips=settings.trusted_proxies,
     )

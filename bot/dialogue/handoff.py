@@ -37,6 +37,16 @@ def handed_off(intent: str | None, reason: str, ticket_id: int, position: int | 
     return Plan("handoff", (said,), slots)
 
 
+def handoff_limited(intent: str | None, retry_after: int) -> Plan:
+    """No ticket this time: the customer's address asked for people too often; the bot keeps
+    helping, and an earlier offer is withdrawn."""
+    said = Say(
+        replies.handoff_limited_text(retry_after),
+        meta=replies.meta("handoff_limited", intent, retry_after=retry_after),
+    )
+    return Plan("handoff_limited", (said,), {"handoff_offer_reason": None})
+
+
 def relayed(intent: str | None, ticket_id: int, position: int | None, said_before: bool) -> Plan:
     """A message passed to the ticket: say so once (the agent sees every message)."""
     if said_before:

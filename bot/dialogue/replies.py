@@ -132,6 +132,17 @@ RESOLVED_BY_AGENT = (
     "Our agent has marked your request as resolved. I'm back if you need anything else."
 )
 RETURNED_BY_AGENT = "Our agent has handed you back to me. How else can I help?"
+HANDOFF_LIMITED = (
+    "Many requests for a person have come from your connection in the last hour, so I can't "
+    "open another one right now. Please try again in about {minutes}. Meanwhile I'm happy to "
+    "help with your question here."
+)
+
+
+def handoff_limited_text(retry_after: int) -> str:
+    """Why no person this time (too many handoffs from one address), and when to try again."""
+    minutes = max(1, round(retry_after / 60))
+    return HANDOFF_LIMITED.format(minutes="a minute" if minutes == 1 else f"{minutes} minutes")
 
 
 def meta(

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import httpx
 
+from bot.rasa_auth import RasaAuth
+
 ANSWERED = ("article", "flow")  # outcomes that answer: wrong ones are false answers
 KB_PATH = ("article", "clarify", "fallback")  # outcomes the thresholds decide
 # CLINC150 domains a store does not serve: their in-scope utterances are out of scope here.
@@ -69,9 +71,7 @@ def outcome_label(meta: dict | None) -> str:
     return outcome
 
 
-def first_turn(
-    client: httpx.Client, bot_url: str, utterance: Utterance, token: str | None = None
-) -> dict:
+def first_turn(client: httpx.Client, bot_url: str, utterance: Utterance) -> dict:
     """Send one utterance as the first message of a new conversation; return its record.
 
     The record keeps the router's candidates (the `last_routing` slot), so `calibrate` can
@@ -86,10 +86,7 @@ def first_turn(
         )
         response.raise_for_status()
         messages = response.json()
-        # Rasa's HTTP API takes its token as a query parameter (the REST channel, a header)
-        tracker = client.get(
-            f"{base}/conversations/{sender}/tracker", params={"token": token} if token else None
-        )
+        tracker = client.get(f"{base}/conversations/{sender}/tracker")
         tracker.raise_for_status()
         slots = tracker.json().get("slots") or {}
     except (httpx.HTTPError, ValueError) as exc:
@@ -119,12 +116,12 @@ def run(
 ) -> list[dict]:
     """Every utterance through the bot (its REST channel, with Rasa's token), a few
     conversations at a time, in input order."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    auth = RasaAuth(token) if token else None  # a JWT in a header: the API and the channel
     with (
-        httpx.Client(timeout=timeout, headers=headers) as client,
+        httpx.Client(timeout=timeout, auth=auth) as client,
         ThreadPoolExecutor(concurrency) as pool,
     ):
-        futures = [pool.submit(first_turn, client, bot_url, u, token) for u in utterances]
+        futures = [pool.submit(first_turn, client, bot_url, u) for u in utterances]
         records = []
         for number, future in enumerate(futures, start=1):
             records.append(future.result())

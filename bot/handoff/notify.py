@@ -10,10 +10,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import httpx
 
 from bot.inbound import CONVERSATION_HEADER
+from bot.rasa_auth import RasaAuth
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +23,13 @@ log = logging.getLogger(__name__)
 def signature(secret: str, body: bytes) -> str:
     """The value of the X-Tier0-Signature header: 'sha256=' + HMAC-SHA256 of the body."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def where(url: str) -> str:
+    """A webhook's address fit for a log line: scheme and host only (a chat service's webhook
+    URL often carries its secret in the path or the query)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or '?'}{f':{parts.port}' if parts.port else ''}/..."
 
 
 def _deliver(post: Callable[[], httpx.Response], what: str, retries: int, backoff: float) -> bool:
@@ -76,7 +85,7 @@ class WebhookNotifier:
                     lambda url=url, delivery=delivery: client.post(
                         url, content=body, headers=delivery
                     ),
-                    f"webhook {url}",
+                    f"webhook {where(url)}",
                     self.retries,
                     self.backoff,
                 )
@@ -109,14 +118,14 @@ class RasaResumer:
         if intent is None:
             return False
         params = {"output_channel": "latest"}
-        if self.token:
-            params["token"] = self.token
         url = f"{self.rasa_url}/conversations/{ticket['conversation_id']}/trigger_intent"
         payload = {
             "name": intent,
             "entities": {"ticket_id": ticket["id"], "agent": ticket["claimed_by"]},
         }
-        with httpx.Client(timeout=self.timeout) as client:
+        # Rasa's token signs the JWT in the Authorization header, never the URL httpx logs
+        auth = RasaAuth(self.token) if self.token else None
+        with httpx.Client(timeout=self.timeout, auth=auth) as client:
             return _deliver(
                 lambda: client.post(
                     url,

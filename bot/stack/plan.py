@@ -44,7 +44,7 @@ class PrivateFile:
     """A file a server reads at start, written readable by its owner only (it may hold tokens)."""
 
     path: Path
-    text: str
+    text: str = field(repr=False)  # never in a log line or an error message
 
 
 @dataclass(frozen=True)
@@ -61,15 +61,19 @@ class ServerSpec:
 
     name: str
     argv: tuple[str, ...]
-    env: Mapping[str, str]  # what the plan assigns; bot.stack.env.child_env adds the basics
+    # what the plan assigns (tokens among it, so never in a repr); bot.stack.env.child_env adds
+    # the basics
+    env: Mapping[str, str] = field(repr=False)
     url: str
     log: Path
     ready_path: str  # answers 200 once the server can take requests
     ready_params: Mapping[str, str] = field(default_factory=dict)
+    # signs the JWT of the ready check's Authorization header (bot.rasa_auth); '' for none
+    ready_token: str = field(default="", repr=False)
     # given the spec and this run's output once it answers; raises StackError when not sound
     ready_check: Callable[[ServerSpec, str], None] | None = None
     cwd: Path = ROOT
-    files: tuple[PrivateFile, ...] = ()
+    files: tuple[PrivateFile, ...] = field(default=(), repr=False)
     config_check: tuple[str, ...] = ()  # a command that must accept the files, its last argument
 
     @property
@@ -272,7 +276,8 @@ def rasa_spec(
         PrivateFile(folder / "endpoints.yml", _yaml(endpoints)),
         PrivateFile(folder / "credentials.yml", _yaml(credentials)),
     )
-    # The API token goes through the environment (rasa_plugins/serve.py), never the process list.
+    # The API's JWT key goes through the environment (rasa_plugins/serve.py), never the process
+    # list; callers send a JWT signed with it in a header, never the token in a URL.
     argv = (
         str(RASA_PYTHON), "-m", "rasa_plugins.serve", "run", "--enable-api",
         "--interface", settings.rasa_host, "--port", str(port),
@@ -299,7 +304,7 @@ def rasa_spec(
         url=f"http://{connectable(settings.rasa_host)}:{port}",
         log=log_dir / (f"rasa-{port}.log" if many else "rasa.log"),
         ready_path="/status",
-        ready_params={"token": tokens.rasa},
+        ready_token=tokens.rasa,
         ready_check=check_rasa_stores if many else check_tracker_store,
         files=files,
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+from bot.rasa_auth import RasaAuth
 from bot.stack.env import child_env
 from bot.stack.plan import PrivateFile, ServerSpec, StackError
 
@@ -144,7 +145,8 @@ def wait_ready(server: Server, path: str | None = None, timeout: float = 180) ->
             raise StackError(f"{server.name} exited with {server.process.returncode}:\n{tail}")
         try:
             params = dict(server.spec.ready_params)
-            response = httpx.get(server.url + path, params=params, timeout=2)
+            auth = RasaAuth(server.spec.ready_token) if server.spec.ready_token else None
+            response = httpx.get(server.url + path, params=params, auth=auth, timeout=2)
             if response.status_code == 200:
                 if server.spec.ready_check is not None:
                     server.spec.ready_check(server.spec, server.output())

@@ -37,8 +37,10 @@ from bot.kb.render import render_markdown
 from bot.kb.search import KnowledgeBase
 from bot.kb.store import KBIndexError
 from bot.settings import Settings
-from bot.tokens import internal_token, stored_secret
+from bot.tokens import internal_token, session_secret, stored_secret
 from bot.web import api, chat, inbox, insights
+from bot.web.conversation_ids import ConversationIds
+from bot.web.limits import RateLimits, TooManyRequests, open_counter
 from bot.web.security import SecurityHeaders
 from bot.web.signin import AgentSessions
 
@@ -90,6 +92,16 @@ async def server_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "Internal server error; it has been logged."}, 500)
 
 
+async def too_many_requests(request: Request, exc: TooManyRequests) -> Response:
+    """429 with Retry-After and the reason: a short page for the help centre's pages, JSON for
+    everything else."""
+    headers = dict(exc.headers or {})
+    if request.url.path.startswith("/help/"):
+        page = TEMPLATES.get_template("too_many.html").render(reason=exc.detail)
+        return HTMLResponse(page, 429, headers=headers)
+    return JSONResponse({"detail": exc.detail}, 429, headers=headers)
+
+
 async def method_not_allowed(request: Request, exc: HTTPException) -> JSONResponse:
     """A 405 whose Allow header lists every method the path takes (Starlette names one route's)."""
     allowed = [
@@ -118,17 +130,12 @@ def open_queue(settings: Settings) -> HandoffQueue:
     )
 
 
-def session_secret(settings: Settings) -> str:
-    """The cookie-signing key: from settings, or generated once and kept in data_dir."""
-    if settings.session_secret:
-        return settings.session_secret
-    return stored_secret(settings.data_dir / "session.key", nbytes=48)
-
-
 @asynccontextmanager
 async def record_turns(app: FastAPI) -> AsyncIterator[None]:
     """While the app runs: record new turns for the insights, and apply their retention."""
-    task = asyncio.create_task(_record_forever(app.state.insights, app.state.sessions.store))
+    task = asyncio.create_task(
+        _record_forever(app.state.insights, app.state.sessions.store, app.state.limits)
+    )
     try:
         yield
     finally:
@@ -138,7 +145,7 @@ async def record_turns(app: FastAPI) -> AsyncIterator[None]:
         app.state.insights.close()
 
 
-async def _record_forever(insights: Insights, sessions: SessionStore) -> None:
+async def _record_forever(insights: Insights, sessions: SessionStore, limits: RateLimits) -> None:
     last_purge = 0.0
     while True:
         try:
@@ -146,6 +153,7 @@ async def _record_forever(insights: Insights, sessions: SessionStore) -> None:
             if time.monotonic() - last_purge > PURGE_EVERY_SECONDS:
                 await asyncio.to_thread(insights.purge)
                 await asyncio.to_thread(sessions.purge)  # expired inbox sessions
+                await asyncio.to_thread(limits.counter.purge)  # rate-limit counters gone by
                 last_purge = time.monotonic()
         except Exception:  # a database away for a moment: try again next time
             logger.exception("insights: recording failed; retrying")
@@ -153,6 +161,16 @@ async def _record_forever(insights: Insights, sessions: SessionStore) -> None:
 
 
 DEMO_AGENT_VARIABLE = "TIER0_DEMO_AGENT"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging() -> None:
+    """One line per turn (bot.turns) at INFO; uvicorn's access log stays off, and so do the HTTP
+    clients' per-request lines (httpx logs each request's full URL at INFO: a webhook's URL may
+    carry its secret, and every turn would add two lines). Their warnings still show."""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def action_health_url(webhook_url: str) -> str:
@@ -184,6 +202,7 @@ def from_environment() -> FastAPI:
 
     from bot.settings import load_settings
 
+    configure_logging()
     settings = load_settings()
     if os.environ.get(DEMO_AGENT_VARIABLE) == "1" and not settings.agent_tokens:
         settings, _ = with_demo_agent(settings)
@@ -201,7 +220,11 @@ def create_app(
         lifespan=record_turns,
         version="0.1.0",
         middleware=[Middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)],  # innermost: CORS applies
-        exception_handlers={Exception: server_error, 405: method_not_allowed},
+        exception_handlers={
+            Exception: server_error,
+            405: method_not_allowed,
+            TooManyRequests: too_many_requests,
+        },
         docs_url=None,  # self-hosted below (api_docs), never from a CDN
         redoc_url=None,
     )
@@ -245,7 +268,17 @@ def create_app(
         internal_token(settings, "rasa"),
         actions_health_url=action_health_url(settings.action_webhook_url),
     )
-    app.include_router(chat.build_router(queue, rasa, ConversationLog(settings.conversations_url)))
+    limits = RateLimits(settings, open_counter(settings, queue.engine))
+    app.state.limits = limits
+    guard = chat.Guard(
+        ConversationIds.for_settings(settings),
+        limits,
+        client_secret=session_secret(settings),
+        history_max_items=settings.history_max_items,
+    )
+    app.include_router(
+        chat.build_router(queue, rasa, ConversationLog(settings.conversations_url), guard)
+    )
 
     def knowledge_base() -> KnowledgeBase:
         if state["kb"] is None:
@@ -286,12 +319,14 @@ def create_app(
         """Liveness and the index version being served."""
         return {"status": "ok", "index_version": knowledge_base().reader.version}
 
-    @app.get("/api/search")
+    @app.get("/api/search", responses={429: {"description": "Over the search rate limit."}})
     def search(
+        request: Request,
         q: str = Query(..., min_length=1, max_length=500, description="A customer question."),
         k: int = Query(5, ge=1, le=20, description="Number of articles."),
     ) -> list[dict]:
         """The best articles for a question, each with its best section and a citation link."""
+        limits.search(request)
         return [hit.to_dict() for hit in knowledge_base().search(q, k)]
 
     @app.get("/help/", response_class=HTMLResponse)

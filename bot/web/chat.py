@@ -8,6 +8,13 @@ an agent resolved the conversation's ticket, "How did we do?" until the customer
 they do here too). Rasa's token and tracker never reach the browser, and malformed input stops
 here with a 4xx. Each turn is logged on one line (conversation id, outcome, time; never the
 customer's text).
+
+Conversation ids are made here (POST /api/chat/conversations, signed: bot.web.conversation_ids);
+an id the server did not make gets 403, and the widget asks for a new one. Messages, new
+conversations and a conversation's length are rate-limited (bot.web.limits): 429 with
+Retry-After, and 409 once a conversation holds conversation_max_messages (the widget then
+starts a new one). A first read returns at most history_max_items, the newest, and says how
+many earlier ones it left out.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import pydantic_core
@@ -32,6 +40,8 @@ from bot.conversations import ConversationLog, ConversationStoreUnavailable
 from bot.handoff import HandoffQueue, TicketConflict, TicketNotFound
 from bot.handoff.queue import Rating, Ticket
 from bot.inbound import CONVERSATION_ID, MAX_CHARS, payload_problem
+from bot.web.conversation_ids import ConversationIds
+from bot.web.limits import RateLimits, TooManyRequests, client_address, client_key
 from bot.web.outage import Outage
 from bot.web.rasa_client import RasaClient, RasaUnavailable
 
@@ -351,10 +361,42 @@ class ConversationJSON(JSONResponse):
         return pydantic_core.to_json(content, inf_nan_mode="null")
 
 
-def build_router(queue: HandoffQueue, rasa: RasaClient, log: ConversationLog) -> APIRouter:
+@dataclass(frozen=True)
+class Guard:
+    """What stands between the public and a conversation: whose ids are valid, the rate limits,
+    the key behind client_key, and how much history a first read returns."""
+
+    ids: ConversationIds
+    limits: RateLimits
+    client_secret: str = field(repr=False)
+    history_max_items: int = 200
+
+    def made_here(self, conversation_id: str) -> None:
+        """403 for a conversation id this server did not make."""
+        if not self.ids.made_here(conversation_id):
+            raise HTTPException(
+                403,
+                "This conversation id was not made by this server: start a conversation with "
+                "POST /api/chat/conversations.",
+            )
+
+
+def build_router(
+    queue: HandoffQueue, rasa: RasaClient, log: ConversationLog, guard: Guard
+) -> APIRouter:
     """Routes under /api/chat for the widget."""
     router = APIRouter(prefix="/api/chat", tags=["chat"], route_class=AsciiValidationErrors)
     outage = Outage(queue, rasa, log)
+    refusals = {
+        403: {"description": "The conversation id was not made by this server."},
+        429: {"description": "Over a rate limit; Retry-After says when to try again."},
+    }
+
+    @router.post("/conversations", status_code=201, responses={429: refusals[429]})
+    def new_conversation(request: Request) -> dict:
+        """A new conversation id, made and signed by the server (the only ids it accepts)."""
+        guard.limits.new_conversation(request)
+        return {"conversation_id": guard.ids.new()}
 
     def conversation(conversation_id: str, after: float) -> dict:
         since = after - OVERLAP_SECONDS if after else None
@@ -370,22 +412,34 @@ def build_router(queue: HandoffQueue, rasa: RasaClient, log: ConversationLog) ->
             key=lambda i: i["ts"],
         )
         cursor = max([after, *(i["ts"] for i in items)])
+        shown = [i for i in items if i["ts"] > since] if since is not None else items
+        earlier = max(0, len(shown) - guard.history_max_items)  # a very long conversation
         return {
             "conversation_id": conversation_id,
-            "items": [i for i in items if i["ts"] > since] if since is not None else items,
+            "items": shown[earlier:],
+            "earlier": earlier,
             "cursor": cursor,
             "handoff": handoff_state(queue, tickets),
         }
 
-    @router.get("/{conversation_id}", response_model=dict, response_class=ConversationJSON)
+    @router.get(
+        "/{conversation_id}",
+        response_model=dict,
+        response_class=ConversationJSON,
+        responses={403: refusals[403]},
+    )
     def read(
         conversation_id: ConversationId,
         after: Cursor = 0,
     ) -> ConversationJSON:
-        """The conversation so far (or since a cursor) and who owns it now."""
+        """The conversation so far (or since a cursor; at most history_max_items of it, the
+        newest, with `earlier` saying how many were left out) and who owns it now."""
+        guard.made_here(conversation_id)
         return ConversationJSON(conversation(conversation_id, after))
 
-    def deliver(conversation_id: str, message: ChatMessage, title: str | None) -> list[dict]:
+    def deliver(
+        conversation_id: str, message: ChatMessage, title: str | None, client: str | None = None
+    ) -> list[dict]:
         """Send one turn to Rasa exactly once. A message the widget sends again (no answer the
         first time) is not sent when the conversation already holds it. When the Rasa server
         that took a turn died (or none could be reached), it goes again to another, unless the
@@ -397,7 +451,7 @@ def build_router(queue: HandoffQueue, rasa: RasaClient, log: ConversationLog) ->
         deadline = time.monotonic() + RETRY_SECONDS
         while True:
             try:
-                return rasa.send(conversation_id, message.rasa_message(), title, message_id)
+                return rasa.send(conversation_id, message.rasa_message(), title, message_id, client)
             except RasaUnavailable as exc:
                 if exc.retryable and handled(conversation_id, message_id):
                     return []
@@ -422,17 +476,36 @@ def build_router(queue: HandoffQueue, rasa: RasaClient, log: ConversationLog) ->
         )
 
     @router.post(
-        "/{conversation_id}/messages", response_model=dict, response_class=ConversationJSON
+        "/{conversation_id}/messages",
+        response_model=dict,
+        response_class=ConversationJSON,
+        responses={
+            **refusals,
+            409: {"description": "The conversation is full: start a new one."},
+        },
     )
     def send(
+        request: Request,
         conversation_id: ConversationId,
         message: ChatMessage,
         after: Cursor = 0,
     ) -> ConversationJSON:
         """Send one customer message; the reply is the conversation since the cursor."""
         started = time.perf_counter()
+        guard.made_here(conversation_id)
+        try:
+            guard.limits.message(request, conversation_id)
+        except TooManyRequests as exc:
+            if exc.refused.limit is guard.limits.length:
+                raise HTTPException(
+                    409,
+                    f"This conversation has reached its {exc.refused.limit.count} messages: "
+                    "start a new conversation.",
+                ) from exc
+            raise
         title = (message.text.strip() or None) if message.payload is not None else None
-        replies = deliver(conversation_id, message, title)
+        client = client_key(guard.client_secret, client_address(request))
+        replies = deliver(conversation_id, message, title, client)
         if not replies and not _agent_owns(queue, conversation_id) and rasa.actions_down():
             try:
                 outage.reply(conversation_id)  # not silence: an apology, or the person asked for
@@ -453,12 +526,14 @@ def build_router(queue: HandoffQueue, rasa: RasaClient, log: ConversationLog) ->
         "/{conversation_id}/csat",
         status_code=201,
         responses={
+            403: refusals[403],
             404: {"description": "The conversation has no resolved ticket to rate."},
             409: {"description": "Its latest resolved ticket is already rated."},
         },
     )
     def rate(conversation_id: ConversationId, rating: Rating) -> dict:
         """Rate the help of the conversation's latest resolved ticket, once (1-5, a comment)."""
+        guard.made_here(conversation_id)
         try:
             ticket = queue.rate(conversation_id, rating.score, rating.comment)
         except TicketNotFound as exc:

@@ -1,7 +1,9 @@
 """The chat gateway's calls to Rasa: one customer turn, and a message added to a conversation.
 
 Rasa is reached at `rasa_url` (one Rasa server, or HAProxy in front of several); every call
-carries the conversation id in CONVERSATION_HEADER, which HAProxy hashes on.
+carries the conversation id in CONVERSATION_HEADER, which HAProxy hashes on, and a short-lived
+JWT made from Rasa's token in its Authorization header (bot.rasa_auth): never the token itself,
+and nothing secret in a URL that httpx or a proxy logs.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import time
 import httpx
 
 from bot.inbound import CONVERSATION_HEADER
+from bot.rasa_auth import RasaAuth
 
 
 class RasaUnavailable(Exception):
@@ -30,8 +33,8 @@ RETRYABLE_STATUS = frozenset({502, 503})
 
 
 class RasaClient:
-    """The gateway's calls to Rasa (or HAProxy in front of its replicas), with Rasa's token and
-    the conversation id in CONVERSATION_HEADER."""
+    """The gateway's calls to Rasa (or HAProxy in front of its replicas), authenticated with a
+    JWT signed by Rasa's token, and the conversation id in CONVERSATION_HEADER."""
 
     def __init__(
         self,
@@ -41,13 +44,12 @@ class RasaClient:
         actions_health_url: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.token = token
         # keep as many idle connections as turns can be in flight (the web app runs up to 40
         # at once, in its thread pool): with httpx's default of 20, a busy gateway closed a
         # connection after each turn and opened another, at a cost to it, HAProxy and Rasa
         self.client = httpx.Client(
             timeout=timeout,
-            headers={"Authorization": f"Bearer {token}"},
+            auth=RasaAuth(token),
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=KEPT_CONNECTIONS),
         )
         self.actions_health_url = actions_health_url
@@ -58,12 +60,15 @@ class RasaClient:
         message: str,
         title: str | None = None,
         message_id: str | None = None,
+        client: str | None = None,
     ) -> list[dict]:
         """One customer turn; the bot's messages for it. A button's title goes as metadata, so
         the conversation shows what the customer clicked; message_id too, so a turn sent again
-        after a server died can be recognised as already handled."""
+        after a server died can be recognised as already handled; and client, the stand-in for
+        the customer's address that tickets are counted by (bot.web.limits.client_key)."""
         body: dict = {"sender": conversation_id, "message": message}
-        metadata = {k: v for k, v in (("title", title), ("message_id", message_id)) if v}
+        pairs = (("title", title), ("message_id", message_id), ("client", client))
+        metadata = {k: v for k, v in pairs if v}
         if metadata:
             body["metadata"] = metadata
         try:
@@ -121,7 +126,7 @@ class RasaClient:
         try:
             response = self.client.post(
                 f"{self.base_url}/conversations/{conversation_id}/tracker/events",
-                params={"include_events": "NONE", "token": self.token},  # Rasa's API token
+                params={"include_events": "NONE"},
                 json=events,
                 headers={CONVERSATION_HEADER: conversation_id},
             )

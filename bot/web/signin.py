@@ -16,15 +16,11 @@ from fastapi import Request
 
 from bot.handoff.auth import Authenticator
 from bot.handoff.sessions import SessionStore, SignInThrottle
+from bot.web.limits import client_address
 
 logger = logging.getLogger("bot.web.signin")
 SESSION_KEY = "sid"
 CSRF_KEY = "csrf"
-
-
-def client_address(request: Request) -> str:
-    """The client's address as uvicorn saw it (behind a trusted proxy: X-Forwarded-For)."""
-    return request.client.host if request.client else "unknown"
 
 
 class AgentSessions:

@@ -1,0 +1,154 @@
+"""The web app's rate limits: what each public endpoint counts, against which key, and the 429.
+
+A script can send chat messages (per conversation and per client address), start conversations,
+ask for a person (new tickets) and search; each is limited by a setting whose default a customer
+typing never reaches. Counts are shared by every web worker (bot.ratelimit: Redis when the
+stack runs it, else the handoff database). A refused request gets 429 with Retry-After and a
+reason that names the limit: JSON for the APIs, a short page for the help centre.
+
+The client's address is the one uvicorn gives the request: the connection's peer, or the
+X-Forwarded-For of a proxy listed in trusted_proxies (uvicorn's forwarded_allow_ips), never a
+header from anyone else. Tickets are counted where they are made, in the action server, under
+a key the gateway derives from the address (`client_key`) and sends with each message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Sequence
+
+from fastapi import HTTPException, Request
+from sqlalchemy import Engine
+
+from bot.ratelimit import Counter, DatabaseCounter, Limit, RedisCounter, Refused
+from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
+WARN_EVERY_SECONDS = 60.0  # a counter store that is away is logged at most this often
+
+
+class TooManyRequests(HTTPException):
+    """A 429 whose detail says which limit and when to try again (Retry-After)."""
+
+    def __init__(self, refused: Refused) -> None:
+        super().__init__(429, refused.reason(), headers={"Retry-After": str(refused.retry_after)})
+        self.refused = refused
+
+
+def client_address(request: Request) -> str:
+    """The client's address as uvicorn gave it (a trusted proxy's X-Forwarded-For, else the
+    connection's peer)."""
+    return request.client.host if request.client else "unknown"
+
+
+def uses_redis(settings: Settings) -> bool:
+    """True when the limits are counted in Redis (rate_limit_store, or 'auto' on a stack that
+    runs Redis for several Rasa servers)."""
+    if settings.rate_limit_store == "auto":
+        return settings.rasa_replicas > 1 or bool(settings.rasa_backends)
+    return settings.rate_limit_store == "redis"
+
+
+def open_counter(settings: Settings, engine: Engine) -> Counter:
+    """The counter store the settings choose."""
+    if uses_redis(settings):
+        return RedisCounter(settings.redis_url, settings.lock_key_prefix)
+    return DatabaseCounter(engine)
+
+
+def ticket_limit(settings: Settings) -> Limit:
+    """New tickets one client address may open per hour (counted by the action server)."""
+    return Limit("tickets", settings.tickets_per_hour_per_address, 3600, "requests for a person")
+
+
+def ticket_refused(counter: Counter, settings: Settings, client: str | None) -> Refused | None:
+    """Count a new ticket for the client (client_key's value, from the message's metadata);
+    the refusal when that address asked for people too often. A counter that cannot be reached,
+    or a message without a client (another channel), lets the ticket through."""
+    if not client:
+        return None
+    try:
+        return counter.hit([(ticket_limit(settings), client)])
+    except Exception as exc:  # Redis or the database away for a moment
+        logger.warning("ticket limit not counted (%s: %s)", type(exc).__name__, exc)
+        return None
+
+
+def client_key(secret: str, address: str) -> str:
+    """A stand-in for a client's address that the gateway sends with each message (so the
+    action server can count tickets per address) without putting the address in the
+    conversation: an HMAC of it under a server secret, short."""
+    return hmac.new(secret.encode(), address.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+class RateLimits:
+    """The limits of the public endpoints and the counter they share."""
+
+    def __init__(self, settings: Settings, counter: Counter) -> None:
+        self.counter = counter
+        # a conversation's length, as messages in a day: past it each turn grows slow
+        self.length = Limit(
+            "conversation_length",
+            settings.conversation_max_messages,
+            86400,
+            "messages in one conversation",
+        )
+        self.per_conversation = Limit(
+            "chat_conversation",
+            settings.chat_messages_per_minute,
+            60,
+            "messages in one conversation",
+        )
+        self.per_address = Limit(
+            "chat_address",
+            settings.chat_messages_per_minute_per_address,
+            60,
+            "chat messages from one address",
+        )
+        self.conversations = Limit(
+            "conversations",
+            settings.conversations_per_hour_per_address,
+            3600,
+            "new conversations from one address",
+        )
+        self.searches = Limit(
+            "search", settings.searches_per_minute_per_address, 60, "searches from one address"
+        )
+        self._warned = 0.0
+
+    def check(self, checks: Sequence[tuple[Limit, str]]) -> None:
+        """Count a request against these (limit, key) pairs; TooManyRequests when one refuses.
+        A counter store that cannot be reached lets the request through (logged): the limits
+        guard the service, and must not take it down."""
+        try:
+            refused = self.counter.hit(checks)
+        except Exception as exc:  # Redis or the database away for a moment
+            if time.monotonic() - self._warned > WARN_EVERY_SECONDS:
+                self._warned = time.monotonic()
+                logger.warning("rate limits not counted (%s: %s)", type(exc).__name__, exc)
+            return
+        if refused is not None:
+            logger.info("rate limit: %s reached", refused.limit.describe())
+            raise TooManyRequests(refused)
+
+    def message(self, request: Request, conversation_id: str) -> None:
+        """A chat message: per conversation, per client address, and the conversation's length
+        (a refusal of that one: TooManyRequests whose limit is self.length)."""
+        self.check(
+            [
+                (self.per_conversation, conversation_id),
+                (self.per_address, client_address(request)),
+                (self.length, conversation_id),
+            ]
+        )
+
+    def new_conversation(self, request: Request) -> None:
+        """A new conversation id, per client address."""
+        self.check([(self.conversations, client_address(request))])
+
+    def search(self, request: Request) -> None:
+        """A search (the API's or the help centre's), per client address."""
+        self.check([(self.searches, client_address(request))])
