@@ -200,7 +200,8 @@ return {0, 0, 0}
 
 
 class RedisCounter:
-    """Counters in Redis (keys `<prefix>:rate:<digest>:<window>`, expiring by themselves): for
+    """Counters in Redis (keys `<prefix>-rate:<digest>:<window>`, beside and apart from the
+    lock store's `<prefix>:...`; expiring by themselves): for
     a stack that runs Redis anyway, and fewer writes to the database."""
 
     def __init__(self, url: str, prefix: str, clock: Callable[[], float] = time.time) -> None:
@@ -221,7 +222,7 @@ class RedisCounter:
         args: list[str] = []
         for limit, key in active:
             window = int(now // limit.seconds)
-            base = f"{self.prefix}:rate:{hashed(limit, key)}"
+            base = f"{self.prefix}-rate:{hashed(limit, key)}"
             keys += [f"{base}:{window}", f"{base}:{window - 1}"]
             args += [str(limit.count), repr((now % limit.seconds) / limit.seconds)]
             args.append(str(2 * limit.seconds))

@@ -21,6 +21,7 @@ from bot.kb.embedder import Embedder
 from bot.kb.search import KnowledgeBase
 from bot.settings import Settings
 from tests.handoff_fixtures import queue, queue_url  # noqa: F401 - fixtures for every module
+from tests.traffic import NO_RATE_LIMITS
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_KB = ROOT / "kb_articles"
@@ -218,7 +219,11 @@ def web_stack(
     web_port = free_port()
     web_url = f"http://127.0.0.1:{web_port}"
     settings = own_stack_settings(
-        folder, index_dir=folder / "index", web_port=web_port, help_base_url=f"{web_url}/help/"
+        folder,
+        index_dir=folder / "index",
+        web_port=web_port,
+        help_base_url=f"{web_url}/help/",
+        **NO_RATE_LIMITS,  # every test's customers come from 127.0.0.1
     )
     # Citations link to this web app's help centre, so a browser can follow them.
     options = BuildOptions(

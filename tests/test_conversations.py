@@ -32,7 +32,7 @@ import yaml
 
 from bot.web.chat import WIDGET_PAYLOADS
 from tests.conftest import WebStack
-from tests.traffic import Conversation
+from tests.traffic import Conversation, signed_id
 
 pytestmark = pytest.mark.rasa
 
@@ -177,7 +177,7 @@ def test_a_customer_typing_for_a_while_sends_on_the_same_connection(web_stack: W
 
     address = httpx.URL(web_stack.url)
     connection = http.client.HTTPConnection(address.host, address.port, timeout=30)
-    conversation = f"keepalive-{uuid.uuid4().hex[:12]}"
+    conversation = signed_id(web_stack, f"keepalive-{uuid.uuid4().hex[:12]}")
     try:
         connection.request("GET", f"/api/chat/{conversation}")
         assert connection.getresponse().read() and connection.sock is not None

@@ -20,6 +20,7 @@ from bot.kb.chunker import ChunkConfig
 from bot.kb.embedder import Embedder
 from tests import test_conversations as suite
 from tests.conftest import DEMO_KB, DEMO_NLU, WebStack
+from tests.traffic import NO_RATE_LIMITS
 
 pytestmark = pytest.mark.rasa
 
@@ -60,6 +61,7 @@ def unpatched_stack(
         web_port=web_port,
         help_base_url=f"{web_url}/help/",
         rasa_speedups=False,
+        **NO_RATE_LIMITS,
     )
     options = BuildOptions(
         kb_dir=DEMO_KB,

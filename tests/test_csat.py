@@ -28,11 +28,16 @@ from bot.settings import Settings
 from bot.stack import free_port
 from bot.web.app import create_app
 from bot.web.chat import RATE_WAIT_SECONDS, rating_items
+from bot.web.conversation_ids import ConversationIds
 from tests.test_chat import _rasa_events_table
 
 ALICE = "alice-token-0123456789"
 AGENT = {"Authorization": f"Bearer {ALICE}"}
-CONV = "conv-csat-0001"
+SECRET = "csat-test-session-secret"
+# a conversation id the tests' web app made (signed with the key SECRET gives)
+CONV = ConversationIds.for_settings(
+    Settings(session_secret=SECRET, settings_file=Path("/nonexistent"))
+).sign("conv-csat-0001")
 CSAT_COLUMNS = {"csat_score", "csat_comment", "csat_at"}
 
 
@@ -286,6 +291,7 @@ def client(queue: HandoffQueue, tmp_path: Path) -> TestClient:
         data_dir=tmp_path / "var",
         agent_tokens={"alice": hash_token(ALICE)},
         rasa_url=f"http://127.0.0.1:{free_port()}",  # nothing listens: no turn is sent here
+        session_secret=SECRET,
     )
     with TestClient(create_app(settings, queue=queue), base_url="https://testserver") as c:
         yield c

@@ -49,7 +49,7 @@ def counter(request: pytest.FixtureRequest, queue: HandoffQueue) -> Iterator[tup
     prefix = f"test{uuid.uuid4().hex[:8]}"
     counted = RedisCounter("redis://127.0.0.1:6379/15", prefix, clock)
     yield counted, clock
-    for key in counted.client.scan_iter(f"{prefix}:*"):
+    for key in counted.client.scan_iter(f"{prefix}-rate:*"):
         counted.client.delete(key)
 
 

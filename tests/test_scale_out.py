@@ -43,7 +43,7 @@ from bot.stack import (
 )
 from bot.web.outage import APOLOGY as UNAVAILABLE_TEXT
 from tests.conftest import WebStack
-from tests.traffic import Customer
+from tests.traffic import Customer, signed_id
 
 POSTGRES = os.environ.get("BOT_TEST_POSTGRES_URL", "")
 REDIS = "redis://127.0.0.1:6379/1"
@@ -287,8 +287,8 @@ def test_a_killed_replica_loses_no_conversation_and_comes_back(scaled, store_dat
     seconds_after_kill: list[float] = []
 
     def converse(i: int) -> tuple[str, list[list[str]]]:
-        conversation_id = f"scale-{uuid.uuid4().hex[:12]}"
-        customer = Customer(stack, conversation_id)
+        customer = Customer(stack, f"scale-{uuid.uuid4().hex[:12]}")
+        conversation_id = customer.id
         said[conversation_id] = []
         replies: list[list[str]] = []
         try:
@@ -394,7 +394,7 @@ def test_a_killed_action_server_gets_an_apology_a_person_then_answers_again(scal
 def test_a_message_sent_again_is_answered_once(scaled) -> None:
     """The widget re-sends a message that got no answer (a timeout); the bot answers it once."""
     stack, _ = scaled
-    conversation_id = f"scale-{uuid.uuid4().hex[:12]}"
+    conversation_id = signed_id(stack, f"scale-{uuid.uuid4().hex[:12]}")
     url = f"{stack.url}/api/chat/{conversation_id}/messages"
     message = {"text": "where is my order?", "message_id": uuid.uuid4().hex}
     first = httpx.post(url, json=message, timeout=60)

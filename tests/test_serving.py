@@ -37,6 +37,7 @@ from bot.stack import (
 )
 from bot.store.demo import DemoStore
 from bot.tokens import internal_token
+from bot.web.conversation_ids import ConversationIds
 
 pytestmark = pytest.mark.rasa
 
@@ -74,6 +75,10 @@ class Stack:
     def stop(self) -> None:
         for server in reversed(self.servers):
             server.stop()
+
+    def conversation(self, body: str) -> str:
+        """A conversation id the web app accepts, made from body as the web app makes them."""
+        return ConversationIds.for_settings(self.settings).sign(body)
 
     def say(self, conversation: str, text: str) -> dict:
         """A customer turn through the public gateway; the turn's metadata."""
@@ -243,7 +248,9 @@ def test_the_action_server_answers_only_rasa(stack: Stack) -> None:
     assert httpx.get(f"{stack.actions}/actions", timeout=10).status_code == 401
     assert httpx.get(f"{stack.actions}/health", timeout=10).status_code == 200
     # ...and Rasa does hold the token: a turn that needs an action works.
-    assert stack.say("serving-conv-3", "how long do refunds take to reach my card?")["outcome"] in (
+    assert stack.say(
+        stack.conversation("serving-conv-3"), "how long do refunds take to reach my card?"
+    )["outcome"] in (
         "article",
         "clarify",
     )
@@ -268,7 +275,7 @@ def _database_files(folder: Path) -> list[Path]:
 
 
 def test_a_card_number_a_customer_types_is_in_no_database(stack: Stack) -> None:
-    conversation = f"card-{uuid.uuid4().hex[:8]}"
+    conversation = stack.conversation(f"card-{uuid.uuid4().hex[:8]}")
     stack.say(conversation, f"my card {CARD} was charged twice")
     stack.say(conversation, "I want to talk to a person")  # a ticket with the transcript
     shown = [i["text"] for i in stack.history(conversation) if i["from"] == "user"]
@@ -291,7 +298,7 @@ def test_a_card_number_a_customer_types_is_in_no_database(stack: Stack) -> None:
 def _track_order_across_a_restart(stack: Stack) -> None:
     store = DemoStore(stack.settings.data_dir / "demo_store.db")
     number, email = store.sample("out_for_delivery")
-    conversation = f"restart-{uuid.uuid4().hex[:8]}"
+    conversation = stack.conversation(f"restart-{uuid.uuid4().hex[:8]}")
     asked = stack.say(conversation, f"where is my order {number}?")
     assert asked["outcome"] == "flow"
     before = stack.history(conversation)
@@ -334,7 +341,7 @@ def test_on_postgresql_a_restart_keeps_conversations_and_secrets_stay_masked(
     )
     with running(settings, tmp_path, rasa_model) as stack:
         _track_order_across_a_restart(stack)
-        conversation = f"card-{uuid.uuid4().hex[:8]}"
+        conversation = stack.conversation(f"card-{uuid.uuid4().hex[:8]}")
         stack.say(conversation, f"my card number is {CARD}")
         engine = create_engine(postgres_database)
         with engine.connect() as connection:

@@ -73,8 +73,10 @@ def test_up_starts_everything_and_ctrl_c_stops_it(
         web = f"http://127.0.0.1:{ports['web_port']}"
         assert httpx.get(f"{web}/help/", timeout=10).status_code == 200
         # The customer's path: the web app's gateway, which holds Rasa's token.
+        made = httpx.post(f"{web}/api/chat/conversations", timeout=10)  # as the widget asks
+        conversation = made.json()["conversation_id"]
         reply = httpx.post(
-            f"{web}/api/chat/up-test-1/messages", json={"text": "hello"}, timeout=60
+            f"{web}/api/chat/{conversation}/messages", json={"text": "hello"}, timeout=60
         ).json()
         assert [i["meta"]["outcome"] for i in reply["items"] if i.get("meta")][-1] == "smalltalk"
         direct = httpx.post(

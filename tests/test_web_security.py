@@ -21,6 +21,7 @@ from bot.handoff.auth import hash_token
 from bot.settings import Settings
 from bot.web.app import create_app, without_style_attributes
 from bot.web.chat import ticket_items
+from bot.web.conversation_ids import ConversationIds
 from tests.handoff_fixtures import database_url
 
 ALICE, BOB, SERVICE = "alice-token-0123456789", "bob-token-0123456789", "service-token-0123456789"
@@ -28,6 +29,10 @@ AGENT_ALICE = {"Authorization": f"Bearer {ALICE}"}
 AGENT_BOB = {"Authorization": f"Bearer {BOB}"}
 ACTION_SERVER = {"Authorization": f"Bearer {SERVICE}"}
 SECRET = "a-fixed-cookie-signing-key-for-these-tests-0123456789"
+# a conversation id the tests' web app made (signed with the key SECRET gives)
+CONV = ConversationIds.for_settings(
+    Settings(session_secret=SECRET, settings_file=Path("/nonexistent"))
+).sign("conv-sec-1")
 
 
 class Clock:
@@ -97,7 +102,7 @@ def _sign_in(client: TestClient, token: str = ALICE) -> None:
     assert response.status_code == 303, response.text
 
 
-def _ticket(client: TestClient, conversation: str = "conv-sec-1") -> int:
+def _ticket(client: TestClient, conversation: str = CONV) -> int:
     new = {
         "conversation_id": conversation,
         "reason": "customer_request",
@@ -451,7 +456,7 @@ def test_an_agent_cannot_write_into_a_ticket_another_holds_but_may_take_it_over(
     assert client.post(f"{url}/resolve", json={"note": ""}, headers=AGENT_ALICE).status_code == 409
 
     # the customer is told who writes now, and each reply carries its writer's name
-    tickets = client.app.state.queue.for_conversation("conv-sec-1")
+    tickets = client.app.state.queue.for_conversation(CONV)
     items = sorted(ticket_items(tickets), key=lambda item: item["ts"])  # as the widget gets them
     shown = [(i["from"], i.get("agent"), i["text"]) for i in items]
     assert shown == [
@@ -460,7 +465,7 @@ def test_an_agent_cannot_write_into_a_ticket_another_holds_but_may_take_it_over(
         ("system", None, "bob from our support team took over the chat."),
         ("agent", "bob", "Bob here."),
     ]
-    chat = client.get("/api/chat/conv-sec-1").json()
+    chat = client.get(f"/api/chat/{CONV}").json()
     assert chat["handoff"]["agent"] == "bob"
 
     assert client.post(f"{url}/resolve", json={"note": "done"}, headers=AGENT_BOB).is_success

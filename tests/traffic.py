@@ -32,6 +32,9 @@ from typing import Protocol
 
 import httpx
 
+from bot.settings import Settings
+from bot.web.conversation_ids import ConversationIds
+
 ENDINGS = ("resolved", "handed_off", "abandoned")
 REASONS = ("customer_request", "complaint", "low_confidence", "negative_feedback", "flow_failure")
 UNCOVERED = ("store_pickup", "gift_wrapping", "loyalty_points")
@@ -97,6 +100,24 @@ class Stack(Protocol):
 
     url: str
     agent_token: str
+    settings: Settings
+
+
+# The rate limits off, for a test stack whose customers all come from 127.0.0.1 and type fast
+# (tests/test_rate_limits.py checks the limits; benchmarks/load.py measures them under load).
+NO_RATE_LIMITS = {
+    "chat_messages_per_minute": 0,
+    "chat_messages_per_minute_per_address": 0,
+    "conversations_per_hour_per_address": 0,
+    "tickets_per_hour_per_address": 0,
+    "searches_per_minute_per_address": 0,
+}
+
+
+def signed_id(stack: Stack, body: str) -> str:
+    """A conversation id the stack's web app accepts, made from body (1-42 letters, digits,
+    '-', '_'; a test prefix marks test traffic) with the server's key, as the server would."""
+    return ConversationIds.for_settings(stack.settings).sign(body)
 
 
 # --- the demo store's customers and orders ----------------------------------------------------
@@ -648,8 +669,8 @@ def week(seed: int = 7, conversations: int = 60) -> list[Scripted]:
 
 
 def new_conversation_id(scripted: Scripted) -> str:
-    """A fresh widget conversation id (8-64 letters, digits, '-', '_'), never a test prefix."""
-    return f"c{uuid.uuid4().hex[:20]}-{scripted.name}"[:64]
+    """A fresh widget conversation id's body (signed_id makes the id), never a test prefix."""
+    return f"c{uuid.uuid4().hex[:20]}-{scripted.name}"[:42]
 
 
 class Conversation:
@@ -657,7 +678,7 @@ class Conversation:
     every test's customer shares (tests/test_conversations.py's Chat, Customer below)."""
 
     def __init__(self, stack: Stack, conversation_id: str) -> None:
-        self.id = conversation_id
+        self.id = signed_id(stack, conversation_id)  # conversation_id: the id's body
         self.http = httpx.Client(base_url=stack.url, timeout=60)
         self.agent_http = httpx.Client(
             base_url=stack.url, timeout=60, headers={"Authorization": f"Bearer {stack.agent_token}"}
@@ -760,7 +781,7 @@ def play(stack: Stack, scripted: Scripted, conversation_id: str | None = None) -
                 replies = customer.send(step.say or "", step.payload)
             played.append(
                 {
-                    "conversation_id": conversation_id,
+                    "conversation_id": customer.id,
                     "step": step,
                     "metas": [r.get("meta") or {} for r in replies],
                     "texts": [r["text"] for r in replies],

@@ -429,6 +429,36 @@
   }
 
   // ---------- talking to the server ----------
+  // The server makes conversation ids (it refuses any other with 403): ask for one before the
+  // first message, and again when the stored one is refused or the conversation is full (409).
+  var asking = null;
+  function ensureConversation() {
+    if (conversationId) return Promise.resolve(conversationId);
+    if (!asking) {
+      asking = fetch(cfg.server + "/api/chat/conversations", { method: "POST", credentials: "omit", cache: "no-store" })
+        .then(function (r) {
+          return r.json().catch(function () { return {}; }).then(function (json) {
+            if (!r.ok || !json.conversation_id) {
+              var err = new Error(describe(json) || "HTTP " + r.status);
+              err.status = r.status;
+              throw err;
+            }
+            conversationId = json.conversation_id;
+            store.set("id", conversationId);
+            return conversationId;
+          });
+        })
+        .then(function (id) { asking = null; return id; }, function (err) { asking = null; throw err; });
+    }
+    return asking;
+  }
+
+  function forgetConversation() {
+    conversationId = null;
+    store.del("id");
+    cursor = 0;
+  }
+
   function api(method, path, body) {
     var url = cfg.server + "/api/chat/" + encodeURIComponent(conversationId) + path;
     var opts = { method: method, headers: {}, credentials: "omit", cache: "no-store" };
@@ -453,6 +483,7 @@
   }
 
   function apply(update) {
+    if (update.earlier && !cursor) note("Earlier messages of this conversation are not shown.", "earlier");
     (update.items || []).forEach(renderItem);
     cursor = Math.max(cursor, update.cursor || 0);
     showHandoff(update.handoff);
@@ -470,6 +501,7 @@
       apply(update);
       if (!outbox.length) showBanner("");
     }, function (err) {
+      if (err.status === 403) { forgetConversation(); return; }  // not one the server made
       if (err.status && err.status < 500) return;
       showBanner("Can't reach support right now. Trying again…");
     }).then(schedulePoll);
@@ -492,7 +524,6 @@
   }
 
   function send(text, payload) {
-    if (!conversationId) { conversationId = newId(); store.set("id", conversationId); }
     var pending = bubble("user pending", "You");
     pending.appendChild(el("p", { text: text }));
     pending.appendChild(el("span", { class: "state", text: "Sending…" }));
@@ -514,13 +545,25 @@
     var body = msg.payload ? { text: msg.text, payload: msg.payload } : { text: msg.text };
     body.message_id = msg.id;
     if (msg.tries++) body.resend = true;
-    api("POST", "/messages?after=" + cursor, body).then(function (update) {
+    ensureConversation().then(function () {
+      return api("POST", "/messages?after=" + cursor, body);
+    }).then(function (update) {
       outbox.shift();
       msg.node.remove();
       retryDelay = 0;
       showBanner("");
       apply(update);
     }, function (err) {
+      if ((err.status === 403 || err.status === 409) && !msg.renewed) {
+        // an id the server did not make (an old widget's), or a conversation grown full:
+        // the message goes again in a new conversation
+        msg.renewed = true;
+        msg.tries = 0;
+        forgetConversation();
+        if (err.status === 409) note("This conversation grew very long, so a new one has started.", "renewed");
+        retryTimer = setTimeout(retryNow, 0);
+        return;
+      }
       if (err.status && err.status < 500) {  // the server said no: show why, don't retry
         outbox.shift();
         msg.node.classList.remove("pending");
