@@ -108,6 +108,12 @@ class Settings(BaseSettings):
         None, description="Key that signs inbox session cookies (default: generated in data_dir)."
     )
     cookie_secure: bool = Field(True, description="Send the inbox cookie over HTTPS only.")
+    production: bool = Field(
+        False,
+        description="Production mode (also `bot up --production`): `bot up` refuses to start "
+        "without agent_tokens, a session_secret of at least 32 characters and cookie_secure, "
+        "and never makes a demo agent. Off: demo mode, which says so when it starts.",
+    )
     session_idle_minutes: int = Field(
         30,
         ge=1,

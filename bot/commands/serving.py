@@ -45,6 +45,14 @@ def up(
             "of several; see docs/operations.md).",
         ),
     ] = None,
+    production: Annotated[
+        bool,
+        typer.Option(
+            "--production",
+            help="Refuse to start without agent_tokens, a session_secret and cookie_secure, "
+            "and make no demo agent (the setting production does the same).",
+        ),
+    ] = False,
 ) -> None:
     """Start the action server, the Rasa server(s) and the web app; Ctrl-C stops them all."""
     import signal
@@ -53,7 +61,19 @@ def up(
     from bot import stack
 
     settings = get_settings()
+    production = production or settings.production
     roles = tuple(r.strip() for r in only.split(",") if r.strip()) if only else stack.ROLES
+    if production and "web" in roles:
+        from rich.markup import escape
+
+        problems = stack.production_problems(settings)
+        if problems:
+            raise fail(
+                "production mode refuses to start; set:\n"
+                + "\n".join(f"  - {escape(p)}" for p in problems)
+                + "\n(see docs/operations.md, 'Production'; without --production it starts "
+                "in demo mode)"
+            )
     try:
         ports = stack.replica_ports(settings)
         listeners = stack.listeners(settings, roles)
@@ -70,7 +90,7 @@ def up(
     logs = stack.private_data_dir(settings) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     try:
-        servers = stack.start_stack(settings, model, logs, roles=roles)
+        servers = stack.start_stack(settings, model, logs, demo=not production, roles=roles)
     except stack.StackError as exc:
         raise fail(str(exc)) from exc
     stopping = False
@@ -89,13 +109,31 @@ def up(
             out.print(f"{server.name + ':':<20}{server.url}", markup=False)
         web = f"http://{settings.web_host}:{settings.web_port}"
         if "web" in roles:
+            demo_agent = not production and not settings.agent_tokens
+            sign_in = (
+                f"(demo token in {settings.data_dir / 'demo-agent.token'})"
+                if demo_agent
+                else f"({len(settings.agent_tokens)} agents in agent_tokens)"
+            )
             out.print(
                 f"store page:   {web}/  (the chat widget is in the corner)\n"
-                f"help centre:  {web}/help/\nagent inbox:  {web}/inbox "
-                f"(demo token in {settings.data_dir / 'demo-agent.token'})\n"
+                f"help centre:  {web}/help/\nagent inbox:  {web}/inbox {sign_in}\n"
                 f"insights:     {web}/insights  (the same sign-in)",
                 markup=False,
             )
+            if production:
+                out.print("mode:         production", markup=False)
+            else:
+                out.print(
+                    "mode:         DEMO: "
+                    + (
+                        "a demo agent, and the inbox cookie also over plain HTTP; "
+                        if demo_agent
+                        else ""
+                    )
+                    + "not for the internet (bot up --production: docs/operations.md)",
+                    markup=False,
+                )
         if stack.scaled_out(settings) and {"rasa", "haproxy"} & set(roles):
             out.print(
                 f"Rasa:         {len(ports)} replicas here (ports "

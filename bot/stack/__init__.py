@@ -6,6 +6,7 @@
 - `process`: one server's process: start, wait until ready, restart, stop its process group.
 - `supervisor`: prepare, check, start the planned stack, restart what dies, record it.
 - `model`: train the Rasa model when its data changed. `evaluation`: a throwaway stack.
+- `production`: what production mode demands of the settings before anything starts.
 - `ports`, `paths`: free ports and where things are.
 
 The names below are the package's API (`from bot.stack import start_stack`).
@@ -32,6 +33,7 @@ from bot.stack.plan import (
 )
 from bot.stack.ports import free_port, port_in_use
 from bot.stack.process import Server, wait_all, wait_ready
+from bot.stack.production import production_problems
 from bot.stack.supervisor import (
     check_scale_out,
     create_database,
@@ -70,6 +72,7 @@ __all__ = [
     "own_stack_settings",
     "plan_stack",
     "port_in_use",
+    "production_problems",
     "private_data_dir",
     "rasa_env",
     "running_stack",
