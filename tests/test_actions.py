@@ -23,10 +23,17 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, demo_index: Path):
     monkeypatch.setenv("BOT_SETTINGS_FILE", str(tmp_path / "none.toml"))
     monkeypatch.setenv("BOT_INDEX_DIR", str(demo_index))
     monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path / "var"))
-    for cached in (common.settings, common.knowledge_base, common.store, common.queue):
+    cached_parts = (
+        common.settings,
+        common.knowledge_base,
+        common.store,
+        common.queue,
+        common.limits,
+    )
+    for cached in cached_parts:
         cached.cache_clear()
     yield
-    for cached in (common.settings, common.knowledge_base, common.store, common.queue):
+    for cached in cached_parts:
         cached.cache_clear()
 
 
@@ -186,6 +193,28 @@ def test_tracking_finds_the_order_and_leaks_nothing_on_a_wrong_email(env) -> Non
         tracker(slots={"order_number": number, "email": "x@y.com", "order_failures": 1.0}),
     )
     assert [m["custom"]["outcome"] for m in again] == ["flow", "handoff_offer"]
+
+
+def test_one_address_gets_only_so_many_people_an_hour(env, monkeypatch) -> None:
+    """The gateway sends an HMAC of the customer's address with each message; the handoff
+    counts tickets by it, and past the limit says when to try again instead of opening one."""
+    monkeypatch.setenv("BOT_TICKETS_PER_HOUR_PER_ADDRESS", "2")
+    common.settings.cache_clear()
+
+    def asking(sender: str, client: str) -> Tracker:
+        t = tracker("I want a person", "request_human", sender=sender)
+        t.latest_message["metadata"] = {"client": client}
+        return t
+
+    for n in range(2):
+        messages, _ = run(ActionHandoff(), asking(f"conv-limit-{n}", "a" * 32))
+        assert messages[0]["custom"]["outcome"] == "handoff"
+    messages, events = run(ActionHandoff(), asking("conv-limit-2", "a" * 32))
+    assert messages[0]["custom"]["outcome"] == "handoff_limited"
+    assert "try again in about" in messages[0]["text"] and "handoff_active" not in slots(events)
+    assert common.queue().active_for_conversation("conv-limit-2") is None
+    messages, _ = run(ActionHandoff(), asking("conv-limit-3", "b" * 32))  # another address
+    assert messages[0]["custom"]["outcome"] == "handoff"
 
 
 def test_handoff_creates_a_ticket_with_context_and_the_bot_relays_until_resumed(env) -> None:
