@@ -17,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import math
+import threading
 import time
 from collections.abc import Sequence
 
@@ -28,6 +30,7 @@ from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 WARN_EVERY_SECONDS = 60.0  # a counter store that is away is logged at most this often
+MAX_REMEMBERED = 10_000  # refused keys a worker remembers (see RateLimits._refused)
 
 
 class TooManyRequests(HTTPException):
@@ -118,11 +121,41 @@ class RateLimits:
             "search", settings.searches_per_minute_per_address, 60, "searches from one address"
         )
         self._warned = 0.0
+        # (limit name, key) -> (monotonic time it is allowed again, the refusal): a key refused
+        # stays refused until then (refused requests count nowhere, so nothing can free it
+        # sooner), and this worker says so without asking the counter store: a script that
+        # keeps sending costs a dictionary lookup, not a write to the database or Redis
+        self._refused: dict[tuple[str, str], tuple[float, Refused]] = {}
+        self._lock = threading.Lock()
+
+    def _known_refusal(self, checks: Sequence[tuple[Limit, str]]) -> Refused | None:
+        now = time.monotonic()
+        with self._lock:
+            for limit, key in checks:
+                known = self._refused.get((limit.name, key))
+                if known is None:
+                    continue
+                until, refused = known
+                if now < until:
+                    return Refused(refused.limit, max(1, math.ceil(until - now)))
+                del self._refused[(limit.name, key)]
+        return None
+
+    def _remember(self, refused: Refused, checks: Sequence[tuple[Limit, str]]) -> None:
+        key = next(k for limit, k in checks if limit is refused.limit)
+        with self._lock:
+            if len(self._refused) >= MAX_REMEMBERED:  # many keys refused at once: start over
+                self._refused.clear()
+            until = time.monotonic() + refused.retry_after - 1  # never past the store's time
+            self._refused[(refused.limit.name, key)] = (until, refused)
 
     def check(self, checks: Sequence[tuple[Limit, str]]) -> None:
         """Count a request against these (limit, key) pairs; TooManyRequests when one refuses.
         A counter store that cannot be reached lets the request through (logged): the limits
         guard the service, and must not take it down."""
+        known = self._known_refusal(checks)
+        if known is not None:
+            raise TooManyRequests(known)
         try:
             refused = self.counter.hit(checks)
         except Exception as exc:  # Redis or the database away for a moment
@@ -132,6 +165,7 @@ class RateLimits:
             return
         if refused is not None:
             logger.info("rate limit: %s reached", refused.limit.describe())
+            self._remember(refused, checks)
             raise TooManyRequests(refused)
 
     def message(self, request: Request, conversation_id: str) -> None:
