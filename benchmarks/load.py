@@ -239,14 +239,17 @@ def drain(meter: Meter) -> float:
 # ---------- Locust ----------
 
 
-def run_level(web: str, users: int, seconds: int, env: dict, folder: Path, meter: Meter) -> dict:
-    """One load level: Locust headless (niced) with `users` customers; the window's figures."""
+def run_level(
+    web: str, users: int, seconds: int, env: dict, folder: Path, meter: Meter, abusers: int = 0
+) -> dict:
+    """One load level: Locust headless (niced) with `users` customers (and `abusers` abusive
+    senders beside them); the window's figures."""
     result_path = folder / f"locust-{users}.json"
     result_path.unlink(missing_ok=True)
     rate = max(users / 10, 1.0)
     command = [
         "nice", "-n", "10", str(LOCUST), "-f", str(LOCUSTFILE), "--headless",
-        "--host", web, "-u", str(users), "-r", f"{rate:g}",
+        "--host", web, "-u", str(users + abusers), "-r", f"{rate:g}",
         "-t", f"{int(users / rate + SETTLE_S + seconds + 120)}s",  # a backstop: locustfile stops it
         "--only-summary", "--loglevel", "WARNING",
     ]  # fmt: skip
@@ -309,7 +312,10 @@ def warm_up(web: str, orders: list[tuple[str, str]], customers: list[str]) -> No
     ]
     with httpx.Client(base_url=web, timeout=120) as client:
         for script, expected in scripts:
-            conversation, cursor, seen = f"load-warmup-{secrets.token_hex(6)}", 0.0, set()
+            made = client.post("/api/chat/conversations")  # as the widget asks for one
+            if made.status_code != 201:
+                raise RuntimeError(f"warm-up: no conversation id: HTTP {made.status_code}")
+            conversation, cursor, seen = made.json()["conversation_id"], 0.0, set()
             for text in script:
                 reply = client.post(
                     f"/api/chat/{conversation}/messages",
@@ -386,18 +392,21 @@ def run_stack(replicas: int, args: argparse.Namespace, model: Path) -> dict:
             "LOAD_THINK_MIN": str(THINK_S[0]),
             "LOAD_THINK_MAX": str(THINK_S[1]),
             "LOAD_LINGER": str(args.linger),
+            "LOAD_ABUSERS": str(args.abusers),
+            "LOAD_ABUSER_ADDRESSES": str(args.abuser_addresses),
         }
         record["levels"] = []
         for users in args.users:
             drained = drain(meter)
             log(f"{replicas} replica(s), {users} users: ramp (servers idle after {drained} s)")
-            level = run_level(web, users, args.seconds, env, folder, meter)
+            level = run_level(web, users, args.seconds, env, folder, meter, args.abusers)
             level["drain_before_s"] = drained
             record["levels"].append(level)
             turn = level["turn"]
             log(
                 f"  {turn['ok_per_s']} turns/s, p95 {turn['ms']['p95']} ms, "
                 f"{turn['failures']} failed turns, {level['poll']['requests']} polls"
+                + (f"; abuse: {level['abuse']}" if "abuse" in level else "")
             )
     except (StackError, RuntimeError, httpx.HTTPError, sa.exc.SQLAlchemyError) as exc:
         record["error"] = f"{type(exc).__name__}: {exc}"
@@ -590,6 +599,19 @@ def main() -> None:
         action="store_true",
         help="Keep one replica's conversations in PostgreSQL too (default: SQLite, as shipped).",
     )
+    parser.add_argument(
+        "--abusers",
+        type=int,
+        default=0,
+        help="Abusive senders beside the customers (benchmarks/locustfile.py's Abuser): each "
+        "sends as fast as it is answered and ignores Retry-After (0).",
+    )
+    parser.add_argument(
+        "--abuser-addresses",
+        type=int,
+        default=1,
+        help="How many client addresses the abusers come from (1: one script's).",
+    )
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/1")
     parser.add_argument("--index", type=Path, default=ROOT / "index")
@@ -623,6 +645,8 @@ def main() -> None:
         "request, failed ones included; turns/s counts answered turns",
         "action_workers": args.action_workers,
         "web_workers": args.web_workers,
+        "abusers": args.abusers,
+        "abuser_addresses": args.abuser_addresses,
         "stacks": stacks,
     }
     save(result, "python benchmarks/load.py " + " ".join(sys.argv[1:]), args.out)

@@ -1,7 +1,9 @@
 """Locust users: customers chatting through the web app's chat gateway, the way the widget does.
 
-Each user is one customer at a time, holding one conversation (a fresh id `load-<hex>`, which the
-insights report ignores) of 2-4 messages: a greeting and KB questions, an order lookup (where is
+Each user is one customer at a time, coming from an address of its own (X-Forwarded-For, which
+the web app believes from 127.0.0.1, its trusted proxy, so the per-address rate limits count each
+customer apart), holding one conversation (an id it asks the server for, as the widget does) of
+2-4 messages: a greeting and KB questions, an order lookup (where is
 my order? → the order number → the email) or a password reset (→ the email), with 5-15 s of
 typing between messages. When the conversation ends the customer leaves (the chat's polling
 stops) and, after another 5-15 s, the next customer starts a new one.
@@ -18,6 +20,12 @@ What it sends is what bot/web/static/widget.js sends:
   conversation is polled only when a turn is slow (think time + turn time > 20 s), during a handoff,
   or while the customer lingers (LOAD_LINGER seconds with the chat open after the last answer).
 
+With LOAD_ABUSERS = N, N more users are abusive senders from one address (LOAD_ABUSER_ADDRESSES:
+from that many): each sends messages into its conversation as fast as answers come, never
+waiting for Retry-After, and starts a new conversation whenever it is refused (reported as
+"abuse message" and "abuse new conversation", a 429 counted as the expected answer); the
+customers' "turn" figures are what the abuse does to everyone else.
+
 benchmarks/load.py runs it headless at each load level (see its docstring): it passes the demo
 store's orders and customers (LOAD_ORDERS, LOAD_CUSTOMERS) and LOAD_WINDOW_SECONDS and LOAD_RESULT,
 which make this file reset Locust's stats once every user is spawned, stop the run that many
@@ -33,14 +41,13 @@ import json
 import os
 import random
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
 import gevent
 from common import QUESTIONS  # benchmarks/common.py (Locust puts this folder on sys.path)
 from gevent.event import Event
-from locust import between, events, task
+from locust import between, constant, events, task
 from locust.contrib.fasthttp import FastHttpUser
 
 # The widget's timers (bot/web/static/widget.js): POLL_IDLE, POLL_HANDOFF, and how long after a
@@ -70,6 +77,9 @@ WINDOW_SECONDS = float(os.environ.get("LOAD_WINDOW_SECONDS", "0"))
 SETTLE_SECONDS = float(os.environ.get("LOAD_SETTLE_SECONDS", str(THINK[1])))
 RESULT = os.environ.get("LOAD_RESULT", "")
 OUTCOMES: Counter[str] = Counter()  # the bot's outcome of each answered turn, in the window
+ABUSERS = int(os.environ.get("LOAD_ABUSERS", "0"))
+ABUSER_ADDRESSES = max(1, int(os.environ.get("LOAD_ABUSER_ADDRESSES", "1")))
+ABUSE: Counter[str] = Counter()  # the abusers' answers by status, in the window
 CPU_WARNINGS: list[float] = []  # Locust's own "CPU usage above 90%" warnings, in the window
 
 
@@ -96,7 +106,7 @@ class Chat:
 
     def __init__(self, user: Customer) -> None:
         self.user = user
-        self.id = f"load-{uuid.uuid4().hex}"
+        self.id = ""
         self.cursor = 0.0
         self.seen: set[str] = set()
         self.due: float | None = None  # when the next poll goes (none before the first reply)
@@ -116,6 +126,21 @@ class Chat:
         self.due = now + (POLL_HANDOFF if now < self.fast_until else POLL_IDLE)
         self.rescheduled.set()
 
+    def open(self) -> bool:
+        """Ask the server for the conversation's id, as the widget does before its first
+        message; False when it gives none."""
+        with self.user.client.post(
+            "/api/chat/conversations",
+            headers=self.user.headers,
+            name="new conversation",
+            catch_response=True,
+        ) as response:
+            if response.status_code != 201:
+                response.failure(_problem(response))
+                return False
+            self.id = response.json()["conversation_id"]
+            return True
+
     def send(self, text: str) -> bool:
         """One message, sent again like the widget does; False when the customer gives up."""
         for retry in range(len(RETRY_DELAYS) + 1):
@@ -131,6 +156,7 @@ class Chat:
         with self.user.client.post(
             f"/api/chat/{self.id}/messages?after={self.cursor!r}",
             json={"text": text},
+            headers=self.user.headers,
             name="turn",
             catch_response=True,
         ) as response:
@@ -170,7 +196,10 @@ class Chat:
                 continue
             self.due = None
             with self.user.client.get(
-                f"/api/chat/{self.id}?after={self.cursor!r}", name="poll", catch_response=True
+                f"/api/chat/{self.id}?after={self.cursor!r}",
+                headers=self.user.headers,
+                name="poll",
+                catch_response=True,
             ) as response:
                 if response.status_code == 200:
                     try:
@@ -200,6 +229,7 @@ class Customer(FastHttpUser):
 
     def on_start(self) -> None:
         self.rng = random.Random()
+        self.headers = {"X-Forwarded-For": _address(self.rng)}
         # the first customer types a first message too, like every later one: customers do not
         # all send the moment Locust spawns them (400 first messages within its 10 s ramp)
         gevent.sleep(self.wait_time())
@@ -207,6 +237,8 @@ class Customer(FastHttpUser):
     @task
     def converse(self) -> None:
         chat = Chat(self)
+        if not chat.open():
+            return
         poller = gevent.spawn(chat.poll)
         try:
             for n, text in enumerate(conversation(self.rng)):
@@ -218,6 +250,63 @@ class Customer(FastHttpUser):
                 gevent.sleep(LINGER)  # reading the answer with the chat still open
         finally:
             poller.kill(block=False)  # the customer left: the widget polls no more
+
+
+def _address(rng: random.Random) -> str:
+    """A customer's own address (10.x.y.z)."""
+    return f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+
+
+class Abuser(FastHttpUser):
+    """A script: messages as fast as the answers come, a new conversation whenever refused."""
+
+    abstract = ABUSERS == 0  # none unless LOAD_ABUSERS asks
+    fixed_count = ABUSERS
+    wait_time = constant(0)
+    network_timeout = TIMEOUT
+    connection_timeout = TIMEOUT
+    spawned = 0
+
+    def on_start(self) -> None:
+        Abuser.spawned += 1
+        self.headers = {"X-Forwarded-For": f"192.0.2.{1 + Abuser.spawned % ABUSER_ADDRESSES}"}
+        self.id = ""
+
+    def _request(self, name: str, path: str, body: dict | None) -> int:
+        with self.client.post(
+            path, json=body, headers=self.headers, name=name, catch_response=True
+        ) as response:
+            status = response.status_code or 0
+            if "start" in _window:
+                ABUSE[f"{name} {status}"] += 1
+            if status in (200, 201, 409, 429):
+                response.success()  # what the server should say to a script
+            else:
+                response.failure(_problem(response))
+            return status
+
+    @task
+    def abuse(self) -> None:
+        if not self.id:
+            with self.client.post(
+                "/api/chat/conversations",
+                headers=self.headers,
+                name="abuse new conversation",
+                catch_response=True,
+            ) as response:
+                status = response.status_code or 0
+                if "start" in _window:
+                    ABUSE[f"abuse new conversation {status}"] += 1
+                if status == 201:
+                    self.id = response.json()["conversation_id"]
+                response.success() if status in (201, 429) else response.failure(_problem(response))
+            if not self.id:
+                return
+        status = self._request(
+            "abuse message", f"/api/chat/{self.id}/messages", {"text": "/request_human"}
+        )
+        if status in (403, 409, 429):
+            self.id = ""  # refused: start again with a new conversation, as a script would
 
 
 # ---------- the measured window (benchmarks/load.py) ----------
@@ -249,6 +338,7 @@ def _start_window(user_count: int) -> None:
     """The load is steady: drop what the ramp recorded, then measure for WINDOW_SECONDS."""
     _window["environment"].runner.stats.reset_all()
     OUTCOMES.clear()
+    ABUSE.clear()
     _window.update(start=time.time(), users=user_count)
     print("LOAD-WINDOW start", flush=True)  # load.py reads the servers' CPU now
     gevent.spawn_later(WINDOW_SECONDS, _end_window)
@@ -292,5 +382,12 @@ def _figures(environment, seconds: float) -> dict:
         key=lambda e: -e["occurrences"],
     )
     out["outcomes"] = dict(OUTCOMES.most_common())
+    if ABUSERS:
+        out["abuse"] = {
+            "abusers": ABUSERS,
+            "addresses": ABUSER_ADDRESSES,
+            "answers": dict(sorted(ABUSE.items())),
+            "requests_per_s": round(sum(ABUSE.values()) / seconds, 1),
+        }
     out["locust_cpu_warnings"] = len(CPU_WARNINGS)
     return out
