@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from fastapi import Request
 from fastapi.testclient import TestClient
 
 from bot.handoff import HandoffQueue
@@ -208,3 +209,19 @@ def test_search_is_limited_per_address_with_a_page_for_the_help_centre(
     limited = client.get("/api/search", params={"q": "refund"})
     assert limited.status_code == 429 and "Retry-After" in limited.headers
     assert "2 searches from one address per minute" in limited.json()["detail"]
+
+
+def test_the_help_centre_says_so_on_a_page(tmp_path: Path, queue: HandoffQueue) -> None:
+    client = _app(tmp_path, queue)
+    limits = client.app.state.limits
+
+    @client.app.get("/help/x/limited")
+    def limited(request: Request) -> dict:  # a help-centre page behind the search limit
+        limits.check([(Limit("search", 1, 60, "searches from one address"), "203.0.113.7")])
+        return {}
+
+    assert client.get("/help/x/limited").status_code == 200
+    page = client.get("/help/x/limited")
+    assert page.status_code == 429 and page.headers["content-type"].startswith("text/html")
+    assert "at most 1 searches from one address per minute" in page.text
+    assert 1 <= int(page.headers["Retry-After"]) <= 60

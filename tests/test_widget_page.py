@@ -77,15 +77,17 @@ def context(
     said: list[dict] = []
 
     def chat(route) -> None:
+        cors = {"Access-Control-Allow-Origin": "*", "Cache-Control": "no-store"}
+        if route.request.url.endswith("/api/chat/conversations"):  # the widget asks for an id
+            route.fulfill(status=201, json={"conversation_id": "page-test-0001"}, headers=cors)
+            return
         if route.request.method == "POST":
             text = json.loads(route.request.post_data or "{}").get("text", "")
             n = len(said)
             said.append({"id": f"u{n}", "ts": n + 1.0, "from": "user", "text": text})
             said.append({"id": f"b{n}", "ts": n + 1.5, **replies[text]})
         body = {"items": said, "cursor": len(said), "handoff": {"state": "bot"}}
-        route.fulfill(
-            json=body, headers={"Access-Control-Allow-Origin": "*", "Cache-Control": "no-store"}
-        )
+        route.fulfill(json=body, headers=cors)
 
     context.route("**/api/chat/**", chat)
     ARTIFACTS.mkdir(exist_ok=True)
