@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 from fastapi import Request
@@ -16,7 +17,7 @@ from fastapi.testclient import TestClient
 from bot.handoff import HandoffQueue
 from bot.ratelimit import DatabaseCounter, Limit, RedisCounter, retry_after
 from bot.settings import Settings
-from bot.stack import free_port
+from bot.stack import free_port, own_stack_settings, start_web, wait_ready
 from bot.web.app import create_app
 from bot.web.conversation_ids import ConversationIds
 from bot.web.limits import client_key, ticket_refused
@@ -225,3 +226,29 @@ def test_the_help_centre_says_so_on_a_page(tmp_path: Path, queue: HandoffQueue) 
     assert page.status_code == 429 and page.headers["content-type"].startswith("text/html")
     assert "at most 1 searches from one address per minute" in page.text
     assert 1 <= int(page.headers["Retry-After"]) <= 60
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_a_forwarded_address_counts_only_from_a_trusted_proxy(
+    tmp_path: Path, trusted: bool
+) -> None:
+    """Behind the configured proxy each customer is counted apart by X-Forwarded-For; anyone
+    else sending that header is counted by the address they connect from."""
+    settings = own_stack_settings(
+        tmp_path,
+        conversations_per_hour_per_address=1,
+        trusted_proxies=["127.0.0.1"] if trusted else ["192.0.2.1"],
+    )
+    web = start_web(settings, tmp_path)
+    try:
+        wait_ready(web)
+        first = httpx.post(
+            f"{web.url}/api/chat/conversations", headers={"X-Forwarded-For": "198.51.100.1"}
+        )
+        other = httpx.post(
+            f"{web.url}/api/chat/conversations", headers={"X-Forwarded-For": "198.51.100.2"}
+        )
+    finally:
+        web.stop()
+    assert first.status_code == 201
+    assert other.status_code == (201 if trusted else 429)
