@@ -413,7 +413,8 @@ def build_router(
         )
         cursor = max([after, *(i["ts"] for i in items)])
         shown = [i for i in items if i["ts"] > since] if since is not None else items
-        earlier = max(0, len(shown) - guard.history_max_items)  # a very long conversation
+        # a first read of a very long conversation: its newest items (a poll gets all new ones)
+        earlier = 0 if after else max(0, len(shown) - guard.history_max_items)
         return {
             "conversation_id": conversation_id,
             "items": shown[earlier:],
