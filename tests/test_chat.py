@@ -257,3 +257,23 @@ def test_a_conversation_is_written_as_fastapi_wrote_it() -> None:
     assert rendered == TypeAdapter(dict).dump_json(body)
     assert json.loads(rendered)["items"][0]["meta"]["score"] is None
     assert b'"cursor":0.00001' in rendered and "Café ✓".encode() in rendered
+
+
+def test_a_first_read_of_a_long_conversation_shows_its_newest_items(
+    tmp_path: Path, queue: HandoffQueue
+) -> None:
+    rows = [(CONV, 100.0 + n, {"event": "user", "text": f"q{n}"}) for n in range(30)]
+    _rasa_events_table(tmp_path / "conversations.db", rows)
+    settings = Settings(
+        data_dir=tmp_path / "var",
+        settings_file=Path("/nonexistent"),
+        session_secret=SECRET,
+        tracker_store_url=f"sqlite:///{tmp_path / 'conversations.db'}",
+        history_max_items=20,
+    )
+    client = TestClient(create_app(settings, queue=queue))
+    first = client.get(f"/api/chat/{CONV}").json()
+    assert [i["text"] for i in first["items"]] == [f"q{n}" for n in range(10, 30)]
+    assert first["earlier"] == 10
+    since = client.get(f"/api/chat/{CONV}?after=100").json()  # a poll is never cut
+    assert len(since["items"]) == 30 and since["earlier"] == 0
