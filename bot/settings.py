@@ -277,7 +277,7 @@ class Settings(BaseSettings):
         "429 with Retry-After. 0: no limit.",
     )
     chat_messages_per_minute_per_address: int = Field(
-        120,
+        60,
         ge=0,
         description="Chat messages one client address may send per minute, all its "
         "conversations together (an office behind one address holds many customers). 0: none.",
