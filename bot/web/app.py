@@ -36,6 +36,7 @@ from bot.kb.loader import parse_article, rewrite_links
 from bot.kb.render import render_markdown
 from bot.kb.search import KnowledgeBase
 from bot.kb.store import KBIndexError
+from bot.mail.mailer import TicketMailer, open_outbox
 from bot.settings import Settings
 from bot.tokens import internal_token, stored_secret
 from bot.web import api, chat, inbox, insights
@@ -113,9 +114,12 @@ def open_queue(settings: Settings) -> HandoffQueue:
         settings.webhook_retries,
     )
     resumer = RasaResumer(settings.rasa_base_url, internal_token(settings, "rasa"))
-    return HandoffQueue.from_url(
+    queue = HandoffQueue.from_url(
         settings.queue_url, on_created=notifier.ticket_created, on_closed=resumer.ticket_closed
     )
+    # a ticket's emails are queued in the ticket's own transaction (bot.mail.mailer)
+    queue.mail = TicketMailer.from_settings(settings, open_outbox(settings, queue.engine))
+    return queue
 
 
 def session_secret(settings: Settings) -> str:
