@@ -127,6 +127,9 @@ def own_stack_settings(folder: Path, **fields: Any) -> Settings:
         "rasa_port": free_port(),
         "action_port": free_port(),
         "mail_port": free_port(),
+        # nobody signs in to a test stack's inbox: its handoffs stay live (the queue) unless
+        # the caller asks for the after-hours behaviour (after_hours_without_agents=True)
+        "after_hours_without_agents": False,
         **fields,
     }
     return isolated_settings(**values)
