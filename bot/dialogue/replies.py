@@ -146,6 +146,10 @@ RELAYED_NO_EMAIL = (
     "I've added that to your request. To get the answer by email, send me your email address; "
     "otherwise keep this chat open and the team will answer here."
 )
+# The widget's status line (GET /api/availability)
+STATUS_OPEN = "Our team is online now."
+STATUS_CLOSED = "Our team is away; back {when}. Ask anyway: the answer comes by email."
+STATUS_NOBODY = "Our team is away right now. Ask anyway: the answer comes by email."
 BACK_WITH_THE_BOT = "You're back with the assistant. What can I help you with?"
 RESOLVED_BY_AGENT = (
     "Our agent has marked your request as resolved. I'm back if you need anything else."
@@ -262,3 +266,12 @@ def order_status_text(order: Order) -> str:
         parts.append(f"Delivered on {_date(order.estimated_delivery)}.")
     parts.append(NEXT_STEPS.get(order.status, ""))
     return " ".join(p for p in parts if p)
+
+
+def status_line(state: str, when: str | None) -> str:
+    """The widget's one line on whether people are there now."""
+    if state == "open":
+        return STATUS_OPEN
+    if state == "closed" and when:
+        return STATUS_CLOSED.format(when=when)
+    return STATUS_NOBODY

@@ -22,6 +22,8 @@ QUOTE_START = re.compile(
     r"^(>|On .{0,200}wrote:\s*$|-{2,}\s*Original Message\s*-{2,}|From: .+@)", re.IGNORECASE
 )
 MAX_REPLY = 4000
+# The name an emailed reply is written under in the ticket (and shown in the chat).
+EMAIL_AGENT = "Support team (email)"
 
 
 def _signature(secret: str, ticket_id: int) -> str:

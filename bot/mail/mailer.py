@@ -7,7 +7,7 @@ import logging
 
 from sqlalchemy import Connection
 
-from bot.mail.inbound import reply_address
+from bot.mail.inbound import EMAIL_AGENT, reply_address
 from bot.mail.message import BadAddress
 from bot.mail.outbox import Outbox
 from bot.mail.tickets import agent_notice, answer_email, followup_email, handoff_email
@@ -111,7 +111,7 @@ class TicketMailer:
                 )
             elif sender == "agent" and ticket.get("after_hours") and ticket.get("customer_email"):
                 verified = (ticket.get("verified") or {}).get("email")
-                by_email = str(message.get("actor") or "").startswith("email:")
+                by_email = message.get("actor") == EMAIL_AGENT
                 if by_email and verified == ticket["customer_email"]:
                     return  # the helpdesk answered the customer (Reply-To) itself
                 self.outbox.enqueue(

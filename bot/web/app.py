@@ -39,7 +39,7 @@ from bot.kb.store import KBIndexError
 from bot.mail.mailer import TicketMailer, open_outbox
 from bot.settings import Settings
 from bot.tokens import internal_token, stored_secret
-from bot.web import api, chat, inbox, insights
+from bot.web import api, availability, chat, inbox, insights, mail
 from bot.web.security import SecurityHeaders
 from bot.web.signin import AgentSessions
 
@@ -250,6 +250,8 @@ def create_app(
         actions_health_url=action_health_url(settings.action_webhook_url),
     )
     app.include_router(chat.build_router(queue, rasa, ConversationLog(settings.conversations_url)))
+    app.include_router(availability.build_router(settings, queue.engine))
+    app.include_router(mail.build_router(settings, queue))
 
     def knowledge_base() -> KnowledgeBase:
         if state["kb"] is None:
