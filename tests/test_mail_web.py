@@ -111,3 +111,25 @@ def test_without_an_inbound_domain_the_webhook_is_not_there(queue_url: str, tmp_
         response = client.post("/api/mail/inbound", data={"recipient": "x@y"})
         assert response.status_code == 404 and "inbound_mail_domain" in response.json()["detail"]
     app.state.queue.close()
+
+
+def test_the_inbox_marks_after_hours_tickets_and_their_emails(
+    queue_url: str, tmp_path: Path
+) -> None:
+    import re
+
+    app = _app(queue_url, tmp_path, handoff_email_to="help@desk.example")
+    with TestClient(app, base_url="https://testserver") as client:
+        queue = app.state.queue
+        late, _ = queue.create(
+            NewTicket(conversation_id="conv-late", reason="customer_request", after_hours=True)
+        )
+        form = client.get("/inbox/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+        client.post("/inbox/login", data={"token": ALICE, "csrf": csrf, "next": "/inbox"})
+        [row] = client.get("/inbox.json").json()["tickets"]
+        assert row["id"] == late.id and row["after_hours"] is True and row["email"] == "waiting"
+        page = client.get("/inbox").text
+        assert "after hours" in page and "email waiting" in page
+        assert "your reply here is emailed to them" in client.get(f"/inbox/tickets/{late.id}").text
+    app.state.queue.close()

@@ -58,12 +58,15 @@ class RasaClient:
         message: str,
         title: str | None = None,
         message_id: str | None = None,
+        timezone: str | None = None,
     ) -> list[dict]:
         """One customer turn; the bot's messages for it. A button's title goes as metadata, so
         the conversation shows what the customer clicked; message_id too, so a turn sent again
-        after a server died can be recognised as already handled."""
+        after a server died can be recognised as already handled; the customer's time zone for
+        the handoff's "back at" time."""
         body: dict = {"sender": conversation_id, "message": message}
-        metadata = {k: v for k, v in (("title", title), ("message_id", message_id)) if v}
+        given = (("title", title), ("message_id", message_id), ("timezone", timezone))
+        metadata = {k: v for k, v in given if v}
         if metadata:
             body["metadata"] = metadata
         try:
