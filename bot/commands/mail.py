@@ -64,3 +64,23 @@ def retry(email_id: Annotated[int, typer.Argument(help="The failed email's numbe
     if not _outbox().retry(email_id):
         raise fail(f"email {email_id} is not a failed email (see `bot mail list --status failed`)")
     out.print(f"email {email_id} queued again")
+
+
+@mail_app.command("inbound-url")
+def inbound_url(as_json: JsonOption = False) -> None:
+    """The URL (with its token) to give the inbound-parse service, so agents' emailed replies
+    reach the chat; needs inbound_mail_domain and public_url."""
+    from bot.mail.inbound import inbound_token
+    from bot.mail.mailer import inbound_secret
+
+    settings = get_settings()
+    if not settings.inbound_mail_domain:
+        raise fail("inbound_mail_domain is not set (see docs/operations.md, 'Email')")
+    url = (
+        f"{settings.public_url.rstrip('/')}/api/mail/inbound"
+        f"?token={inbound_token(inbound_secret(settings))}"
+    )
+    if as_json:
+        print_json({"url": url, "domain": settings.inbound_mail_domain})
+        return
+    out.print(url, markup=False)
