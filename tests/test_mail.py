@@ -18,6 +18,9 @@ from bot.mail.worker import MailWorker
 from bot.store.demo import DemoStore
 from tests.smtp_server import SmtpTestServer
 
+# a plain-text test server that asks for AUTH (the worker side refuses that only for smtp://)
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+
 SENDER = "Northwind Support <support@shop.example>"
 
 
