@@ -30,7 +30,7 @@ def zone(name: str) -> ZoneInfo:
     """An IANA time zone; an unknown name is a ValueError saying so."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: 'America' is a folder
         raise ValueError(
             f"'{name}' is not a time zone (use an IANA name like Europe/Paris)"
         ) from None

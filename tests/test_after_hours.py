@@ -74,7 +74,9 @@ def test_when_people_are_back_is_said_in_the_customers_time() -> None:
     assert replies.when_back(back, now, tokyo) == "tomorrow at 10:00 PM (your time)"
     later = dt.datetime(2026, 12, 10, 8, 0, tzinfo=NY)
     assert replies.when_back(later, now, None) == "on Thursday, December 10 at 8:00 AM (EST)"
-    assert customer_zone({"timezone": "Not/AZone"}) is None and customer_zone(None) is None
+    for wrong in ("Not/AZone", "America", "Europe/", "-", "/", "a" * 65, 7):
+        assert customer_zone({"timezone": wrong}) is None, wrong
+    assert customer_zone(None) is None
 
 
 def test_the_after_hours_handoff_promises_no_queue_and_asks_for_an_email() -> None:
