@@ -233,6 +233,7 @@ def test_the_demo_stores_reset_emails_are_delivered_once(engine: Engine, tmp_pat
         [got] = server.received
         assert got.recipients == [address] and got.message["Subject"] == "Reset your password"
         assert "reset-password?token=" in got.message.get_content()
+        assert got.message["Auto-Submitted"] == "auto-generated"
         [row] = store.outbox(address)
         assert row["message_id"] == got.message["Message-ID"]
     finally:

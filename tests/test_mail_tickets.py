@@ -79,6 +79,7 @@ def test_a_handoff_email_reads_as_a_helpdesk_ticket_and_later_messages_thread_un
     assert "broken" in first["Subject"]
     assert first["Reply-To"] == "ana.silva12@example.com"  # verified by the store
     assert first["X-Tier0-Ticket"] == str(created.id)
+    assert first["Auto-Submitted"] is None  # a helpdesk must make it a ticket, not drop it
     body = first.get_content()
     assert "[2026-12-06 07:40:05 UTC] Customer: My parcel arrived broken" in body
     assert "[2026-12-06 07:40:07 UTC] Bot: Sorry to hear that." in body

@@ -53,8 +53,11 @@ def compose(
     references: list[str] | None = None,
     extra_headers: dict[str, str] | None = None,
     now: dt.datetime | None = None,
+    automatic: bool = False,
 ) -> EmailMessage:
-    """A plain-text email (UTF-8, quoted-printable) with its Message-ID fixed now."""
+    """A plain-text email (UTF-8, quoted-printable) with its Message-ID fixed now; automatic
+    marks a notice nobody should answer (RFC 3834 Auto-Submitted: no vacation replies), never
+    the handoff a helpdesk must turn into a ticket."""
     message = EmailMessage(policy=SMTP)
     message["From"] = sender
     message["To"] = ", ".join(plain_addresses(to))
@@ -67,7 +70,8 @@ def compose(
         message["In-Reply-To"] = in_reply_to
     if references:
         message["References"] = " ".join(references)
-    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies back at us
+    if automatic:
+        message["Auto-Submitted"] = "auto-generated"
     for name, value in (extra_headers or {}).items():
         message[name] = value
     message.set_content(body, cte="quoted-printable")

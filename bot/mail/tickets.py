@@ -175,7 +175,7 @@ def agent_notice(ticket: dict, sender: str, to: list[str], public_url: str) -> E
         )
         + f"Open it: {ticket_link(public_url, ticket['id'])}\n"
     )
-    return compose(sender, to, "New " + subject(ticket), body)
+    return compose(sender, to, "New " + subject(ticket), body, automatic=True)
 
 
 def answer_email(

@@ -87,7 +87,9 @@ class MailWorker:
                     f"{row['id']}|{row['created_at']}|{row['to_email']}".encode()
                 ).hexdigest()[:40]
             )
-            message = compose(self.sender, row["to_email"], row["subject"], row["body"])
+            message = compose(
+                self.sender, row["to_email"], row["subject"], row["body"], automatic=True
+            )
             self.outbox.enqueue(message, "password_reset", dedupe_key=key)
             self.store.handed_over(row["id"], str(message["Message-ID"]))
             count += 1
