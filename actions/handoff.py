@@ -14,6 +14,7 @@ from bot.dialogue.handoff import (
     after_hours_message,
     bot_back,
     declined,
+    email_noted,
     handed_off,
     handed_off_away,
     handoff_reason,
@@ -119,7 +120,9 @@ def _after_hours(
     )
     with contextlib.suppress(TicketConflict, TicketNotFound):
         if step.keep_email:
-            queue().set_contact_email(ticket.id, step.keep_email)
+            kept = queue().set_contact_email(ticket.id, step.keep_email).customer_email
+            if kept and kept != step.keep_email:  # the store's verified email stays
+                return email_noted(intent, ticket.id, kept)
         elif step.suggested:
             queue().note(ticket.id, "email_suggested", "bot", step.suggested)
     return step.plan
