@@ -71,7 +71,8 @@ def measure(model: Path, handoffs: int, email: bool) -> dict:
                 elapsed = (time.perf_counter() - started) * 1000
                 response.raise_for_status()
                 said = response.json()
-                assert said and said[0].get("custom", {}).get("outcome") == "handoff", said
+                outcomes = [m["custom"].get("outcome") for m in said if "custom" in m]
+                assert "handoff" in outcomes, said
                 if n >= 2:
                     latencies.append(elapsed)
         queued = 0
