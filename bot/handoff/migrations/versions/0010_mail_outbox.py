@@ -40,8 +40,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Drop mail_outbox and tickets.after_hours."""
-    with op.batch_alter_table("tickets") as batch:
-        batch.drop_column("after_hours")
+    op.drop_column("tickets", "after_hours")
     op.drop_index("mail_outbox_by_ticket", "mail_outbox")
     op.drop_index("mail_outbox_due", "mail_outbox")
     op.drop_table("mail_outbox")
