@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -10,14 +11,21 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import intent_of, limits, queue, render, settings, top_intents, transcript
 from bot.dialogue.handoff import (
+    after_hours_message,
     bot_back,
     declined,
+    email_noted,
     handed_off,
+    handed_off_away,
     handoff_limited,
     handoff_reason,
     relayed,
 )
+from bot.dialogue.replies import when_back
 from bot.handoff import NewMessage, NewTicket, TicketConflict, TicketNotFound
+from bot.handoff.availability import current
+from bot.handoff.queue import Ticket
+from bot.hours import customer_zone
 from bot.web.limits import ticket_refused
 
 
@@ -46,6 +54,8 @@ class ActionHandoff(Action):
             return render(dispatcher, handoff_limited(intent, refused.retry_after))
         typed = not (tracker.latest_message.get("text") or "").startswith("/")
         reason = handoff_reason(intent, tracker.get_slot("handoff_offer_reason"), typed)
+        now = dt.datetime.now(dt.UTC)
+        available = current(settings(), queue().engine, now)
         ticket, _ = queue().create(
             NewTicket(
                 conversation_id=tracker.sender_id,
@@ -62,8 +72,14 @@ class ActionHandoff(Action):
                 articles=(tracker.get_slot("kb_articles_tried") or [])[-5:],
                 transcript=[{**m, "text": m["text"][:4000]} for m in transcript(tracker)],
                 idempotency_key=f"{tracker.sender_id}:{len(tracker.events)}",
+                after_hours=not available.live,
             )
         )
+        if ticket.after_hours:
+            zone = customer_zone(tracker.latest_message.get("metadata"))
+            back = when_back(available.back_at, now, zone) if available.back_at else None
+            email = ticket.customer_email
+            return render(dispatcher, handed_off_away(intent, reason, ticket.id, back, email))
         position = queue().position(ticket.id)
         return render(dispatcher, handed_off(intent, reason, ticket.id, position))
 
@@ -84,8 +100,38 @@ class ActionHandoffRelay(Action):
         with contextlib.suppress(TicketConflict, TicketNotFound):  # closed a moment ago
             queue().add_message(ticket.id, NewMessage(sender="customer", text=text[:4000] or "…"))
         said_before = bool(tracker.get_slot("handoff_relayed"))
+        if ticket.after_hours and ticket.status == "open":
+            emails = [e.get("value") for e in tracker.latest_message.get("entities") or []
+                      if e.get("entity") == "email"]  # fmt: skip
+            return render(
+                dispatcher, _after_hours(ticket, intent_of(tracker), text, emails, said_before)
+            )
+        agent_replied = any(m["sender"] == "agent" for m in ticket.transcript)
         position = None if said_before else queue().position(ticket.id)
-        return render(dispatcher, relayed(intent_of(tracker), ticket.id, position, said_before))
+        return render(
+            dispatcher,
+            relayed(intent_of(tracker), ticket.id, position, said_before, agent_replied),
+        )
+
+
+def _after_hours(
+    ticket: Ticket, intent: str | None, text: str, emails: list[str], said_before: bool
+):
+    """The after-hours step for a message: keep the email or remember the typo question."""
+    last = next(
+        (e["detail"] for e in reversed(ticket.events) if e["kind"] == "email_suggested"), None
+    )
+    step = after_hours_message(
+        intent, ticket.id, text, emails, ticket.customer_email, last, said_before
+    )
+    with contextlib.suppress(TicketConflict, TicketNotFound):
+        if step.keep_email:
+            kept = queue().set_contact_email(ticket.id, step.keep_email).customer_email
+            if kept and kept != step.keep_email:  # the store's verified email stays
+                return email_noted(intent, ticket.id, kept)
+        elif step.suggested:
+            queue().note(ticket.id, "email_suggested", "bot", step.suggested)
+    return step.plan
 
 
 class ActionHandoffResumed(Action):

@@ -9,6 +9,7 @@ from bot.commands.eval import eval_app
 from bot.commands.handoff import handoff_app
 from bot.commands.insights import insights_app
 from bot.commands.kb import kb_app
+from bot.commands.mail import mail_app
 
 app = typer.Typer(
     help="Tier-0 support bot.",
@@ -20,6 +21,7 @@ app.add_typer(kb_app, name="kb")
 app.add_typer(eval_app, name="eval")
 app.add_typer(handoff_app, name="handoff")
 app.add_typer(insights_app, name="insights")
+app.add_typer(mail_app, name="mail")
 app.command("train")(serving.train)
 app.command("up")(serving.up)
 app.command("serve")(serving.serve)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -28,7 +28,8 @@ RasaSpeedup = Literal[
 class Settings(BaseSettings):
     """Every tunable of the bot, each with a default; BOT_<FIELD> in the environment overrides."""
 
-    model_config = SettingsConfigDict(env_prefix="BOT_", extra="ignore")
+    # errors never echo a value: smtp_url (and other settings) may hold a password
+    model_config = SettingsConfigDict(env_prefix="BOT_", extra="ignore", hide_input_in_errors=True)
 
     settings_file: Path = Field(
         Path(DEFAULT_SETTINGS_FILE),
@@ -381,6 +382,97 @@ class Settings(BaseSettings):
         description="How often the web app records new turns from Rasa's tracker store.",
     )
 
+    # Email (bot.mail): every email leaves through the durable outbox and the mail worker
+    smtp_url: SecretStr | None = Field(
+        None,
+        description="The mail server: smtp://user:pass@host:587 (STARTTLS, required), "
+        "smtps://user:pass@host:465 (TLS from the start), or smtp+insecure://host:25 (plain, for "
+        "a relay on this machine only). Unset: emails wait in the outbox until it is set. "
+        "The password never appears in logs or on a command line.",
+    )
+    mail_from: str = Field(
+        "Northwind Goods Support <support@shop.example>",
+        description="The From address of every email the bot sends.",
+    )
+    mail_host: str = Field("127.0.0.1", description="Address of the mail worker's health port.")
+    mail_port: int = Field(
+        5071, ge=1, le=65535, description="Port of the mail worker's health check (`bot up`)."
+    )
+    mail_max_attempts: int = Field(
+        12,
+        ge=1,
+        le=50,
+        description="Tries of one email before it is marked failed and shown to the support "
+        "lead (with mail_backoff_seconds doubling: about 17 hours with the defaults).",
+    )
+    mail_backoff_seconds: float = Field(
+        30.0, gt=0, description="Wait before the first retry; doubled after each failure."
+    )
+    mail_backoff_max_seconds: float = Field(
+        6 * 3600.0, gt=0, description="The longest wait between two tries."
+    )
+    mail_timeout_seconds: float = Field(
+        20.0, gt=0, description="Timeout of one conversation with the mail server."
+    )
+    mail_poll_seconds: float = Field(
+        2.0, gt=0, description="How often the mail worker looks for emails to send."
+    )
+    mail_lease_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="How long a worker holds an email it is sending; a worker that died "
+        "holding one lets another resend it (with the same Message-ID) after this.",
+    )
+    public_url: str = Field(
+        "http://localhost:8080",
+        description="The web app's public address, for links in emails (the inbox's tickets).",
+    )
+    handoff_email_to: str | None = Field(
+        None,
+        description="The team's support address (a helpdesk's inbound address): each new "
+        "ticket is emailed there, later messages of the ticket in the same thread.",
+    )
+    agent_notify_emails: list[str] = Field(
+        default_factory=list,
+        description="Agents' addresses told of each new ticket (a short notice with the link).",
+    )
+    agent_notify_reasons: list[str] = Field(
+        default_factory=list,
+        description="Handoff reasons the agent notices are sent for (empty: every reason), "
+        "e.g. ['complaint', 'customer_request'].",
+    )
+    inbound_mail_domain: str | None = Field(
+        None,
+        description="Domain whose addresses reach the inbound-email webhook (POST "
+        "/api/mail/inbound): each ticket gets a signed reply address reply+<ticket>.<sig>@ this "
+        "domain, and an agent's reply to it reaches the customer's chat.",
+    )
+    inbound_mail_secret: str | None = Field(
+        None,
+        description="Key that signs reply addresses and the inbound webhook's token (default: "
+        "generated once and kept in data_dir/inbound-mail.key).",
+    )
+
+    # Business hours (bot.hours)
+    business_hours: dict[str, str] = Field(
+        default_factory=dict,
+        description="When agents answer, by weekday: {mon = '08:00-20:00', sat = '09:00-13:00', "
+        "sun = 'closed'}; a day may list several spans ('08:00-12:00, 13:00-17:00'). Empty: "
+        "every day, all day (availability then depends only on agents signed in).",
+    )
+    business_timezone: str = Field(
+        "America/New_York", description="The time zone of business_hours (an IANA name)."
+    )
+    business_holidays: list[str] = Field(
+        default_factory=list,
+        description="Dates the team is off, YYYY-MM-DD (optionally 'YYYY-MM-DD Christmas').",
+    )
+    after_hours_without_agents: bool = Field(
+        True,
+        description="Inside business hours with no agent signed in to the inbox, handle a "
+        "handoff as after hours (an email answer) instead of a live queue nobody reads.",
+    )
+
     @property
     def rasa_base_url(self) -> str:
         """Where the Rasa server's HTTP API answers."""
@@ -399,9 +491,35 @@ class Settings(BaseSettings):
         return self.tracker_store_url or f"sqlite:///{self.data_dir.resolve() / 'conversations.db'}"
 
     @property
+    def mail_url(self) -> str:
+        """Where the mail worker's health check answers."""
+        return f"http://{connectable(self.mail_host)}:{self.mail_port}"
+
+    @property
     def queue_url(self) -> str:
         """The handoff database URL actually used."""
         return self.database_url or f"sqlite:///{self.data_dir / 'handoff.db'}"
+
+    @model_validator(mode="after")
+    def _hours_are_readable(self) -> Settings:
+        """business_hours, business_timezone and business_holidays parse (bot.hours)."""
+        from bot.hours import BusinessHours
+
+        BusinessHours.parse(self.business_hours, self.business_timezone, self.business_holidays)
+        return self
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url_is_usable(cls, value: SecretStr | None) -> SecretStr | None:
+        """A wrong scheme or no host is refused at start (the message never shows the URL)."""
+        if value is not None and value.get_secret_value():
+            from bot.mail.smtp import MailConfigError, SmtpServer
+
+            try:
+                SmtpServer.from_url(value.get_secret_value())
+            except MailConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("rasa_speedups_off", mode="before")
     @classmethod

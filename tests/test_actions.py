@@ -14,6 +14,8 @@ from actions.feedback import ActionFeedback
 from actions.handoff import ActionHandoff, ActionHandoffRelay, ActionHandoffResumed
 from actions.kb import ActionAnswerChosenArticle, ActionKbAnswer
 from actions.orders import ActionTrackOrder, ValidateTrackOrderForm
+from bot.dialogue import replies
+from bot.handoff import NewMessage
 
 pytestmark = pytest.mark.model
 
@@ -44,8 +46,10 @@ def tracker(
     entities: list[dict] | None = None,
     events: list[dict] | None = None,
     sender: str = "t-1",
+    metadata: dict | None = None,
 ) -> Tracker:
     message = {
+        "metadata": metadata or {},
         "text": text,
         "intent": {"name": intent, "confidence": 0.93},
         "intent_ranking": [
@@ -217,7 +221,15 @@ def test_one_address_gets_only_so_many_people_an_hour(env, monkeypatch) -> None:
     assert messages[0]["custom"]["outcome"] == "handoff"
 
 
+def sign_in(agent: str) -> None:
+    """An agent with a live inbox session (the handoff is live only with someone there)."""
+    from bot.handoff.sessions import SessionStore
+
+    SessionStore(common.queue().engine, 1800, 8 * 3600).create(agent, "sha256:x")
+
+
 def test_handoff_creates_a_ticket_with_context_and_the_bot_relays_until_resumed(env) -> None:
+    sign_in("alice")
     history = [
         {"event": "user", "text": "where is my order 123-4567?"},
         {"event": "bot", "text": "What email did you order with?"},
@@ -264,11 +276,63 @@ def test_handoff_creates_a_ticket_with_context_and_the_bot_relays_until_resumed(
         tracker("hello?", "greet", sender="conv-9", slots={"handoff_relayed": True}),
     )
     assert relay == [] and common.queue().get(ticket.id).transcript[-1]["text"] == "hello?"
+    # after the agent's reply, nobody "joins" any more
+    common.queue().add_message(
+        ticket.id, NewMessage(sender="agent", text="Hi, Alice here"), "alice"
+    )
+    relay, _ = run(ActionHandoffRelay(), tracker("thanks", "thanks", sender="conv-9"))
+    assert "has joined" not in relay[0]["text"] and relay[0]["text"] == replies.RELAYED_TO_AGENT
     common.queue().resolve(ticket.id, "alice", "done")
     back, events = run(
         ActionHandoffResumed(), tracker("", "EXTERNAL_handoff_resolved", sender="conv-9")
     )
     assert back[0]["custom"]["state"] == "bot_back" and slots(events)["handoff_active"] is False
+
+
+def test_with_nobody_signed_in_the_bot_takes_an_email_instead_of_promising_a_queue(
+    env,
+) -> None:
+    said, events = run(
+        ActionHandoff(),
+        tracker(
+            "I want a person", "request_human", sender="conv-n", metadata={"timezone": "Asia/Tokyo"}
+        ),
+    )
+    text = said[0]["text"]
+    assert said[0]["custom"]["state"] == "after_hours" and said[0]["custom"]["position"] is None
+    assert "queue" not in text and "shortly" not in text
+    assert replies.AWAY_NOBODY in text and replies.ASK_EMAIL_FOR_ANSWER in text
+    ticket = common.queue().active_for_conversation("conv-n")
+    assert ticket.after_hours and ticket.customer_email is None
+    # a typo in a well-known domain is asked about, never kept
+    typo, _ = run(
+        ActionHandoffRelay(),
+        tracker(
+            "it's maya@gmial.com",
+            "inform",
+            sender="conv-n",
+            entities=[{"entity": "email", "value": "maya@gmial.com"}],
+        ),
+    )
+    assert "maya@gmail.com" in typo[0]["text"]
+    assert [b["payload"] for b in typo[0]["buttons"]] == [
+        '/inform{"email": "maya@gmail.com"}',
+        '/inform{"email": "maya@gmial.com"}',
+    ]
+    assert common.queue().get(ticket.id).customer_email is None
+    kept, events = run(
+        ActionHandoffRelay(),
+        tracker(
+            '/inform{"email": "maya@gmail.com"}',
+            "inform",
+            sender="conv-n",
+            entities=[{"entity": "email", "value": "maya@gmail.com"}],
+        ),
+    )
+    assert (
+        "maya@gmail.com" in kept[0]["text"] and slots(events)["customer_email"] == "maya@gmail.com"
+    )
+    assert common.queue().get(ticket.id).customer_email == "maya@gmail.com"
 
 
 def test_a_complaint_is_a_priority_ticket(env) -> None:

@@ -35,11 +35,14 @@ def test_one_machine_runs_the_action_server_rasa_and_the_web_app_on_their_ports(
 ) -> None:
     settings = own_stack_settings(tmp_path)
     specs = plan_stack(settings, tmp_path / "model.tar.gz", tmp_path / "logs", TOKENS)
-    assert [s.name for s in specs] == ["action server", "Rasa server", "web app"]
-    assert [s.port for s in specs] == [settings.action_port, settings.rasa_port, settings.web_port]
-    assert [s.log.name for s in specs] == ["actions.log", "rasa.log", "web.log"]
+    assert [s.name for s in specs] == ["action server", "Rasa server", "mail worker", "web app"]
+    assert [s.port for s in specs] == [
+        settings.action_port, settings.rasa_port, settings.mail_port, settings.web_port
+    ]  # fmt: skip
+    assert [s.log.name for s in specs] == ["actions.log", "rasa.log", "mail.log", "web.log"]
     assert all(s.cwd == ROOT and s.url.startswith("http://127.0.0.1:") for s in specs)
-    actions, rasa, web = specs
+    actions, rasa, mail, web = specs
+    assert mail.argv[1:] == ("-m", "bot.cli", "mail", "worker") and mail.ready_path == "/health"
     assert actions.argv[1:] == ("-m", "bot.action_server") and actions.ready_path == "/health"
     assert web.argv[1:] == ("-m", "bot.cli", "serve", "--demo")
     assert "--model" in rasa.argv and str(tmp_path / "model.tar.gz") in rasa.argv
@@ -73,7 +76,9 @@ def test_rasa_gets_its_tokens_in_private_files_and_its_environment_never_its_arg
 def test_two_replicas_run_behind_haproxy_with_redis_locks(tmp_path: Path) -> None:
     specs = _plan(tmp_path, rasa_replicas=2, rasa_port=7000, tracker_store_url=POSTGRES)
     names = [s.name for s in specs]
-    assert names == ["action server", "Rasa server 7001", "Rasa server 7002", "HAProxy", "web app"]
+    assert names == [
+        "action server", "Rasa server 7001", "Rasa server 7002", "HAProxy", "mail worker", "web app"
+    ]  # fmt: skip
     replicas, haproxy = specs[1:3], specs[3]
     assert [s.log.name for s in replicas] == ["rasa-7001.log", "rasa-7002.log"]
     assert all(s.ready_check is check_rasa_stores for s in replicas)
@@ -108,6 +113,7 @@ def test_the_listeners_are_the_ports_bot_up_checks_before_starting(tmp_path: Pat
     assert listeners(one) == {
         "web_port": ("127.0.0.1", one.web_port),
         "action_port": ("127.0.0.1", one.action_port),
+        "mail_port": ("127.0.0.1", one.mail_port),
         "rasa_port": ("127.0.0.1", one.rasa_port),
     }
     two = own_stack_settings(tmp_path, rasa_replicas=2, rasa_port=7000)

@@ -33,7 +33,12 @@ def test_a_taken_port_is_named(tmp_path: Path, demo_index: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        ports = {"web_port": free_port(), "rasa_port": port, "action_port": free_port()}
+        ports = {
+            "web_port": free_port(),
+            "rasa_port": port,
+            "action_port": free_port(),
+            "mail_port": free_port(),
+        }
         result = subprocess.run(
             [sys.executable, "-m", "bot.cli", "up"],
             cwd=ROOT,
@@ -52,7 +57,12 @@ def test_up_starts_everything_and_ctrl_c_stops_it(
     demo_index: Path,
     rasa_model: Path,  # trained before `bot up` looks for it (it would train it otherwise)
 ) -> None:
-    ports = {"web_port": free_port(), "rasa_port": free_port(), "action_port": free_port()}
+    ports = {
+        "web_port": free_port(),
+        "rasa_port": free_port(),
+        "action_port": free_port(),
+        "mail_port": free_port(),
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "up"],
         cwd=ROOT,
@@ -72,6 +82,9 @@ def test_up_starts_everything_and_ctrl_c_stops_it(
         assert f"http://127.0.0.1:{ports['web_port']}/inbox" in printed
         web = f"http://127.0.0.1:{ports['web_port']}"
         assert httpx.get(f"{web}/help/", timeout=10).status_code == 200
+        # the mail worker runs too, with no mail server set: emails wait in the outbox
+        mail = httpx.get(f"http://127.0.0.1:{ports['mail_port']}/health", timeout=10).json()
+        assert mail["server"] is None and mail["outbox"]["failed"] == 0
         # The customer's path: the web app's gateway, which holds Rasa's token.
         made = httpx.post(f"{web}/api/chat/conversations", timeout=10)  # as the widget asks
         conversation = made.json()["conversation_id"]

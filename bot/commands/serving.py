@@ -41,8 +41,8 @@ def up(
         str | None,
         typer.Option(
             "--only",
-            help="Start only these, comma-separated: actions, rasa, haproxy, web (one machine "
-            "of several; see docs/operations.md).",
+            help="Start only these, comma-separated: actions, rasa, haproxy, mail, web (one "
+            "machine of several; see docs/operations.md).",
         ),
     ] = None,
     production: Annotated[

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+
 from bot.dialogue import replies
-from bot.dialogue.plan import Plan, Say
+from bot.dialogue.plan import Button, Plan, Say
+from bot.mail.typos import suggest
+from bot.store.base import extract_email, normalize_email, valid_email
 
 REASONS = {"complaint": "complaint", "request_human": "customer_request"}
 
@@ -47,13 +52,95 @@ def handoff_limited(intent: str | None, retry_after: int) -> Plan:
     return Plan("handoff_limited", (said,), {"handoff_offer_reason": None})
 
 
-def relayed(intent: str | None, ticket_id: int, position: int | None, said_before: bool) -> Plan:
-    """A message passed to the ticket: say so once (the agent sees every message)."""
+def handed_off_away(
+    intent: str | None, reason: str, ticket_id: int, back: str | None, email: str | None
+) -> Plan:
+    """Outside business hours or with nobody signed in: the ticket is open for an answer by
+    email; when people are back, and the customer's email (asked for when unknown). No queue
+    place: nobody is there to take it. The bot relays what the customer adds to the ticket."""
+    said = Say(
+        replies.away_text(reason, ticket_id, back, email),
+        meta=replies.meta(
+            "handoff",
+            intent,
+            ticket_id=ticket_id,
+            position=None,
+            reason=reason,
+            state="after_hours",
+            email_needed=email is None,
+        ),
+    )
+    slots = {
+        "handoff_active": True,
+        "handoff_ticket": float(ticket_id),
+        "handoff_offer_reason": None,
+        "handoff_relayed": False,
+        "unresolved_turns": 0.0,
+    }
+    return Plan("handoff", (said,), slots)
+
+
+def _email_payload(email: str) -> str:
+    return "/inform" + json.dumps({"email": email})
+
+
+def email_check(intent: str | None, ticket_id: int, typed: str, suggestion: str) -> Plan:
+    """An obvious typo in the email's domain: ask before keeping either."""
+    said = Say(
+        replies.EMAIL_TYPO.format(suggestion=suggestion),
+        buttons=(
+            Button(
+                replies.EMAIL_TYPO_YES.format(suggestion=suggestion), _email_payload(suggestion)
+            ),
+            Button(replies.EMAIL_TYPO_NO.format(typed=typed), _email_payload(typed)),
+        ),
+        meta=replies.meta("handoff", intent, ticket_id=ticket_id, state="email_check"),
+    )
+    return Plan("relay", (said,))
+
+
+def email_noted(intent: str | None, ticket_id: int, email: str) -> Plan:
+    """The customer's email is on the ticket: the answer will come there."""
+    said = Say(
+        replies.EMAIL_NOTED.format(ticket=ticket_id, email=email),
+        meta=replies.meta("handoff", intent, ticket_id=ticket_id, state="email_noted"),
+    )
+    return Plan("relay", (said,), {"handoff_relayed": True, "customer_email": email})
+
+
+def email_not_valid(intent: str | None, ticket_id: int) -> Plan:
+    """Something that tried to be an email and is not one."""
+    said = Say(
+        replies.EMAIL_NOT_VALID,
+        meta=replies.meta("handoff", intent, ticket_id=ticket_id, state="email_invalid"),
+    )
+    return Plan("relay", (said,))
+
+
+def relayed_away(intent: str | None, ticket_id: int, email: str | None, said_before: bool) -> Plan:
+    """After hours, a message added to the ticket: where the answer will go (said once; without
+    an email, the question for one comes with it)."""
+    if said_before:
+        return Plan("relay")
+    text = replies.RELAYED_FOR_EMAIL.format(email=email) if email else replies.RELAYED_NO_EMAIL
+    said = Say(text, meta=replies.meta("handoff", intent, ticket_id=ticket_id, state="after_hours"))
+    return Plan("relay", (said,), {"handoff_relayed": True})
+
+
+def relayed(
+    intent: str | None,
+    ticket_id: int,
+    position: int | None,
+    said_before: bool,
+    agent_replied: bool = False,
+) -> Plan:
+    """A message passed to the ticket: say so once (the agent sees every message). Once the
+    agent has written, nobody "joins" any more: the line says the message went to them."""
     if said_before:
         return Plan("relay")
     state = "waiting" if position is not None else "agent_joined"
     said = Say(
-        replies.relay_text(position),
+        replies.relay_text(position, agent_replied),
         meta=replies.meta("handoff", intent, ticket_id=ticket_id, position=position, state=state),
     )
     return Plan("relay", (said,), {"handoff_relayed": True})
@@ -74,3 +161,45 @@ def declined(intent: str | None) -> Plan:
     """The customer said no to a person: keep helping."""
     said = Say(replies.DECLINED_PERSON, meta=replies.meta("smalltalk", intent))
     return Plan("declined", (said,), {"handoff_offer_reason": None, "unresolved_turns": 0.0})
+
+
+@dataclass(frozen=True)
+class EmailStep:
+    """What an after-hours message leads to: the plan, and the email to keep on the ticket or
+    the typo check to remember (the ticket's history holds it, not a slot)."""
+
+    plan: Plan
+    keep_email: str | None = None
+    suggested: dict | None = None
+
+
+def after_hours_message(
+    intent: str | None,
+    ticket_id: int,
+    text: str,
+    entity_emails: list[str],
+    ticket_email: str | None,
+    last_suggestion: dict | None,
+    said_before: bool,
+) -> EmailStep:
+    """A message to an after-hours ticket: an email for the answer is checked (an obvious
+    domain typo is asked about; the same address sent again after the question is what the
+    customer means), anything else is relayed with where the answer will go."""
+    candidate = next((e for e in entity_emails if e), None) or extract_email(text)
+    if candidate is None:
+        if "@" in text and not ticket_email:
+            return EmailStep(email_not_valid(intent, ticket_id))
+        return EmailStep(relayed_away(intent, ticket_id, ticket_email, said_before))
+    candidate = normalize_email(candidate).strip(".,;:!?")
+    if not valid_email(candidate):
+        return EmailStep(email_not_valid(intent, ticket_id))
+    if ticket_email and candidate == normalize_email(ticket_email):
+        return EmailStep(email_noted(intent, ticket_id, candidate))
+    suggestion = suggest(candidate)
+    insisted = bool(last_suggestion) and last_suggestion.get("typed") == candidate
+    if suggestion and not insisted:
+        return EmailStep(
+            email_check(intent, ticket_id, candidate, suggestion),
+            suggested={"typed": candidate, "suggestion": suggestion},
+        )
+    return EmailStep(email_noted(intent, ticket_id, candidate), keep_email=candidate)

@@ -116,7 +116,6 @@ STATUS_NAMES = {
     "returned": "returned",
 }
 
-AGENT_HOURS = "Agents are available Monday to Saturday, 8 am to 8 pm ET."
 HANDOFF_OPENER = (
     "I'm passing you to a person now, with everything you've told me so you don't have to "
     "repeat yourself."
@@ -127,6 +126,30 @@ COMPLAINT_OPENER = (
 )
 RELAYED_WAITING = "I've added that to your request, and I'll add anything else you send."
 RELAYED_TO_AGENT = "I've passed that to the agent, and I'll pass on anything else you send."
+AGENT_WILL_REPLY = "The agent will answer here."
+# Outside business hours, or nobody signed in: no live queue, an answer by email.
+AWAY_CLOSED = "Our team is away right now; they're back {when}."
+AWAY_NOBODY = "Nobody from our team is free to chat right now."
+AWAY_TICKET = "I've opened request #{ticket} with everything you've told me."
+ANSWER_BY_EMAIL = "They'll answer by email at {email}."
+ASK_EMAIL_FOR_ANSWER = "What email address should they answer you at?"
+EMAIL_NOT_VALID = (
+    "That doesn't look like an email address. Please type it like name@example.com, or keep "
+    "this chat open and the team will answer here."
+)
+EMAIL_TYPO = "Did you mean **{suggestion}**?"
+EMAIL_TYPO_YES = "Yes, {suggestion}"
+EMAIL_TYPO_NO = "No, {typed} is right"
+EMAIL_NOTED = "Thanks! The team will answer your request #{ticket} by email at {email}."
+RELAYED_FOR_EMAIL = "I've added that to your request; the team will answer by email at {email}."
+RELAYED_NO_EMAIL = (
+    "I've added that to your request. To get the answer by email, send me your email address; "
+    "otherwise keep this chat open and the team will answer here."
+)
+# The widget's status line (GET /api/availability)
+STATUS_OPEN = "Our team is online now."
+STATUS_CLOSED = "Our team is away; back {when}. Ask anyway: the answer comes by email."
+STATUS_NOBODY = "Our team is away right now. Ask anyway: the answer comes by email."
 BACK_WITH_THE_BOT = "You're back with the assistant. What can I help you with?"
 RESOLVED_BY_AGENT = (
     "Our agent has marked your request as resolved. I'm back if you need anything else."
@@ -176,25 +199,55 @@ def cant_answer(intent: str | None, score: float | None, top_article: str | None
     return Say(CANT_ANSWER, meta=meta("fallback", intent, None, score, top_article=top_article))
 
 
-def queue_place(position: int | None) -> str:
-    """Where the customer is in the queue, or that an agent has the conversation."""
+def queue_place(position: int | None, agent_replied: bool = False) -> str:
+    """Where the customer is in the queue, or that an agent has the conversation (said only
+    before the agent wrote: after their reply it would be news of the past)."""
     if position is None:
-        return "An agent has joined and will reply here."
+        return AGENT_WILL_REPLY if agent_replied else "An agent has joined and will reply here."
     if position == 1:
         return "You're next in the queue."
     return f"You're number {position} in the queue."
 
 
 def handoff_text(reason: str, position: int | None) -> str:
-    """What the customer reads when their conversation goes to a person."""
+    """What the customer reads when their conversation goes to a person on shift."""
     opener = COMPLAINT_OPENER if reason == "complaint" else HANDOFF_OPENER
-    return f"{opener} {queue_place(position)} {AGENT_HOURS}"
+    return f"{opener} {queue_place(position)}"
 
 
-def relay_text(position: int | None) -> str:
+def relay_text(position: int | None, agent_replied: bool = False) -> str:
     """The one status line while a person owns the conversation: waiting, or with the agent."""
+    if position is None and agent_replied:
+        return RELAYED_TO_AGENT
     lead = RELAYED_WAITING if position is not None else RELAYED_TO_AGENT
     return f"{lead} {queue_place(position)}"
+
+
+def when_back(back_at: dt.datetime | None, now: dt.datetime, customer_tz: dt.tzinfo | None) -> str:
+    """'today at 8:00 AM', 'tomorrow at 8:00 AM', 'on Monday, December 7 at 8:00 AM', in the
+    customer's time zone when known (else the team's, named)."""
+    if back_at is None:
+        return "as soon as they can"
+    local = back_at.astimezone(customer_tz) if customer_tz else back_at
+    today = now.astimezone(local.tzinfo).date()
+    clock = f"{local:%I:%M %p}".lstrip("0")
+    if local.date() == today:
+        day = "today"
+    elif local.date() == today + dt.timedelta(days=1):
+        day = "tomorrow"
+    else:
+        day = f"on {_date(local.date())}"
+    zone = "your time" if customer_tz else local.tzname()
+    return f"{day} at {clock} ({zone})"
+
+
+def away_text(reason: str, ticket_id: int, back: str | None, email: str | None) -> str:
+    """Outside hours or with nobody signed in: when people are back, the request opened, and
+    the answer by email (or the question for an email)."""
+    opener = f"{COMPLAINT_OPENER.split('.')[0]}." if reason == "complaint" else ""
+    away = AWAY_CLOSED.format(when=back) if back else AWAY_NOBODY
+    then = ANSWER_BY_EMAIL.format(email=email) if email else ASK_EMAIL_FOR_ANSWER
+    return " ".join(p for p in (opener, away, AWAY_TICKET.format(ticket=ticket_id), then) if p)
 
 
 def reset_text(email: str, again: bool, rate_limited: bool, link: str | None) -> str:
@@ -224,3 +277,12 @@ def order_status_text(order: Order) -> str:
         parts.append(f"Delivered on {_date(order.estimated_delivery)}.")
     parts.append(NEXT_STEPS.get(order.status, ""))
     return " ".join(p for p in parts if p)
+
+
+def status_line(state: str, when: str | None) -> str:
+    """The widget's one line on whether people are there now."""
+    if state == "open":
+        return STATUS_OPEN
+    if state == "closed" and when:
+        return STATUS_CLOSED.format(when=when)
+    return STATUS_NOBODY

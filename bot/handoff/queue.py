@@ -8,7 +8,7 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 from pydantic import (
     AfterValidator,
@@ -18,7 +18,7 @@ from pydantic import (
     Field,
     field_validator,
 )
-from sqlalchemy import Engine, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.database import read
@@ -176,6 +176,12 @@ class NewTicket(BaseModel):
     transcript: list[NewMessage] = Field(default_factory=list, max_length=MAX_MESSAGES)
     verified: Verified | None = None
     idempotency_key: str | None = Field(None, min_length=1, max_length=128, pattern=NO_NUL)
+    after_hours: bool = Field(
+        False,
+        strict=True,
+        description="Opened outside business hours or with nobody signed in: the customer "
+        "was told the answer comes by email.",
+    )
 
 
 @dataclass
@@ -202,6 +208,7 @@ class Ticket:
     csat_score: int | None = None  # the customer's rating, 1-5, once they gave one
     csat_comment: str | None = None
     csat_at: dt.datetime | None = None
+    after_hours: bool = False  # opened when nobody could answer live: the answer goes by email
     transcript: list[dict] = field(default_factory=list)
     events: list[dict] = field(default_factory=list)
 
@@ -276,6 +283,17 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
     return value.replace(tzinfo=dt.UTC)
 
 
+class TicketMail(Protocol):
+    """Emails about tickets, queued in the same transaction as the change they are about (so a
+    crash never keeps a ticket and loses its email, or the other way round): bot.mail.mailer."""
+
+    def ticket_created(self, conn: Connection, ticket: dict) -> None:
+        """A new ticket was stored."""
+
+    def message_added(self, conn: Connection, ticket: dict, message: dict) -> None:
+        """A message was added to an active ticket."""
+
+
 class HandoffQueue:
     """The queue over one database; safe for many threads and processes at once."""
 
@@ -285,8 +303,10 @@ class HandoffQueue:
         on_created: Callable[[dict], object] | None = None,
         on_closed: Callable[[dict], object] | None = None,
         reader: Engine | None = None,
+        mail: TicketMail | None = None,
     ) -> None:
         self.engine = engine
+        self.mail = mail
         # what every turn reads (a conversation's tickets): on PostgreSQL in autocommit, without
         # the writes' ping before each use (bot.database); the same engine on SQLite
         self.reader = reader or engine
@@ -294,7 +314,7 @@ class HandoffQueue:
         self.on_closed = on_closed
 
     @classmethod
-    def from_url(cls, url: str, **hooks: Callable[[dict], object] | None) -> HandoffQueue:
+    def from_url(cls, url: str, **hooks: object) -> HandoffQueue:
         """Open (and migrate) the queue database at url."""
         engine = create_db_engine(url)
         migrate(engine)
@@ -354,6 +374,7 @@ class HandoffQueue:
                         ),
                         created_at=now,
                         updated_at=now,
+                        after_hours=new.after_hours,
                     )
                 ).inserted_primary_key[0]
                 if transcript:
@@ -362,6 +383,8 @@ class HandoffQueue:
                     )
                 self._event(conn, ticket_id, "created", "bot", now, {"reason": new.reason})
                 ticket = self._load(conn, ticket_id)
+                if self.mail is not None:
+                    self.mail.ticket_created(conn, ticket.to_dict())
             self._after(self.on_created, ticket)
             return ticket, True
         except IntegrityError:
@@ -477,17 +500,53 @@ class HandoffQueue:
             ).scalar()
             if count >= MAX_MESSAGES:
                 raise TicketConflict(f"Ticket {ticket_id} already has {MAX_MESSAGES} messages.")
-            conn.execute(
-                insert(messages).values(
-                    ticket_id=ticket_id,
-                    sender=message.sender,
-                    text=mask_secrets(message.text),
-                    at=message.at or now,
-                )
-            )
+            line = {"sender": message.sender, "text": mask_secrets(message.text)}
+            conn.execute(insert(messages).values(ticket_id=ticket_id, at=message.at or now, **line))
             conn.execute(update(tickets).where(tickets.c.id == ticket_id).values(updated_at=now))
             self._event(conn, ticket_id, "message_added", actor or message.sender, now, {})
-            return self._load(conn, ticket_id)
+            ticket = self._load(conn, ticket_id)
+            if self.mail is not None:
+                said = {**line, "at": message.at or now, "actor": actor or message.sender}
+                self.mail.message_added(conn, ticket.to_dict(), said)
+            return ticket
+
+    def set_contact_email(self, ticket_id: int, email: str) -> Ticket:
+        """The address an after-hours answer goes to, given in the chat: kept on an active
+        ticket whose email the store did not verify, and noted in its transcript."""
+        _check_id(ticket_id)
+        email = Verified(email=email).email or ""
+        now = _now()
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(tickets.c.status, tickets.c.verified).where(tickets.c.id == ticket_id)
+            ).first()
+            if row is None:
+                raise TicketNotFound(f"Ticket {ticket_id} doesn't exist.")
+            if row.status not in ACTIVE:
+                raise TicketConflict(f"Ticket {ticket_id} is {row.status}; it takes no email.")
+            if (row.verified or {}).get("email"):
+                return self._load(conn, ticket_id)  # what the store confirmed stays
+            line = {
+                "sender": "system",
+                "text": f"The customer wants the answer by email at {email} (typed in the chat).",
+            }
+            conn.execute(insert(messages).values(ticket_id=ticket_id, at=now, **line))
+            conn.execute(
+                update(tickets)
+                .where(tickets.c.id == ticket_id)
+                .values(customer_email=email, updated_at=now)
+            )
+            self._event(conn, ticket_id, "email_given", "customer", now, {"email": email})
+            ticket = self._load(conn, ticket_id)
+            if self.mail is not None:
+                self.mail.message_added(conn, ticket.to_dict(), {**line, "at": now})
+            return ticket
+
+    def note(self, ticket_id: int, kind: str, actor: str, detail: dict) -> None:
+        """Record an event in a ticket's history (e.g. the email the bot asked to confirm)."""
+        _check_id(ticket_id)
+        with self.engine.begin() as conn:
+            self._event(conn, ticket_id, kind, actor, _now(), detail)
 
     def resolve(self, ticket_id: int, agent: str, note: str = "") -> Ticket:
         """Close a ticket with a resolution note."""
@@ -779,4 +838,5 @@ class HandoffQueue:
             csat_score=row.csat_score,
             csat_comment=row.csat_comment,
             csat_at=_utc(row.csat_at),
+            after_hours=bool(row.after_hours),
         )

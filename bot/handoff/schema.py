@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
     text,
 )
 
@@ -56,6 +58,8 @@ tickets = Table(
     ),
     Column("csat_comment", Text),
     Column("csat_at", DateTime(timezone=True)),
+    # Opened outside business hours or with nobody signed in: answered by email (0010).
+    Column("after_hours", Boolean, nullable=False, server_default=false()),
     Index("tickets_queue_order", "status", "priority", "created_at"),
     Index(
         "one_active_ticket_per_conversation",

@@ -164,6 +164,21 @@ class SessionStore:
                 delete(agent_sessions).where(agent_sessions.c.agent == agent)
             ).rowcount
 
+    def signed_in(self) -> int:
+        """How many agents have a live session now (the handoff's and the widget's "is anyone
+        there"): used within the idle timeout and the lifetime."""
+        now = self._now()
+        idle = now - dt.timedelta(seconds=self.idle_seconds)
+        born = now - dt.timedelta(seconds=self.lifetime_seconds)
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count(agent_sessions.c.agent.distinct())).where(
+                        agent_sessions.c.last_seen_at >= idle, agent_sessions.c.created_at >= born
+                    )
+                ).scalar()
+            )
+
     def purge(self) -> int:
         """Delete the sessions that have expired; returns how many."""
         now = self._now()

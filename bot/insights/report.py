@@ -48,7 +48,12 @@ DEFINITIONS = {
     "helpful": '"Helpful" votes ÷ all votes (helpful and not helpful) given to answers.',
     "csat": "Average of the customers' 1-5 ratings after an agent resolved their chat; "
     "satisfied = share of 4 and 5.",
-    "claim_time": "From the ticket's creation to an agent claiming it.",
+    "claim_time": "From the ticket's creation to an agent claiming it; a ticket still waiting "
+    "counts with its wait so far.",
+    "after_hours": "Tickets opened outside business hours or with nobody signed in (answered "
+    "by email).",
+    "emails": "Emails the bot queued in the period (handoffs, notices, answers, password "
+    "resets) by state; a failed one was given up after every retry.",
     "resolve_time": "From the ticket's creation to its resolution (or return to the bot).",
 }
 
@@ -79,6 +84,7 @@ def build_report(
             ).mappings()
         ]
         ticket_rows = [dict(r) for r in conn.execute(select(tickets)).mappings()]
+        mail = _mail(conn, since, until)
     if not include_test:
         turn_rows = [t for t in turn_rows if not t["test"]]
         ticket_rows = [t for t in ticket_rows if not is_test(t["conversation_id"], prefixes)]
@@ -118,7 +124,8 @@ def build_report(
         "answers": _answers(turn_rows),
         "csat": _csat(period_tickets),
         "articles": _articles(by_conversation, endings, articles or []),
-        "queue": _queue(ticket_rows, period_tickets),
+        "queue": _queue(ticket_rows, period_tickets, now),
+        "mail": mail,
     }
 
 
@@ -304,16 +311,61 @@ def _quantiles(values: list[float]) -> dict[str, float | None]:
     return {"median": round(statistics.median(values), 1), "p90": round(p90, 1)}
 
 
-def _queue(all_tickets: list[dict], period_tickets: list[dict]) -> dict:
+def _mail(conn, since: dt.datetime, until: dt.datetime) -> dict:
+    """Emails queued in the period by state and kind, and the ones that failed for good."""
+    from bot.mail.schema import outbox
+
+    rows = conn.execute(
+        select(
+            outbox.c.id,
+            outbox.c.kind,
+            outbox.c.status,
+            outbox.c.subject,
+            outbox.c.recipients,
+            outbox.c.attempts,
+            outbox.c.last_error,
+            outbox.c.ticket_id,
+            outbox.c.created_at,
+        ).where(outbox.c.created_at >= since, outbox.c.created_at < until)
+    ).mappings()
+    counts = {"queued": 0, "sending": 0, "sent": 0, "failed": 0}
+    kinds: dict[str, int] = defaultdict(int)
+    failed = []
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+        kinds[row["kind"]] += 1
+        if row["status"] == "failed":
+            failed.append(
+                {
+                    "id": row["id"],
+                    "kind": row["kind"],
+                    "subject": row["subject"],
+                    "to": ", ".join(row["recipients"]),
+                    "attempts": row["attempts"],
+                    "error": row["last_error"],
+                    "ticket_id": row["ticket_id"],
+                    "created_at": _utc(row["created_at"]).isoformat(),
+                }
+            )
+    return {**counts, "by_kind": dict(sorted(kinds.items())), "failed_emails": failed[-20:]}
+
+
+def _queue(all_tickets: list[dict], period_tickets: list[dict], now: dt.datetime) -> dict:
     def times(group: list[dict]) -> dict:
+        # a ticket nobody claimed yet has waited at least until now: leaving it out would
+        # report the fast claims and hide the customers still waiting
         claim = [
-            (t["claimed_at"] - t["created_at"]).total_seconds() for t in group if t["claimed_at"]
+            ((t["claimed_at"] or now) - t["created_at"]).total_seconds()
+            for t in group
+            if t["claimed_at"] or t["status"] == "open"
         ]
         resolve = [
             (t["resolved_at"] - t["created_at"]).total_seconds() for t in group if t["resolved_at"]
         ]
         return {
             "tickets": len(group),
+            "waiting": sum(1 for t in group if t["status"] == "open"),
+            "after_hours": sum(1 for t in group if t.get("after_hours")),
             "claim_seconds": _quantiles(claim),
             "resolve_seconds": _quantiles(resolve),
         }
@@ -321,8 +373,14 @@ def _queue(all_tickets: list[dict], period_tickets: list[dict]) -> dict:
     by_reason: dict[str, list[dict]] = defaultdict(list)
     for ticket in period_tickets:
         by_reason[ticket["reason"]].append(ticket)
+    waiting = [t for t in all_tickets if t["status"] == "open"]
     return {
-        "waiting": sum(1 for t in all_tickets if t["status"] == "open"),
+        "waiting": len(waiting),
+        "longest_wait_seconds": round(
+            max(((now - t["created_at"]).total_seconds() for t in waiting), default=0), 1
+        )
+        if waiting
+        else None,
         "claimed": sum(1 for t in all_tickets if t["status"] == "claimed"),
         "all": times(period_tickets),
         "by_reason": {r: times(by_reason[r]) for r in REASONS if by_reason.get(r)},

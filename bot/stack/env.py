@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from bot.settings import Settings
 from bot.stack.paths import ROOT
 from bot.stack.ports import free_port
@@ -81,7 +83,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
         value = getattr(settings, name)
         if value is None:
             continue
-        if isinstance(value, (dict, list)):
+        if isinstance(value, SecretStr):
+            text = value.get_secret_value()  # to the child's environment, never its arguments
+        elif isinstance(value, (dict, list)):
             text = json.dumps(value)
         elif isinstance(value, bool):
             text = "true" if value else "false"
@@ -122,6 +126,10 @@ def own_stack_settings(folder: Path, **fields: Any) -> Settings:
         "web_port": free_port(),
         "rasa_port": free_port(),
         "action_port": free_port(),
+        "mail_port": free_port(),
+        # nobody signs in to a test stack's inbox: its handoffs stay live (the queue) unless
+        # the caller asks for the after-hours behaviour (after_hours_without_agents=True)
+        "after_hours_without_agents": False,
         **fields,
     }
     return isolated_settings(**values)

@@ -24,7 +24,7 @@ from bot.settings import Settings, connectable
 from bot.stack.env import RASA_VARIABLES, settings_env
 from bot.stack.paths import RASA_PYTHON, ROOT
 
-ROLES = ("actions", "rasa", "haproxy", "web")
+ROLES = ("actions", "rasa", "haproxy", "mail", "web")
 CHANNELS = "rasa_plugins.channels"
 TRACKER_STORE_CLASS = "rasa_plugins.tracker_store.MaskingSQLTrackerStore"
 # Logged by MaskingSQLTrackerStore once its database is open (rasa_plugins/tracker_store.py).
@@ -115,6 +115,8 @@ def listeners(settings: Settings, roles: tuple[str, ...] = ROLES) -> dict[str, t
         found["web_port"] = (settings.web_host, settings.web_port)
     if "actions" in roles:
         found["action_port"] = (settings.action_host, settings.action_port)
+    if "mail" in roles:
+        found["mail_port"] = (settings.mail_host, settings.mail_port)
     many = scaled_out(settings)
     if (not many and "rasa" in roles) or (many and "haproxy" in roles):
         found["rasa_port"] = (settings.rasa_host, settings.rasa_port)
@@ -369,6 +371,21 @@ def haproxy_spec(settings: Settings, backends: list[str], log_dir: Path) -> Serv
     )
 
 
+def mail_spec(
+    settings: Settings, log_dir: Path, env: Mapping[str, str] | None = None
+) -> ServerSpec:
+    """The mail worker (`bot mail worker`): sends the outbox's emails; its health check on
+    mail_host:mail_port. smtp_url reaches it through the environment, never the process list."""
+    return ServerSpec(
+        name="mail worker",
+        argv=(sys.executable, "-m", "bot.cli", "mail", "worker"),
+        env={**settings_env(settings), **(env or {})},
+        url=settings.mail_url,
+        log=log_dir / "mail.log",
+        ready_path="/health",
+    )
+
+
 def web_spec(
     settings: Settings, log_dir: Path, env: Mapping[str, str] | None = None, demo: bool = True
 ) -> ServerSpec:
@@ -394,7 +411,8 @@ def plan_stack(
     roles: tuple[str, ...] = ROLES,
 ) -> list[ServerSpec]:
     """The bot's servers in start order: the action server, the Rasa servers, HAProxy when
-    scaled out, and the web app; roles picks some of them (one machine of several)."""
+    scaled out, the mail worker and the web app; roles picks some of them (one machine of
+    several)."""
     check_roles(roles)
     specs: list[ServerSpec] = []
     if "actions" in roles:
@@ -407,6 +425,8 @@ def plan_stack(
         local = [f"{connectable(settings.rasa_host)}:{port}" for port in ports]
         backends = (local if "rasa" in roles else []) + settings.rasa_backends
         specs.append(haproxy_spec(settings, backends, log_dir))
+    if "mail" in roles:
+        specs.append(mail_spec(settings, log_dir, env))
     if "web" in roles:
         specs.append(web_spec(settings, log_dir, env, demo=demo))
     if not specs:

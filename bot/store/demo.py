@@ -1,4 +1,5 @@
-"""The embedded demo store: SQLite seeded deterministically, with an outbox for reset emails."""
+"""The embedded demo store: SQLite seeded deterministically, with an outbox for reset emails
+(the mail worker hands them to the bot's mail outbox, which delivers them: bot.mail)."""
 
 from __future__ import annotations
 
@@ -105,8 +106,37 @@ class DemoStore:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
+        self._add_relay_columns()
         self._seed()
         self._limiter = RateLimiter(path.with_suffix(".ratelimit.db"), RESETS_PER_HOUR, 3600)
+
+    def _add_relay_columns(self) -> None:
+        """Outboxes made before the mail worker existed get its two columns."""
+        with self._lock:
+            have = {row["name"] for row in self._db.execute("PRAGMA table_info(outbox)")}
+            for column in ("message_id", "handed_over_at"):
+                if column not in have:
+                    try:
+                        self._db.execute(f"ALTER TABLE outbox ADD COLUMN {column} TEXT")
+                    except sqlite3.OperationalError as exc:  # another process added it first
+                        if "duplicate column" not in str(exc):
+                            raise
+
+    def pending_emails(self) -> list[dict]:
+        """Reset emails not yet handed to the bot's mail outbox, oldest first."""
+        rows = self._db.execute(
+            "SELECT id, to_email, subject, body, created_at FROM outbox "
+            "WHERE handed_over_at IS NULL ORDER BY id"
+        )
+        return [dict(r) for r in rows]
+
+    def handed_over(self, row_id: int, message_id: str) -> None:
+        """Mark a reset email as queued in the bot's mail outbox (with its Message-ID)."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE outbox SET handed_over_at = ?, message_id = ? WHERE id = ?",
+                (dt.datetime.now(dt.UTC).isoformat(), message_id, row_id),
+            )
 
     def _seed(self) -> None:
         with self._lock:

@@ -36,9 +36,10 @@ from bot.kb.loader import parse_article, rewrite_links
 from bot.kb.render import render_markdown
 from bot.kb.search import KnowledgeBase
 from bot.kb.store import KBIndexError
+from bot.mail.mailer import TicketMailer, open_outbox
 from bot.settings import Settings
 from bot.tokens import internal_token, session_secret, stored_secret
-from bot.web import api, chat, inbox, insights
+from bot.web import api, availability, chat, inbox, insights, mail
 from bot.web.conversation_ids import ConversationIds
 from bot.web.limits import RateLimits, TooManyRequests, open_counter
 from bot.web.security import SecurityHeaders
@@ -125,9 +126,12 @@ def open_queue(settings: Settings) -> HandoffQueue:
         settings.webhook_retries,
     )
     resumer = RasaResumer(settings.rasa_base_url, internal_token(settings, "rasa"))
-    return HandoffQueue.from_url(
+    queue = HandoffQueue.from_url(
         settings.queue_url, on_created=notifier.ticket_created, on_closed=resumer.ticket_closed
     )
+    # a ticket's emails are queued in the ticket's own transaction (bot.mail.mailer)
+    queue.mail = TicketMailer.from_settings(settings, open_outbox(settings, queue.engine))
+    return queue
 
 
 @asynccontextmanager
@@ -279,6 +283,8 @@ def create_app(
     app.include_router(
         chat.build_router(queue, rasa, ConversationLog(settings.conversations_url), guard)
     )
+    app.include_router(availability.build_router(settings, queue.engine))
+    app.include_router(mail.build_router(settings, queue))
 
     def knowledge_base() -> KnowledgeBase:
         if state["kb"] is None:

@@ -101,6 +101,13 @@ class ChatMessage(BaseModel):
         pattern=r"^[A-Za-z0-9_-]{8,64}$",
         description="The widget's id of this message, the same on every re-send of it.",
     )
+    timezone: str | None = Field(
+        None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_+\-/]+$",
+        description="The customer's IANA time zone (the widget sends it), so the bot says when "
+        "people are back in the customer's time.",
+    )
     resend: bool = Field(
         False,
         description="True when this message was sent before without an answer: if the bot "
@@ -322,7 +329,8 @@ def rated_text(score: int) -> str:
 
 
 def handoff_state(queue: HandoffQueue, tickets: list[Ticket]) -> dict:
-    """Who owns the conversation now: the bot, the queue (with the place in it), or an agent."""
+    """Who owns the conversation now: the bot, the queue (with the place in it), an agent, or
+    the team by email (a ticket opened after hours)."""
     active = next((t for t in reversed(tickets) if t.status in ("open", "claimed")), None)
     if active is None:
         return {"state": "bot", "position": None, "agent": None, "ticket_id": None}
@@ -333,6 +341,8 @@ def handoff_state(queue: HandoffQueue, tickets: list[Ticket]) -> dict:
             "agent": active.claimed_by,
             "ticket_id": active.id,
         }
+    if active.after_hours:  # nobody on shift: no queue place, the answer comes by email
+        return {"state": "email", "position": None, "agent": None, "ticket_id": active.id}
     return {
         "state": "waiting",
         "position": queue.position(active.id),
@@ -452,7 +462,14 @@ def build_router(
         deadline = time.monotonic() + RETRY_SECONDS
         while True:
             try:
-                return rasa.send(conversation_id, message.rasa_message(), title, message_id, client)
+                return rasa.send(
+                    conversation_id,
+                    message.rasa_message(),
+                    title,
+                    message_id,
+                    client,
+                    message.timezone,
+                )
             except RasaUnavailable as exc:
                 if exc.retryable and handled(conversation_id, message_id):
                     return []

@@ -23,6 +23,7 @@ from bot.handoff import HandoffQueue, NewMessage, TicketConflict, TicketNotFound
 from bot.handoff.auth import Authenticator
 from bot.handoff.queue import MAX_SEARCH, MAX_TEXT, MAX_TICKET_ID, Text, Ticket
 from bot.handoff.schema import REASONS, STATUSES
+from bot.mail.outbox import Outbox
 from bot.web.signin import AgentSessions
 
 TEMPLATES = Jinja2Templates(directory=str(pathlib.Path(__file__).parent / "templates"))
@@ -119,6 +120,7 @@ def inbox_view(
     )
     counts = queue.counts(reason=reason, search=q)
     counts = {**counts, ALL: sum(counts.values())}
+    mailed = Outbox(queue.engine).by_ticket([t.id for t in tickets])
     return {
         "agent": agent,
         "status": status,
@@ -142,10 +144,23 @@ def inbox_view(
                 "created_at": t.created_at.isoformat(),
                 "waited": waited(t),
                 "csat_score": t.csat_score,
+                "after_hours": t.after_hours,
+                "email": email_state(mailed.get(t.id)),
             }
             for t in tickets
         ],
     }
+
+
+def email_state(counts: dict[str, int] | None) -> str | None:
+    """How a ticket's emails fared, for its badge: failed, waiting, sent, or None (no email)."""
+    if not counts:
+        return None
+    if counts.get("failed"):
+        return "failed"
+    if counts.get("queued") or counts.get("sending"):
+        return "waiting"
+    return "sent"
 
 
 def ticket_view(queue: HandoffQueue, ticket_id: int, agent: str) -> dict:
@@ -155,6 +170,7 @@ def ticket_view(queue: HandoffQueue, ticket_id: int, agent: str) -> dict:
     data["position"] = queue.position(ticket_id)
     data["waited"] = waited(ticket)
     data["agent"] = agent
+    data["email"] = email_state(Outbox(queue.engine).by_ticket([ticket.id]).get(ticket.id))
     data["can_claim"] = ticket.status == "open"
     data["can_close"] = ticket.status == "open" or (
         ticket.status == "claimed" and ticket.claimed_by == agent

@@ -61,14 +61,21 @@ class RasaClient:
         title: str | None = None,
         message_id: str | None = None,
         client: str | None = None,
+        timezone: str | None = None,
     ) -> list[dict]:
         """One customer turn; the bot's messages for it. A button's title goes as metadata, so
         the conversation shows what the customer clicked; message_id too, so a turn sent again
-        after a server died can be recognised as already handled; and client, the stand-in for
-        the customer's address that tickets are counted by (bot.web.limits.client_key)."""
+        after a server died can be recognised as already handled; client, the stand-in for the
+        customer's address that tickets are counted by (bot.web.limits.client_key); and the
+        customer's time zone for the handoff's "back at" time."""
         body: dict = {"sender": conversation_id, "message": message}
-        pairs = (("title", title), ("message_id", message_id), ("client", client))
-        metadata = {k: v for k, v in pairs if v}
+        given = (
+            ("title", title),
+            ("message_id", message_id),
+            ("client", client),
+            ("timezone", timezone),
+        )
+        metadata = {k: v for k, v in given if v}
         if metadata:
             body["metadata"] = metadata
         try:

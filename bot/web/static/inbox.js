@@ -22,7 +22,16 @@
         const link = document.createElement("a"); link.href = "/inbox/tickets/" + t.id; link.textContent = t.id;
         cell(row, "", link); cell(row, t.waited);
         const badge = document.createElement("span"); badge.className = "badge " + t.reason; badge.textContent = t.reason.replaceAll("_", " ");
-        cell(row, "", badge); cell(row, String(t.priority));
+        const reasonCell = cell(row, "", badge); cell(row, String(t.priority));
+        if (t.after_hours) {
+          const late = document.createElement("span"); late.className = "badge after-hours"; late.textContent = "after hours";
+          late.title = "Opened when nobody was on shift: the customer expects the answer by email";
+          reasonCell.append(" ", late);
+        }
+        if (t.email) {
+          const mail = document.createElement("span"); mail.className = "badge email-" + t.email; mail.textContent = "email " + t.email;
+          reasonCell.append(" ", mail);
+        }
         cell(row, (t.customer_email || "") + (t.order_number ? " · order " + t.order_number : ""));
         cell(row, t.summary);
         const agent = cell(row, t.claimed_by || "");

@@ -30,6 +30,9 @@
     open: String(extra.open || data.open || "") === "true",
   };
   var KEY = "tier0-chat:" + cfg.server;
+  // the customer's time zone: the bot says when people are back in the customer's own time
+  var ZONE = "";
+  try { ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { /* old browser */ }
   var POLL_IDLE = 20000, POLL_HANDOFF = 2000, RETRY_MAX = 30000;
 
   // ---------- state ----------
@@ -172,6 +175,8 @@
     "aria-label": "Open chat: " + cfg.title, onclick: function () { setOpen(true); },
   }, [icon("chat"), el("span", { text: "Chat with us" })]);
   var status = el("p", { class: "status", id: "t0-status", text: "Assistant" });
+  // whether people answer now (GET /api/availability), under the status while the bot has the chat
+  var avail = el("p", { class: "avail", id: "t0-avail", hidden: "" });
   var closeBtn = el("button", { class: "icon", type: "button", "aria-label": "Close chat", text: "×", onclick: function () { setOpen(false); } });
   var banner = el("div", { class: "banner", role: "status", hidden: "" });
   var log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Conversation", tabindex: "0" });
@@ -186,7 +191,7 @@
     el("label", { class: "sr", for: "t0-input", text: "Your message" }), input, sendBtn,
   ]);
   var panel = el("section", { class: "panel", id: "t0-panel", role: "dialog", "aria-label": cfg.title, "aria-describedby": "t0-status", hidden: "" }, [
-    el("header", {}, [el("div", {}, [el("h2", { text: cfg.title }), status]), closeBtn]),
+    el("header", {}, [el("div", {}, [el("h2", { text: cfg.title }), status, avail]), closeBtn]),
     banner, log, typing, el("div", { class: "actions" }, [human]), form,
   ]);
   root.appendChild(launcher);
@@ -235,6 +240,7 @@
     markModal();
     try { sessionStorage.setItem(KEY + ":open", open ? "1" : ""); } catch (e) { /* ignore */ }
     if (open) {
+      checkAvailability();
       if (!started) start();
       input.focus();
       scrollDown();
@@ -413,8 +419,11 @@
         handoff.position ? "Waiting for an agent: you're number " + handoff.position + " in the queue" : "Waiting for an agent";
     } else if (handoff.state === "agent") {
       text = "You're chatting with " + (handoff.agent || "an agent");
+    } else if (handoff.state === "email") {
+      text = "Our team will answer by email";
     }
     status.textContent = text;
+    avail.hidden = handoff.state !== "bot" || !avail.textContent;
     panel.setAttribute("data-handoff", handoff.state);
     human.hidden = handoff.state !== "bot";
     schedulePoll();
@@ -426,6 +435,21 @@
     banner.appendChild(el("span", { text: text }));
     if (retry) banner.appendChild(el("button", { type: "button", text: "Retry now", onclick: retry }));
     banner.hidden = false;
+  }
+
+  var availChecked = 0;
+  function checkAvailability() {
+    if (Date.now() - availChecked < 60000) return;  // at most once a minute
+    availChecked = Date.now();
+    var url = cfg.server + "/api/availability" + (/^[A-Za-z0-9_+\-\/]+$/.test(ZONE) ? "?tz=" + encodeURIComponent(ZONE) : "");
+    fetch(url, { credentials: "omit", cache: "no-store" }).then(function (r) {
+      return r.ok ? r.json() : null;
+    }).then(function (got) {
+      if (!got || typeof got.text !== "string") return;
+      avail.textContent = got.text;
+      panel.setAttribute("data-available", got.live ? "yes" : "no");
+      avail.hidden = handoff.state !== "bot";
+    }, function () { /* offline: the line stays as it was */ });
   }
 
   // ---------- talking to the server ----------
@@ -544,6 +568,7 @@
     clearTimeout(retryTimer);
     var body = msg.payload ? { text: msg.text, payload: msg.payload } : { text: msg.text };
     body.message_id = msg.id;
+    if (/^[A-Za-z0-9_+\-\/]+$/.test(ZONE) && ZONE.length <= 64) body.timezone = ZONE;
     if (msg.tries++) body.resend = true;
     ensureConversation().then(function () {
       return api("POST", "/messages?after=" + cursor, body);
@@ -610,6 +635,8 @@
       "@media (max-width:480px){.panel{right:0;bottom:0;width:100vw;max-width:100vw;height:100vh;max-height:100vh;border-radius:0}}",
       "header{display:flex;justify-content:space-between;align-items:flex-start;padding:12px 14px;background:" + color + ";color:#fff}",
       "h2{margin:0;font-size:17px}.status{margin:2px 0 0;font-size:13px;opacity:.95}",
+      ".avail{margin:2px 0 0;font-size:12px;opacity:.9}.avail::before{content:'';display:inline-block;width:8px;height:8px;border-radius:50%;margin-right:6px;background:#c9c9c9;vertical-align:middle}",
+      "[data-available=yes] .avail::before{background:#3ecf6e}",
       ".icon{background:transparent;border:0;color:#fff;font-size:26px;line-height:1;padding:0 4px}",
       ".banner{display:flex;gap:8px;align-items:center;justify-content:space-between;padding:8px 12px;background:#fff4e5;color:#663c00;font-size:14px;border-bottom:1px solid #f0c36d}",
       ".banner button{border:1px solid #663c00;background:#fff;border-radius:6px;padding:2px 8px}",
