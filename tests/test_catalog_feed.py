@@ -1,4 +1,4 @@
-"""Reading the store's Merchant feed: both formats, variants, sale dates, broken and hostile input."""
+"""Reading the Merchant feed: both formats, variants, sale dates, broken and hostile input."""
 
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ def test_tab_separated_feed() -> None:
     assert feed.format == "tsv"
     assert [i.id for i in feed.items] == ["NAP-NAT", "NAP-NAVY"]
     natural = feed.items[0]
-    assert natural.sale_price is not None and natural.on_sale(dt.datetime(2026, 11, 15, tzinfo=dt.UTC))
+    assert natural.on_sale(dt.datetime(2026, 11, 15, tzinfo=dt.UTC))
     assert not natural.on_sale(DEC_1)
     assert [(d.section, d.name, d.value) for d in natural.details] == [
         ("Care", "Washing", "Machine wash at 40°C"),
@@ -107,7 +107,8 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
 EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
 <!DOCTYPE rss [<!ENTITY secret SYSTEM "file:///etc/passwd">]>
 <rss xmlns:g="http://base.google.com/ns/1.0"><channel><item>
-<g:id>X</g:id><title>&secret;</title><g:price>1 USD</g:price><g:availability>in_stock</g:availability>
+<g:id>X</g:id><title>&secret;</title>
+<g:price>1 USD</g:price><g:availability>in_stock</g:availability>
 </item></channel></rss>
 """
 
@@ -129,7 +130,7 @@ def test_hostile_xml_is_refused(hostile: bytes) -> None:
             "</channel></rss>".encode("latin-1"),
             "line 2: not well-formed",
         ),
-        ("id\ttitle\tprice\n1\tcaf\xe9\t1 USD\n".encode("latin-1"), "line 2: the file is not UTF-8"),
+        ("id\ttitle\tprice\n1\tcaf\xe9\t1 USD\n".encode("latin-1"), "line 2: .* not UTF-8"),
         (b"name\tcost\nmug\t3\n", "needs at least the columns id and price"),
     ],
     ids=["html", "text", "truncated", "xml-encoding", "tsv-encoding", "tsv-header"],

@@ -22,6 +22,7 @@ from bot.catalog.product import AVAILABILITIES, Detail, Item, Money
 
 G_NAMESPACE = "http://base.google.com/ns/1.0"
 ATOM_NAMESPACE = "http://www.w3.org/2005/Atom"
+OUR_NAMESPACES = ("{" + G_NAMESPACE, "{" + ATOM_NAMESPACE)
 MAX_FIELD_CHARS = 10_000  # Google's longest field (description) is 5,000 characters
 MAX_ITEMS = 2_000_000
 CHUNK_BYTES = 1 << 16
@@ -148,7 +149,7 @@ class _FeedTarget:
             else:
                 self._detail[name] = text
         elif len(self.path) >= 1 and self.path[-1] in ("item", "entry"):
-            if tag.startswith("{") and not tag.startswith(("{" + G_NAMESPACE, "{" + ATOM_NAMESPACE)):
+            if tag.startswith("{") and not tag.startswith(OUR_NAMESPACES):
                 return  # another namespace's fields are not ours
             if len(text) > MAX_FIELD_CHARS:
                 text = "\0too-long"

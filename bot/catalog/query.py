@@ -15,8 +15,26 @@ from decimal import Decimal
 from bot.catalog.text import words
 
 COMMON_COLOURS = frozenset(
-    "black white grey red green blue navy pink yellow orange purple brown beige cream ivory "
-    "natural gold silver".split()
+    [
+        "black",
+        "white",
+        "grey",
+        "red",
+        "green",
+        "blue",
+        "navy",
+        "pink",
+        "yellow",
+        "orange",
+        "purple",
+        "brown",
+        "beige",
+        "cream",
+        "ivory",
+        "natural",
+        "gold",
+        "silver",
+    ]
 )
 SIZE_WORDS = {
     "small": "small",
@@ -38,8 +56,11 @@ UNDER = re.compile(
 OVER = re.compile(rf"\b(?:over|above|more than|at least|from)\s+{AMOUNT}", re.IGNORECASE)
 BETWEEN = re.compile(rf"\bbetween\s+{AMOUNT}\s+and\s+{AMOUNT}", re.IGNORECASE)
 IN_STOCK = re.compile(
-    r"\b(in stock|available (?:now|today|right now)|ready to ship|ships? (?:now|today))\b", re.I
+    r"(?<!back )\b(in stock|available (?:now|today|right now)|ready to ship"
+    r"|ships? (?:now|today))\b",
+    re.I,
 )
+ASKING = re.compile(r"\s*(is|are|do|does|has|have|will|can|when)\b", re.I)
 ON_SALE = re.compile(r"\b(on sale|discount(?:ed)?|reduced|on offer|deals?)\b", re.I)
 SIZE_PHRASE = re.compile(
     r"\b(?:in )?size\s+([a-z0-9/]+(?:\s*(?:x)\s*\d+)?(?:\s*(?:cm|mm|ml|l|g|kg))?)"
@@ -60,6 +81,11 @@ class Filters:
     min_price: Decimal | None = None
     in_stock: bool = False
     on_sale: bool = False
+
+    def relaxed(self) -> Filters:
+        """The same filters without the attributes (colour, size, material, stock, sale): what a
+        search falls back to when no product has them, so the answer can say which it lacks."""
+        return Filters(max_price=self.max_price, min_price=self.min_price)
 
     @property
     def empty(self) -> bool:
@@ -82,18 +108,43 @@ class Filters:
 
 @dataclass
 class Vocabulary:
-    """The catalogue's colour and material words, learnt when a version is loaded."""
+    """The catalogue's words: colours, materials and every searchable word (for compounds)."""
 
     colours: set[str] = field(default_factory=set)
     materials: set[str] = field(default_factory=set)
+    terms: set[str] = field(default_factory=set)
+    colour_phrases: set[tuple[str, ...]] = field(default_factory=set)  # ("forest", "green")
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A question read for search: its text, its words (compounds joined), its filters."""
+
+    text: str  # the question without its price phrases (what the embedding model reads)
+    words: list[str]  # its words, "bees wax" joined into the catalogue's "beeswax"
+    filters: Filters
+
+
+def join_compounds(tokens: list[str], known: set[str]) -> list[str]:
+    """Two neighbouring words the catalogue writes as one ("bees wax", "place mats") joined."""
+    out: list[str] = []
+    index = 0
+    while index < len(tokens):
+        if index + 1 < len(tokens) and tokens[index] + tokens[index + 1] in known:
+            out.append(tokens[index] + tokens[index + 1])
+            index += 2
+            continue
+        out.append(tokens[index])
+        index += 1
+    return out
 
 
 def _amount(text: str) -> Decimal:
     return Decimal(text.replace(",", "."))
 
 
-def parse(question: str, vocabulary: Vocabulary) -> tuple[str, Filters]:
-    """(the question without its price phrases, the filters it states)."""
+def parse(question: str, vocabulary: Vocabulary) -> Parsed:
+    """The question's text, words and the filters it states."""
     text = question
     max_price = min_price = None
     match = BETWEEN.search(text)
@@ -109,16 +160,18 @@ def parse(question: str, vocabulary: Vocabulary) -> tuple[str, Filters]:
     if match and not re.match(r"\bfrom\s+\d+\s*(?:cm|ml|mm)", match.group(0)):
         min_price = _amount(match.group(1))
         text = text.replace(match.group(0), " ")
-    in_stock = bool(IN_STOCK.search(text))
+    # "is the mug in stock?" asks about the mug; "any mugs in stock?" asks for the ones in stock
+    in_stock = bool(IN_STOCK.search(text)) and not ASKING.match(question)
     on_sale = bool(ON_SALE.search(text))
     sizes = []
     for found in SIZE_PHRASE.finditer(text):
         value = next(g for g in found.groups() if g)
         sizes.append(normalise_size(value))
-    tokens = words(text)
-    colours = [t for t in tokens if t in vocabulary.colours or t in COMMON_COLOURS]
-    materials = [t for t in tokens if t in vocabulary.materials and t not in colours]
-    return " ".join(text.split()), Filters(
+    tokens = join_compounds(words(text), vocabulary.terms)
+    colours = colour_phrases(tokens, vocabulary)
+    used = {w for c in colours for w in c.split()}
+    materials = [t for t in tokens if t in vocabulary.materials and t not in used]
+    filters = Filters(
         colours=tuple(dict.fromkeys(colours)),
         sizes=tuple(dict.fromkeys(sizes)),
         materials=tuple(dict.fromkeys(materials)),
@@ -127,6 +180,32 @@ def parse(question: str, vocabulary: Vocabulary) -> tuple[str, Filters]:
         in_stock=in_stock,
         on_sale=on_sale,
     )
+    return Parsed(" ".join(text.split()), tokens, filters)
+
+
+def colour_phrases(tokens: list[str], vocabulary: Vocabulary) -> list[str]:
+    """The colours a question names: the catalogue's own names first ("forest green", not
+    "forest" and "green"), then single colour words."""
+    found: list[str] = []
+    used: set[int] = set()
+    for phrase in sorted(vocabulary.colour_phrases, key=len, reverse=True):
+        size = len(phrase)
+        if size < 2:
+            continue
+        for start in range(len(tokens) - size + 1):
+            span = set(range(start, start + size))
+            if tuple(tokens[start : start + size]) == phrase and not span & used:
+                found.append(" ".join(phrase))
+                used |= span
+    for position, token in enumerate(tokens):
+        if position not in used and (token in vocabulary.colours or token in COMMON_COLOURS):
+            found.append(token)
+    return list(dict.fromkeys(found))
+
+
+def colour_matches(asked: str, colour_words: set[str]) -> bool:
+    """True when every word of an asked colour is in a variant's colour ("green": "Sage Green")."""
+    return all(word in colour_words for word in asked.split())
 
 
 def normalise_size(value: str) -> str:
@@ -141,6 +220,8 @@ def size_matches(asked: str, size: str) -> bool:
         return False
     if asked == have:
         return True
+    if any(c.isdigit() for c in asked):  # "180cm" is the measure of "Round 180 cm"
+        return re.search(rf"(?<![\d.]){re.escape(asked)}$", have) is not None
     parts = set(re.split(r"[/,]", have))
     if asked in parts:
         return True

@@ -20,9 +20,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.catalog.product import Item, Product
-from bot.catalog.query import Filters, Vocabulary, parse, size_matches
+from bot.catalog.query import (
+    Filters,
+    Parsed,
+    Vocabulary,
+    colour_matches,
+    parse,
+    size_matches,
+)
 from bot.catalog.store import CatalogVersion, search_words
-from bot.catalog.text import STOP, terms, words
+from bot.catalog.text import STOP, words
 from bot.kb.embedder import canonical_model_name
 
 if TYPE_CHECKING:
@@ -34,6 +41,8 @@ FIELD_WEIGHTS = {"title": 3.0, "type": 2.0, "brand": 1.5, "attributes": 1.0}
 SEMANTIC_WEIGHT = 1.0
 LEXICAL_WEIGHT = 0.8
 CANDIDATES = 60
+IN_STOCK_BONUS = 0.03  # of two equal matches, the one a shopper can buy today comes first
+TITLE_COVERAGE = 0.1  # share of the title's words the question names
 CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{3,}")
 
 
@@ -85,6 +94,7 @@ class SearchResult:
     filters: Filters
     hits: list[ProductHit]
     more: int  # further products that matched, beyond the hits
+    relaxed: bool = False  # no product had the asked attributes: these hits are without them
 
     def to_dict(self, now: dt.datetime | None = None) -> dict:
         """JSON form."""
@@ -93,6 +103,7 @@ class SearchResult:
             "filters": self.filters.to_dict(),
             "hits": [h.to_dict(now) for h in self.hits],
             "more": self.more,
+            "relaxed": self.relaxed,
         }
 
 
@@ -106,6 +117,9 @@ class _Index:
         rows = version.rows()
         self.size = len(rows)
         self.titles = [r[2] for r in rows]
+        # a title's length in words: of two titles with the asked words, the shorter fits better
+        self.title_words = np.array([max(1, len(words(r[2]))) for r in rows], dtype=np.float32)
+        self.title_postings: dict[str, np.ndarray] = {}
         self.min_price = np.array([r[9] for r in rows], dtype=np.float64)
         self.in_stock = np.array([bool(r[10]) for r in rows], dtype=bool)
         self.codes: dict[str, int] = {}
@@ -134,11 +148,17 @@ class _Index:
         for word, slot in postings.items():
             idf = math.log(1 + self.size / len(slot))
             ords = np.fromiter(slot.keys(), dtype=np.int64, count=len(slot))
-            weights = np.fromiter(slot.values(), dtype=np.float32, count=len(slot)) * idf
-            self.postings[word] = (ords, weights)
+            weights = np.fromiter(slot.values(), dtype=np.float32, count=len(slot))
+            self.postings[word] = (ords, weights * idf)
+            self.title_postings[word] = ords[weights == FIELD_WEIGHTS["title"]]
         self.idf = {w: math.log(1 + self.size / len(p[0])) for w, p in self.postings.items()}
         self.terms = sorted(self.postings)
-        self.vocabulary = Vocabulary(set(self.colour_postings), set(self.material_postings))
+        self.vocabulary = Vocabulary(
+            set(self.colour_postings),
+            set(self.material_postings),
+            set(self.postings),
+            {tuple(words(c)) for row in rows for c in json.loads(row[5])},
+        )
 
     def correct(self, term: str) -> str | None:
         """The catalogue's word closest to a word it does not know (one or two typos away)."""
@@ -232,15 +252,36 @@ class ProductSearch:
         filters: Filters | None = None,
         now: dt.datetime | None = None,
     ) -> SearchResult:
-        """The best products for a question, variants grouped, filters applied."""
-        import numpy as np
+        """The best products for a question, variants grouped, filters applied.
 
+        When no product has the attributes asked for (a colour, size or material it does not come
+        in), the result holds the best products without them and says so (`relaxed`).
+        """
         self.reload_if_stale()
         index = self._index
-        text, asked = parse(question, index.vocabulary)
-        filters = filters or asked
+        parsed = parse(question, index.vocabulary)
+        filters = filters or parsed.filters
+        result = self._search(index, question, parsed, filters, limit, now)
+        if result.hits or filters.relaxed() == filters:
+            return result
+        fallback = self._search(index, question, parsed, filters.relaxed(), limit, now)
+        return SearchResult(question, filters, fallback.hits, fallback.more, relaxed=True)
+
+    def _search(
+        self,
+        index: _Index,
+        question: str,
+        parsed: Parsed,
+        filters: Filters,
+        limit: int,
+        now: dt.datetime | None,
+    ) -> SearchResult:
+        import numpy as np
+
+        text = parsed.text
         exact = self._exact(index, question)
-        query_terms = [t for t in (index.correct(t) for t in terms(text)) if t]
+        asked_words = [w for w in parsed.words if w not in STOP]
+        query_terms = [t for t in (index.correct(t) for t in asked_words) if t]
         lexical = np.zeros(index.size, dtype=np.float32)
         best = 0.0
         for term in dict.fromkeys(query_terms):
@@ -249,8 +290,13 @@ class ProductSearch:
             best += FIELD_WEIGHTS["title"] * index.idf[term]
         if best:
             lexical /= best
+            coverage = np.zeros(index.size, dtype=np.float32)
+            for term in dict.fromkeys(query_terms):
+                coverage[index.title_postings[term]] += 1.0
+            lexical += TITLE_COVERAGE * coverage / index.title_words
         semantic = index.version.vectors @ self._embed(text or question)
         fused = SEMANTIC_WEIGHT * semantic + LEXICAL_WEIGHT * lexical
+        fused += IN_STOCK_BONUS * index.in_stock
         mask = self._mask(index, filters)
         if exact is not None:
             fused[exact] = 10.0
@@ -302,7 +348,8 @@ class ProductSearch:
         if filters.in_stock:
             mask &= index.in_stock
         if filters.materials:
-            allowed = set().union(*(index.material_postings.get(a, set()) for a in filters.materials))
+            postings = index.material_postings
+            allowed = set().union(*(postings.get(a, set()) for a in filters.materials))
             keep = np.zeros(index.size, dtype=bool)
             keep[list(allowed)] = True
             mask &= keep
@@ -318,7 +365,7 @@ def matching_variants(
     for variant in product.variants:
         if filters.colours:
             own = set(words(variant.color)) if has_colours else set(words(variant.title))
-            if not own & set(filters.colours):
+            if not any(colour_matches(c, own) for c in filters.colours):
                 continue
         if filters.sizes and not any(size_matches(s, variant.size) for s in filters.sizes):
             continue

@@ -65,7 +65,7 @@ def write_products(path: Path, products: list[Product], hashes: list[tuple[str, 
                     json.dumps(product.values("material")),
                     json.dumps(codes),
                     # the lowest price any variant can have (a sale's dates are checked later)
-                    float(min(min(v.price.amount, (v.sale_price or v.price).amount) for v in product.variants)),
+                    float(min(lowest_price(v) for v in product.variants)),
                     int(product.in_stock()),
                     json.dumps(product.to_dict(), separators=(",", ":")),
                 )
@@ -74,6 +74,11 @@ def write_products(path: Path, products: list[Product], hashes: list[tuple[str, 
         conn.commit()
     finally:
         conn.close()
+
+
+def lowest_price(item) -> float:
+    """The lowest price an item can have, its sale price whatever the dates."""
+    return float(min(item.price.amount, (item.sale_price or item.price).amount))
 
 
 class CatalogVersion:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from bot.catalog.feed import FeedError, ItemProblem, parse_feed
 from bot.catalog.fetch import FetchFailed, fetch
-from bot.catalog.product import Product, group
+from bot.catalog.product import group
 from bot.catalog.store import (
     FORMAT_VERSION,
     PRODUCTS_DB,
@@ -103,7 +103,8 @@ def sync(
             parsed = parse_feed(data)
             if not parsed.items:
                 first = f"; first problem: {parsed.problems[0]}" if parsed.problems else ""
-                raise FeedError(f"the feed has no valid item ({len(parsed.problems)} broken){first}")
+                broken = len(parsed.problems)
+                raise FeedError(f"the feed has no valid item ({broken} broken){first}")
         except (FetchFailed, FeedError) as exc:
             reason = str(exc) if str(exc).startswith(options.source) else f"{options.source}: {exc}"
             logger.error(f"catalogue sync failed, the last good catalogue keeps serving: {reason}")
@@ -187,10 +188,10 @@ def _publish(options: SyncOptions, data: bytes, items: list, encoder) -> SyncRep
         for v in p.variants
         if v.availability == "in_stock" and previous_stock.get(v.id, "in_stock") != "in_stock"
     ]
-    if previous is not None and not (report.added or report.changed or report.removed):
-        if previous_hashes:  # same products, same model: the current version stays
-            report.version = previous.version
-            return report
+    unchanged = not (report.added or report.changed or report.removed)
+    if previous is not None and previous_hashes and unchanged:
+        report.version = previous.version  # same products, same model: the version stays
+        return report
     # embed what is new or whose words changed; reuse every other vector
     reuse = {
         i: previous_hashes[p.id][2]
@@ -252,4 +253,3 @@ def _encoder(encoder, model: str) -> TextEncoder:
 
         return Embedder(model)
     return encoder() if callable(encoder) and not hasattr(encoder, "encode") else encoder
-

@@ -8,8 +8,50 @@ WORD = re.compile(r"[a-z0-9]+(?:[.'][a-z0-9]+)*")
 IRREGULAR = {"knives": "knife", "loaves": "loaf", "dishes": "dish", "glasses": "glass"}
 SPELLINGS = {"gray": "grey", "colour": "color", "colours": "color", "colors": "color"}
 STOP = frozenset(
-    "a an and are as at be by can do does for from have has how i in is it its me my of on or "
-    "our please show the this that to we what which with you your any some there".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "have",
+        "has",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "our",
+        "please",
+        "show",
+        "the",
+        "this",
+        "that",
+        "to",
+        "we",
+        "what",
+        "which",
+        "with",
+        "you",
+        "your",
+        "any",
+        "some",
+        "there",
+    ]
 )
 
 

@@ -1,4 +1,4 @@
-"""`bot catalog ...`: sync the product catalogue from the store's feed, show its state, search it."""
+"""`bot catalog ...`: sync the product catalogue from the store's feed, show its state, search."""
 
 from __future__ import annotations
 
