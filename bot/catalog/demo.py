@@ -556,11 +556,11 @@ def products(seed: int = SEED) -> list[list[dict]]:
                 title = " ".join(w for w in words if w)
                 about = ""
             group_id = f"P{kind_number:02d}{index + 1:02d}"
-            out.append(_variants(rng, kind, title, about, material, group_id))
+            out.append(variants(rng, kind, title, about, material, group_id))
     return out
 
 
-def _variants(
+def variants(
     rng: random.Random, kind: Kind, title: str, about: str, material: str, group_id: str
 ) -> list[dict]:
     colours = list(kind.colours) or [""]

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 FIELD_WEIGHTS = {"title": 3.0, "type": 2.0, "brand": 1.5, "attributes": 1.0}
 SEMANTIC_WEIGHT = 1.0
 LEXICAL_WEIGHT = 0.8
-CANDIDATES = 60
+CANDIDATES = 200  # at most this many products are opened to check their variants
 IN_STOCK_BONUS = 0.03  # of two equal matches, the one a shopper can buy today comes first
 TITLE_COVERAGE = 0.1  # share of the title's words the question names
 CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{3,}")
@@ -308,26 +308,28 @@ class ProductSearch:
             return SearchResult(question, filters, [], 0)
         top = np.argpartition(-fused, take - 1)[:take]
         top = top[np.lexsort((top, -fused[top]))]  # best first; ties by feed order
-        products = index.version.products([int(o) for o in top])
         hits: list[ProductHit] = []
-        for ordinal in top:
-            ordinal = int(ordinal)
-            product = products[ordinal]
-            variants = matching_variants(product, filters, now)
-            if not variants:
-                continue
-            hits.append(
-                ProductHit(
-                    product,
-                    float(fused[ordinal]),
-                    float(lexical[ordinal]),
-                    float(semantic[ordinal]),
-                    tuple(variants),
-                    exact=ordinal == exact,
-                )
-            )
+        start, batch = 0, limit * 4 + 8
+        while start < len(top) and len(hits) <= limit:  # one more than shown: is there more?
+            chunk = [int(o) for o in top[start : start + batch]]
+            start += batch
+            products = index.version.products(chunk)
+            for ordinal in chunk:
+                variants = matching_variants(products[ordinal], filters, now)
+                if variants:
+                    hits.append(
+                        ProductHit(
+                            products[ordinal],
+                            float(fused[ordinal]),
+                            float(lexical[ordinal]),
+                            float(semantic[ordinal]),
+                            tuple(variants),
+                            exact=ordinal == exact,
+                        )
+                    )
         shown = hits[:limit]
-        more = max(0, len(hits) - limit) if take < matched else len(hits) - len(shown)
+        # the others found, and those that passed the filters' first cut but were not opened
+        more = len(hits) - len(shown) + (max(0, matched - start) if len(hits) > limit else 0)
         return SearchResult(question, filters, shown, more)
 
     @staticmethod
