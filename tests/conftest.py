@@ -20,8 +20,8 @@ from bot.kb.chunker import ChunkConfig
 from bot.kb.embedder import Embedder
 from bot.kb.search import KnowledgeBase
 from bot.settings import Settings
-from tests.handoff_fixtures import queue, queue_url  # noqa: F401 - fixtures for every module
 from tests.catalog_fixtures import demo_catalog, product_search  # noqa: F401 - product fixtures
+from tests.handoff_fixtures import queue, queue_url  # noqa: F401 - fixtures for every module
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_KB = ROOT / "kb_articles"
