@@ -128,3 +128,45 @@ def test_live_stock_and_price_from_the_store_win_over_the_feed(
     [live] = offers(hit.variants, store, now)
     assert (live.availability, str(live.price), live.source) == ("in_stock", "$9.50", "store")
     assert live.availability_date is None
+
+
+def test_the_demo_store_shows_the_synced_catalogue(demo_catalog: Path, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from bot.settings import Settings
+    from bot.web.app import create_app
+
+    settings = Settings(
+        settings_file=tmp_path / "none.toml", data_dir=tmp_path / "var", catalog_dir=demo_catalog
+    )
+    client = TestClient(create_app(settings))
+    shop = client.get("/")
+    assert shop.status_code == 200
+    assert "159 products, page 1 of 4" in shop.text and "Oak Serving Board" in shop.text
+    boards = client.get("/", params={"kind": "Boards"})
+    assert "Oak Serving Board" in boards.text and "Stoneware Mug" not in boards.text
+    # the product page is where the feed's link points
+    page = client.get("/products/beeswax-taper-candles-pair", params={"variant": "P1701-02"})
+    assert page.status_code == 200
+    assert (
+        "Beeswax Taper Candles (Pair)" in page.text
+        and 'id="P1701-02" class="selected"' in page.text
+    )
+    assert "Out of stock (expected" in page.text
+    assert (
+        client.get("/images/beeswax-taper-candles-pair.svg")
+        .headers["content-type"]
+        .startswith("image/svg+xml")
+    )
+    missing = client.get("/products/no-such-thing")
+    assert missing.status_code == 404 and "no-such-thing" in missing.text
+    empty = TestClient(
+        create_app(
+            Settings(
+                settings_file=tmp_path / "none.toml",
+                data_dir=tmp_path / "var2",
+                catalog_dir=tmp_path / "nothing",
+            )
+        )
+    )
+    assert "bot catalog sync" in empty.get("/").text

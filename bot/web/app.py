@@ -38,7 +38,7 @@ from bot.kb.search import KnowledgeBase
 from bot.kb.store import KBIndexError
 from bot.settings import Settings
 from bot.tokens import internal_token, stored_secret
-from bot.web import api, chat, inbox, insights
+from bot.web import api, chat, inbox, insights, shop
 from bot.web.security import SecurityHeaders
 from bot.web.signin import AgentSessions
 
@@ -267,10 +267,7 @@ def create_app(
         add_api_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def store_page(request: Request) -> HTMLResponse:
-        """The demo store's page, with the chat widget embedded as any site would embed it."""
-        return TEMPLATES.TemplateResponse(request, "store.html", {})
+    app.include_router(shop.build_router(shop.Shop(settings.catalog_dir), TEMPLATES))
 
     @app.get("/widget.js", include_in_schema=False)
     def widget_js() -> FileResponse:
