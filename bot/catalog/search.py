@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 FIELD_WEIGHTS = {"title": 3.0, "type": 2.0, "brand": 1.5, "attributes": 1.0}
 SEMANTIC_WEIGHT = 1.0
 LEXICAL_WEIGHT = 0.8
+COMMON_IDF = math.log(3)  # in more than half of the products
 CANDIDATES = 200  # at most this many products are opened to check their variants
 IN_STOCK_BONUS = 0.03  # of two equal matches, the one a shopper can buy today comes first
 TITLE_COVERAGE = 0.1  # share of the title's words the question names
@@ -173,6 +174,8 @@ class _Index:
         found = process.extractOne(
             term, self.terms, scorer=Levenshtein.distance, score_cutoff=limit
         )
+        if found and len(term) < 6 and found[0][0] != term[0]:
+            return None  # a short word with another first letter is another word (food, wood)
         return found[0] if found else None
 
 
@@ -251,6 +254,7 @@ class ProductSearch:
         limit: int = 3,
         filters: Filters | None = None,
         now: dt.datetime | None = None,
+        prefer_in_stock: bool = True,
     ) -> SearchResult:
         """The best products for a question, variants grouped, filters applied.
 
@@ -261,10 +265,11 @@ class ProductSearch:
         index = self._index
         parsed = parse(question, index.vocabulary)
         filters = filters or parsed.filters
-        result = self._search(index, question, parsed, filters, limit, now)
+        bonus = IN_STOCK_BONUS if prefer_in_stock else 0.0
+        result = self._search(index, question, parsed, filters, limit, now, bonus)
         if result.hits or filters.relaxed() == filters:
             return result
-        fallback = self._search(index, question, parsed, filters.relaxed(), limit, now)
+        fallback = self._search(index, question, parsed, filters.relaxed(), limit, now, bonus)
         return SearchResult(question, filters, fallback.hits, fallback.more, relaxed=True)
 
     def _search(
@@ -275,6 +280,7 @@ class ProductSearch:
         filters: Filters,
         limit: int,
         now: dt.datetime | None,
+        bonus: float,
     ) -> SearchResult:
         import numpy as np
 
@@ -284,6 +290,8 @@ class ProductSearch:
         query_terms = [t for t in (index.correct(t) for t in asked_words) if t]
         lexical = np.zeros(index.size, dtype=np.float32)
         best = 0.0
+        # a word most products have ("home", "garden" of every product_type) tells nothing
+        query_terms = [t for t in query_terms if index.idf[t] > COMMON_IDF]
         for term in dict.fromkeys(query_terms):
             ords, weights = index.postings[term]
             lexical[ords] += weights
@@ -296,7 +304,7 @@ class ProductSearch:
             lexical += TITLE_COVERAGE * coverage / index.title_words
         semantic = index.version.vectors @ self._embed(text or question)
         fused = SEMANTIC_WEIGHT * semantic + LEXICAL_WEIGHT * lexical
-        fused += IN_STOCK_BONUS * index.in_stock
+        fused += bonus * index.in_stock
         mask = self._mask(index, filters)
         if exact is not None:
             fused[exact] = 10.0
