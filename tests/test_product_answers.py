@@ -78,3 +78,39 @@ def test_what_we_do_not_sell_is_said_with_the_closest(product_search, question: 
     assert not reply.known
     assert text.startswith("I'm sorry, we don't sell that. These are the closest things we have:")
     assert len(meta["products"]) == 3
+
+
+class Catalogue:
+    """A knowledge base whose articles answer nothing, with the demo catalogue behind it."""
+
+    def __init__(self, product_search) -> None:
+        self.product_search = product_search
+
+    def route(self, question: str):
+        from bot.kb.router import ARTICLE, Route, Routing
+
+        return Routing([Route(ARTICLE + "returns", 0.2, 0.1, "a phrasing")])
+
+    def sections(self, question: str, article_ids):
+        return []
+
+    def search(self, question: str, k: int):
+        return []
+
+    def products(self, question: str):
+        return answer_product(question, self.product_search, None, DEMO_NOW)
+
+
+def test_a_product_question_no_article_answers_gets_product_cards(product_search) -> None:
+    from bot.dialogue.answers import Gate
+    from bot.dialogue.decision import decide
+    from bot.dialogue.turn import Turn
+
+    gate = Gate(0.5, 0.3, 0.5)
+    plan = decide(Turn("is the stoneware mug dishwasher safe?"), Catalogue(product_search), gate)
+    assert plan.outcome == "product"
+    assert plan.says[0].text.endswith("> Care: Dishwasher and microwave safe.")
+    assert plan.says[0].meta["products"][0]["title"] == "Stoneware Mug"
+    # something we do not sell stays a refusal: out-of-scope answers stay as rare as before
+    refused = decide(Turn("what's the weather on mars"), Catalogue(product_search), gate)
+    assert refused.outcome == "cant_answer"

@@ -236,7 +236,7 @@ def _meta(result: SearchResult, cards: list[dict], now) -> dict:
         more = {
             "count": result.more,
             "text": replies.PRODUCT_SEE_MORE.format(count=result.more),
-            "link": "/",
+            "link": more_link(result),
         }
     return replies.meta("product", products=cards, more=more)
 
@@ -263,3 +263,11 @@ def _card(hit: ProductHit, store, now) -> dict:
         "availability": shown.availability,
         "availability_text": state,
     }
+
+
+def more_link(result: SearchResult) -> str:
+    """Where "see more" goes: the shop's page of the best product's kind."""
+    from urllib.parse import quote
+
+    kind = result.hits[0].product.product_type.split(">")[-1].strip() if result.hits else ""
+    return f"/?kind={quote(kind)}" if kind else "/"
