@@ -209,7 +209,10 @@ class WebStack:
 
 @pytest.fixture(scope="session")
 def web_stack(
-    rasa_model: Path, embedder: Embedder, tmp_path_factory: pytest.TempPathFactory
+    rasa_model: Path,
+    embedder: Embedder,
+    tmp_path_factory: pytest.TempPathFactory,
+    demo_catalog: Path,  # noqa: F811 - the fixture imported above
 ) -> Iterator[WebStack]:
     """One real stack for the whole session (browser and conversation tests share it; each
     test uses its own conversation ids, so they do not meet)."""
@@ -219,7 +222,11 @@ def web_stack(
     web_port = free_port()
     web_url = f"http://127.0.0.1:{web_port}"
     settings = own_stack_settings(
-        folder, index_dir=folder / "index", web_port=web_port, help_base_url=f"{web_url}/help/"
+        folder,
+        index_dir=folder / "index",
+        web_port=web_port,
+        help_base_url=f"{web_url}/help/",
+        catalog_dir=demo_catalog,  # the demo catalogue, synced once for the session
     )
     # Citations link to this web app's help centre, so a browser can follow them.
     options = BuildOptions(
