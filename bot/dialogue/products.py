@@ -25,6 +25,7 @@ MAX_CARDS = 3
 # and on things the demo store does not sell; figures in benchmarks/README.md)
 KNOWN_LEXICAL = 0.34
 KNOWN_SEMANTIC = 0.5
+MIN_SEMANTIC = 0.25
 
 PRICE = re.compile(r"\b(how much|price|cost|costs|pricing|expensive|cheap)\b", re.I)
 RESTOCK = re.compile(
@@ -72,7 +73,9 @@ def answer_product(
     best = result.hits[0]
     browsing = result.filters.max_price is not None  # "anything under $20?": any product will do
     weak = best.lexical < KNOWN_LEXICAL and best.semantic < KNOWN_SEMANTIC
-    if not best.exact and not browsing and weak:
+    # one shared word ("set", "wine") and nothing of the meaning is not a product question
+    unrelated = best.semantic < MIN_SEMANTIC
+    if not best.exact and ((weak and not browsing) or unrelated):
         return _cards(replies.PRODUCT_NOT_SOLD, result, store, now, known=False)
     if result.relaxed:
         return _not_in(best, result, store, now)
