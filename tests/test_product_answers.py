@@ -83,12 +83,15 @@ def test_what_we_do_not_sell_is_said_with_the_closest(product_search, question: 
 class Catalogue:
     """A knowledge base whose articles answer nothing, with the demo catalogue behind it."""
 
-    def __init__(self, product_search) -> None:
+    def __init__(self, product_search, out_of_scope: bool = False) -> None:
         self.product_search = product_search
+        self.out_of_scope = out_of_scope
 
     def route(self, question: str):
-        from bot.kb.router import ARTICLE, Route, Routing
+        from bot.kb.router import ARTICLE, INTENT, Route, Routing
 
+        if self.out_of_scope:  # the router knows no product: it may call one out of scope
+            return Routing([Route(INTENT + "out_of_scope", 0.9, 0.6, "a phrasing")])
         return Routing([Route(ARTICLE + "returns", 0.2, 0.1, "a phrasing")])
 
     def sections(self, question: str, article_ids):
@@ -114,3 +117,7 @@ def test_a_product_question_no_article_answers_gets_product_cards(product_search
     # something we do not sell stays a refusal: out-of-scope answers stay as rare as before
     refused = decide(Turn("what's the weather on mars"), Catalogue(product_search), gate)
     assert refused.outcome == "cant_answer"
+    out_of_scope = Catalogue(product_search, out_of_scope=True)
+    plan = decide(Turn("how much is the oak serving board?"), out_of_scope, gate)
+    assert plan.outcome == "product" and plan.says[0].text.startswith("Oak Serving Board is")
+    assert decide(Turn("what's the weather on mars"), out_of_scope, gate).outcome == "cant_answer"

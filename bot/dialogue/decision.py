@@ -110,8 +110,9 @@ def decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
         outcome = "handoff" if flow == "handoff" else "flow"
         return Plan(outcome, (), {**slots, **_start(flow, details, context, turn.number)})
     if choice.outcome == "intent" and choice.top.intent == "out_of_scope":
-        # a message the router knows is outside what a store does: a miss like any other
-        return _cant_answer(turn, choice.top, slots)
+        # a message the router knows is outside what a store does: a miss like any other,
+        # unless it asks about something the catalogue has (the router knows no product)
+        return _product_answer(question, knowledge) or _cant_answer(turn, choice.top, slots)
     if choice.outcome == "intent":
         said = Say(response=replies.RESPONSES.get(choice.top.intent, "utter_out_of_scope"))
         if turn.after_form and choice.top.intent in SMALL_TALK and started:
