@@ -41,9 +41,9 @@ def test_price_with_its_range_and_sale(product_search) -> None:
 
 def test_care_and_material_are_quoted_from_the_feed(product_search) -> None:
     _, text, _ = ask(product_search, "is the stoneware mug dishwasher safe?")
-    assert text == "From the product page of Stoneware Mug:\n> Care: Dishwasher and microwave safe."
+    assert text == "From the product page of Stoneware Mug:\n“Care: Dishwasher and microwave safe.”"
     _, made, _ = ask(product_search, "what is the oak serving board made of?")
-    assert made.endswith("> Material: Oak")
+    assert made.endswith("“Material: Oak”")
 
 
 def test_stock_and_restock_dates(product_search, tmp_path: Path) -> None:
@@ -112,7 +112,7 @@ def test_a_product_question_no_article_answers_gets_product_cards(product_search
     gate = Gate(0.5, 0.3, 0.5)
     plan = decide(Turn("is the stoneware mug dishwasher safe?"), Catalogue(product_search), gate)
     assert plan.outcome == "product"
-    assert plan.says[0].text.endswith("> Care: Dishwasher and microwave safe.")
+    assert plan.says[0].text.endswith("“Care: Dishwasher and microwave safe.”")
     assert plan.says[0].meta["products"][0]["title"] == "Stoneware Mug"
     # something we do not sell stays a refusal: out-of-scope answers stay as rare as before
     refused = decide(Turn("what's the weather on mars"), Catalogue(product_search), gate)

@@ -193,7 +193,7 @@ def _detail(product: Product, question: str) -> str:
         quotes = [s for s in re.split(r"(?<=\.)\s+", description) if "Made in" in s]
     if not quotes:
         return replies.PRODUCT_NO_DETAIL.format(title=product.title)
-    body = "\n".join(f"> {q}" for q in quotes)
+    body = "\n".join(replies.PRODUCT_QUOTED.format(text=q) for q in quotes)
     return replies.PRODUCT_QUOTE.format(title=product.title) + "\n" + body
 
 

@@ -232,6 +232,7 @@ PRODUCT_YES_IN = "Yes, {title} comes in {choices}."
 PRODUCT_BACK_NOW = "Good news: {title}{variant} is in stock now."
 PRODUCT_NOT_IN = "We don't have {title} in {asked}. It comes in {choices}."
 PRODUCT_QUOTE = "From the product page of {title}:"
+PRODUCT_QUOTED = "“{text}”"  # the feed's words, as they are
 PRODUCT_NO_DETAIL = (
     "The product page of {title} doesn't say, so I'd rather not guess. A person can check it for "
     "you."
