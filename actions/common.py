@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from functools import cache, partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
@@ -22,6 +23,12 @@ from bot.kb.search import KnowledgeBase, QueryEncoder
 from bot.ratelimit import Counter
 from bot.settings import Settings, load_settings
 from bot.store.base import StoreBackend
+
+if TYPE_CHECKING:
+    from bot.catalog.search import ProductSearch
+    from bot.dialogue.products import ProductReply
+
+logger = logging.getLogger(__name__)
 
 
 @cache
@@ -80,10 +87,45 @@ def gate() -> Gate:
     return Gate(config.answer_threshold, config.clarify_threshold, config.similarity_threshold)
 
 
+_PRODUCTS: dict[str, Any] = {"search": None, "tried_at": None}
+PRODUCTS_RETRY_SECONDS = 30.0
+
+
+def product_search() -> ProductSearch | None:
+    """The catalogue's search, once a catalogue has been synced (looked for again every 30 s
+    until then: `bot up` syncs it in the background); it follows new syncs by itself."""
+    import time
+
+    from bot.catalog.search import CatalogModelMismatch, ProductSearch
+    from bot.catalog.store import CatalogNotFound
+
+    if _PRODUCTS["search"] is not None:
+        return _PRODUCTS["search"]
+    tried = _PRODUCTS["tried_at"]
+    if tried is not None and time.monotonic() - tried < PRODUCTS_RETRY_SECONDS:
+        return None
+    _PRODUCTS["tried_at"] = time.monotonic()
+    try:
+        _PRODUCTS["search"] = ProductSearch(
+            settings().catalog_dir, settings().embedding_model, encoder=query_encoder_factory()
+        )
+    except (CatalogNotFound, CatalogModelMismatch) as exc:
+        logger.warning(f"no product answers yet: {exc}")
+    return _PRODUCTS["search"]
+
+
+def product_reply(question: str) -> ProductReply | None:
+    """The catalogue's answer to a question, live stock from the store."""
+    from bot.dialogue.products import answer_product
+
+    search = product_search()
+    return answer_product(question, search, store()) if search is not None else None
+
+
 def knowledge(tracker: Tracker) -> IndexKnowledge:
     """The KB lookups for this turn, fused with the NLU's ranking of its message."""
     ranking = tracker.latest_message.get("intent_ranking")
-    return IndexKnowledge(knowledge_base(), ranking, settings().nlu_weight)
+    return IndexKnowledge(knowledge_base(), ranking, settings().nlu_weight, product_reply)
 
 
 def turn_of(tracker: Tracker) -> Turn:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from bot.commands import docs, serving
+from bot.commands.catalog import catalog_app
 from bot.commands.eval import eval_app
 from bot.commands.handoff import handoff_app
 from bot.commands.insights import insights_app
@@ -22,6 +23,7 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(handoff_app, name="handoff")
 app.add_typer(insights_app, name="insights")
 app.add_typer(mail_app, name="mail")
+app.add_typer(catalog_app, name="catalog")
 app.command("train")(serving.train)
 app.command("up")(serving.up)
 app.command("serve")(serving.serve)

@@ -87,6 +87,32 @@ class Settings(BaseSettings):
         3, ge=2, description="Index versions kept on disk (readers may still use older ones)."
     )
 
+    # Product catalogue
+    catalog_feed: str = Field(
+        "catalog/demo-feed.xml",
+        description="The store's Google Merchant product feed (RSS 2.0 XML or tab-separated): a "
+        "path, or an http(s) address the store serves. Empty: no product answers.",
+    )
+    catalog_dir: Path = Field(
+        Path("index/catalog"),
+        description="Folder the synced catalogue versions (products and vectors) are kept in.",
+    )
+    catalog_sync_minutes: int = Field(
+        60,
+        ge=0,
+        description="`bot up` syncs the catalogue from its feed this often (0: only at start "
+        "and by `bot catalog sync`).",
+    )
+    catalog_max_bytes: int = Field(
+        200_000_000,
+        ge=1000,
+        description="Largest feed read; a bigger one is refused and the last good catalogue "
+        "keeps serving.",
+    )
+    catalog_timeout_seconds: float = Field(
+        60.0, gt=0, description="Timeout of fetching a feed from an http(s) address."
+    )
+
     # Web app
     web_host: str = Field("127.0.0.1", description="Address the web app listens on.")
     web_port: int = Field(8080, ge=1, le=65535, description="Port of the web app.")

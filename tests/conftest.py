@@ -20,6 +20,7 @@ from bot.kb.chunker import ChunkConfig
 from bot.kb.embedder import Embedder
 from bot.kb.search import KnowledgeBase
 from bot.settings import Settings
+from tests.catalog_fixtures import demo_catalog, product_search  # noqa: F401 - product fixtures
 from tests.handoff_fixtures import queue, queue_url  # noqa: F401 - fixtures for every module
 from tests.traffic import NO_RATE_LIMITS
 
@@ -209,7 +210,10 @@ class WebStack:
 
 @pytest.fixture(scope="session")
 def web_stack(
-    rasa_model: Path, embedder: Embedder, tmp_path_factory: pytest.TempPathFactory
+    rasa_model: Path,
+    embedder: Embedder,
+    tmp_path_factory: pytest.TempPathFactory,
+    demo_catalog: Path,  # noqa: F811 - the fixture imported above
 ) -> Iterator[WebStack]:
     """One real stack for the whole session (browser and conversation tests share it; each
     test uses its own conversation ids, so they do not meet)."""
@@ -224,6 +228,7 @@ def web_stack(
         web_port=web_port,
         help_base_url=f"{web_url}/help/",
         **NO_RATE_LIMITS,  # every test's customers come from 127.0.0.1
+        catalog_dir=demo_catalog,  # the demo catalogue, synced once for the session
     )
     # Citations link to this web app's help centre, so a browser can follow them.
     options = BuildOptions(

@@ -17,7 +17,18 @@ COMMAND_MODULES = sorted(
 )
 # `bot --help` before the command modules were split out of bot/cli.py; a new noun is added here
 # on purpose, together with its module and its line in bot/cli.py.
-TOP_LEVEL_COMMANDS = ["train", "up", "serve", "docs", "kb", "eval", "handoff", "insights", "mail"]
+TOP_LEVEL_COMMANDS = [
+    "train",
+    "up",
+    "serve",
+    "docs",
+    "kb",
+    "eval",
+    "handoff",
+    "insights",
+    "mail",
+    "catalog",
+]
 
 LOADED_AFTER_IMPORT = """
 import importlib, sys

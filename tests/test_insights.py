@@ -357,3 +357,37 @@ def test_a_thank_you_the_bot_missed_does_not_undo_what_it_resolved(queue, tracke
     recorder(queue, tracker).record()
     data = report(queue)
     assert data["conversations"]["resolved"] == 1 and data["conversations"]["abandoned"] == 0
+
+
+def test_a_failed_catalogue_sync_is_shown_to_the_support_lead(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from bot.catalog.store import write_status
+    from bot.handoff.auth import hash_token
+    from bot.settings import Settings
+    from bot.web.app import create_app
+
+    catalog = tmp_path / "catalog"
+    write_status(
+        catalog,
+        {
+            "ok": False,
+            "reason": "feed.xml: line 3: not well-formed XML",
+            "source": "feed.xml",
+            "version": "v1",
+        },
+    )
+    settings = Settings(
+        settings_file=tmp_path / "none.toml",
+        data_dir=tmp_path / "var",
+        index_dir=tmp_path / "no-index",
+        catalog_dir=catalog,
+        agent_tokens={"lead": hash_token(AGENT_TOKEN)},
+    )
+    app = create_app(settings)
+    with TestClient(app, base_url="https://testserver") as client:
+        page = client.get("/insights", headers={"Authorization": f"Bearer {AGENT_TOKEN}"})
+        assert "Product catalogue: last sync" in page.text
+        assert "failed</strong>: feed.xml: line 3: not well-formed XML" in page.text
+        assert "The last good catalogue keeps answering." in page.text
+    app.state.queue.close()

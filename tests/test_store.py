@@ -113,3 +113,27 @@ def test_the_http_store_retries_and_then_gives_up_cleanly(tmp_path: Path) -> Non
     unreachable = HttpStore("http://127.0.0.1:9", retries=1, timeout=0.5)
     with pytest.raises(StoreUnavailable, match="ConnectError"):
         unreachable.find_order("123-4567", "a@b.co")
+
+
+def test_live_availability_from_the_demo_store_and_over_http(demo: DemoStore) -> None:
+    import datetime as dt
+    from decimal import Decimal
+
+    assert demo.product_availability(["P0101-01"]) == {}  # not tracked: the feed answers
+    demo.set_stock("P0101-01", "in_stock", quantity=4, price="25.00")
+    demo.set_stock("P1701-02", "out_of_stock", availability_date=dt.date(2027, 1, 10))
+    live = demo.product_availability(["P0101-01", "P1701-02", "unknown"])
+    assert live["P0101-01"].availability == "in_stock"
+    assert live["P0101-01"].price == Decimal("25.00") and live["P0101-01"].quantity == 4
+    assert live["P1701-02"].availability_date == dt.date(2027, 1, 10)
+    assert "unknown" not in live
+    with pytest.raises(ValueError, match="availability must be one of"):
+        demo.set_stock("P0101-01", "plenty")
+    with _Server(create_store_api(demo, token="store-secret")) as url:
+        store = HttpStore(url, token="store-secret")
+        assert store.product_availability(["P0101-01", "P1701-02", "unknown"]) == live
+        assert store.product_availability([]) == {}
+    from fastapi import FastAPI
+
+    with _Server(FastAPI()) as old_api:  # a store API without the endpoint: the feed answers
+        assert HttpStore(old_api, retries=0).product_availability(["P0101-01"]) == {}

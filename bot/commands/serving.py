@@ -94,6 +94,12 @@ def up(
     except stack.StackError as exc:
         raise fail(str(exc)) from exc
     stopping = False
+    # the machine that runs the action server keeps the catalogue it reads up to date
+    catalog = (
+        stack.CatalogSchedule(settings, logs / "catalog-sync.log", err.print)
+        if "actions" in roles
+        else None
+    )
 
     def stop_all(*_: object) -> None:
         nonlocal stopping
@@ -154,14 +160,24 @@ def up(
             "Press Ctrl-C to stop.",
             markup=False,
         )
+        if catalog is not None and settings.catalog_feed:
+            out.print(
+                f"catalogue:    {settings.catalog_feed}, synced now and every "
+                f"{settings.catalog_sync_minutes} min (`bot catalog status`)",
+                markup=False,
+            )
         while not stopping:
             if stack.supervise(servers, err.print):
                 stack.write_servers_file(settings, servers)
+            if catalog is not None:
+                catalog.tick()
             time.sleep(0.5)
     except stack.StackError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
     finally:
+        if catalog is not None:
+            catalog.stop()
         for server in reversed(servers):
             server.stop()
         err.print("stopped.")

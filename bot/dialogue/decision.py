@@ -110,8 +110,9 @@ def decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
         outcome = "handoff" if flow == "handoff" else "flow"
         return Plan(outcome, (), {**slots, **_start(flow, details, context, turn.number)})
     if choice.outcome == "intent" and choice.top.intent == "out_of_scope":
-        # a message the router knows is outside what a store does: a miss like any other
-        return _cant_answer(turn, choice.top, slots)
+        # a message the router knows is outside what a store does: a miss like any other,
+        # unless it asks about something the catalogue has (the router knows no product)
+        return _product_answer(question, knowledge) or _cant_answer(turn, choice.top, slots)
     if choice.outcome == "intent":
         said = Say(response=replies.RESPONSES.get(choice.top.intent, "utter_out_of_scope"))
         if turn.after_form and choice.top.intent in SMALL_TALK and started:
@@ -127,7 +128,7 @@ def decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
     if choice.outcome == "clarify" and hits:
         said = clarify_reply(hits, intent, choice.top.probability)
         return Plan("clarify", (said,), {**slots, "clarify_options": [h.id for h in hits]})
-    return _cant_answer(turn, choice.top, slots)
+    return _product_answer(question, knowledge) or _cant_answer(turn, choice.top, slots)
 
 
 def decide_feedback(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
@@ -275,3 +276,13 @@ def _by_ordinal(text: str, options: Sequence[str]) -> str | None:
             index = ORDINALS[word]
             return options[index] if index < len(options) else None
     return None
+
+
+def _product_answer(question: str, knowledge: Knowledge) -> Plan | None:
+    """A question no article answers, about something the catalogue has: the products as
+    cards. Something we do not sell stays a refusal here (out-of-scope answers stay rare)."""
+    products = getattr(knowledge, "products", None)  # a Knowledge without a catalogue
+    reply = products(question) if products is not None else None
+    if reply is None or not reply.known:
+        return None
+    return Plan("product", reply.says, {"route": "done", "last_question": question})

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from bot.kb.router import Routing
 from bot.kb.search import Hit, KnowledgeBase
+
+if TYPE_CHECKING:
+    from bot.dialogue.products import ProductReply
 
 
 class Knowledge(Protocol):
@@ -31,9 +34,14 @@ class IndexKnowledge:
     """Knowledge from the search index, fused with the NLU's ranking; one encoding a question."""
 
     def __init__(
-        self, kb: KnowledgeBase, intent_ranking: list[dict] | None, nlu_weight: float
+        self,
+        kb: KnowledgeBase,
+        intent_ranking: list[dict] | None,
+        nlu_weight: float,
+        products: Callable[[str], ProductReply | None] | None = None,
     ) -> None:
         self.kb, self.intent_ranking, self.nlu_weight = kb, intent_ranking, nlu_weight
+        self._products = products
         self._vectors: dict[str, np.ndarray | None] = {}
 
     def _vector(self, question: str) -> np.ndarray | None:
@@ -55,3 +63,7 @@ class IndexKnowledge:
     def search(self, question: str, k: int) -> list[Hit]:
         """The k best articles for a question, by search scores alone."""
         return self.kb.search(question, k=k)
+
+    def products(self, question: str) -> ProductReply | None:
+        """The catalogue's answer to a question (None without a catalogue)."""
+        return self._products(question) if self._products is not None else None

@@ -286,3 +286,39 @@ def status_line(state: str, when: str | None) -> str:
     if state == "closed" and when:
         return STATUS_CLOSED.format(when=when)
     return STATUS_NOBODY
+
+
+# Products (bot.dialogue.products): every sentence about the catalogue is built from these.
+PRODUCT_AVAILABILITY = {
+    "in_stock": "in stock",
+    "out_of_stock": "out of stock",
+    "preorder": "available to pre-order",
+    "backorder": "on back-order",
+}
+PRODUCT_PRICE = "{title} is {price}."
+PRODUCT_PRICE_RANGE = "{title} is {low} to {high}, depending on the variant."
+PRODUCT_SALE = " It's on sale: {price} instead of {regular}."
+PRODUCT_STOCK = "{title}{variant} is {state}."
+PRODUCT_EXPECTED = " We expect it on {date}."
+PRODUCT_NO_DATE = " We don't have a date for it yet."
+PRODUCT_YES_IN = "Yes, {title} comes in {choices}."
+PRODUCT_BACK_NOW = "Good news: {title}{variant} is in stock now."
+PRODUCT_NOT_IN = "We don't have {title} in {asked}. It comes in {choices}."
+PRODUCT_QUOTE = "From the product page of {title}:"
+PRODUCT_QUOTED = "“{text}”"  # the feed's words, as they are
+PRODUCT_NO_DETAIL = (
+    "The product page of {title} doesn't say, so I'd rather not guess. A person can check it for "
+    "you."
+)
+PRODUCT_CARD_EXPECTED = "{state}, expected {date}"
+PRODUCT_LIST = "Here's what I found:"
+PRODUCT_LIST_UNDER = "Here's what I found for {limit} or less:"
+PRODUCT_NONE_UNDER = "I didn't find anything for {limit} or less."
+PRODUCT_NOT_SOLD = "I'm sorry, we don't sell that. These are the closest things we have:"
+PRODUCT_SEE_MORE = "See {count} more"
+PRODUCT_PICK_WHICH = "Which one do you mean?"
+
+
+def product_date(day: dt.date) -> str:
+    """A restock date as a shopper reads it: 'Tuesday 5 January'."""
+    return f"{day:%A} {day.day} {day:%B}"

@@ -14,6 +14,7 @@ The names below are the package's API (`from bot.stack import start_stack`).
 
 from __future__ import annotations
 
+from bot.stack.catalog import CatalogSchedule
 from bot.stack.env import child_env, own_stack_settings, rasa_env, settings_env
 from bot.stack.evaluation import evaluation_stack
 from bot.stack.model import ensure_model, model_fingerprint, model_path
@@ -50,6 +51,7 @@ from bot.stack.supervisor import (
 )
 
 __all__ = [
+    "CatalogSchedule",
     "RASA_BIN",
     "RASA_PYTHON",
     "ROLES",

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Header, HTTPException, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from bot.store.base import StoreBackend
+from bot.store.base import MAX_AVAILABILITY_IDS, StoreBackend
 
 
 class ResetRequest(BaseModel):
@@ -43,5 +43,17 @@ def create_store_api(backend: StoreBackend, token: str | None = None) -> FastAPI
         if found is None:
             raise HTTPException(404, "No order with that number and email.")
         return found.to_dict()
+
+    @app.get("/products/availability")
+    def availability(
+        ids: str = Query(..., max_length=4000, description="Feed item ids, comma-separated."),
+        authorization: str | None = Header(None),
+    ) -> dict:
+        check(authorization)
+        wanted = [i.strip() for i in ids.split(",") if i.strip()]
+        if not wanted or len(wanted) > MAX_AVAILABILITY_IDS:
+            raise HTTPException(422, f"ids: give 1 to {MAX_AVAILABILITY_IDS} item ids.")
+        found = backend.product_availability(wanted)
+        return {"items": [found[i].to_dict() for i in wanted if i in found]}
 
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import asdict, dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Literal, Protocol
 
 STATUSES = (
@@ -22,6 +23,8 @@ LOOSE_ORDER_NUMBER = re.compile(r"(?<![\w@.-])#?(\d{3})\s?[-\u2010-\u2015\s]?\s?
 EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 
 ResetOutcome = Literal["sent", "rate_limited"]
+AVAILABILITIES = ("in_stock", "out_of_stock", "preorder", "backorder")
+MAX_AVAILABILITY_IDS = 50
 
 
 class StoreUnavailable(RuntimeError):
@@ -64,6 +67,58 @@ class Order:
         )
 
 
+@dataclass(frozen=True)
+class Availability:
+    """What the store says of one product variant right now (its id is the feed's item id).
+
+    Anything it leaves out (None) comes from the feed instead.
+    """
+
+    item_id: str
+    availability: str
+    price: Decimal | None = None
+    sale_price: Decimal | None = None
+    currency: str | None = None
+    quantity: int | None = None
+    availability_date: dt.date | None = None
+
+    def to_dict(self) -> dict:
+        """JSON form: amounts as strings, the date in ISO."""
+        return {
+            "id": self.item_id,
+            "availability": self.availability,
+            "price": f"{self.price:.2f}" if self.price is not None else None,
+            "sale_price": f"{self.sale_price:.2f}" if self.sale_price is not None else None,
+            "currency": self.currency,
+            "quantity": self.quantity,
+            "availability_date": self.availability_date.isoformat()
+            if self.availability_date
+            else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Availability:
+        """Read the JSON form (as the store's HTTP API sends it); ValueError when it is wrong."""
+        if data.get("availability") not in AVAILABILITIES:
+            raise ValueError(f"unknown availability {data.get('availability')!r}")
+        try:
+            price = Decimal(data["price"]) if data.get("price") is not None else None
+            sale = Decimal(data["sale_price"]) if data.get("sale_price") is not None else None
+        except InvalidOperation as exc:
+            raise ValueError("a price that is not an amount") from exc
+        date = data.get("availability_date")
+        quantity = data.get("quantity")
+        return cls(
+            item_id=str(data["id"]),
+            availability=data["availability"],
+            price=price,
+            sale_price=sale,
+            currency=data.get("currency"),
+            quantity=int(quantity) if quantity is not None else None,
+            availability_date=dt.date.fromisoformat(date[:10]) if date else None,
+        )
+
+
 class StoreBackend(Protocol):
     """Accounts and orders. Answers never reveal whether an account or order exists."""
 
@@ -73,6 +128,11 @@ class StoreBackend(Protocol):
 
     def find_order(self, order_number: str, email: str) -> Order | None:
         """The order, only if the number exists and the email matches it; else None."""
+        ...
+
+    def product_availability(self, item_ids: list[str]) -> dict[str, Availability]:
+        """Live stock and price of these variants (feed item ids); ids the store does not track
+        are left out, and the feed answers for them."""
         ...
 
 

@@ -10,7 +10,15 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from bot.store.base import STATUSES, Order, ResetOutcome, normalize_email
+from bot.store.base import (
+    AVAILABILITIES,
+    MAX_AVAILABILITY_IDS,
+    STATUSES,
+    Availability,
+    Order,
+    ResetOutcome,
+    normalize_email,
+)
 from bot.store.ratelimit import RateLimiter
 
 SEED = 20261122
@@ -79,6 +87,10 @@ CREATE TABLE IF NOT EXISTS outbox (
     body TEXT NOT NULL, link TEXT NOT NULL, created_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS stock (
+    item_id TEXT PRIMARY KEY, availability TEXT NOT NULL, quantity INTEGER, price TEXT,
+    sale_price TEXT, currency TEXT, availability_date TEXT, updated_at TEXT NOT NULL
+);
 """
 
 
@@ -237,6 +249,54 @@ class DemoStore:
             placed_on=today - dt.timedelta(days=row["placed_days_ago"]),
             items=row["items"],
         )
+
+    def product_availability(self, item_ids: list[str]) -> dict[str, Availability]:
+        """The stock the demo store's back office set for these variants (the feed otherwise)."""
+        ids = list(dict.fromkeys(item_ids))[:MAX_AVAILABILITY_IDS]
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._db.execute(f"SELECT * FROM stock WHERE item_id IN ({marks})", ids)
+        return {
+            row["item_id"]: Availability.from_dict(
+                {
+                    "id": row["item_id"],
+                    "availability": row["availability"],
+                    "price": row["price"],
+                    "sale_price": row["sale_price"],
+                    "currency": row["currency"],
+                    "quantity": row["quantity"],
+                    "availability_date": row["availability_date"],
+                }
+            )
+            for row in rows
+        }
+
+    def set_stock(
+        self,
+        item_id: str,
+        availability: str,
+        quantity: int | None = None,
+        price: str | None = None,
+        availability_date: dt.date | None = None,
+    ) -> None:
+        """The back office's word on one variant (what a shop's stock system would change)."""
+        if availability not in AVAILABILITIES:
+            raise ValueError(f"availability must be one of {', '.join(AVAILABILITIES)}")
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO stock (item_id, availability, quantity, price, currency, "
+                "availability_date, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    item_id,
+                    availability,
+                    quantity,
+                    price,
+                    "USD" if price else None,
+                    availability_date.isoformat() if availability_date else None,
+                    dt.datetime.now(dt.UTC).isoformat(),
+                ),
+            )
 
     # -- for tests and the demo ---------------------------------------------------------------
 

@@ -7,6 +7,10 @@ The contract (JSON; `Authorization: Bearer <store_api_token>` when a token is se
 - `GET {base}/orders/{number}?email=...` → `200` with an order (`number`, `status`, `carrier`,
   `tracking_url`, `estimated_delivery`, `placed_on`, `items`), or `404` when the number is unknown
   or the email does not match (the store must not tell which).
+- `GET {base}/products/availability?ids=A,B` (feed item ids, at most 50) → `200` with
+  `{"items": [{"id", "availability", "price", "sale_price", "currency", "quantity",
+  "availability_date"}]}` for the variants the store tracks (the feed answers for the others);
+  `404` when the store has no such endpoint (the feed answers for all).
 """
 
 from __future__ import annotations
@@ -16,7 +20,15 @@ from pathlib import Path
 
 import httpx
 
-from bot.store.base import STATUSES, Order, ResetOutcome, StoreUnavailable, normalize_email
+from bot.store.base import (
+    MAX_AVAILABILITY_IDS,
+    STATUSES,
+    Availability,
+    Order,
+    ResetOutcome,
+    StoreUnavailable,
+    normalize_email,
+)
 from bot.store.ratelimit import RateLimiter
 
 RETRYABLE = {502, 503, 504}
@@ -81,6 +93,22 @@ class HttpStore:
         if order.status not in STATUSES:
             raise StoreUnavailable(f"store API sent an unknown status {order.status!r}")
         return order
+
+    def product_availability(self, item_ids: list[str]) -> dict[str, Availability]:
+        """Live stock and price from the store; without the endpoint the feed answers."""
+        ids = list(dict.fromkeys(item_ids))[:MAX_AVAILABILITY_IDS]
+        if not ids:
+            return {}
+        response = self._request("GET", "/products/availability", params={"ids": ",".join(ids)})
+        if response.status_code == 404:
+            return {}
+        if response.status_code != 200:
+            raise StoreUnavailable(f"store API answered {response.status_code} to availability")
+        try:
+            items = [Availability.from_dict(item) for item in response.json()["items"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StoreUnavailable(f"store API sent availability we cannot read: {exc}") from exc
+        return {item.item_id: item for item in items if item.item_id in ids}
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -39,7 +39,7 @@ from bot.kb.store import KBIndexError
 from bot.mail.mailer import TicketMailer, open_outbox
 from bot.settings import Settings
 from bot.tokens import internal_token, session_secret, stored_secret
-from bot.web import api, availability, chat, inbox, insights, mail
+from bot.web import api, availability, chat, inbox, insights, mail, shop
 from bot.web.conversation_ids import ConversationIds
 from bot.web.limits import RateLimits, TooManyRequests, open_counter
 from bot.web.security import SecurityHeaders
@@ -306,10 +306,7 @@ def create_app(
         add_api_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def store_page(request: Request) -> HTMLResponse:
-        """The demo store's page, with the chat widget embedded as any site would embed it."""
-        return TEMPLATES.TemplateResponse(request, "store.html", {})
+    app.include_router(shop.build_router(shop.Shop(settings.catalog_dir), TEMPLATES))
 
     @app.get("/widget.js", include_in_schema=False)
     def widget_js() -> FileResponse:

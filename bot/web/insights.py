@@ -17,6 +17,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from bot.catalog.store import read_status
 from bot.conversations import ConversationStoreUnavailable
 from bot.handoff.auth import Authenticator
 from bot.insights.overview import Insights, period
@@ -103,6 +104,7 @@ def build_router(
                 ),
                 "pct": percent,
                 "duration": duration,
+                "catalog": read_status(insights.settings.catalog_dir),
             },
         )
 

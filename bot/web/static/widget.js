@@ -292,7 +292,11 @@
     var text = item.text || "";
     var cite = meta.outcome === "article" && meta.citation;
     if (cite) text = text.replace(/\n*Source: \[[^\]]*\]\([^)]*\)\s*$/, "");
+    var cards = meta.outcome === "product" && Array.isArray(meta.products) && meta.products.length ? meta.products : null;
+    // the list lines are for channels without cards: here the cards say it
+    if (cards) text = text.split("\n").filter(function (line) { return !/^- \[/.test(line); }).join("\n");
     b.appendChild(markdown(text));
+    if (cards) b.appendChild(productCards(cards.slice(0, 3), meta.more));
     if (cite) {
       var href = safeUrl(cite.url);
       var label = cite.section && cite.section !== cite.title ? cite.title + " › " + cite.section : cite.title;
@@ -318,6 +322,33 @@
     log.appendChild(b);
     if (lastBot) disableButtons(lastBot);
     lastBot = b;
+  }
+
+  // Product cards: picture, name, price (and the price before a sale), the availability of the
+  // variant asked about, and a link to its page; one link per card, so Tab goes card to card
+  // and a screen reader reads the whole card as the link's name.
+  function productCards(cards, more) {
+    var list = el("ul", { class: "products", "aria-label": "Products" });
+    cards.forEach(function (c) {
+      var href = safeUrl(c.link);
+      var parts = [];
+      var img = safeUrl(c.image);
+      if (img) parts.push(el("img", { src: img, alt: "", width: "64", height: "44", loading: "lazy" }));
+      var price = [el("span", { class: "now", text: c.price })];
+      if (c.regular_price) price.push(el("s", { class: "was", text: c.regular_price, "aria-label": "was " + c.regular_price }));
+      parts.push(el("span", { class: "info" }, [
+        el("span", { class: "name", text: c.title }),
+        el("span", { class: "price" }, price),
+        el("span", { class: "stock " + String(c.availability || ""), text: c.availability_text || "" }),
+      ]));
+      var body = href ? el("a", { href: href, target: "_blank", rel: "noopener noreferrer" }, parts) : el("div", {}, parts);
+      list.appendChild(el("li", { class: "product" }, [body]));
+    });
+    var frag = document.createDocumentFragment();
+    frag.appendChild(list);
+    var moreHref = more && safeUrl(more.link);
+    if (moreHref) frag.appendChild(el("p", { class: "more" }, [el("a", { href: moreHref, target: "_blank", rel: "noopener noreferrer", text: more.text })]));
+    return frag;
   }
 
   // "How did we do?" after an agent resolved the chat: 1-5 and an optional comment. It sits in
@@ -652,6 +683,16 @@
       ".note.greeting{align-self:flex-start;text-align:left;background:#fff;border:1px solid #d0d7de;border-radius:12px;padding:8px 12px;color:#1b1f24;font-size:15px;max-width:88%}",
       ".citation{font-size:13px;border-top:1px solid #e5e8eb;padding-top:6px;margin-top:6px!important}",
       ".buttons{display:flex;flex-wrap:wrap;gap:6px;margin-top:8px}",
+      ".products{list-style:none;margin:8px 0 0;padding:0;display:grid;gap:6px}",
+      ".product a,.product>div{display:flex;gap:8px;align-items:center;padding:6px;border:1px solid #e5e8eb;border-radius:8px;color:inherit;text-decoration:none;background:#fff}",
+      ".product a:hover .name{text-decoration:underline}",
+      ".product img{width:64px;height:44px;object-fit:cover;border-radius:4px;flex:none}",
+      ".product .info{display:flex;flex-direction:column;min-width:0}",
+      ".product .name{font-weight:600;overflow-wrap:anywhere}",
+      ".product .was{color:#5c6670;margin-left:6px;font-size:13px}",
+      ".product .stock{font-size:13px;color:#3d4750}",
+      ".product .stock.out_of_stock{color:#8c2f1b}",
+      ".more{margin:6px 0 0!important;font-size:13px}",
       ".quick{border:1px solid " + color + ";color:" + color + ";background:#fff;border-radius:16px;padding:5px 12px;text-align:left}",
       ".quick:disabled,.feedback button:disabled{opacity:.5;cursor:default}",
       ".feedback{display:flex;gap:6px;align-items:center;margin-top:8px;font-size:13px;color:#57606a}",

@@ -1,0 +1,394 @@
+"""Product search: words (titles, brands, kinds, attributes; SKU/GTIN exact; typos forgiven) and
+meaning (the knowledge base's embedding model) fused, with the question's attributes as filters.
+
+Variants of one product are one result, carrying the variants that match what was asked. The
+catalogue version is reloaded when a sync publishes a newer one; a search in flight keeps the
+version it started with.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.catalog.product import Item, Product
+from bot.catalog.query import (
+    Filters,
+    Parsed,
+    Vocabulary,
+    colour_matches,
+    parse,
+    size_matches,
+)
+from bot.catalog.store import CatalogVersion, search_words
+from bot.catalog.text import STOP, words
+from bot.kb.embedder import canonical_model_name
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from bot.kb.search import QueryEncoder
+
+FIELD_WEIGHTS = {"title": 3.0, "type": 2.0, "brand": 1.5, "attributes": 1.0}
+SEMANTIC_WEIGHT = 1.0
+LEXICAL_WEIGHT = 0.8
+COMMON_IDF = math.log(3)  # in more than half of the products
+CANDIDATES = 200  # at most this many products are opened to check their variants
+IN_STOCK_BONUS = 0.03  # of two equal matches, the one a shopper can buy today comes first
+TITLE_COVERAGE = 0.1  # share of the title's words the question names
+CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{3,}")
+
+
+class CatalogModelMismatch(RuntimeError):
+    """The catalogue was embedded with another model than the one configured."""
+
+
+@dataclass(frozen=True)
+class ProductHit:
+    """One product found, with the variants that match the question's filters."""
+
+    product: Product
+    score: float
+    lexical: float
+    semantic: float
+    variants: tuple[Item, ...]
+    exact: bool = False  # found by its SKU, GTIN or MPN
+
+    def to_dict(self, now: dt.datetime | None = None) -> dict:
+        """JSON form: the product's name, link, price range and the matching variants."""
+        low, high = self.product.price_range(now)
+        return {
+            "id": self.product.id,
+            "title": self.product.title,
+            "link": self.product.link,
+            "score": round(self.score, 4),
+            "lexical": round(self.lexical, 4),
+            "semantic": round(self.semantic, 4),
+            "exact": self.exact,
+            "price": str(low) if low == high else f"{low} – {high}",
+            "variants": [
+                {
+                    "id": v.id,
+                    "title": v.title,
+                    "price": str(v.current_price(now)),
+                    "regular_price": str(v.price),
+                    "availability": v.availability,
+                }
+                for v in self.variants
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The best products for a question, the filters read from it, and whether more matched."""
+
+    question: str
+    filters: Filters
+    hits: list[ProductHit]
+    more: int  # further products that matched, beyond the hits
+    relaxed: bool = False  # no product had the asked attributes: these hits are without them
+
+    def to_dict(self, now: dt.datetime | None = None) -> dict:
+        """JSON form."""
+        return {
+            "question": self.question,
+            "filters": self.filters.to_dict(),
+            "hits": [h.to_dict(now) for h in self.hits],
+            "more": self.more,
+            "relaxed": self.relaxed,
+        }
+
+
+class _Index:
+    """What one catalogue version's search needs in memory: postings, codes, filter columns."""
+
+    def __init__(self, version: CatalogVersion) -> None:
+        import numpy as np
+
+        self.version = version
+        rows = version.rows()
+        self.size = len(rows)
+        self.titles = [r[2] for r in rows]
+        # a title's length in words: of two titles with the asked words, the shorter fits better
+        self.title_words = np.array([max(1, len(words(r[2]))) for r in rows], dtype=np.float32)
+        self.title_postings: dict[str, np.ndarray] = {}
+        self.min_price = np.array([r[9] for r in rows], dtype=np.float64)
+        self.in_stock = np.array([bool(r[10]) for r in rows], dtype=bool)
+        self.codes: dict[str, int] = {}
+        postings: dict[str, dict[int, float]] = {}
+        self.colour_postings: dict[str, set[int]] = {}
+        self.material_postings: dict[str, set[int]] = {}
+        for row in rows:
+            ordinal = row[0]
+            for code in json.loads(row[8]):
+                self.codes.setdefault(code.lower(), ordinal)
+            for name, field_words in search_words(row).items():
+                weight = FIELD_WEIGHTS[name]
+                for word in field_words:
+                    if word in STOP:
+                        continue
+                    slot = postings.setdefault(word, {})
+                    if slot.get(ordinal, 0.0) < weight:
+                        slot[ordinal] = weight
+            for colour in json.loads(row[5]):
+                for word in words(colour):
+                    self.colour_postings.setdefault(word, set()).add(ordinal)
+            for material in json.loads(row[7]):
+                for word in words(material):
+                    self.material_postings.setdefault(word, set()).add(ordinal)
+        self.postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for word, slot in postings.items():
+            idf = math.log(1 + self.size / len(slot))
+            ords = np.fromiter(slot.keys(), dtype=np.int64, count=len(slot))
+            weights = np.fromiter(slot.values(), dtype=np.float32, count=len(slot))
+            self.postings[word] = (ords, weights * idf)
+            self.title_postings[word] = ords[weights == FIELD_WEIGHTS["title"]]
+        self.idf = {w: math.log(1 + self.size / len(p[0])) for w, p in self.postings.items()}
+        self.terms = sorted(self.postings)
+        self.vocabulary = Vocabulary(
+            set(self.colour_postings),
+            set(self.material_postings),
+            set(self.postings),
+            {tuple(words(c)) for row in rows for c in json.loads(row[5])},
+        )
+
+    def correct(self, term: str) -> str | None:
+        """The catalogue's word closest to a word it does not know (one or two typos away)."""
+        if term in self.postings:
+            return term
+        if len(term) < 4 or term.isdigit():
+            return None
+        from rapidfuzz import process
+        from rapidfuzz.distance import Levenshtein
+
+        limit = 1 if len(term) < 8 else 2
+        found = process.extractOne(
+            term, self.terms, scorer=Levenshtein.distance, score_cutoff=limit
+        )
+        if found and len(term) < 6 and found[0][0] != term[0]:
+            return None  # a short word with another first letter is another word (food, wood)
+        return found[0] if found else None
+
+
+class ProductSearch:
+    """Searches the current catalogue version; safe to share between threads."""
+
+    def __init__(
+        self,
+        catalog_dir: Path,
+        model_name: str,
+        encoder: Callable[[], QueryEncoder] | None = None,
+        reload_check_seconds: float = 1.0,
+    ) -> None:
+        self.catalog_dir = catalog_dir
+        self.model_name = canonical_model_name(model_name)
+        self._encoder_factory = encoder
+        self._encoder: QueryEncoder | None = None
+        self._reload_check_seconds = reload_check_seconds
+        self._lock = threading.Lock()
+        self._checked = 0.0
+        self._index = self._open()
+
+    def _open(self) -> _Index:
+        version = CatalogVersion(self.catalog_dir)
+        if version.manifest.get("model") != self.model_name:
+            version.close()
+            raise CatalogModelMismatch(
+                f"the catalogue in {self.catalog_dir}/ was embedded with "
+                f"{version.manifest.get('model')!r}, the settings say {self.model_name!r}: "
+                "run `bot catalog sync`"
+            )
+        return _Index(version)
+
+    @property
+    def version(self) -> CatalogVersion:
+        """The catalogue version searches read now."""
+        return self._index.version
+
+    def reload_if_stale(self) -> bool:
+        """Open the newest version if a sync published one since; True when it did."""
+        now = time.monotonic()
+        if now - self._checked < self._reload_check_seconds:
+            return False
+        self._checked = now
+        if not self._index.version.is_stale():
+            return False
+        with self._lock:
+            if not self._index.version.is_stale():
+                return False
+            self._index = self._open()  # the old version's readers finish with the old object
+        return True
+
+    def _embed(self, text: str) -> np.ndarray:
+        if self._encoder is None:
+            with self._lock:
+                if self._encoder is None:
+                    if self._encoder_factory is None:
+                        from bot.kb.embedder import Embedder
+
+                        self._encoder = Embedder(self.model_name)
+                    else:
+                        self._encoder = self._encoder_factory()
+        return self._encoder.encode_query(text)[0]
+
+    def product(self, product_id: str) -> Product | None:
+        """One product by its id (item_group_id), SKU, GTIN or MPN."""
+        index = self._index
+        ordinal = index.codes.get(product_id.lower())
+        if ordinal is None:
+            return None
+        return index.version.products([ordinal]).get(ordinal)
+
+    def search(
+        self,
+        question: str,
+        limit: int = 3,
+        filters: Filters | None = None,
+        now: dt.datetime | None = None,
+        prefer_in_stock: bool = True,
+    ) -> SearchResult:
+        """The best products for a question, variants grouped, filters applied.
+
+        When no product has the attributes asked for (a colour, size or material it does not come
+        in), the result holds the best products without them and says so (`relaxed`).
+        """
+        self.reload_if_stale()
+        index = self._index
+        parsed = parse(question, index.vocabulary)
+        filters = filters or parsed.filters
+        bonus = IN_STOCK_BONUS if prefer_in_stock else 0.0
+        result = self._search(index, question, parsed, filters, limit, now, bonus)
+        if result.hits or filters.relaxed() == filters:
+            return result
+        fallback = self._search(index, question, parsed, filters.relaxed(), limit, now, bonus)
+        return SearchResult(question, filters, fallback.hits, fallback.more, relaxed=True)
+
+    def _search(
+        self,
+        index: _Index,
+        question: str,
+        parsed: Parsed,
+        filters: Filters,
+        limit: int,
+        now: dt.datetime | None,
+        bonus: float,
+    ) -> SearchResult:
+        import numpy as np
+
+        text = parsed.text
+        exact = self._exact(index, question)
+        asked_words = [w for w in parsed.words if w not in STOP]
+        query_terms = [t for t in (index.correct(t) for t in asked_words) if t]
+        lexical = np.zeros(index.size, dtype=np.float32)
+        best = 0.0
+        # a word most products have ("home", "garden" of every product_type) tells nothing
+        query_terms = [t for t in query_terms if index.idf[t] > COMMON_IDF]
+        for term in dict.fromkeys(query_terms):
+            ords, weights = index.postings[term]
+            lexical[ords] += weights
+            best += FIELD_WEIGHTS["title"] * index.idf[term]
+        if best:
+            lexical /= best
+            coverage = np.zeros(index.size, dtype=np.float32)
+            for term in dict.fromkeys(query_terms):
+                coverage[index.title_postings[term]] += 1.0
+            lexical += TITLE_COVERAGE * coverage / index.title_words
+        semantic = index.version.vectors @ self._embed(text or question)
+        fused = SEMANTIC_WEIGHT * semantic + LEXICAL_WEIGHT * lexical
+        fused += bonus * index.in_stock
+        mask = self._mask(index, filters)
+        if exact is not None:
+            fused[exact] = 10.0
+            mask[exact] = True
+        fused = np.where(mask, fused, -np.inf)
+        matched = int(mask.sum())
+        take = min(CANDIDATES, matched)
+        if take == 0:
+            return SearchResult(question, filters, [], 0)
+        top = np.argpartition(-fused, take - 1)[:take]
+        top = top[np.lexsort((top, -fused[top]))]  # best first; ties by feed order
+        hits: list[ProductHit] = []
+        start, batch = 0, limit * 4 + 8
+        while start < len(top) and len(hits) <= limit:  # one more than shown: is there more?
+            chunk = [int(o) for o in top[start : start + batch]]
+            start += batch
+            products = index.version.products(chunk)
+            for ordinal in chunk:
+                variants = matching_variants(products[ordinal], filters, now)
+                if variants:
+                    hits.append(
+                        ProductHit(
+                            products[ordinal],
+                            float(fused[ordinal]),
+                            float(lexical[ordinal]),
+                            float(semantic[ordinal]),
+                            tuple(variants),
+                            exact=ordinal == exact,
+                        )
+                    )
+        shown = hits[:limit]
+        # the others found, and those that passed the filters' first cut but were not opened
+        more = len(hits) - len(shown) + (max(0, matched - start) if len(hits) > limit else 0)
+        return SearchResult(question, filters, shown, more)
+
+    @staticmethod
+    def _exact(index: _Index, question: str) -> int | None:
+        for token in CODE.findall(question):
+            ordinal = index.codes.get(token.lower())
+            if ordinal is not None and any(c.isdigit() for c in token):
+                return ordinal
+        return None
+
+    @staticmethod
+    def _mask(index: _Index, filters: Filters) -> np.ndarray:
+        import numpy as np
+
+        mask = np.ones(index.size, dtype=bool)
+        if filters.max_price is not None:
+            mask &= index.min_price <= float(filters.max_price)
+        if filters.in_stock:
+            mask &= index.in_stock
+        if filters.materials:
+            postings = index.material_postings
+            allowed = set().union(*(postings.get(a, set()) for a in filters.materials))
+            keep = np.zeros(index.size, dtype=bool)
+            keep[list(allowed)] = True
+            mask &= keep
+        return mask
+
+
+def matching_variants(
+    product: Product, filters: Filters, now: dt.datetime | None = None
+) -> list[Item]:
+    """The variants of a product that have what the filters ask for."""
+    has_colours = any(v.color for v in product.variants)
+    out = []
+    for variant in product.variants:
+        if filters.colours:
+            own = set(words(variant.color)) if has_colours else set(words(variant.title))
+            if not any(colour_matches(c, own) for c in filters.colours):
+                continue
+        if filters.sizes and not any(size_matches(s, variant.size) for s in filters.sizes):
+            continue
+        if filters.materials and not set(words(variant.material)) & set(filters.materials):
+            continue
+        price = variant.current_price(now).amount
+        if filters.max_price is not None and price > filters.max_price:
+            continue
+        if filters.min_price is not None and price < filters.min_price:
+            continue
+        if filters.in_stock and variant.availability != "in_stock":
+            continue
+        if filters.on_sale and not variant.on_sale(now):
+            continue
+        out.append(variant)
+    return out

@@ -1,0 +1,44 @@
+"""The product-question file (tests/catalog_questions.yml) against the demo catalogue."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tests.catalog_fixtures import DEMO_NOW, ROOT
+
+QUESTIONS = yaml.safe_load((ROOT / "tests" / "catalog_questions.yml").read_text())
+FIRST_RIGHT = 0.90
+
+pytestmark = pytest.mark.model
+
+
+def test_the_question_file_is_big_enough() -> None:
+    assert len(QUESTIONS) >= 60
+    assert len({case["question"] for case in QUESTIONS}) == len(QUESTIONS)
+
+
+def test_the_right_product_comes_first(product_search) -> None:
+    missed = []
+    for case in QUESTIONS:
+        result = product_search.search(case["question"], limit=3, now=DEMO_NOW)
+        first = result.hits[0].product.id if result.hits else None
+        if first != case["expect"]:
+            missed.append(f"{case['question']!r}: {first} instead of {case['expect']}")
+    rate = 1 - len(missed) / len(QUESTIONS)
+    assert rate >= FIRST_RIGHT, f"{rate:.2%} first right; missed:\n" + "\n".join(missed)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [c for c in QUESTIONS if "price" in c or "availability" in c],
+    ids=lambda c: c["question"],
+)
+def test_availability_and_price_are_right(product_search, case: dict) -> None:
+    result = product_search.search(case["question"], limit=3, now=DEMO_NOW)
+    hit = next(h for h in result.hits if h.product.id == case["expect"])
+    if "availability" in case:
+        assert {v.availability for v in hit.variants} == {case["availability"]}
+    if "price" in case:
+        prices = [v.current_price(DEMO_NOW) for v in hit.variants]
+        assert str(min(prices, key=lambda m: m.amount)) == case["price"]
