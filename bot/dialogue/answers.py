@@ -235,7 +235,8 @@ def clarify_reply(options: Sequence[Hit | str], intent: str | None, score: float
             offered.append({"label": ARTICLE + option.id, **article_meta(option)})
         else:
             buttons.append(CHOICES[option])
-            offered.append({"label": INTENT + option, "flow": option, "title": CHOICES[option].title})
+            title = CHOICES[option].title
+            offered.append({"label": INTENT + option, "flow": option, "title": title})
     first = next((o.id for o in options if isinstance(o, Hit)), None)
     return Say(
         CLARIFY_MANY if len(options) > 1 else CLARIFY_ONE,

@@ -213,7 +213,9 @@ def choose(
     """The most first replies right plus reached in two, with out-of-scope false answers and
     in-scope wrong answers within their limits; ties: fewer wrong answers, fewer false answers,
     fewer choices."""
-    allowed = [p for p in points if p.false_answer_rate <= max_far and p.wrong_answer_rate <= max_wrong]
+    allowed = [
+        p for p in points if p.false_answer_rate <= max_far and p.wrong_answer_rate <= max_wrong
+    ]
     if not allowed:
         return None
     return max(
