@@ -18,9 +18,7 @@ OFFERED = ("article:delivery-options", "intent:track_order", "article:shipping-c
 
 def after_a_choice(text: str, intent_name: str | None = "ask_question", **extra) -> Turn:
     """The customer's next message once the bot offered OFFERED for WHERE."""
-    return Turn(
-        text, intent_name, number=2, clarify_options=OFFERED, last_question=WHERE, **extra
-    )
+    return Turn(text, intent_name, number=2, clarify_options=OFFERED, last_question=WHERE, **extra)
 
 
 def test_an_unsure_question_offers_articles_and_flows_worded_as_a_question() -> None:

@@ -237,9 +237,7 @@ def routing(
     if as_json:
         print_json(report)
         return
-    out.print(
-        f"routing ({dataset}): {report['utterances']} utterances  errors {report['errors']}"
-    )
+    out.print(f"routing ({dataset}): {report['utterances']} utterances  errors {report['errors']}")
     out.print(f"  {'':28} {'right':>6} {'in two':>6} {'wrong':>6} {'choice':>6} {'refused':>7}")
     rows = [("all", {**report, "n": report["utterances"]}), *report["per_intent"].items()]
     for intent, row in rows:

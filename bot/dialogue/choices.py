@@ -33,11 +33,20 @@ ORDINALS = {
 }
 # Words around an ordinal that say nothing else ("I'll take the first one, please").
 FILLER = frozenset(
-    ["i", "i'll", "ill", "ll", "take", "want", "choose", "pick", "go", "with", "show", "me", "the", "a", "an", "one", "option", "options", "article", "link", "button", "choice", "please", "pls", "that", "this", "is", "it", "number", "no", "yes", "ok", "okay", "thanks", "open"]
+    re.findall(
+        r"\S+",
+        """i i'll ill ll take want choose pick go with show me the a an one option options
+        article link button choice please pls that this is it number no yes ok okay thanks open""",
+    )
 )
 # Words too common to tell two titles apart.
 STOPWORDS = frozenset(
-    ["a", "an", "the", "i", "i'm", "im", "my", "me", "to", "do", "does", "did", "how", "what", "when", "where", "which", "who", "why", "is", "are", "was", "can", "could", "would", "should", "will", "of", "for", "in", "on", "at", "by", "with", "about", "from", "and", "or", "it", "its", "it's", "this", "that", "you", "your", "we", "our", "us", "one", "please", "want", "need", "get", "have", "has", "be", "if", "not", "no", "yes"]
+    re.findall(
+        r"\S+",
+        """a an the i i'm im my me to do does did how what when where which who why is are was
+        can could would should will of for in on at by with about from and or it its it's this
+        that you your we our us one please want need get have has be if not no yes""",
+    )
 )
 MAX_TITLE_PICK_WORDS = 6  # longer than this and it is a question of its own
 # A message that opens like a question asks one ("which one costs less?"), it does not pick.

@@ -267,10 +267,20 @@ def plot(
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110, sharey=True)
     panels = [
-        (axes[0], curve(points, max_wrong), "false_answer_rate", max_far,
-         "out-of-scope messages answered (false answers)"),
-        (axes[1], wrong_curve(points, max_far), "wrong_answer_rate", max_wrong,
-         "in-scope messages answered wrongly"),
+        (
+            axes[0],
+            curve(points, max_wrong),
+            "false_answer_rate",
+            max_far,
+            "out-of-scope messages answered (false answers)",
+        ),
+        (
+            axes[1],
+            wrong_curve(points, max_far),
+            "wrong_answer_rate",
+            max_wrong,
+            "in-scope messages answered wrongly",
+        ),
     ]
     for ax, line, x, limit, xlabel in panels:
         xs = [getattr(p, x) for p in line]
