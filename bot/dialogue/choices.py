@@ -79,11 +79,21 @@ def by_ordinal(text: str, options: Sequence[str]) -> str | None:
     return options[index] if -len(options) <= index < len(options) else None
 
 
+def may_name_a_title(text: str) -> bool:
+    """Whether a message is short enough, and not a question, to be a title's words (checked
+    before the titles are looked up)."""
+    return bool(_content(text)) and not _too_long_or_a_question(text)
+
+
+def _too_long_or_a_question(text: str) -> bool:
+    return len(re.findall(r"\w+", text)) > MAX_TITLE_PICK_WORDS or bool(QUESTION.match(text))
+
+
 def by_title(text: str, titles: dict[str, str]) -> str | None:
     """The option whose title the message repeats ("the delivery one", "track an order");
     None when it names none of them, several, or says more than a few words."""
     words = _content(text)
-    if not words or len(re.findall(r"\w+", text)) > MAX_TITLE_PICK_WORDS or QUESTION.match(text):
+    if not words or _too_long_or_a_question(text):
         return None
     shared = {option: len(words & _content(title)) for option, title in titles.items()}
     best = max(shared.values(), default=0)

@@ -3,9 +3,10 @@
 `decide` takes an open message and chooses between an article, the closest articles, a flow, a
 person, small talk and "can't answer", from the router's reading of it (fused with the NLU's
 intent), the details it carries (an email, an order number), a form it interrupted and the flow
-before it. `decide_feedback` takes a 👍/👎 and `decide_choice` a pick among offered articles (the
-dialogue rules send those to actions of their own). The actions in `actions/` build the Turn from
-Rasa's tracker and render the Plan.
+before it. `decide_feedback` takes a 👍/👎 and `decide_choice` a pick among the articles and flows
+offered when the gate was unsure, or "something else" (the dialogue rules send those to actions of
+their own); a pick typed as an open message is read by `decide` first. The actions in `actions/`
+build the Turn from Rasa's tracker and render the Plan.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from bot.dialogue import replies
 from bot.dialogue.answers import Gate, article_reply, choose, clarify_reply
 from bot.dialogue.answers import decide as by_scores
-from bot.dialogue.choices import by_ordinal, by_title, label_of
+from bot.dialogue.choices import by_ordinal, by_title, label_of, may_name_a_title
 from bot.dialogue.flows import (
     ASK_DETAILS,
     FLOW_ROUTES,
@@ -181,7 +182,7 @@ def _picked(turn: Turn, knowledge: Knowledge) -> str | None:
     if turn.is_payload:
         return INTENT + turn.intent if INTENT + (turn.intent or "") in options else None
     picked = by_ordinal(turn.text, options)
-    if picked is None and options:
+    if picked is None and options and may_name_a_title(turn.text):
         picked = by_title(turn.text, _titles(options, turn.last_question or "", knowledge))
     return picked
 
