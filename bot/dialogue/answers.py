@@ -1,4 +1,5 @@
-"""Turn search hits into a reply: answer with a citation, ask which article, or say we can't."""
+"""Turn routes and search hits into a reply: answer with a citation, offer a choice, or say we
+can't (the gate, `choose`, decides which)."""
 
 from __future__ import annotations
 
