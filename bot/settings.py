@@ -354,14 +354,15 @@ class Settings(BaseSettings):
     store_timeout_seconds: float = Field(3.0, gt=0, description="Timeout of one store API call.")
     store_retries: int = Field(2, ge=0, le=5, description="Retries of a failing store API call.")
     answer_threshold: float = Field(
-        0.20,
+        0.40,
         description="Router probability at or above which the bot acts on its best route "
-        "(answers from the article, starts the flow, hands off).",
+        "(answers from the article, starts the flow, hands off); below it, it offers choices.",
     )
     clarify_threshold: float = Field(
-        0.15,
-        description="Router probability at or above which an article is offered when the bot "
-        "asks which one is closest; below it for the best route, the bot says it can't answer.",
+        0.10,
+        description="Router probability at or above which an article, a flow or a person among "
+        "the top three is offered as a choice when the bot is unsure; with none, the bot says "
+        "it can't answer.",
     )
     similarity_threshold: float = Field(
         0.50,

@@ -106,17 +106,40 @@ def test_unsure_questions_offer_the_closest_articles(env, monkeypatch) -> None:
     question = "which delivery options do you have for my package"
     messages, events = run(ActionKbAnswer(), tracker(question))
     payload = messages[0]["custom"]
-    assert payload["outcome"] == "clarify" and 1 <= len(messages[0]["buttons"]) <= 3
+    assert payload["outcome"] == "clarify" and 2 <= len(messages[0]["buttons"]) <= 4
     assert messages[0]["buttons"][0]["payload"].startswith('/choose_article{"article_id": ')
+    assert messages[0]["buttons"][-1]["title"] == "Something else"
     options = slots(events)["clarify_options"]
     chosen = tracker(
         "the second one",
         "choose_article",
         slots={"clarify_options": options, "last_question": question},
     )
-    if len(options) > 1:
+    if len(options) > 1 and options[1].startswith("article:"):
         messages, _ = run(ActionAnswerChosenArticle(), chosen)
-        assert messages[0]["custom"]["article_id"] == options[1]
+        assert "article:" + messages[0]["custom"]["article_id"] == options[1]
+
+
+def test_an_offered_flow_clicked_starts_it_and_something_else_offers_a_person(
+    env, monkeypatch
+) -> None:
+    monkeypatch.setenv("BOT_ANSWER_THRESHOLD", "0.99")
+    monkeypatch.setenv("BOT_CLARIFY_THRESHOLD", "0.001")
+    common.settings.cache_clear()
+    question = "where is my parcel, it has not come yet"
+    messages, events = run(ActionKbAnswer(), tracker(question))
+    offered = slots(events)["clarify_options"]
+    assert "intent:track_order" in offered, offered
+    button = next(b for b in messages[0]["buttons"] if b["payload"] == "/track_order")
+    assert button["title"] == "Track an order"
+    state = {"clarify_options": offered, "last_question": question}
+    _, events = run(ActionKbAnswer(), tracker("/track_order", "track_order", slots=state))
+    assert slots(events)["route"] == "track_order" and slots(events)["clarify_options"] is None
+    messages, events = run(
+        ActionAnswerChosenArticle(), tracker("/none_of_these", "none_of_these", slots=state)
+    )
+    assert messages[0]["text"].startswith("Sorry I didn't get it right")
+    assert slots(events)["handoff_offer_reason"] == "low_confidence"
 
 
 def test_two_misses_in_a_row_offer_a_person(env) -> None:

@@ -97,9 +97,11 @@ def test_a_close_call_offers_the_closest_articles_as_buttons() -> None:
         GATE,
     )
     assert plan.outcome == "clarify" and said(plan) == [replies.CLARIFY_MANY]
-    assert [b.title for b in plan.says[0].buttons] == ["Delivery options", "Shipping costs"]
+    assert said(plan)[0].endswith("?")  # worded as a question
+    titles = [b.title for b in plan.says[0].buttons]
+    assert titles == ["Delivery options", "Shipping costs", replies.SOMETHING_ELSE.title]
     assert plan.says[0].buttons[0].payload == '/choose_article{"article_id": "delivery-options"}'
-    assert plan.slots["clarify_options"] == ["delivery-options", "shipping-costs"]
+    assert plan.slots["clarify_options"] == ["article:delivery-options", "article:shipping-costs"]
 
 
 def test_a_question_nobody_wrote_about_is_refused_and_the_second_offers_a_person() -> None:
@@ -238,10 +240,14 @@ def test_a_problem_the_nlu_took_for_a_thumbs_down_is_answered_instead() -> None:
 
 
 def test_the_second_one_answers_from_the_second_article_offered() -> None:
-    options = ("delivery-options", "shipping-costs")
+    options = ("article:delivery-options", "article:shipping-costs")
     turn = Turn("the second one", "choose_article", clarify_options=options, last_question="q")
     plan = decide_choice(turn, Shelf())
-    assert plan.outcome == "article" and plan.slots == {"last_article": "shipping-costs"}
+    assert plan.outcome == "article" and plan.slots["last_article"] == "shipping-costs"
+    assert plan.slots["clarify_options"] is None  # the choice is over
+    # a conversation from before flows were offered kept bare article ids
+    old = Turn("the second one", "choose_article", clarify_options=("returns", "refund-status"))
+    assert decide_choice(old, Shelf()).slots["last_article"] == "refund-status"
     gone = decide_choice(Turn("", "choose_article", chosen_article="deleted"), Shelf())
     assert said(gone) == [replies.CANT_ANSWER]
 

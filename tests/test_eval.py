@@ -10,7 +10,15 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.eval.calibrate import choose, evaluate_point, plot, replay, sweep, write_thresholds
+from bot.eval.calibrate import (
+    choose,
+    evaluate_point,
+    plot,
+    replay,
+    replay_turn,
+    sweep,
+    write_thresholds,
+)
 from bot.eval.retrieval import (
     Query,
     QueryFileError,
@@ -27,6 +35,7 @@ from bot.eval.routing import (
     score_oos,
     score_routing,
 )
+from bot.eval.routing import offered as offered_options
 from bot.kb.loader import load_kb
 from tests.conftest import write
 
@@ -120,6 +129,21 @@ ROUTING = [
     routed("get_refund", "article:returns", "article:returns", 0.55, 0.50),
     {"label": "unknown_intent", "outcome": "handoff"},  # not in the file: skipped
 ]
+CHOICES = [
+    {
+        "text": "t",
+        "label": "recover_password",
+        "outcome": "clarify",
+        "routing": {
+            "routes": [
+                {"label": "article:returns", "probability": 0.35, "nearest": 0.7},
+                {"label": "intent:greet", "probability": 0.3, "nearest": 0.7},
+                {"label": "intent:reset_password", "probability": 0.25, "nearest": 0.7},
+            ]
+        },
+    },
+    routed("get_refund", "clarify", "article:returns", 0.40, 0.60),
+]
 OOS = [
     routed("oos", "fallback", "article:returns", 0.30, 0.35),
     routed("oos", "article:returns", "article:returns", 0.52, 0.45),
@@ -134,12 +158,32 @@ def test_routing_and_out_of_scope_scores_by_hand() -> None:
     assert report["clarify_rate"] == 0.25
     assert report["per_intent"]["get_refund"] == {
         "accuracy": pytest.approx(1 / 3, abs=1e-4),
+        "reached_in_two": pytest.approx(1 / 3, abs=1e-4),  # the choice offered no options
+        "wrong_answer_rate": pytest.approx(1 / 3, abs=1e-4),  # article:returns
+        "clarify_rate": pytest.approx(1 / 3, abs=1e-4),
+        "refusal_rate": 0.0,
         "n": 3,
     }
+    assert report["wrong_answer_rate"] == 0.25 and report["refusal_rate"] == 0.0
     assert {"intent": "get_refund", "outcome": "clarify", "count": 1} in report["confusions"]
     oos = score_oos(OOS)
     assert oos["false_answer_rate"] == 0.5  # an article and a flow, out of 4
     assert oos["outcomes"] == {"fallback": 1, "article": 1, "flow": 1, "smalltalk": 1}
+    assert oos["choice_rate"] == 0.0
+
+
+def test_reached_in_two_counts_the_right_one_among_the_choices_offered() -> None:
+    offered = {"outcome": "clarify", "options": ["article:returns", "article:refunds"]}
+    missed = {"outcome": "clarify", "options": ["article:returns"]}
+    records = [{"label": "get_refund", "text": "t", **r} for r in (offered, missed)]
+    report = score_routing(records, EXPECTED)
+    assert report["accuracy"] == 0.0 and report["reached_in_two"] == 0.5
+    assert report["clarify_rate"] == 1.0 and report["wrong_answer_rate"] == 0.0
+    oos = score_oos([{"label": "oos", "text": "t", **missed}, {**OOS[0]}])
+    assert oos["choice_rate"] == 0.5 and oos["by_source"]["clinc"]["choice_rate"] == 0.5
+    # a live turn's metadata names its choices as router labels: flows read as outcomes
+    meta = {"outcome": "clarify", "options": [{"label": "intent:track_order"}, {"id": "returns"}]}
+    assert offered_options(meta) == ["flow:track_order", "article:returns"]
 
 
 def test_calibration_replays_the_gate_and_keeps_false_answers_under_the_limit() -> None:
@@ -148,24 +192,37 @@ def test_calibration_replays_the_gate_and_keeps_false_answers_under_the_limit() 
     assert replay(ROUTING[2], answer=0.50, clarify=0.46, similarity=0) == "fallback"
     assert replay(ROUTING[2], answer=0.40, clarify=0.30, similarity=0.65) == "fallback"
     assert replay(ROUTING[0], answer=0.85, clarify=0.5, similarity=0) == "flow:reset_password"
-    assert replay(ROUTING[0], answer=0.95, clarify=0.5, similarity=0) == "fallback"  # no clarify
+    # a flow the gate is not sure of is offered as a choice, as an article is
+    assert replay(ROUTING[0], answer=0.95, clarify=0.5, similarity=0) == "clarify"
     assert replay({"label": "x", "outcome": "smalltalk"}, 0.9, 0.9, 0.9) == "smalltalk"
 
     # answer 0.45: every refund turn answers (one with the wrong article); out of scope, the
     # 0.52 article and the 0.60 flow answer, the 0.30 one is only offered
     point = evaluate_point(ROUTING, OOS, EXPECTED, answer=0.45, clarify=0.30, similarity=0)
     assert (point.accuracy, point.false_answer_rate) == (0.75, 0.5)
-    points = sweep(ROUTING, OOS, EXPECTED)
-    for p in points[::53]:  # the vectorised sweep agrees with the one-point replay
-        q = evaluate_point(ROUTING, OOS, EXPECTED, p.answer, p.clarify, p.similarity)
-        assert (p.accuracy, p.clarify_rate, p.false_answer_rate) == pytest.approx(
-            (q.accuracy, q.clarify_rate, q.false_answer_rate)
-        )
+    assert point.wrong_answer_rate == 0.25  # the 0.55 turn answered with article:returns
+    points = sweep(ROUTING + CHOICES, OOS, EXPECTED)
+    for p in points[::37]:  # the vectorised sweep agrees with the one-point replay
+        q = evaluate_point(ROUTING + CHOICES, OOS, EXPECTED, p.answer, p.clarify, p.similarity)
+        assert p.to_dict() == q.to_dict()
     # only the similarity gate refuses both out-of-scope answers (nearest 0.45 and 0.50) while
-    # keeping the three right in-scope answers (nearest 0.60 and more): 0.55 or 0.60
-    best = choose(points, max_far=0.03)
+    # keeping the three right in-scope answers (nearest 0.60 and more): 0.55 or 0.60; the wrong
+    # in-scope answer (nearest 0.50) goes with them
+    best = choose(sweep(ROUTING, OOS, EXPECTED), max_far=0.03, max_wrong=0.03)
     assert best is not None and best.false_answer_rate == 0 and best.accuracy == 0.75
-    assert best.similarity in (0.55, 0.6) and best.answer <= 0.45
+    assert best.wrong_answer_rate == 0 and best.similarity in (0.55, 0.6) and best.answer <= 0.45
+
+
+def test_the_replayed_gate_offers_the_plausible_articles_and_flows_of_the_top_three() -> None:
+    record = CHOICES[0]
+    turn = replay_turn(record, answer=0.5, clarify=0.2, similarity=0)
+    assert turn["outcome"] == "clarify"
+    assert turn["options"] == ["article:returns", "flow:reset_password"]  # greet is not offered
+    assert replay_turn(record, answer=0.5, clarify=0.3, similarity=0)["options"] == [
+        "article:returns"
+    ]
+    point = evaluate_point(CHOICES, OOS, EXPECTED, answer=0.5, clarify=0.2, similarity=0)
+    assert point.accuracy == 0.0 and point.reached_in_two == 0.5 and point.clarify_rate == 1.0
 
 
 def test_calibration_writes_the_settings_file_and_a_plot(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.dialogue.answers import Gate, choose
+from bot.dialogue.answers import Gate, choose, offerable
 from bot.kb.builder import BuildFailed, BuildOptions, build_index
 from bot.kb.chunker import ChunkConfig
 from bot.kb.router import (
@@ -121,7 +121,7 @@ def test_the_gate_acts_offers_or_refuses(demo_index: Path, embedder) -> None:
     strict = Gate(answer=0.99, clarify=0.01, similarity=0.0)
     offered = choose(kb.route("how do returns work"), strict)
     assert offered.outcome == "clarify" and 1 <= len(offered.routes) <= 3
-    assert all(r.article_id for r in offered.routes)
+    assert all(offerable(r) for r in offered.routes)  # articles, flows or a person
     unknown = Gate(answer=0.2, clarify=0.1, similarity=0.99)
     assert choose(kb.route("how do returns work"), unknown).outcome == "fallback"
 

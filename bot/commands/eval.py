@@ -196,8 +196,9 @@ def routing(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Each utterance as a new conversation's first message: outcome accuracy per intent, and
-    for each article the missed phrasings closest to it (what a writer could add)."""
+    """Each utterance as a new conversation's first message, overall and per intent: the first
+    reply right, reached in two (right first or among the choices offered), wrong answers,
+    choices offered and refusals; for each article the missed phrasings closest to it."""
     from bot.eval.routing import (
         BANKING_STORE,
         load_banking,
@@ -236,13 +237,15 @@ def routing(
     if as_json:
         print_json(report)
         return
-    out.print(
-        f"routing ({dataset}): {report['utterances']} utterances  accuracy "
-        f"{report['accuracy']:.3f}  clarify rate {report['clarify_rate']:.3f}  "
-        f"errors {report['errors']}"
-    )
-    for intent, row in report["per_intent"].items():
-        out.print(f"  {intent:28} {row['accuracy']:.3f}  (n={row['n']})")
+    out.print(f"routing ({dataset}): {report['utterances']} utterances  errors {report['errors']}")
+    out.print(f"  {'':28} {'right':>6} {'in two':>6} {'wrong':>6} {'choice':>6} {'refused':>7}")
+    rows = [("all", {**report, "n": report["utterances"]}), *report["per_intent"].items()]
+    for intent, row in rows:
+        out.print(
+            f"  {intent:28} {row['accuracy']:6.3f} {row['reached_in_two']:6.3f} "
+            f"{row['wrong_answer_rate']:6.3f} {row['clarify_rate']:6.3f} "
+            f"{row['refusal_rate']:7.3f}  (n={row['n']})"
+        )
     for c in report["confusions"][:10]:
         out.print(f"  confused: {c['intent']} → {c['outcome']} ×{c['count']}")
     if report["nearest_misses"]:
@@ -284,7 +287,8 @@ def oos(
     ] = RESULTS / "oos.jsonl",
     as_json: JsonOption = False,
 ) -> None:
-    """Out-of-scope messages: how often the bot answers (article or flow) when it should not."""
+    """Out-of-scope messages: how often the bot answers (article or flow) when it should not,
+    and how often it offers them a choice."""
     from bot.eval.routing import load_banking, load_lines, load_oos, score_oos
 
     if utterances:
@@ -303,10 +307,14 @@ def oos(
         return
     out.print(
         f"out of scope: {report['utterances']} utterances  "
-        f"false-answer rate {report['false_answer_rate']:.3f}  outcomes {report['outcomes']}"
+        f"false-answer rate {report['false_answer_rate']:.3f}  choice rate "
+        f"{report['choice_rate']:.3f}  outcomes {report['outcomes']}"
     )
     for source, row in report["by_source"].items():
-        out.print(f"  {source:10} false answers {row['false_answer_rate']:.3f} (n={row['n']})")
+        out.print(
+            f"  {source:10} false answers {row['false_answer_rate']:.3f}  offered a choice "
+            f"{row['choice_rate']:.3f} (n={row['n']})"
+        )
     for item in report["false_answers"][:10]:
         out.print(f"  answered: {item['text']!r} → {item['outcome']}", markup=False)
     out.print(f"records: {save}")
@@ -329,7 +337,23 @@ def calibrate(
         Path, typer.Option("--expected", help="JSON: intent → outcomes that count as correct.")
     ] = EVAL_DATA / "bitext-customer-support" / "expected_outcomes.json",
     max_far: Annotated[
-        float, typer.Option("--max-false-answer-rate", min=0, max=1, help="The limit.")
+        float,
+        typer.Option(
+            "--max-false-answer-rate",
+            min=0,
+            max=1,
+            help="Limit on out-of-scope messages answered with an article or a flow.",
+        ),
+    ] = 0.03,
+    max_wrong: Annotated[
+        float,
+        typer.Option(
+            "--max-wrong-answer-rate",
+            min=0,
+            max=1,
+            help="Limit on in-scope messages answered with an article or a flow that is not "
+            "the right one.",
+        ),
     ] = 0.03,
     plot_file: Annotated[
         Path, typer.Option("--plot", help="Where the trade-off curve's PNG goes.")
@@ -339,8 +363,9 @@ def calibrate(
     ] = True,
     as_json: JsonOption = False,
 ) -> None:
-    """Pick the gate's thresholds (answer, clarify, similarity) with the best routing accuracy
-    whose false-answer rate on out-of-scope messages is within the limit (default 3%)."""
+    """Pick the gate's thresholds (answer, clarify, similarity): the most first replies right
+    plus reached in two, within two limits (out-of-scope false answers, in-scope wrong answers;
+    3% each by default); plot the trade-off."""
     from bot.eval import calibrate as cal
     from bot.eval.routing import BANKING_STORE, load_expected, load_records
 
@@ -360,8 +385,8 @@ def calibrate(
         points = cal.sweep(routing_data, oos_data, outcomes)
     except ValueError as exc:
         raise fail(str(exc)) from exc
-    chosen = cal.choose(points, max_far)
-    cal.plot(points, chosen, plot_file, max_far)
+    chosen = cal.choose(points, max_far, max_wrong)
+    cal.plot(points, chosen, plot_file, max_far, max_wrong)
     settings = get_settings()
     if chosen and write:
         cal.write_thresholds(settings.settings_file, chosen)
@@ -376,31 +401,42 @@ def calibrate(
     data = {
         "chosen": chosen.to_dict() if chosen else None,
         "before": current.to_dict(),
+        "limits": {"false_answer_rate": max_far, "wrong_answer_rate": max_wrong},
         "written_to": str(settings.settings_file) if chosen and write else None,
         "plot": str(plot_file),
         "routing_records": [str(f) for f in files],
-        "curve": [p.to_dict() for p in cal.curve(points)],
+        "curve": [p.to_dict() for p in cal.curve(points, max_wrong)],
     }
     if as_json:
         print_json(data)
         return
-    out.print("false-answers  accuracy  clarify-rate   answer  clarify  similarity")
-    for p in cal.curve(points):
+    out.print(
+        "false-answers  right  in-two  wrong  choices   answer  clarify  similarity"
+        f"  (wrong answers ≤ {max_wrong:.0%})"
+    )
+    for p in cal.curve(points, max_wrong):
         out.print(
-            f"  {p.false_answer_rate:.3f}        {p.accuracy:.3f}     {p.clarify_rate:.3f}"
-            f"         {p.answer:.2f}    {p.clarify:.2f}     {p.similarity:.2f}"
+            f"  {p.false_answer_rate:.3f}        {p.accuracy:.3f}  {p.reached_in_two:.3f}  "
+            f"{p.wrong_answer_rate:.3f}  {p.clarify_rate:.3f}     {p.answer:.2f}    "
+            f"{p.clarify:.2f}     {p.similarity:.2f}"
+        )
+
+    def summary(p) -> str:
+        return (
+            f"answer {p.answer:.2f} / clarify {p.clarify:.2f} / similarity {p.similarity:.2f}: "
+            f"right {p.accuracy:.3f}, in two {p.reached_in_two:.3f}, wrong answers "
+            f"{p.wrong_answer_rate:.3f}, false answers {p.false_answer_rate:.3f}, out of scope "
+            f"offered a choice {p.oos_choice_rate:.3f}"
+        )
+
+    out.print(f"before: {summary(current)}")
+    if chosen is None:
+        raise fail(
+            f"no thresholds keep false answers at or under {max_far:.0%} and wrong answers at "
+            f"or under {max_wrong:.0%}"
         )
     out.print(
-        f"before: answer {current.answer:.2f} / clarify {current.clarify:.2f} / similarity "
-        f"{current.similarity:.2f}: accuracy {current.accuracy:.3f}, false answers "
-        f"{current.false_answer_rate:.3f}"
-    )
-    if chosen is None:
-        raise fail(f"no thresholds keep false answers at or under {max_far:.0%}")
-    out.print(
-        f"chosen: answer {chosen.answer:.2f} / clarify {chosen.clarify:.2f} / similarity "
-        f"{chosen.similarity:.2f}: accuracy {chosen.accuracy:.3f}, false answers "
-        f"{chosen.false_answer_rate:.3f}"
+        f"chosen: {summary(chosen)}"
         + (f"; written to {settings.settings_file}" if write else " (dry run)")
     )
     out.print(f"plot: {plot_file}")

@@ -1,14 +1,16 @@
-"""Turn search hits into a reply: answer with a citation, ask which article, or say we can't."""
+"""Turn routes and search hits into a reply: answer with a citation, offer a choice, or say we
+can't (the gate, `choose`, decides which)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from bot.dialogue.plan import Button, Say
-from bot.dialogue.replies import CLARIFY_MANY, CLARIFY_ONE, SOURCE, meta
+from bot.dialogue.replies import CHOICES, CLARIFY_MANY, CLARIFY_ONE, SOMETHING_ELSE, SOURCE, meta
 from bot.kb.chunker import HEADING, LIST_ITEM, blocks, is_promise, sentences
-from bot.kb.router import Route, Routing
+from bot.kb.router import ARTICLE, INTENT, Route, Routing
 from bot.kb.search import Hit
 
 Outcome = Literal["article", "clarify", "fallback"]
@@ -46,13 +48,23 @@ class Gate:
     """When the router's best route is acted on, offered among others, or refused."""
 
     answer: float  # fused probability at or above which the best route is acted on
-    clarify: float  # probability at or above which an article is worth offering
+    clarify: float  # probability at or above which a route is worth offering as a choice
     similarity: float  # cosine to the nearest known phrasing below which nothing is known
+
+
+# The intents that can be offered as a choice beside articles (as replies.CHOICES words them):
+# the flows and a person. Small talk, complaints and "out of scope" are acted on or not at all.
+OFFERABLE = frozenset(CHOICES)
+
+
+def offerable(route: Route) -> bool:
+    """Whether a route can be one of the choices offered: an article, a flow or a person."""
+    return route.article_id is not None or route.intent in OFFERABLE
 
 
 @dataclass(frozen=True)
 class RouteChoice:
-    """What to do with a message: act on a route, offer articles, or say we can't."""
+    """What to do with a message: act on a route, offer a few, or say we can't."""
 
     outcome: Choice
     routes: list[Route]
@@ -63,19 +75,19 @@ class RouteChoice:
 
 
 def choose(routing: Routing, gate: Gate) -> RouteChoice:
-    """The gate: act on the best route when it is likely and like a known phrasing; when it is
-    an article that is not likely enough, offer the closest articles; otherwise can't answer."""
+    """The gate, with a middle: act on the best route when it is likely and like a known
+    phrasing; when it is not likely enough, offer the plausible ones among the top three
+    (articles, flows, a person) as choices; refuse only a message unlike anything we cover, or
+    one with no plausible choice."""
     top = routing.top
-    if top.nearest < gate.similarity or top.probability < gate.clarify:
+    if top.nearest < gate.similarity:
         return RouteChoice("fallback", routing.routes[:MAX_OPTIONS])
     if top.probability >= gate.answer:
         return RouteChoice("article" if top.article_id else "intent", [top])
-    if top.article_id:
-        options = [
-            r
-            for r in routing.routes[:MAX_OPTIONS]
-            if r.article_id and r.probability >= gate.clarify
-        ]
+    options = [
+        r for r in routing.routes[:MAX_OPTIONS] if offerable(r) and r.probability >= gate.clarify
+    ]
+    if options:
         return RouteChoice("clarify", options)
     return RouteChoice("fallback", routing.routes[:MAX_OPTIONS])
 
@@ -213,10 +225,22 @@ def article_reply(hit: Hit, intent: str | None, score: float, feedback: bool = T
     )
 
 
-def clarify_reply(hits: list[Hit], intent: str | None, score: float) -> Say:
-    """The closest articles as buttons, to pick the one that answers."""
+def clarify_reply(options: Sequence[Hit | str], intent: str | None, score: float) -> Say:
+    """The choices as buttons, worded as a question: each article (its best section for the
+    question) or flow (an intent's name), then "something else"."""
+    buttons, offered = [], []
+    for option in options:
+        if isinstance(option, Hit):
+            payload = f'/choose_article{{"article_id": "{option.id}"}}'
+            buttons.append(Button(option.title, payload))
+            offered.append({"label": ARTICLE + option.id, **article_meta(option)})
+        else:
+            buttons.append(CHOICES[option])
+            title = CHOICES[option].title
+            offered.append({"label": INTENT + option, "flow": option, "title": title})
+    first = next((o.id for o in options if isinstance(o, Hit)), None)
     return Say(
-        CLARIFY_MANY if len(hits) > 1 else CLARIFY_ONE,
-        buttons=tuple(Button(h.title, f'/choose_article{{"article_id": "{h.id}"}}') for h in hits),
-        meta=meta("clarify", intent, hits[0].id, score, options=[article_meta(h) for h in hits]),
+        CLARIFY_MANY if len(options) > 1 else CLARIFY_ONE,
+        buttons=(*buttons, SOMETHING_ELSE),
+        meta=meta("clarify", intent, first, score, options=offered),
     )

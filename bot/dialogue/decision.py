@@ -3,22 +3,24 @@
 `decide` takes an open message and chooses between an article, the closest articles, a flow, a
 person, small talk and "can't answer", from the router's reading of it (fused with the NLU's
 intent), the details it carries (an email, an order number), a form it interrupted and the flow
-before it. `decide_feedback` takes a 👍/👎 and `decide_choice` a pick among offered articles (the
-dialogue rules send those to actions of their own). The actions in `actions/` build the Turn from
-Rasa's tracker and render the Plan.
+before it. `decide_feedback` takes a 👍/👎 and `decide_choice` a pick among the articles and flows
+offered when the gate was unsure, or "something else" (the dialogue rules send those to actions of
+their own); a pick typed as an open message is read by `decide` first. The actions in `actions/`
+build the Turn from Rasa's tracker and render the Plan.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
 from bot.dialogue import replies
 from bot.dialogue.answers import Gate, article_reply, choose, clarify_reply
 from bot.dialogue.answers import decide as by_scores
+from bot.dialogue.choices import by_ordinal, by_title, label_of, may_name_a_title
 from bot.dialogue.flows import (
     ASK_DETAILS,
+    FLOW_ROUTES,
     FLOWS,
     Details,
     FlowContext,
@@ -34,7 +36,7 @@ from bot.dialogue.knowledge import Knowledge
 from bot.dialogue.plan import Plan, Say
 from bot.dialogue.results import offering_a_person
 from bot.dialogue.turn import Turn
-from bot.kb.router import INTENT, ROUTED_INTENTS, Route, Routing
+from bot.kb.router import ARTICLE, INTENT, ROUTED_INTENTS, Route, Routing
 from bot.kb.search import Hit
 from bot.store.base import valid_email, valid_order_number
 
@@ -45,22 +47,15 @@ SEARCH_ANSWER, SEARCH_CLARIFY = 0.50, 0.38
 # Replies that leave a form where it was when said in the middle of it.
 SMALL_TALK = frozenset({"greet", "thanks", "bot_challenge", "chitchat"})
 MAX_TRIED = 10
-ORDINALS = {
-    "first": 0,
-    "1": 0,
-    "one": 0,
-    "second": 1,
-    "2": 1,
-    "two": 1,
-    "third": 2,
-    "3": 2,
-    "three": 2,
-    "last": -1,
-}
+SOMETHING_ELSE = "none_of_these"  # the intent of the "Something else" button (and its words)
 
 
 def decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
     """An open message's plan: answer, clarify, refuse, reply, start or resume a flow, hand off."""
+    if turn.clarify_options:
+        picked = _picked(turn, knowledge)
+        if picked is not None:
+            return _take(turn, knowledge, picked)
     intent, text = turn.intent, turn.text
     details = details_in(text, list(turn.entities))
     question = text
@@ -78,6 +73,8 @@ def decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
         "last_routing": routing.to_dict(),
         "route": "done",
     }
+    if turn.clarify_options:
+        slots["clarify_options"] = None  # not a pick: a new question, and the choice is over
     choice = choose(routing, gate)
     context = turn.flow_context
     started = context is not None and context.state == "started"
@@ -125,9 +122,17 @@ def decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
     if choice.outcome == "article" and hits:
         said = article_reply(hits[0], intent, choice.top.probability)
         return Plan("article", (said,), {**slots, "last_article": hits[0].id})
-    if choice.outcome == "clarify" and hits:
-        said = clarify_reply(hits, intent, choice.top.probability)
-        return Plan("clarify", (said,), {**slots, "clarify_options": [h.id for h in hits]})
+    if choice.outcome == "clarify":
+        found = {h.id: h for h in hits}
+        options: list[Hit | str] = [
+            found[r.article_id] if r.article_id else r.intent
+            for r in choice.routes
+            if r.intent or r.article_id in found
+        ]
+        if options:
+            said = clarify_reply(options, intent, choice.top.probability)
+            offered = [ARTICLE + o.id if isinstance(o, Hit) else INTENT + o for o in options]
+            return Plan("clarify", (said,), {**slots, "clarify_options": offered})
     return _product_answer(question, knowledge) or _cant_answer(turn, choice.top, slots)
 
 
@@ -153,14 +158,84 @@ def decide_feedback(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
 
 
 def decide_choice(turn: Turn, knowledge: Knowledge) -> Plan:
-    """A clarify button, or "the second one": answer the last question from that article."""
-    article_id = turn.chosen_article or _by_ordinal(turn.text, turn.clarify_options)
-    hits = knowledge.sections(turn.last_question or "", [article_id]) if article_id else []
-    if not hits:
-        said = Say(replies.CANT_ANSWER, meta=replies.meta("fallback", "choose_article"))
-        return Plan("cant_answer", (said,))
-    said = article_reply(hits[0], "choose_article", hits[0].score)
-    return Plan("article", (said,), {"last_article": hits[0].id})
+    """A pick among the offered choices (a button, "the second one", a title's words), or
+    "something else"; anything else is a new question, for the open-message decision."""
+    if turn.intent == SOMETHING_ELSE:
+        if not turn.clarify_options and not turn.is_payload:
+            return Plan("routed", followup="action_kb_answer")  # "neither" with nothing offered
+        return _something_else(turn)
+    picked = _picked(turn, knowledge)
+    if picked is None and turn.chosen_article:
+        picked = ARTICLE + turn.chosen_article  # a button of an earlier choice
+    if picked is None:
+        return Plan("routed", followup="action_kb_answer")
+    if not picked.startswith(ARTICLE):
+        # a flow starts after the open-message decision's action, where the rules expect it
+        return Plan("routed", followup="action_kb_answer")
+    return _take(turn, knowledge, picked)
+
+
+def _picked(turn: Turn, knowledge: Knowledge) -> str | None:
+    """The offered option a message picks (a router label), or None if it picks none."""
+    options = [label_of(o) for o in turn.clarify_options]
+    if turn.chosen_article:
+        return ARTICLE + turn.chosen_article if ARTICLE + turn.chosen_article in options else None
+    if turn.is_payload:
+        return INTENT + turn.intent if INTENT + (turn.intent or "") in options else None
+    picked = by_ordinal(turn.text, options)
+    if picked is None and options and may_name_a_title(turn.text):
+        picked = by_title(turn.text, _titles(options, turn.last_question or "", knowledge))
+    return picked
+
+
+def _titles(options: Sequence[str], question: str, knowledge: Knowledge) -> dict[str, str]:
+    """What each offered option's button said."""
+    articles = [o[len(ARTICLE) :] for o in options if o.startswith(ARTICLE)]
+    titles = {ARTICLE + h.id: h.title for h in knowledge.sections(question, articles)}
+    for option in options:
+        name = option[len(INTENT) :]
+        if option.startswith(INTENT) and name in replies.CHOICES:
+            titles[option] = replies.CHOICES[name].title
+    return titles
+
+
+def _take(turn: Turn, knowledge: Knowledge, picked: str) -> Plan:
+    """Act on the picked option for the question it was offered for: answer from the article,
+    or start the flow with the details that question gave."""
+    question = turn.last_question or ""
+    slots: dict[str, Any] = {"clarify_options": None, "route": "done"}
+    if picked.startswith(ARTICLE):
+        hits = knowledge.sections(question, [picked[len(ARTICLE) :]])
+        if not hits:
+            said = Say(replies.CANT_ANSWER, meta=replies.meta("fallback", "choose_article"))
+            return Plan("cant_answer", (said,), slots)
+        said = article_reply(hits[0], "choose_article", hits[0].score)
+        return Plan("article", (said,), {**slots, "last_article": hits[0].id})
+    flow = FLOW_ROUTES.get(picked[len(INTENT) :])
+    if flow is None:
+        return _something_else(turn)
+    slots["handoff_offer_reason"] = None
+    if flow == "handoff":
+        return Plan("handoff", (), {**slots, "route": "handoff"})
+    details = details_in(question)
+    outcome = "flow"
+    return Plan(outcome, (), {**slots, **_start(flow, details, turn.flow_context, turn.number)})
+
+
+def _something_else(turn: Turn) -> Plan:
+    """None of the choices: ask for other words, and offer a person."""
+    said = Say(
+        replies.SOMETHING_ELSE_SAID,
+        buttons=(replies.TALK_TO_A_PERSON,),
+        meta=replies.meta("fallback", SOMETHING_ELSE, None, None, reason="none_of_these"),
+    )
+    slots = {
+        "clarify_options": None,
+        "route": "done",
+        "unresolved_turns": float(turn.misses + 1),
+        "handoff_offer_reason": "low_confidence",
+    }
+    return Plan("cant_answer", (said,), slots)
 
 
 def _routing(turn: Turn, question: str, knowledge: Knowledge) -> Routing | None:
@@ -267,15 +342,6 @@ def _tried(turn: Turn, hits: Sequence[Hit]) -> list[dict[str, Any]]:
                 {"id": hit.id, "title": hit.title, "url": hit.link, "score": round(hit.score, 4)}
             )
     return tried[-MAX_TRIED:]
-
-
-def _by_ordinal(text: str, options: Sequence[str]) -> str | None:
-    """'the second one' picks the second clarify option."""
-    for word in re.findall(r"[a-z0-9]+", text.lower()):
-        if word in ORDINALS and options:
-            index = ORDINALS[word]
-            return options[index] if index < len(options) else None
-    return None
 
 
 def _product_answer(question: str, knowledge: Knowledge) -> Plan | None:

@@ -26,8 +26,12 @@ RESPONSES = {
 FLOW_STOPPED = "utter_flow_stopped"
 
 SOURCE = "Source: [{label}]({link})"
-CLARIFY_MANY = "I found a few articles that might help. Which one is closest?"
-CLARIFY_ONE = "This article might help:"
+CLARIFY_MANY = "I want to get this right. Which of these is closest to what you need?"
+CLARIFY_ONE = "I want to get this right. Is this what you need?"
+SOMETHING_ELSE_SAID = (
+    "Sorry I didn't get it right. Could you tell me in other words what you need? "
+    "Or I can pass you to a person."
+)
 CANT_ANSWER = (
     "I'm sorry, I don't have an answer to that. I can help with orders, delivery, returns, "
     "payments and your account, or I can pass you to a person."
@@ -58,6 +62,15 @@ RESET_MY_PASSWORD = Button("Reset my password", "/reset_password")
 TRACK_AN_ORDER = Button("Track an order", "/track_order")
 EMAIL_DID_NOT_ARRIVE = Button("The email didn't arrive", "/reset_email_missing")
 IT_ARRIVED = Button("It arrived, thanks", "/thanks")
+# The last button of a choice: none of the offered ones (data/nlu/faq.yml's none_of_these).
+SOMETHING_ELSE = Button("Something else", "/none_of_these")
+# How a flow or a person is worded when it is offered as a choice (the gate's middle).
+CHOICES = {
+    "reset_password": RESET_MY_PASSWORD,
+    "track_order": TRACK_AN_ORDER,
+    "reset_email_missing": Button("My reset email didn't arrive", "/reset_email_missing"),
+    "request_human": TALK_TO_A_PERSON,
+}
 
 NOT_AN_EMAIL = "That doesn't look like an email address. It should look like name@example.com."
 STILL_NO_EMAIL = "I still couldn't read an email address there."

@@ -22,6 +22,16 @@ import httpx
 from bot.rasa_auth import RasaAuth
 
 ANSWERED = ("article", "flow")  # outcomes that answer: wrong ones are false answers
+# What acting on a route looks like in a turn's metadata, as the expected-outcomes files say it.
+ROUTE_OUTCOMES = {
+    "intent:reset_password": "flow:reset_password",
+    "intent:track_order": "flow:track_order",
+    # the troubleshooting answer ends with an offer of a person: the turn's last metadata
+    "intent:reset_email_missing": "handoff_offer",
+    "intent:request_human": "handoff",
+    "intent:complaint": "handoff",
+    "intent:out_of_scope": "fallback",
+}
 KB_PATH = ("article", "clarify", "fallback")  # outcomes the thresholds decide
 # CLINC150 domains a store does not serve: their in-scope utterances are out of scope here.
 FOREIGN_DOMAINS = ("travel", "auto_and_commute", "home", "utility", "work", "kitchen_and_dining")
@@ -71,6 +81,27 @@ def outcome_label(meta: dict | None) -> str:
     return outcome
 
 
+def route_outcome(label: str) -> str:
+    """The outcome label of acting on a route (a router label such as `intent:track_order`)."""
+    if label.startswith("article:"):
+        return label
+    return ROUTE_OUTCOMES.get(label, "smalltalk")
+
+
+def offered(meta: dict | None) -> list[str]:
+    """The choices a clarify turn offered, as outcome labels (`article:<id>`, `flow:<name>`)."""
+    if not meta or meta.get("outcome") != "clarify":
+        return []
+    out = []
+    for option in meta.get("options") or []:
+        if not isinstance(option, dict):
+            continue
+        label = option.get("label") or (f"article:{option['id']}" if option.get("id") else None)
+        if label:
+            out.append(route_outcome(label))
+    return out
+
+
 def first_turn(client: httpx.Client, bot_url: str, utterance: Utterance) -> dict:
     """Send one utterance as the first message of a new conversation; return its record.
 
@@ -102,6 +133,7 @@ def first_turn(client: httpx.Client, bot_url: str, utterance: Utterance) -> dict
         "score": meta.get("score") if meta else None,
         "top_article": top,
         "intent": meta.get("intent") if meta else None,
+        "options": offered(meta),
         "routing": slots.get("last_routing"),
     }
 
@@ -182,34 +214,56 @@ def load_lines(path: Path) -> list[Utterance]:
     return [Utterance(line.strip(), "custom") for line in lines if line.strip()]
 
 
+def reached(record: dict, expected: list[str]) -> bool:
+    """Right first, or the right one among the choices offered (a second message away)."""
+    return record["outcome"] in expected or (
+        record["outcome"] == "clarify" and any(o in expected for o in record.get("options") or [])
+    )
+
+
+def _rates(rows: list[dict]) -> dict:
+    n = len(rows)
+    return {
+        "accuracy": round(sum(r["ok"] for r in rows) / n, 4),
+        "reached_in_two": round(sum(r["reached"] for r in rows) / n, 4),
+        "wrong_answer_rate": round(sum(r["wrong"] for r in rows) / n, 4),
+        "clarify_rate": round(sum(r["outcome"] == "clarify" for r in rows) / n, 4),
+        "refusal_rate": round(sum(r["outcome"] == "fallback" for r in rows) / n, 4),
+        "n": n,
+    }
+
+
 def score_routing(records: Iterable[dict], expected: dict[str, list[str]]) -> dict:
-    """Accuracy overall and per intent, the clarify rate, errors, and the commonest confusions."""
-    total = correct = clarify = errors = 0
-    per_intent: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    """What customers feel, overall and per intent: the first reply right (`accuracy`), right
+    first or among the choices offered (`reached_in_two`), an article or a flow that is not an
+    expected one (`wrong_answer_rate`), a choice offered, a refusal; errors, and the commonest
+    confusions."""
+    rows: list[dict] = []
+    per_intent: dict[str, list[dict]] = defaultdict(list)
     confusions: Counter = Counter()
     for record in records:
         label = record["label"]
         if label not in expected:
             continue
-        total += 1
         ok = record["outcome"] in expected[label]
-        correct += ok
-        clarify += record["outcome"] == "clarify"
-        errors += record["outcome"] == "error"
-        per_intent[label][0] += ok
-        per_intent[label][1] += 1
+        row = {
+            "outcome": record["outcome"],
+            "ok": ok,
+            "reached": reached(record, expected[label]),
+            "wrong": not ok and record["outcome"].split(":", 1)[0] in ANSWERED,
+        }
+        rows.append(row)
+        per_intent[label].append(row)
         if not ok:
             confusions[(label, record["outcome"])] += 1
-    if total == 0:
+    if not rows:
         raise ValueError("no utterance has an intent in the expected-outcomes file")
+    overall = _rates(rows)
     return {
-        "utterances": total,
-        "accuracy": round(correct / total, 4),
-        "clarify_rate": round(clarify / total, 4),
-        "errors": errors,
-        "per_intent": {
-            k: {"accuracy": round(v[0] / v[1], 4), "n": v[1]} for k, v in sorted(per_intent.items())
-        },
+        "utterances": overall.pop("n"),
+        **overall,
+        "errors": sum(r["outcome"] == "error" for r in rows),
+        "per_intent": {k: _rates(v) for k, v in sorted(per_intent.items())},
         "confusions": [
             {"intent": i, "outcome": o, "count": n} for (i, o), n in confusions.most_common(15)
         ],
@@ -217,22 +271,29 @@ def score_routing(records: Iterable[dict], expected: dict[str, list[str]]) -> di
 
 
 def score_oos(records: Iterable[dict]) -> dict:
-    """The false-answer rate: out-of-scope messages that got an article or started a flow."""
+    """The false-answer rate (out-of-scope messages that got an article or started a flow) and
+    the choice rate (they were offered a choice of articles or flows), overall and by source."""
     records = list(records)
     if not records:
         raise ValueError("no out-of-scope utterances")
     outcomes = Counter(r["outcome"].split(":", 1)[0] for r in records)
     false = [r for r in records if r["outcome"].split(":", 1)[0] in ANSWERED]
-    by_source: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    by_source: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for r in records:
         row = by_source[oos_source(r["label"])]
         row[0] += r["outcome"].split(":", 1)[0] in ANSWERED
-        row[1] += 1
+        row[1] += r["outcome"] == "clarify"
+        row[2] += 1
     return {
         "utterances": len(records),
         "false_answer_rate": round(len(false) / len(records), 4),
+        "choice_rate": round(outcomes.get("clarify", 0) / len(records), 4),
         "by_source": {
-            k: {"false_answer_rate": round(v[0] / v[1], 4), "n": v[1]}
+            k: {
+                "false_answer_rate": round(v[0] / v[2], 4),
+                "choice_rate": round(v[1] / v[2], 4),
+                "n": v[2],
+            }
             for k, v in sorted(by_source.items())
         },
         "outcomes": dict(outcomes.most_common()),
