@@ -19,7 +19,8 @@ from fastapi.testclient import TestClient
 from bot.handoff import HandoffQueue, NewTicket
 from bot.handoff.auth import hash_token
 from bot.settings import Settings
-from bot.web.app import create_app, without_style_attributes
+from bot.web.app import create_app
+from bot.web.help import without_style_attributes
 from bot.web.chat import ticket_items
 from tests.handoff_fixtures import database_url
 

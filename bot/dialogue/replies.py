@@ -213,3 +213,15 @@ def order_status_text(order: Order) -> str:
         parts.append(f"Delivered on {_date(order.estimated_delivery)}.")
     parts.append(NEXT_STEPS.get(order.status, ""))
     return " ".join(p for p in parts if p)
+
+
+# The help centre (bot.web.help): why a "no" vote, and the chat's greeting on an article page
+HELP_VOTE_REASONS = {
+    "unclear": "It was hard to understand",
+    "incomplete": "Something was missing",
+    "wrong": "Something was wrong or out of date",
+    "not_my_question": "It didn't answer my question",
+}
+HELP_ARTICLE_GREETING = (
+    "Hi! You're reading “{title}”. Ask me anything about it, or about your orders and account."
+)

@@ -73,7 +73,7 @@ class KnowledgeBase:
         index_dir: Path,
         model_name: str,
         embedder: Embedder | None = None,
-        reload_check_seconds: float = 1.0,
+        reload_check_seconds: float = 0.1,  # a read of the CURRENT pointer at most this often
         query_encoder: Callable[[], QueryEncoder] | None = None,
     ) -> None:
         self.index_dir = index_dir

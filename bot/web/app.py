@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import posixpath
-import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,7 +14,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import Headers
@@ -31,14 +29,16 @@ from bot.handoff.auth import Authenticator
 from bot.handoff.notify import RasaResumer, WebhookNotifier
 from bot.handoff.sessions import SessionStore, SignInThrottle
 from bot.heap import freeze_loaded
+from bot.help.record import HelpRecord
 from bot.insights.overview import Insights
-from bot.kb.loader import parse_article, rewrite_links
-from bot.kb.render import render_markdown
+from bot.kb.builder import options_from
+from bot.kb.embedder import Embedder
+from bot.kb.live import LiveIndexer
 from bot.kb.search import KnowledgeBase
 from bot.kb.store import KBIndexError
 from bot.settings import Settings
 from bot.tokens import internal_token, stored_secret
-from bot.web import api, chat, inbox, insights
+from bot.web import api, chat, help, inbox, insights
 from bot.web.security import SecurityHeaders
 from bot.web.signin import AgentSessions
 
@@ -129,9 +129,14 @@ def session_secret(settings: Settings) -> str:
 async def record_turns(app: FastAPI) -> AsyncIterator[None]:
     """While the app runs: record new turns for the insights, and apply their retention."""
     task = asyncio.create_task(_record_forever(app.state.insights, app.state.sessions.store))
+    live = app.state.live
+    if live is not None:
+        live.start()  # kb_watch: a saved article is published while the app runs
     try:
         yield
     finally:
+        if live is not None:
+            await asyncio.to_thread(live.stop)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -247,10 +252,24 @@ def create_app(
     )
     app.include_router(chat.build_router(queue, rasa, ConversationLog(settings.conversations_url)))
 
+    embedders: list[Embedder] = []
+
+    def embedder() -> Embedder:
+        """The embedding model, loaded once for the search and the live indexer."""
+        if state["kb"] is not None:
+            return state["kb"].embedder
+        if not embedders:
+            embedders.append(Embedder(settings.embedding_model))
+        return embedders[0]
+
     def knowledge_base() -> KnowledgeBase:
         if state["kb"] is None:
             try:
-                state["kb"] = KnowledgeBase(settings.index_dir, settings.embedding_model)
+                state["kb"] = KnowledgeBase(
+                    settings.index_dir,
+                    settings.embedding_model,
+                    embedder=embedders[0] if embedders else None,
+                )
             except KBIndexError as exc:
                 raise HTTPException(503, str(exc)) from exc
         return state["kb"]
@@ -270,7 +289,9 @@ def create_app(
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def store_page(request: Request) -> HTMLResponse:
         """The demo store's page, with the chat widget embedded as any site would embed it."""
-        return TEMPLATES.TemplateResponse(request, "store.html", {})
+        return TEMPLATES.TemplateResponse(
+            request, "store.html", {"theme_color": settings.theme_color}
+        )
 
     @app.get("/widget.js", include_in_schema=False)
     def widget_js() -> FileResponse:
@@ -279,6 +300,14 @@ def create_app(
             WIDGET_JS,
             media_type="text/javascript; charset=utf-8",
             headers={"Cache-Control": "public, max-age=300"},
+        )
+
+    @app.get("/theme.css", include_in_schema=False)
+    def theme_css() -> Response:
+        """The store's accent colour (setting theme_color) for the help centre's stylesheet."""
+        css = f":root{{--brand:{settings.theme_color}}}\n"
+        return Response(
+            css, media_type="text/css; charset=utf-8", headers={"Cache-Control": "no-cache"}
         )
 
     @app.get("/healthz")
@@ -294,48 +323,24 @@ def create_app(
         """The best articles for a question, each with its best section and a citation link."""
         return [hit.to_dict() for hit in knowledge_base().search(q, k)]
 
-    @app.get("/help/", response_class=HTMLResponse)
-    def help_index(request: Request) -> HTMLResponse:
-        kb_ = knowledge_base()
-        kb_.reload_if_stale()
-        groups: dict[str, list[dict]] = {}
-        for article in kb_.reader.articles():
-            groups.setdefault(article["category"] or "General", []).append(article)
-        return TEMPLATES.TemplateResponse(
-            request, "help_index.html", {"groups": dict(sorted(groups.items()))}
-        )
-
-    @app.get("/help/{article_id}", response_class=HTMLResponse)
-    def help_article(request: Request, article_id: str) -> Response:
-        kb_ = knowledge_base()
-        kb_.reload_if_stale()
-        articles = kb_.reader.articles()
-        meta = next((a for a in articles if a["id"] == article_id), None)
-        if meta is None and article_id.endswith(".md"):
-            # a writer's file link that reached a customer unresolved (in a conversation kept
-            # from before links were rewritten): send them to the article's page
-            target = _by_file_name(article_id, articles)
-            if target is not None:
-                return RedirectResponse(f"/help/{target['id']}", status_code=301)
-        if meta is None:
-            # a customer followed a stale or mistyped link: a page that helps, not JSON
-            return TEMPLATES.TemplateResponse(
-                request,
-                "help_missing.html",
-                {"article_id": article_id, "articles": articles},
-                status_code=404,
+    app.state.live = None
+    if settings.kb_watch:
+        app.state.live = LiveIndexer(options_from(settings), embedder)
+    help_record = HelpRecord(queue.engine, session_secret(settings))
+    app.state.help_record = help_record
+    app.include_router(
+        help.build_router(
+            help.HelpCentre(
+                settings,
+                knowledge_base,
+                help_record,
+                sessions,
+                TEMPLATES,
+                session_secret(settings).encode(),
+                problems=app.state.live.problems if app.state.live else list,
             )
-        article, _ = parse_article(
-            settings.kb_dir / meta["path"], settings.kb_dir, settings.help_base_url
         )
-        if article is None:
-            raise HTTPException(404, f"Article '{article_id}' cannot be shown: it has errors.")
-        body = help_centre_links(article.body, meta["path"], kb_.reader.articles())
-        return TEMPLATES.TemplateResponse(
-            request,
-            "article.html",
-            {"article": article, "html": without_style_attributes(render_markdown(body).html)},
-        )
+    )
 
     return app
 
@@ -365,32 +370,3 @@ def add_api_docs(app: FastAPI) -> None:
             "api_docs.html",
             {"kind": "redoc", "title": app.title, "openapi_url": app.openapi_url},
         )
-
-
-ALIGNED_CELL = re.compile(r' style="text-align: (left|center|right);"')
-
-
-def help_centre_links(body: str, source: str, articles: list[dict]) -> str:
-    """An article's Markdown with writers' relative links (`../help/contact-us.md#by-phone`)
-    pointing at help-centre pages (`/help/contact-us#by-phone`); a link to an article that is
-    not served keeps its text only."""
-    ids_by_path = {a["path"]: a["id"] for a in articles}
-
-    def page(path: str) -> str | None:
-        article_id = ids_by_path.get(path)
-        return f"/help/{article_id}" if article_id else None
-
-    return rewrite_links(body, source, page)
-
-
-def without_style_attributes(html: str) -> str:
-    """Aligned table cells with a class instead of a style attribute, which the help centre's
-    Content-Security-Policy refuses (raw HTML in an article is escaped, so only the tables
-    extension writes these)."""
-    return ALIGNED_CELL.sub(r' class="align-\1"', html)
-
-
-def _by_file_name(name: str, articles: list[dict]) -> dict | None:
-    """The one article whose file is `name` (`contact-us.md`), if exactly one is."""
-    found = [a for a in articles if posixpath.basename(a["path"]) == name or a["path"] == name]
-    return found[0] if len(found) == 1 else None
