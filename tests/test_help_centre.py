@@ -15,6 +15,7 @@ from bot.help import record
 from bot.help.record import failed_searches, vote_counts
 from bot.help.search import Speller, highlight
 from bot.settings import Settings
+from tests.conftest import BASE_URL as BASE
 from tests.conftest import write
 
 pytestmark = pytest.mark.model
@@ -226,3 +227,35 @@ def test_a_draft_is_previewed_by_signed_in_writers_only(
         preview = c.get("/help/store-pickup")
         assert preview.status_code == 200 and "Preview of a draft" in preview.text
         assert 'href="/help/store-pickup"' in c.get("/help/").text
+
+
+def test_pictures_beside_an_article_are_shown_served_with_cache_headers_and_linked_by_the_bot(
+    client: TestClient, kb
+) -> None:  # noqa: ANN001 - the module's KnowledgeBase
+    page = client.get("/help/reset-password").text
+    src = "/help/media/account/images/reset-email.png"
+    assert re.search(rf'<img alt="The reset email: [^"]+" loading="lazy" src="{src}"', page)
+    picture = client.get(src)
+    assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
+    assert "max-age=86400" in picture.headers["cache-control"] and picture.headers["etag"]
+    for outside in ("account/reset-password.md", "../pyproject.toml", "account/images/none.png"):
+        assert client.get(f"/help/media/{outside}").status_code == 404
+    steps = kb.best_section("how do I reset my password", "reset-password")
+    assert "[Picture: The reset email:" in steps.text and f"]({src})" in steps.text
+
+
+def test_lint_requires_alt_text_and_the_file_beside_the_articles(kb_dir: Path) -> None:
+    from bot.kb.lint import lint_kb
+
+    (kb_dir / "images").mkdir()
+    (kb_dir / "images" / "box.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    write(
+        kb_dir,
+        "boxes.md",
+        "---\ntitle: Boxes\n---\nOur boxes.\n\n![](images/box.png)\n\n"
+        "![A box](images/missing.png)\n\n![A box](images/box.png)\n",
+    )
+    found = [str(p) for p in lint_kb(kb_dir, BASE).problems]
+    assert any(":6: image 'images/box.png' has no alt text" in p for p in found)
+    assert any(":8: 'images/missing.png' is not a picture or video" in p for p in found)
+    assert not any(":10:" in p for p in found)

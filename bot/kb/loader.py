@@ -67,6 +67,7 @@ class Article:
     anchors: set[str] = field(default_factory=set)
     questions: list[str] = field(default_factory=list)
     draft: bool = False  # shown only to signed-in writers, never indexed for the bot
+    body_line: int = 1  # the file's line on which the body starts
 
     @property
     def category(self) -> str:
@@ -245,6 +246,7 @@ def parse_article(path: Path, kb_dir: Path, base_url: str) -> tuple[Article | No
         questions=questions,
         updated=updated,
         draft=draft,
+        body_line=body_line,
         body=body_clean,
         sections=sections,
         links=_links(body_clean, body_line),

@@ -23,7 +23,7 @@ from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from bot.dialogue.replies import HELP_ARTICLE_GREETING, HELP_VOTE_REASONS
@@ -31,7 +31,9 @@ from bot.help.record import HelpRecord, RateLimited, Vote
 from bot.help.schema import REASONS
 from bot.help.search import HelpSearch
 from bot.kb.chunker import plain_text
+from bot.kb.guide import find_guides, guide_html, parse_guide
 from bot.kb.loader import Article, parse_article, rewrite_links
+from bot.kb.media import MEDIA_TYPES, media_path, rewrite_media
 from bot.kb.render import render_markdown
 from bot.kb.search import KnowledgeBase
 from bot.settings import Settings
@@ -265,6 +267,18 @@ def build_router(centre: HelpCentre) -> APIRouter:
         step = "reason" if helpful == "no" else "thanks"
         return RedirectResponse(f"/help/{article_id}?voted={step}#helpful", status_code=303)
 
+    @router.get("/help/media/{rel:path}", include_in_schema=False)
+    def media(rel: str) -> Response:
+        """A picture or video stored beside the articles (kb_articles/**/images/)."""
+        path = media_path(settings.kb_dir, rel)
+        if path is None:
+            raise HTTPException(404, f"There is no picture or video '{rel}' in the help centre.")
+        return FileResponse(
+            path,
+            media_type=MEDIA_TYPES[path.suffix.lower()],
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
+
     @router.get("/sitemap.xml", include_in_schema=False)
     def sitemap(request: Request) -> Response:
         """Every published article's canonical address, with its last update."""
@@ -298,7 +312,7 @@ def article_context(
 ) -> dict[str, Any]:
     """What article.html shows besides the body: breadcrumbs, contents, related articles,
     the description and canonical address for search engines."""
-    body = help_centre_links(article.body, article.rel_path, articles)
+    body, guides = without_guides(help_centre_links(article.body, article.rel_path, articles))
     rendered = render_markdown(body)
     toc = [h for h in rendered.headings if h.level in (2, 3)]
     category = article.category
@@ -308,7 +322,7 @@ def article_context(
     titles = {a["id"]: a for a in articles}
     return {
         "article": article,
-        "html": without_style_attributes(rendered.html),
+        "html": with_guides(without_style_attributes(rendered.html), guides),
         "toc": toc if len(toc) >= TOC_MIN_HEADINGS else [],
         "crumbs": crumbs,
         "related": [titles[i] for i in related_articles(kb, article.id) if i in titles],
@@ -318,6 +332,28 @@ def article_context(
         "greeting": HELP_ARTICLE_GREETING.format(title=article.title),
         "draft": article.draft,
     }
+
+
+def without_guides(body: str) -> tuple[str, list[str]]:
+    """The body with each ```guide block replaced by a placeholder paragraph, and the guides'
+    HTML (bot.kb.guide) to put in their place after rendering."""
+    lines = body.split("\n")
+    guides: list[str] = []
+    for start, close, block in reversed(find_guides(body)):
+        root, _ = parse_guide(block, start + 1, "")
+        if root is None:
+            continue
+        guides.insert(0, guide_html(root, f"guide-{start}"))
+        lines[start : close + 1] = ["", f"GUIDE{start}PLACEHOLDER", ""]
+    return "\n".join(lines), guides
+
+
+def with_guides(rendered: str, guides: list[str]) -> str:
+    """Rendered HTML with the guides in their placeholders' places."""
+    for guide in guides:
+        name = re.search(r'id="guide-(\d+)"', guide).group(1)
+        rendered = rendered.replace(f"<p>GUIDE{name}PLACEHOLDER</p>", guide)
+    return rendered
 
 
 def related_articles(kb: KnowledgeBase, article_id: str, k: int = RELATED) -> list[str]:
@@ -369,7 +405,7 @@ def help_centre_links(body: str, source: str, articles: list[dict]) -> str:
         article_id = ids_by_path.get(path)
         return f"/help/{article_id}" if article_id else None
 
-    return rewrite_links(body, source, target)
+    return rewrite_media(rewrite_links(body, source, target), source)
 
 
 def without_style_attributes(html: str) -> str:
