@@ -93,7 +93,7 @@ def live_latency(options: BuildOptions, embedder: Embedder, updates: int, articl
     bot_kb = KnowledgeBase(options.index_dir, "all-MiniLM-L6-v2", embedder=embedder)
     live.start()
     rng = random.Random(3)
-    times, builds = [], []
+    times, builds, routers = [], [], []
     try:
         for n in range(updates):
             target = rng.randrange(articles)
@@ -109,6 +109,7 @@ def live_latency(options: BuildOptions, embedder: Embedder, updates: int, articl
                 time.sleep(0.01)  # polling for the answer
             times.append(time.perf_counter() - start)
             builds.append(live.state.seconds)
+            routers.append(bot_kb.reader.manifest["router"].get("seconds"))
     finally:
         live.stop()
     return {
@@ -116,6 +117,7 @@ def live_latency(options: BuildOptions, embedder: Embedder, updates: int, articl
         "save_to_answer_median_s": round(statistics.median(times), 3),
         "save_to_answer_max_s": round(max(times), 3),
         "build_seconds": builds,
+        "of_which_router_seconds": routers,
     }
 
 

@@ -136,6 +136,10 @@ def test_a_visitor_votes_once_per_article_and_may_say_why(client: TestClient) ->
     assert why.status_code == 200
     after = vote_counts(_engine(client), *_period())["track-order"]
     assert (after["yes"], after["no"]) == (before["yes"], before["no"] + 1)  # one vote, changed
+    # the insights show it beside the bot's 👍/👎
+    report = client.app.state.insights.report(*_period(), with_gaps=False)
+    track = next(a for a in report["articles"] if a["id"] == "track-order")
+    assert (track["page_yes"], track["page_no"]) == (after["yes"], after["no"])
 
 
 def test_a_vote_from_another_site_or_another_visitor_is_refused(client: TestClient) -> None:
@@ -240,8 +244,9 @@ def test_pictures_beside_an_article_are_shown_served_with_cache_headers_and_link
     assert "max-age=86400" in picture.headers["cache-control"] and picture.headers["etag"]
     for outside in ("account/reset-password.md", "../pyproject.toml", "account/images/none.png"):
         assert client.get(f"/help/media/{outside}").status_code == 404
-    steps = kb.best_section("how do I reset my password", "reset-password")
+    steps = next(h for h in kb.article_sections("reset-password") if "Picture" in h.text)
     assert "[Picture: The reset email:" in steps.text and f"]({src})" in steps.text
+    assert steps.anchor == "reset-your-password"
 
 
 def test_lint_requires_alt_text_and_the_file_beside_the_articles(kb_dir: Path) -> None:

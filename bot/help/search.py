@@ -235,19 +235,35 @@ class HelpSearch:
         self.good_score = good_score
         self._lock = threading.Lock()
         self._speller: tuple[IndexReader, Speller] | None = None
+        self._building: IndexReader | None = None
 
     def speller(self) -> Speller:
-        """The speller of the index version being served (built once per version)."""
+        """The speller of the index version being served (built once per version). After a
+        new version is published, the last one's speller answers while the new one is built
+        in the background: a writer's save changes a few words, and no search waits for it."""
         reader = self.kb.reader
         cached = self._speller
         if cached is not None and cached[0] is reader:
             return cached[1]
         with self._lock:
             cached = self._speller
-            if cached is None or cached[0] is not reader:
+            if cached is None:
                 cached = (reader, Speller(vocabulary(reader)))
                 self._speller = cached
+            elif cached[0] is not reader and self._building is not reader:
+                self._building = reader
+                threading.Thread(
+                    target=self._build, args=(reader,), name="help-speller", daemon=True
+                ).start()
         return cached[1]
+
+    def _build(self, reader: IndexReader) -> None:
+        try:
+            speller = Speller(vocabulary(reader))
+            with self._lock:
+                self._speller = (reader, speller)
+        finally:
+            self._building = None  # a failed build is tried again by the next search
 
     def search(self, query: str, k: int = 10, *, exclude: frozenset[str] = frozenset()) -> Found:
         """The best articles for a query, best first; `good` when the best one is close enough

@@ -76,7 +76,7 @@ class LiveIndexer:
     def __init__(self, options: BuildOptions, embedder: Callable[[], Embedder]) -> None:
         self.options = options
         self._embedder = embedder
-        self._cache = ParseCache(options.index_dir / PARSE_CACHE)
+        self._cache = ParseCache(options.index_dir / PARSE_CACHE, trust_stat=True)
         self._last_good: dict[str, Article] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -125,8 +125,12 @@ class ParseCache:
 
     VERSION = 3  # raise when parsing finds other problems or makes other articles
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, trust_stat: bool = False) -> None:
         self.path = path
+        # a long-running indexer (bot.kb.live) that saw a file's size and modification time
+        # unchanged takes its last key without reading and hashing the file again
+        self.trust_stat = trust_stat
+        self._stat: dict[str, tuple[tuple[int, int], tuple]] = {}
         self._entries: dict[tuple, tuple[Article | None, list[Problem]]] = {}
         self._used: dict[tuple, tuple[Article | None, list[Problem]]] = {}
         try:
@@ -140,6 +144,26 @@ class ParseCache:
     def parse(
         self, path: Path, kb_dir: Path, base_url: str
     ) -> tuple[Article | None, list[Problem]]:
+        signature: tuple[int, int] | None = None
+        if self.trust_stat:
+            info = os.stat(path)
+            signature = (info.st_size, info.st_mtime_ns)
+            seen = self._stat.get(str(path))
+            if (
+                seen is not None
+                and seen[0] == signature
+                and seen[1][2:]
+                == (
+                    str(kb_dir),
+                    base_url,
+                    os.getcwd(),
+                )
+            ):
+                key = seen[1]
+                result = self._used.get(key) or self._entries.get(key)
+                if result is not None:
+                    self._used[key] = result
+                    return result
         key = (
             str(path),
             hashlib.sha256(path.read_bytes()).hexdigest(),
@@ -147,6 +171,8 @@ class ParseCache:
             base_url,
             os.getcwd(),  # relative paths, and problems show paths relative to it
         )
+        if signature is not None:
+            self._stat[str(path)] = (signature, key)
         result = self._used.get(key) or self._entries.get(key)
         if result is None:
             result = parse_article(path, kb_dir, base_url)
