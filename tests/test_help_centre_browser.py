@@ -111,8 +111,7 @@ def test_a_visitor_searches_with_suggestions_from_the_keyboard(help_centre: Help
     # the same box, without choosing a suggestion: the results page
     box = page.get_by_role("combobox", name="Search the help centre")
     box.fill("where is my parcel")
-    box.press("Escape")
-    box.press("Enter")
+    box.press("Enter")  # no suggestion chosen: the form's own search
     expect(page.get_by_role("heading", level=1)).to_have_text("Results for “where is my parcel”")
     expect(page.locator(".results li").first.locator("mark").first).to_be_visible()
 
@@ -154,7 +153,8 @@ def test_a_saved_article_is_found_a_moment_later(help_centre: Help, page) -> Non
     box.press_sequentially("gift wrap", delay=30)
     # the watch publishes the article while the visitor types; suggestions ask again
     options = page.get_by_role("listbox", name="Suggested articles").get_by_role("option")
-    deadline = time.monotonic() + 60  # a bound for a stuck watch, not a speed check
+    # a bound for a stuck watch, not a speed check (the router retrains on a shared machine)
+    deadline = time.monotonic() + 300
     while "Can you gift-wrap my order?" not in options.first.inner_text():
         assert time.monotonic() < deadline, "the saved article never appeared"
         box.press("Backspace")
