@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -34,7 +34,7 @@ from bot.insights.overview import Insights
 from bot.kb.builder import options_from
 from bot.kb.embedder import Embedder
 from bot.kb.live import LiveIndexer
-from bot.kb.search import KnowledgeBase
+from bot.kb.search import KnowledgeBase, QueryEncoder
 from bot.kb.store import KBIndexError
 from bot.settings import Settings
 from bot.tokens import internal_token, stored_secret
@@ -197,6 +197,18 @@ def from_environment() -> FastAPI:
     return app
 
 
+def question_encoder(settings: Settings) -> Callable[[], QueryEncoder] | None:
+    """What embeds a search in the help centre: the action server's ONNX encoder, on one
+    thread (a web worker answers many searches at once), unless the settings ask for torch."""
+    if settings.query_encoder != "onnx":
+        return None
+    from functools import partial
+
+    from bot.kb.encoder import load_query_encoder
+
+    return partial(load_query_encoder, settings.embedding_model, settings.encoder_dir, 1)
+
+
 def create_app(
     settings: Settings, kb: KnowledgeBase | None = None, queue: HandoffQueue | None = None
 ) -> FastAPI:
@@ -269,6 +281,7 @@ def create_app(
                     settings.index_dir,
                     settings.embedding_model,
                     embedder=embedders[0] if embedders else None,
+                    query_encoder=question_encoder(settings),
                 )
             except KBIndexError as exc:
                 raise HTTPException(503, str(exc)) from exc
