@@ -19,7 +19,7 @@ lock:
 index: setup
 	@$(BOT) kb build
 
-run: setup index  # the demo: a saved article is live within a second (kb_watch)
+run: setup index  # the demo: a saved article goes live without a restart (kb_watch)
 	@BOT_KB_WATCH=true $(BOT) up
 
 test: setup

@@ -336,7 +336,7 @@ class Settings(BaseSettings):
     )
     kb_watch: bool = Field(
         False,
-        description="Watch kb_dir and publish a saved article within a second, without a "
+        description="Watch kb_dir and publish a saved article within seconds, without a "
         "restart (`make run` turns it on for the demo; production runs `bot kb build`).",
     )
 

@@ -1,4 +1,4 @@
-"""Live indexing for writers (setting kb_watch): a saved article is published within a second.
+"""Live indexing for writers (setting kb_watch): a saved article is published without a restart.
 
 The web app runs one `LiveIndexer` thread while kb_watch is on (`make run` turns it on; in
 production `bot kb build` stays the path). It notices a saved, added or removed article by the
