@@ -19,8 +19,8 @@ lock:
 index: setup
 	@$(BOT) kb build
 
-run: setup index
-	@$(BOT) up
+run: setup index  # the demo: a saved article goes live without a restart (kb_watch)
+	@BOT_KB_WATCH=true $(BOT) up
 
 test: setup
 	@$(PY) -m pytest $(PYTEST_ARGS)

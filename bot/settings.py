@@ -500,6 +500,26 @@ class Settings(BaseSettings):
         "handoff as after hours (an email answer) instead of a live queue nobody reads.",
     )
 
+    # Help centre (bot.web.help)
+    help_search_min_score: float = Field(
+        0.45,
+        ge=0,
+        le=1,
+        description="Similarity of a help-centre search's best article below which the search "
+        "says it found nothing good, offers the chat and is kept for the content-gap report.",
+    )
+    theme_color: str = Field(
+        "#2f5d3a",
+        pattern=r"^#[0-9a-fA-F]{6}$",
+        description="The store's accent colour (#rrggbb): the shop page, the help centre and the "
+        "chat widget on both.",
+    )
+    kb_watch: bool = Field(
+        False,
+        description="Watch kb_dir and publish a saved article within seconds, without a "
+        "restart (`make run` turns it on for the demo; production runs `bot kb build`).",
+    )
+
     @property
     def rasa_base_url(self) -> str:
         """Where the Rasa server's HTTP API answers."""

@@ -19,9 +19,10 @@ from fastapi.testclient import TestClient
 from bot.handoff import HandoffQueue, NewTicket
 from bot.handoff.auth import hash_token
 from bot.settings import Settings
-from bot.web.app import create_app, without_style_attributes
+from bot.web.app import create_app
 from bot.web.chat import ticket_items
 from bot.web.conversation_ids import ConversationIds
+from bot.web.help import without_style_attributes
 from tests.handoff_fixtures import database_url
 
 ALICE, BOB, SERVICE = "alice-token-0123456789", "bob-token-0123456789", "service-token-0123456789"

@@ -63,21 +63,6 @@ def open_kb(settings: Settings) -> KnowledgeBase:
 
 def build_options(settings: Settings) -> BuildOptions:
     """The build options the settings describe."""
-    from bot.kb.builder import BuildOptions
-    from bot.kb.chunker import ChunkConfig
+    from bot.kb.builder import options_from
 
-    return BuildOptions(
-        kb_dir=settings.kb_dir,
-        index_dir=settings.index_dir,
-        base_url=settings.help_base_url,
-        model=settings.embedding_model,
-        chunking=ChunkConfig(
-            settings.chunk_max_tokens, settings.chunk_overlap_tokens, settings.chunk_min_tokens
-        ),
-        batch_size=settings.embedding_batch_size,
-        max_words=settings.article_max_words,
-        keep_versions=settings.index_keep_versions,
-        index_type=settings.index_type,
-        ann_threshold=settings.ann_threshold,
-        nlu_dir=settings.nlu_dir,
-    )
+    return options_from(settings)

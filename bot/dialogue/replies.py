@@ -335,3 +335,15 @@ PRODUCT_PICK_WHICH = "Which one do you mean?"
 def product_date(day: dt.date) -> str:
     """A restock date as a shopper reads it: 'Tuesday 5 January'."""
     return f"{day:%A} {day.day} {day:%B}"
+
+
+# The help centre (bot.web.help): why a "no" vote, and the chat's greeting on an article page
+HELP_VOTE_REASONS = {
+    "unclear": "It was hard to understand",
+    "incomplete": "Something was missing",
+    "wrong": "Something was wrong or out of date",
+    "not_my_question": "It didn't answer my question",
+}
+HELP_ARTICLE_GREETING = (
+    "Hi! You're reading “{title}”. Ask me anything about it, or about your orders and account."
+)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from bot.kb.search import KnowledgeBase
     from bot.kb.store import IndexReader
 
-Kind = Literal["cant_answer", "clarify", "thumbs_down"]
+Kind = Literal["cant_answer", "clarify", "thumbs_down", "help_search"]
 Action = Literal["write_article", "add_phrasings", "improve_article"]
 # So close to the article that got the thumbs-down that the article is the place to fix (the
 # answer is there but the bot quoted the wrong part, or it is there but unclear).
@@ -393,4 +393,5 @@ def _yaml_string(text: str) -> str:
 def _kinds_text(kinds: dict[str, int]) -> str:
     names = {"cant_answer": "could not answer", "clarify": "asked which article"}
     names["thumbs_down"] = "answered, then a thumbs-down"
+    names["help_search"] = "searched the help centre, nothing found"
     return ", ".join(f"{names.get(k, k)}: {n}" for k, n in kinds.items())

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from bot.dialogue.answers import Gate
+from bot.help.record import failed_searches, vote_counts
 from bot.insights.recorder import Recorded, Recorder
 from bot.insights.report import build_report, failed_questions
 from bot.kb.search import KnowledgeBase
@@ -98,6 +99,7 @@ class Insights:
             include_test=include_test,
             articles=articles,
         )
+        _add_page_votes(data["articles"], vote_counts(self.engine, since, until))
         data["text_kept"] = self.settings.insights_keep_text
         data["gaps"] = (
             [gap_dict(g) for g in self.gaps(since, until, include_test=include_test)]
@@ -114,6 +116,8 @@ class Insights:
         from bot.insights.gaps import Question, find_gaps
 
         failed = failed_questions(self.engine, since=since, until=until, include_test=include_test)
+        # searches of the help centre that found nothing good are gaps too
+        failed = sorted(failed + failed_searches(self.engine, since, until), key=lambda q: q["at"])
         kb.reload_if_stale(force=True)  # "covered" is judged by the newest index
         # grouping embeds every question: reuse the last result while nothing it depends on moved
         key = (
@@ -149,3 +153,11 @@ class Insights:
 def gap_dict(gap: Any) -> dict[str, Any]:
     """A gap as JSON."""
     return gap.to_dict()
+
+
+def _add_page_votes(articles: list[dict], votes: dict[str, dict[str, int]]) -> None:
+    """Each article's "Was this helpful?" votes in the help centre, beside the bot's 👍/👎."""
+    for article in articles:
+        counts = votes.get(article["id"], {})
+        article["page_yes"] = counts.get("yes", 0)
+        article["page_no"] = counts.get("no", 0)

@@ -22,6 +22,7 @@ from bot.kb.embedder import Embedder, canonical_model_name
 from bot.kb.lint import LintResult, lint_kb
 from bot.kb.loader import Article, ParseCache
 from bot.kb.problems import Problem
+from bot.settings import Settings
 
 if TYPE_CHECKING:
     import numpy as np
@@ -99,14 +100,34 @@ def build_index(
     skip_invalid: bool = False,
     embedder_factory: Callable[[str], Embedder] = Embedder,
     on_progress: ProgressCallback | None = None,
+    *,
+    cache: ParseCache | None = None,
+    last_good: dict[str, Article] | None = None,
 ) -> BuildReport:
-    """Build or update the index; raises BuildFailed on errors unless skip_invalid is set."""
+    """Build or update the index; raises BuildFailed on errors unless skip_invalid is set.
+
+    A long-running indexer (bot.kb.live) passes its own parse cache, kept in memory between
+    builds (then the cache file is not written), and `last_good`: by file, the last version of
+    each article that parsed; a file that now has errors keeps serving that version."""
     started = time.perf_counter()
-    cache = ParseCache(options.index_dir / PARSE_CACHE)
+    live = cache is not None
+    cache = cache or ParseCache(options.index_dir / PARSE_CACHE)
     lint: LintResult = lint_kb(options.kb_dir, options.base_url, options.max_words, cache)
     if lint.error_count and not skip_invalid:
         raise BuildFailed(lint.problems)
-    articles = lint.articles
+    if last_good:
+        present = {a.id for a in lint.articles}
+        for path in lint.skipped_paths:
+            kept = last_good.get(path)
+            if kept is not None and kept.id not in present and kept.path.exists():
+                lint.articles.append(kept)
+    # drafts are previewed in the help centre by signed-in writers, never searched or answered
+    drafts = {
+        a.id: {"path": a.rel_path, "title": a.title}
+        for a in sorted(lint.articles, key=lambda a: a.rel_path)
+        if a.draft
+    }
+    articles = [a for a in lint.articles if not a.draft]
 
     # what the router learns from; a broken NLU file fails here, before anything is embedded
     router_inputs = _router_inputs(articles, options)
@@ -130,6 +151,7 @@ def build_index(
                 or previous is None
                 or _index_type_changed(previous, options)
                 or router_inputs != (previous.get("router") or {}).get("inputs")
+                or drafts != previous.get("drafts", {})
             ),
             skipped=lint.skipped_paths,
             problems=lint.problems,
@@ -149,8 +171,10 @@ def build_index(
                 started,
                 lambda: embedder or embedder_factory(options.model),
                 router_inputs,
+                drafts,
             )
-        cache.save()
+        if not live:
+            cache.save()
         report.seconds = round(time.perf_counter() - started, 3)
         return report
 
@@ -185,6 +209,7 @@ def _write_version(
     started: float,
     model: Callable[[], Embedder],
     router_inputs: str,
+    drafts: dict[str, dict] | None = None,
 ) -> tuple[str, int]:
     """Write a new version from kept and re-embedded articles; returns (version, chunks)."""
     import faiss
@@ -280,6 +305,7 @@ def _write_version(
                 }
                 for a in sorted(all_articles.values(), key=lambda a: a.rel_path)
             },
+            "drafts": drafts or {},
             "versions": _versions(),
             "router": router,
         }
@@ -449,3 +475,22 @@ def _versions() -> dict[str, str]:
         with contextlib.suppress(metadata.PackageNotFoundError):
             found[package] = metadata.version(package)
     return found
+
+
+def options_from(settings: Settings) -> BuildOptions:
+    """The build options the settings describe."""
+    return BuildOptions(
+        kb_dir=settings.kb_dir,
+        index_dir=settings.index_dir,
+        base_url=settings.help_base_url,
+        model=settings.embedding_model,
+        chunking=ChunkConfig(
+            settings.chunk_max_tokens, settings.chunk_overlap_tokens, settings.chunk_min_tokens
+        ),
+        batch_size=settings.embedding_batch_size,
+        max_words=settings.article_max_words,
+        keep_versions=settings.index_keep_versions,
+        index_type=settings.index_type,
+        ann_threshold=settings.ann_threshold,
+        nlu_dir=settings.nlu_dir,
+    )

@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from bot.kb.chunker import blocks, ends_in_promise, sentences
+from bot.kb.guide import guide_problems
 from bot.kb.loader import (
     Article,
     LoadResult,
@@ -17,6 +18,7 @@ from bot.kb.loader import (
     is_relative_path,
     load_kb,
 )
+from bot.kb.media import media_problems
 from bot.kb.problems import Problem, Severity
 
 
@@ -48,6 +50,8 @@ def lint_kb(
     articles = _drop_duplicate_ids(loaded.articles, problems)
     problems.extend(_link_problems(loaded.articles, kb_dir, base_url))
     for article in articles:
+        problems.extend(media_problems(article.body, article.body_line, article.path, kb_dir))
+        problems.extend(guide_problems(article.body, article.body_line, display_path(article.path)))
         problems.extend(_announcements_without_answers(article))
         problems.extend(_placeholders(article))
         if article.word_count > max_words:

@@ -20,7 +20,7 @@ from bot.kb.problems import Problem
 from bot.kb.render import Heading, markup_problems, render_markdown
 
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-KNOWN_KEYS = {"title", "id", "url", "tags", "updated", "questions"}
+KNOWN_KEYS = {"title", "id", "url", "tags", "updated", "questions", "draft"}
 MAX_QUESTION_CHARS = 200
 FENCE = re.compile(r"^\s{0,3}(```+|~~~+)")
 ATX_HEADING = re.compile(r"^\s{0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
@@ -66,6 +66,8 @@ class Article:
     word_count: int
     anchors: set[str] = field(default_factory=set)
     questions: list[str] = field(default_factory=list)
+    draft: bool = False  # shown only to signed-in writers, never indexed for the bot
+    body_line: int = 1  # the file's line on which the body starts
 
     @property
     def category(self) -> str:
@@ -121,10 +123,14 @@ class ParseCache:
     time on a large KB. Entries not used by the latest load are dropped when it is saved.
     """
 
-    VERSION = 2  # raise when parsing finds other problems or makes other articles
+    VERSION = 3  # raise when parsing finds other problems or makes other articles
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, trust_stat: bool = False) -> None:
         self.path = path
+        # a long-running indexer (bot.kb.live) that saw a file's size and modification time
+        # unchanged takes its last key without reading and hashing the file again
+        self.trust_stat = trust_stat
+        self._stat: dict[str, tuple[tuple[int, int], tuple]] = {}
         self._entries: dict[tuple, tuple[Article | None, list[Problem]]] = {}
         self._used: dict[tuple, tuple[Article | None, list[Problem]]] = {}
         try:
@@ -138,6 +144,26 @@ class ParseCache:
     def parse(
         self, path: Path, kb_dir: Path, base_url: str
     ) -> tuple[Article | None, list[Problem]]:
+        signature: tuple[int, int] | None = None
+        if self.trust_stat:
+            info = os.stat(path)
+            signature = (info.st_size, info.st_mtime_ns)
+            seen = self._stat.get(str(path))
+            if (
+                seen is not None
+                and seen[0] == signature
+                and seen[1][2:]
+                == (
+                    str(kb_dir),
+                    base_url,
+                    os.getcwd(),
+                )
+            ):
+                key = seen[1]
+                result = self._used.get(key) or self._entries.get(key)
+                if result is not None:
+                    self._used[key] = result
+                    return result
         key = (
             str(path),
             hashlib.sha256(path.read_bytes()).hexdigest(),
@@ -145,11 +171,23 @@ class ParseCache:
             base_url,
             os.getcwd(),  # relative paths, and problems show paths relative to it
         )
-        result = self._entries.get(key)
+        if signature is not None:
+            self._stat[str(path)] = (signature, key)
+        result = self._used.get(key) or self._entries.get(key)
         if result is None:
             result = parse_article(path, kb_dir, base_url)
         self._used[key] = result
         return result
+
+    def used(self) -> list[tuple[Article | None, list[Problem]]]:
+        """What the last load parsed (or took from the cache), file by file."""
+        return list(self._used.values())
+
+    def forget_unused(self) -> None:
+        """Start a new load: what the last one did not use may be dropped (a live indexer
+        calls this between builds so edited files' old parses do not pile up)."""
+        if self._used:
+            self._entries, self._used = self._used, {}
 
     def save(self) -> None:
         """Write the entries the last load used (atomically: a crash leaves the old file)."""
@@ -204,6 +242,7 @@ def parse_article(path: Path, kb_dir: Path, base_url: str) -> tuple[Article | No
     tags = _tags(meta, text, shown, problems)
     questions = _questions(meta, text, shown, problems)
     updated = _updated(meta, text, shown, problems)
+    draft = _draft(meta, text, shown, problems)
     for key in sorted(set(meta) - KNOWN_KEYS):
         problems.append(
             Problem(shown, _key_line(text, key), f"unknown front matter key '{key}'", "warning")
@@ -232,6 +271,8 @@ def parse_article(path: Path, kb_dir: Path, base_url: str) -> tuple[Article | No
         tags=tags,
         questions=questions,
         updated=updated,
+        draft=draft,
+        body_line=body_line,
         body=body_clean,
         sections=sections,
         links=_links(body_clean, body_line),
@@ -371,6 +412,20 @@ def _questions(meta: dict, text: str, shown: str, problems: list[Problem]) -> li
         )
         return []
     return list(dict.fromkeys(q.strip() for q in questions))
+
+
+def _draft(meta: dict, text: str, shown: str, problems: list[Problem]) -> bool:
+    value = meta.get("draft", False)
+    if not isinstance(value, bool):
+        problems.append(
+            Problem(
+                shown,
+                _key_line(text, "draft"),
+                f"'draft' must be true or false, not {value!r}",
+            )
+        )
+        return False
+    return value
 
 
 def _updated(meta: dict, text: str, shown: str, problems: list[Problem]) -> dt.date | None:

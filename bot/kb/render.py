@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
+from xml.etree import ElementTree
 
 import markdown
 from markdown import util
@@ -76,6 +77,32 @@ class _SafeAddresses(Treeprocessor):
                     del element.attrib[attribute]
 
 
+class _Media(Treeprocessor):
+    """An image whose file is a video becomes a player (with a link to the file for browsers
+    that cannot play it); pictures load lazily."""
+
+    def run(self, root):  # noqa: ANN001, ANN201 - Python-Markdown's signature
+        from bot.kb.media import is_video
+
+        for element in list(root.iter("img")):
+            src = element.get("src")
+            if src is None:
+                continue
+            if not is_video(src):
+                element.set("loading", "lazy")
+                continue
+            alt = element.get("alt", "")
+            element.tag = "video"
+            element.attrib.clear()
+            element.set("controls", "")
+            element.set("preload", "metadata")
+            element.set("src", src)
+            if alt:
+                element.set("aria-label", alt)
+            fallback = ElementTree.SubElement(element, "a", {"href": src})
+            fallback.text = f"Download the video: {alt}" if alt else "Download the video"
+
+
 class _SafeMarkdown(Extension):
     """No raw HTML (it is escaped and shown as text) and only safe addresses."""
 
@@ -83,6 +110,7 @@ class _SafeMarkdown(Extension):
         md.preprocessors.deregister("html_block")
         md.inlinePatterns.deregister("html")
         md.treeprocessors.register(_SafeAddresses(md), "safe_addresses", 0)
+        md.treeprocessors.register(_Media(md), "media", 1)
 
 
 def markup_problems(body: str, first_line: int, shown: str) -> list[Problem]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 from bot.kb.chunker import ends_in_promise, plain_text
 from bot.kb.embedder import Embedder, canonical_model_name
 from bot.kb.loader import rewrite_links
+from bot.kb.media import rewrite_media
 from bot.kb.router import Routing
 from bot.kb.store import ChunkRow, IndexReader
 
@@ -73,7 +74,7 @@ class KnowledgeBase:
         index_dir: Path,
         model_name: str,
         embedder: Embedder | None = None,
-        reload_check_seconds: float = 1.0,
+        reload_check_seconds: float = 0.1,  # a read of the CURRENT pointer at most this often
         query_encoder: Callable[[], QueryEncoder] | None = None,
     ) -> None:
         self.index_dir = index_dir
@@ -227,6 +228,8 @@ class KnowledgeBase:
         text = row.text
         if "](" in text and row.article_id in paths:
             text = rewrite_links(text, paths[row.article_id], urls.get)
+            # pictures and videos beside the article: a link the customer can open
+            text = rewrite_media(text, paths[row.article_id], as_link=True)
         return Hit(
             id=row.article_id,
             title=row.title,

@@ -267,6 +267,14 @@ class IndexReader:
             item["tags"] = json.loads(item["tags"])
         return out
 
+    def texts(self) -> list[str]:
+        """Every title, heading and chunk text of this version (what search can match)."""
+        rows = self._db.execute(
+            "SELECT title FROM articles UNION ALL SELECT section FROM chunks "
+            "UNION ALL SELECT text FROM chunks"
+        )
+        return [r[0] for r in rows]
+
     def token_counts(self) -> list[int]:
         """Tokens of every chunk, for statistics."""
         return [r[0] for r in self._db.execute("SELECT tokens FROM chunks WHERE kind = 'section'")]

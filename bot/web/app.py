@@ -7,16 +7,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import posixpath
-import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import Headers
@@ -31,15 +29,17 @@ from bot.handoff.auth import Authenticator
 from bot.handoff.notify import RasaResumer, WebhookNotifier
 from bot.handoff.sessions import SessionStore, SignInThrottle
 from bot.heap import freeze_loaded
+from bot.help.record import HelpRecord
 from bot.insights.overview import Insights
-from bot.kb.loader import parse_article, rewrite_links
-from bot.kb.render import render_markdown
-from bot.kb.search import KnowledgeBase
+from bot.kb.builder import options_from
+from bot.kb.embedder import Embedder
+from bot.kb.live import LiveIndexer
+from bot.kb.search import KnowledgeBase, QueryEncoder
 from bot.kb.store import KBIndexError
 from bot.mail.mailer import TicketMailer, open_outbox
 from bot.settings import Settings
 from bot.tokens import internal_token, session_secret, stored_secret
-from bot.web import api, availability, chat, inbox, insights, mail, shop
+from bot.web import api, availability, chat, help, inbox, insights, mail, shop
 from bot.web.conversation_ids import ConversationIds
 from bot.web.limits import RateLimits, TooManyRequests, open_counter
 from bot.web.security import SecurityHeaders
@@ -140,9 +140,14 @@ async def record_turns(app: FastAPI) -> AsyncIterator[None]:
     task = asyncio.create_task(
         _record_forever(app.state.insights, app.state.sessions.store, app.state.limits)
     )
+    live = app.state.live
+    if live is not None:
+        live.start()  # kb_watch: a saved article is published while the app runs
     try:
         yield
     finally:
+        if live is not None:
+            await asyncio.to_thread(live.stop)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -213,6 +218,18 @@ def from_environment() -> FastAPI:
     app = create_app(settings)
     freeze_loaded("the web app")  # no collector pauses for what the worker keeps (bot.heap)
     return app
+
+
+def question_encoder(settings: Settings) -> Callable[[], QueryEncoder] | None:
+    """What embeds a search in the help centre: the action server's ONNX encoder, on one
+    thread (a web worker answers many searches at once), unless the settings ask for torch."""
+    if settings.query_encoder != "onnx":
+        return None
+    from functools import partial
+
+    from bot.kb.encoder import load_query_encoder
+
+    return partial(load_query_encoder, settings.embedding_model, settings.encoder_dir, 1)
 
 
 def create_app(
@@ -286,10 +303,25 @@ def create_app(
     app.include_router(availability.build_router(settings, queue.engine))
     app.include_router(mail.build_router(settings, queue))
 
+    embedders: list[Embedder] = []
+
+    def embedder() -> Embedder:
+        """The embedding model, loaded once for the search and the live indexer."""
+        if state["kb"] is not None:
+            return state["kb"].embedder
+        if not embedders:
+            embedders.append(Embedder(settings.embedding_model))
+        return embedders[0]
+
     def knowledge_base() -> KnowledgeBase:
         if state["kb"] is None:
             try:
-                state["kb"] = KnowledgeBase(settings.index_dir, settings.embedding_model)
+                state["kb"] = KnowledgeBase(
+                    settings.index_dir,
+                    settings.embedding_model,
+                    embedder=embedders[0] if embedders else None,
+                    query_encoder=question_encoder(settings),
+                )
             except KBIndexError as exc:
                 raise HTTPException(503, str(exc)) from exc
         return state["kb"]
@@ -306,7 +338,9 @@ def create_app(
         add_api_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    app.include_router(shop.build_router(shop.Shop(settings.catalog_dir), TEMPLATES))
+    app.include_router(
+        shop.build_router(shop.Shop(settings.catalog_dir), TEMPLATES, settings.theme_color)
+    )
 
     @app.get("/widget.js", include_in_schema=False)
     def widget_js() -> FileResponse:
@@ -315,6 +349,14 @@ def create_app(
             WIDGET_JS,
             media_type="text/javascript; charset=utf-8",
             headers={"Cache-Control": "public, max-age=300"},
+        )
+
+    @app.get("/theme.css", include_in_schema=False)
+    def theme_css() -> Response:
+        """The store's accent colour (setting theme_color) for the help centre's stylesheet."""
+        css = f":root{{--brand:{settings.theme_color}}}\n"
+        return Response(
+            css, media_type="text/css; charset=utf-8", headers={"Cache-Control": "no-cache"}
         )
 
     @app.get("/healthz")
@@ -332,48 +374,25 @@ def create_app(
         limits.search(request)
         return [hit.to_dict() for hit in knowledge_base().search(q, k)]
 
-    @app.get("/help/", response_class=HTMLResponse)
-    def help_index(request: Request) -> HTMLResponse:
-        kb_ = knowledge_base()
-        kb_.reload_if_stale()
-        groups: dict[str, list[dict]] = {}
-        for article in kb_.reader.articles():
-            groups.setdefault(article["category"] or "General", []).append(article)
-        return TEMPLATES.TemplateResponse(
-            request, "help_index.html", {"groups": dict(sorted(groups.items()))}
-        )
-
-    @app.get("/help/{article_id}", response_class=HTMLResponse)
-    def help_article(request: Request, article_id: str) -> Response:
-        kb_ = knowledge_base()
-        kb_.reload_if_stale()
-        articles = kb_.reader.articles()
-        meta = next((a for a in articles if a["id"] == article_id), None)
-        if meta is None and article_id.endswith(".md"):
-            # a writer's file link that reached a customer unresolved (in a conversation kept
-            # from before links were rewritten): send them to the article's page
-            target = _by_file_name(article_id, articles)
-            if target is not None:
-                return RedirectResponse(f"/help/{target['id']}", status_code=301)
-        if meta is None:
-            # a customer followed a stale or mistyped link: a page that helps, not JSON
-            return TEMPLATES.TemplateResponse(
-                request,
-                "help_missing.html",
-                {"article_id": article_id, "articles": articles},
-                status_code=404,
+    app.state.live = None
+    if settings.kb_watch:
+        app.state.live = LiveIndexer(options_from(settings), embedder)
+    help_record = HelpRecord(queue.engine, session_secret(settings))
+    app.state.help_record = help_record
+    app.include_router(
+        help.build_router(
+            help.HelpCentre(
+                settings,
+                knowledge_base,
+                help_record,
+                sessions,
+                TEMPLATES,
+                session_secret(settings).encode(),
+                problems=app.state.live.problems if app.state.live else list,
+                limit_search=limits.search,
             )
-        article, _ = parse_article(
-            settings.kb_dir / meta["path"], settings.kb_dir, settings.help_base_url
         )
-        if article is None:
-            raise HTTPException(404, f"Article '{article_id}' cannot be shown: it has errors.")
-        body = help_centre_links(article.body, meta["path"], kb_.reader.articles())
-        return TEMPLATES.TemplateResponse(
-            request,
-            "article.html",
-            {"article": article, "html": without_style_attributes(render_markdown(body).html)},
-        )
+    )
 
     return app
 
@@ -403,32 +422,3 @@ def add_api_docs(app: FastAPI) -> None:
             "api_docs.html",
             {"kind": "redoc", "title": app.title, "openapi_url": app.openapi_url},
         )
-
-
-ALIGNED_CELL = re.compile(r' style="text-align: (left|center|right);"')
-
-
-def help_centre_links(body: str, source: str, articles: list[dict]) -> str:
-    """An article's Markdown with writers' relative links (`../help/contact-us.md#by-phone`)
-    pointing at help-centre pages (`/help/contact-us#by-phone`); a link to an article that is
-    not served keeps its text only."""
-    ids_by_path = {a["path"]: a["id"] for a in articles}
-
-    def page(path: str) -> str | None:
-        article_id = ids_by_path.get(path)
-        return f"/help/{article_id}" if article_id else None
-
-    return rewrite_links(body, source, page)
-
-
-def without_style_attributes(html: str) -> str:
-    """Aligned table cells with a class instead of a style attribute, which the help centre's
-    Content-Security-Policy refuses (raw HTML in an article is escaped, so only the tables
-    extension writes these)."""
-    return ALIGNED_CELL.sub(r' class="align-\1"', html)
-
-
-def _by_file_name(name: str, articles: list[dict]) -> dict | None:
-    """The one article whose file is `name` (`contact-us.md`), if exactly one is."""
-    found = [a for a in articles if posixpath.basename(a["path"]) == name or a["path"] == name]
-    return found[0] if len(found) == 1 else None

@@ -73,8 +73,8 @@ def kind_of(product: Product) -> str:
     return product.product_type.split(">")[-1].strip()
 
 
-def build_router(shop: Shop, templates: Jinja2Templates) -> APIRouter:
-    """The store's routes."""
+def build_router(shop: Shop, templates: Jinja2Templates, theme_color: str) -> APIRouter:
+    """The store's routes (theme_color: the store's accent, the widget's colour too)."""
     router = APIRouter(include_in_schema=False)
 
     @router.get("/", response_class=HTMLResponse)
@@ -102,6 +102,7 @@ def build_router(shop: Shop, templates: Jinja2Templates) -> APIRouter:
                 "pages": max(1, -(-len(products) // PAGE_SIZE)),
                 "total": len(products),
                 "synced": shelf is not None,
+                "theme_color": theme_color,
             },
         )
 
@@ -124,6 +125,7 @@ def build_router(shop: Shop, templates: Jinja2Templates) -> APIRouter:
                 "selected": variant,
                 "details": product.first.details,
                 "highlights": product.first.highlights,
+                "theme_color": theme_color,
             },
         )
 

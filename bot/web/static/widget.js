@@ -249,6 +249,14 @@
     }
   }
 
+  // A page may open the panel with a question typed in, for the customer to send
+  // (the help centre's "Ask in the chat" after a search with no good result).
+  window.addEventListener("tier0chat:ask", function (e) {
+    setOpen(true);
+    var text = e.detail && e.detail.text ? String(e.detail.text).slice(0, 1000) : "";
+    if (text) { input.value = text; input.focus(); }
+  });
+
   function scrollDown() { log.scrollTop = log.scrollHeight; }
 
   function note(text, cls) {

@@ -1,0 +1,181 @@
+"""The help centre at 10,000 articles: search latency on the server, and a saved article live.
+
+The KB is benchmarks/kb_build.py's synthetic one (--articles template articles), built once
+with the router (articles and data/nlu, as `bot kb build` does) into --dir, or reused from it.
+
+1. Search: GET /help/search.json through the web app in process (FastAPI's TestClient: routing,
+   the speller, the question's embedding, FAISS, snippets, JSON), --searches questions, a third
+   of them with a typing mistake, after a warm-up; p50 / p95 / max in ms.
+2. Live: kb_watch's LiveIndexer runs as in `make run` (its thread watching the folder); one
+   article is rewritten with a sentence no other article has, and the clock runs until a
+   separate KnowledgeBase (as the action server holds one, reloading by itself) finds that
+   article first for that sentence: save -> answer that cites it. --updates times.
+
+    .venv/bin/python benchmarks/help_centre.py --dir /tmp/help-bench      # builds once
+    .venv/bin/python benchmarks/help_centre.py --dir /tmp/help-bench      # reuses it
+
+A --dir with your own kb/ and index/ (a copy of kb_articles and its built index) measures those.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import QUESTIONS, save  # noqa: E402
+from benchmarks.kb_build import QUERIES, article  # noqa: E402
+from bot.kb.builder import BuildOptions, build_index  # noqa: E402
+from bot.kb.chunker import ChunkConfig  # noqa: E402
+from bot.kb.embedder import Embedder  # noqa: E402
+from bot.kb.live import LiveIndexer  # noqa: E402
+from bot.kb.search import KnowledgeBase  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+
+
+def typo(text: str, rng: random.Random) -> str:
+    """The question with two neighbouring letters of one longer word swapped."""
+    words = text.split()
+    long = [i for i, w in enumerate(words) if len(w) >= 5]
+    if not long:
+        return text
+    i = rng.choice(long)
+    w = words[i]
+    j = rng.randrange(1, len(w) - 2)
+    words[i] = w[:j] + w[j + 1] + w[j] + w[j + 2 :]
+    return " ".join(words)
+
+
+def search_latency(folder: Path, embedder: Embedder, searches: int) -> dict:
+    from fastapi.testclient import TestClient
+
+    from bot.web.app import create_app, question_encoder
+
+    settings = Settings(
+        settings_file=folder / "none.toml",
+        kb_dir=folder / "kb",
+        index_dir=folder / "index",
+        data_dir=folder / "var",
+    )
+    # questions embedded as the web app embeds them (the ONNX encoder, one thread)
+    kb = KnowledgeBase(
+        settings.index_dir,
+        settings.embedding_model,
+        embedder=embedder,
+        query_encoder=question_encoder(settings),
+    )
+    client = TestClient(create_app(settings, kb=kb))
+    rng = random.Random(5)
+    questions = QUERIES + QUESTIONS
+    asked = [
+        typo(q, rng) if n % 3 == 0 else q
+        for n, q in enumerate(rng.choice(questions) for _ in range(searches))
+    ]
+    for q in questions:  # warm: the speller of this version, the model, FAISS
+        client.get("/help/search.json", params={"q": q})
+    times = []
+    for q in asked:
+        start = time.perf_counter()
+        response = client.get("/help/search.json", params={"q": q})
+        times.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 200, response.text
+    times.sort()
+    return {
+        "searches": searches,
+        "with_typo": sum(1 for n in range(searches) if n % 3 == 0),
+        "p50_ms": round(statistics.median(times), 1),
+        "p95_ms": round(statistics.quantiles(times, n=20)[-1], 1),
+        "max_ms": round(times[-1], 1),
+    }
+
+
+def live_latency(options: BuildOptions, embedder: Embedder, updates: int, articles: int) -> dict:
+    live = LiveIndexer(options, lambda: embedder)
+    live.build()  # what the web app does at start
+    bot_kb = KnowledgeBase(options.index_dir, "all-MiniLM-L6-v2", embedder=embedder)
+    live.start()
+    rng = random.Random(3)
+    times, builds, routers = [], [], []
+    try:
+        for n in range(updates):
+            target = rng.randrange(articles)
+            word = f"zebracorn{n}{rng.randrange(10**6)}"
+            sentence = f"Our {word} gift wrap service folds every parcel into a paper swan."
+            text = article(target, random.Random(target), time.time_ns()) + f"\n{sentence}\n"
+            start = time.perf_counter()
+            (options.kb_dir / f"a{target:05d}.md").write_text(text)
+            while True:
+                hits = bot_kb.search(sentence, 1)
+                if hits and hits[0].id == f"a{target:05d}" and word in hits[0].text:
+                    break
+                time.sleep(0.01)  # polling for the answer
+            times.append(time.perf_counter() - start)
+            builds.append(live.state.seconds)
+            routers.append(bot_kb.reader.manifest["router"].get("seconds"))
+    finally:
+        live.stop()
+    return {
+        "updates": updates,
+        "save_to_answer_median_s": round(statistics.median(times), 3),
+        "save_to_answer_max_s": round(max(times), 3),
+        "build_seconds": builds,
+        "of_which_router_seconds": routers,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=10_000)
+    parser.add_argument("--dir", type=Path, required=True, help="Where the KB and index live.")
+    parser.add_argument("--searches", type=int, default=300)
+    parser.add_argument("--updates", type=int, default=5)
+    parser.add_argument("--only", choices=("search", "live"), help="Measure one of the two.")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/help_centre.json")
+    args = parser.parse_args()
+
+    embedder = Embedder()
+    kb_dir, index = args.dir / "kb", args.dir / "index"
+    options = BuildOptions(
+        kb_dir,
+        index,
+        "http://localhost:8080/help/",
+        "all-MiniLM-L6-v2",
+        ChunkConfig(),
+        nlu_dir=ROOT / "data" / "nlu",
+    )
+    label = f"synthetic, {args.articles} template articles (benchmarks/kb_build.py)"
+    if kb_dir.is_dir():  # reused: whatever articles are there (the demo's, a copy of yours)
+        label = f"{sum(1 for _ in kb_dir.rglob('*.md'))} Markdown files reused from --dir"
+    else:
+        kb_dir.mkdir(parents=True)
+        rng = random.Random(11)
+        for n in range(args.articles):
+            (kb_dir / f"a{n:05d}.md").write_text(article(n, rng))
+        start = time.perf_counter()
+        build_index(options, embedder_factory=lambda name: embedder)
+        print(f"full build: {time.perf_counter() - start:.0f} s", flush=True)
+    search = search_latency(args.dir, embedder, args.searches) if args.only != "live" else None
+    print("search", search, flush=True)
+    live = None
+    if args.only != "search":
+        live = live_latency(options, embedder, args.updates, args.articles)
+    print("live", live, flush=True)
+    save(
+        {
+            "kb": label,
+            "search": search,
+            "live": live,
+        },
+        f"python benchmarks/help_centre.py --articles {args.articles} --dir DIR",
+        args.out,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""kb_watch: a saved article is published without a restart, a broken save keeps the last good
+version serving and says where it is broken, and drafts never reach the index."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.kb.builder import BuildOptions
+from bot.kb.chunker import ChunkConfig
+from bot.kb.embedder import Embedder
+from bot.kb.live import LiveIndexer
+from bot.kb.search import KnowledgeBase
+from tests.conftest import BASE_URL, write
+
+pytestmark = pytest.mark.model
+
+GIFT = "---\ntitle: Gift cards\n---\nGift cards can be used for any order and never expire.\n"
+RETURNS = "---\ntitle: Returns\n---\nYou can return an item within 30 days for a full refund.\n"
+
+
+@pytest.fixture
+def live(kb_dir: Path, tmp_path: Path, embedder: Embedder) -> LiveIndexer:
+    write(kb_dir, "payments/gift-cards.md", GIFT)
+    write(kb_dir, "returns.md", RETURNS)
+    options = BuildOptions(
+        kb_dir=kb_dir,
+        index_dir=tmp_path / "index",
+        base_url=BASE_URL,
+        model="all-MiniLM-L6-v2",
+        chunking=ChunkConfig(),
+    )
+    indexer = LiveIndexer(options, lambda: embedder)
+    indexer.build()
+    return indexer
+
+
+def _kb(live: LiveIndexer, embedder: Embedder) -> KnowledgeBase:
+    return KnowledgeBase(live.options.index_dir, "all-MiniLM-L6-v2", embedder=embedder)
+
+
+def test_a_saved_article_is_answered_without_a_restart(
+    live: LiveIndexer, kb_dir: Path, embedder: Embedder
+) -> None:
+    kb = _kb(live, embedder)
+    assert kb.search("can I pay with bitcoin", 1)[0].id != "crypto"
+    write(kb_dir, "payments/crypto.md", "---\ntitle: Paying with bitcoin\n---\nWe take bitcoin.\n")
+    report = live.build()
+    assert report.embedded_articles == ["crypto"]
+    kb.reload_if_stale(force=True)
+    assert kb.search("can I pay with bitcoin", 1)[0].id == "crypto"
+
+
+def test_a_broken_save_keeps_the_last_good_version_and_names_file_and_line(
+    live: LiveIndexer, kb_dir: Path, embedder: Embedder
+) -> None:
+    path = write(kb_dir, "returns.md", "---\ntitle: Returns\nupdated: someday\n---\nNew text.\n")
+    report = live.build()
+    assert [str(p) for p in live.problems()] == [
+        f"{report.problems[0].path}:3: 'updated' must be a date like 2026-01-31, not 'someday'"
+    ]
+    assert str(path).endswith(report.problems[0].path)
+    kb = _kb(live, embedder)
+    hit = kb.search("how long do I have to return an item", 1)[0]
+    assert hit.id == "returns" and "30 days" in hit.text  # the last good version
+    write(kb_dir, "returns.md", RETURNS.replace("30 days", "60 days"))
+    live.build()
+    assert live.problems() == []
+    kb.reload_if_stale(force=True)
+    assert "60 days" in kb.search("how long do I have to return an item", 1)[0].text
+
+
+def test_a_draft_is_listed_for_writers_but_never_indexed(
+    live: LiveIndexer, kb_dir: Path, embedder: Embedder
+) -> None:
+    write(
+        kb_dir,
+        "pickup.md",
+        "---\ntitle: Store pickup\ndraft: true\n---\nPick up your order in a store.\n",
+    )
+    live.build()
+    kb = _kb(live, embedder)
+    assert "pickup" not in {a["id"] for a in kb.reader.articles()}
+    assert kb.reader.manifest["drafts"] == {
+        "pickup": {"path": "pickup.md", "title": "Store pickup"}
+    }
+    write(kb_dir, "pickup.md", "---\ntitle: Store pickup\n---\nPick up your order in a store.\n")
+    live.build()
+    kb.reload_if_stale(force=True)
+    assert "pickup" in {a["id"] for a in kb.reader.articles()}
+    assert kb.reader.manifest["drafts"] == {}
+
+
+def test_the_watch_publishes_a_save_by_itself(
+    live: LiveIndexer, kb_dir: Path, embedder: Embedder
+) -> None:
+    kb = _kb(live, embedder)
+    first = kb.reader.version
+    live.start()
+    try:
+        write(kb_dir, "returns.md", RETURNS.replace("30 days", "45 days"))
+        deadline = time.monotonic() + 60  # a bound for a stuck watch, not a speed check
+        while kb.reader.version == first and time.monotonic() < deadline:
+            kb.reload_if_stale(force=True)
+            time.sleep(0.05)  # polling for the publish
+    finally:
+        live.stop()
+    assert kb.reader.version != first
+    assert "45 days" in kb.search("how long do I have to return an item", 1)[0].text
