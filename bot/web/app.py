@@ -26,19 +26,23 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.conversations import ConversationLog
+from bot.dialogue.answers import Gate
 from bot.handoff import HandoffQueue
 from bot.handoff.auth import Authenticator
 from bot.handoff.notify import RasaResumer, WebhookNotifier
 from bot.handoff.sessions import SessionStore, SignInThrottle
 from bot.heap import freeze_loaded
 from bot.insights.overview import Insights
+from bot.insights.review import Review
+from bot.kb.learned import LearnedStore
+from bot.kb.learning import LearnedRouting
 from bot.kb.loader import parse_article, rewrite_links
 from bot.kb.render import render_markdown
 from bot.kb.search import KnowledgeBase
 from bot.kb.store import KBIndexError
 from bot.settings import Settings
 from bot.tokens import internal_token, stored_secret
-from bot.web import api, chat, inbox, insights
+from bot.web import api, chat, inbox, insights, review
 from bot.web.security import SecurityHeaders
 from bot.web.signin import AgentSessions
 
@@ -247,10 +251,18 @@ def create_app(
     )
     app.include_router(chat.build_router(queue, rasa, ConversationLog(settings.conversations_url)))
 
+    learned = LearnedStore(queue.engine)
+
     def knowledge_base() -> KnowledgeBase:
         if state["kb"] is None:
             try:
-                state["kb"] = KnowledgeBase(settings.index_dir, settings.embedding_model)
+                state["kb"] = KnowledgeBase(
+                    settings.index_dir,
+                    settings.embedding_model,
+                    learning=lambda kb: LearnedRouting(
+                        learned, kb.encode, settings.learned_poll_seconds
+                    ),
+                )
             except KBIndexError as exc:
                 raise HTTPException(503, str(exc)) from exc
         return state["kb"]
@@ -263,6 +275,15 @@ def create_app(
 
     app.state.insights = Insights(settings, queue.engine, index_if_built)
     app.include_router(insights.build_router(app.state.insights, auth, TEMPLATES, sessions))
+    gate = Gate(
+        settings.answer_threshold, settings.clarify_threshold, settings.similarity_threshold
+    )
+    app.state.review = Review(queue.engine, learned, gate, settings.nlu_weight)
+    app.include_router(
+        review.build_router(
+            app.state.review, learned, app.state.insights, knowledge_base, auth, TEMPLATES, sessions
+        )
+    )
     if settings.api_docs:
         add_api_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
