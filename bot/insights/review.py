@@ -88,17 +88,18 @@ class Review:
 
     def build(
         self,
-        kb: KnowledgeBase,
+        kb: KnowledgeBase | None,
         since: dt.datetime,
         until: dt.datetime,
         include_test: bool = False,
         done: str | None = None,
     ) -> dict[str, Any]:
         """The page's data: groups with suggestions, every target, and recent confirmations
-        (`done`: the batch just confirmed, offered for undo at the top)."""
+        (`done`: the batch just confirmed, offered for undo at the top). Without an index
+        (kb None) there is nothing to group the questions against yet."""
         names = target_names(kb)
         groups = []
-        for gap in self.groups(kb, since, until, include_test):
+        for gap in self.groups(kb, since, until, include_test) if kb is not None else []:
             groups.append(
                 {
                     **gap.to_dict(),
@@ -114,12 +115,14 @@ class Review:
             "recent": [_row(r, names) for r in recent],
             "done": [_row(r, names) for r in just_done],
             "learned_version": self.store.version(),
+            "index_built": kb is not None,
         }
 
 
-def target_names(kb: KnowledgeBase) -> dict[str, str]:
+def target_names(kb: KnowledgeBase | None) -> dict[str, str]:
     """Every target a question can be confirmed for, with a name for people, in page order."""
-    names = {f"article:{a['id']}": a["title"] for a in kb.reader.articles()}
+    articles = kb.reader.articles() if kb is not None else []
+    names = {f"article:{a['id']}": a["title"] for a in articles}
     names.update({f"flow:{f}": f"{FLOW_NAMES.get(f, f)} (flow)" for f in FLOWS})
     names[HANDOFF] = "A person (handoff)"
     names[OUT_OF_SCOPE] = "Not something we answer"
