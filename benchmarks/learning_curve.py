@@ -246,8 +246,9 @@ def main() -> None:
             point[name] = measure(kb, gate, vectors, tests[name], expected)
         point["out_of_scope"] = false_answers(kb, gate, vectors, oos)
         curve.append(point)
-        summary = {n: point[n]["accuracy"] for n in sets} | {
-            n: point["out_of_scope"][n]["false_answer_rate"] for n in point["out_of_scope"]
+        summary = {f"{n} accuracy": point[n]["accuracy"] for n in sets} | {
+            f"{n} oos false answers": point["out_of_scope"][n]["false_answer_rate"]
+            for n in point["out_of_scope"]
         }
         print(f"k={k}: {summary}, update {point['router_update_seconds']} s", flush=True)
 
