@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import statistics
 import sys
 import tempfile
@@ -251,7 +252,11 @@ def main() -> None:
             for n in point["out_of_scope"]
         }
         print(f"k={k}: {summary}, update {point['router_update_seconds']} s", flush=True)
+        _save(curve, tests, oos, gate, encode_seconds, args.out, final=k == KS[-1])
 
+
+def _save(curve, tests, oos, gate, encode_seconds, out, final) -> None:
+    """The result so far (after each k, so a long run that is stopped keeps what it measured)."""
     result = {
         "split": "taught if the first 8 hex digits of sha256(normalised text) are even; "
         "measured on the others",
@@ -261,8 +266,13 @@ def main() -> None:
         "out_of_scope_utterances": len(oos),
         "encode_seconds": round(encode_seconds, 1),
         "curve": curve,
+        "complete": final,
     }
-    save(result, "python benchmarks/learning_curve.py " + " ".join(sys.argv[1:]), args.out)
+    command = "python benchmarks/learning_curve.py " + " ".join(sys.argv[1:])
+    if final:
+        save(result, command, out)
+    else:
+        out.write_text(json.dumps({**result, "command": command}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

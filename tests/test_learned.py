@@ -110,8 +110,8 @@ def test_targets_and_questions_are_checked_with_reasons(store: LearnedStore) -> 
         store.confirm(["hello"], "somewhere", "dana")
     with pytest.raises(BadQuestion, match="empty"):
         store.confirm(["   "], "handoff", "dana")
-    with pytest.raises(BadQuestion, match="at most 200"):
-        store.confirm(["x" * 201], "handoff", "dana")
+    with pytest.raises(BadQuestion, match="at most 2000"):
+        store.confirm(["x" * 2001], "handoff", "dana")
     assert store.version() == 0
 
 

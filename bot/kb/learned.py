@@ -14,6 +14,7 @@ worker of each replica can tell cheaply whether there is anything new to learn.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,7 +36,8 @@ from sqlalchemy import (
 
 from bot.dialogue.flows import FLOWS
 from bot.handoff.schema import metadata
-from bot.kb.loader import ID_PATTERN, MAX_QUESTION_CHARS
+from bot.inbound import MAX_CHARS
+from bot.kb.loader import ID_PATTERN
 from bot.kb.router import ARTICLE, INTENT, normalised
 from bot.privacy import mask_secrets
 
@@ -50,7 +52,8 @@ phrasings = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("text", Text, nullable=False),  # masked, spacing tidied
-    Column("norm", String(MAX_QUESTION_CHARS * 4), nullable=False),  # case and spacing aside
+    # SHA-256 of the text, case and spacing aside: one active row per question
+    Column("norm_hash", String(64), nullable=False),
     # article:<id>, flow:<name>, handoff, out_of_scope, or new_article
     Column("target", String(255), nullable=False),
     Column("batch", String(32), nullable=False),  # confirmed together, undone together
@@ -63,7 +66,7 @@ phrasings = Table(
     Index("learned_phrasings_by_batch", "batch"),
     Index(
         "one_active_learned_phrasing",
-        "norm",
+        "norm_hash",
         unique=True,
         sqlite_where=text("removed_at IS NULL"),
         postgresql_where=text("removed_at IS NULL"),
@@ -178,11 +181,16 @@ def tidy(question: str) -> str:
     said = " ".join(mask_secrets(question).split())
     if not said:
         raise BadQuestion("the question is empty")
-    if len(said) > MAX_QUESTION_CHARS:
+    if len(said) > MAX_CHARS:
         raise BadQuestion(
-            f"the question is {len(said)} characters; at most {MAX_QUESTION_CHARS} can be learned"
+            f"the question is {len(said)} characters; at most {MAX_CHARS} can be learned"
         )
     return said
+
+
+def norm_hash(question: str) -> str:
+    """The key under which a question is confirmed once: case and spacing aside."""
+    return hashlib.sha256(normalised(question).encode()).hexdigest()
 
 
 class LearnedStore:
@@ -206,16 +214,16 @@ class LearnedStore:
         batch = uuid.uuid4().hex
         with self.engine.begin() as conn:
             for said in texts:
-                norm = normalised(said)
+                key = norm_hash(said)
                 conn.execute(
                     update(phrasings)
-                    .where(phrasings.c.norm == norm, phrasings.c.removed_at.is_(None))
+                    .where(phrasings.c.norm_hash == key, phrasings.c.removed_at.is_(None))
                     .values(removed_by=by, removed_at=now)
                 )
                 conn.execute(
                     insert(phrasings).values(
                         text=said,
-                        norm=norm,
+                        norm_hash=key,
                         target=target,
                         batch=batch,
                         confirmed_by=by,

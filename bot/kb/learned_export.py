@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.kb.learned import HANDOFF, NEW_ARTICLE, OUT_OF_SCOPE, Learned, LearnedStore
-from bot.kb.loader import article_files, parse_article
+from bot.kb.loader import MAX_QUESTION_CHARS, article_files, parse_article
 from bot.kb.router import normalised
 
 NLU_INTENT = {HANDOFF: "request_human", OUT_OF_SCOPE: "out_of_scope"}
@@ -103,6 +103,9 @@ def _into_article(
     for row in learned:
         if normalised(row.text) in have:
             report.already.append(_entry(row, path, "already in the article"))
+        elif len(row.text) > MAX_QUESTION_CHARS:
+            detail = f"longer than the {MAX_QUESTION_CHARS} characters `questions:` takes"
+            report.skipped.append(_entry(row, path, detail))  # the router still knows it
         else:
             have.add(normalised(row.text))
             new.append(row)

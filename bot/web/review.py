@@ -25,11 +25,11 @@ from fastapi.templating import Jinja2Templates
 
 from bot.conversations import ConversationStoreUnavailable
 from bot.handoff.auth import Authenticator
+from bot.inbound import MAX_CHARS
 from bot.insights.gaps import draft
 from bot.insights.overview import Insights, period
 from bot.insights.review import Review
 from bot.kb.learned import NEW_ARTICLE, BadQuestion, BadTarget, LearnedStore, check_target
-from bot.kb.loader import MAX_QUESTION_CHARS
 from bot.kb.search import KnowledgeBase
 from bot.web.signin import AgentSessions
 
@@ -137,7 +137,7 @@ def build_router(
         texts = [q for q in question if q.strip()]
         if not texts:
             raise HTTPException(422, "Tick at least one question to confirm.")
-        if len(texts) > MAX_QUESTIONS or any(len(q) > 4 * MAX_QUESTION_CHARS for q in texts):
+        if len(texts) > MAX_QUESTIONS or any(len(q) > 4 * MAX_CHARS for q in texts):
             raise HTTPException(422, f"Confirm at most {MAX_QUESTIONS} questions at a time.")
         kb = knowledge_base()
         try:

@@ -17,7 +17,7 @@ def upgrade() -> None:
         "learned_phrasings",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("text", sa.Text, nullable=False),
-        sa.Column("norm", sa.String(800), nullable=False),
+        sa.Column("norm_hash", sa.String(64), nullable=False),
         sa.Column("target", sa.String(255), nullable=False),
         sa.Column("batch", sa.String(32), nullable=False),
         sa.Column("confirmed_by", sa.String(64), nullable=False),
@@ -31,7 +31,7 @@ def upgrade() -> None:
     op.create_index(
         "one_active_learned_phrasing",
         "learned_phrasings",
-        ["norm"],
+        ["norm_hash"],
         unique=True,
         sqlite_where=sa.text("removed_at IS NULL"),
         postgresql_where=sa.text("removed_at IS NULL"),
