@@ -97,7 +97,7 @@ def _learned(stack: WebStack) -> None:
 
 def _confirm(page: Page) -> None:
     group = _group(page)
-    group.get_by_label("Somewhere else:").select_option(label=ARTICLE)
+    group.get_by_role("combobox").select_option(label=ARTICLE)
     group.get_by_role("button", name="Confirm all").click()
     expect(page.locator(".done")).to_contain_text(f"as {ARTICLE}")
 
