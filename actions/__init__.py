@@ -17,6 +17,10 @@ def _warm_up() -> None:
     from bot.heap import freeze_loaded
 
     freeze_loaded("the knowledge base")  # no collector pauses for the model and index
+    try:
+        knowledge_base().router(fresh=True)  # with the questions people confirmed
+    except Exception:  # the database away: the first turns' check tries again
+        logging.getLogger(__name__).warning("could not read learned phrasings", exc_info=True)
 
 
 def warm_up_in_background() -> None:

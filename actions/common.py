@@ -19,6 +19,8 @@ from bot.dialogue.plan import Plan, Say
 from bot.dialogue.turn import Turn
 from bot.handoff import HandoffQueue
 from bot.kb.encoder import load_query_encoder
+from bot.kb.learned import LearnedStore
+from bot.kb.learning import LearnedRouting
 from bot.kb.search import KnowledgeBase, QueryEncoder
 from bot.ratelimit import Counter
 from bot.settings import Settings, load_settings
@@ -39,10 +41,20 @@ def settings() -> Settings:
 
 @cache
 def knowledge_base() -> KnowledgeBase:
-    """The search index; it reloads itself when a newer version is published."""
+    """The search index; it reloads itself when a newer version is published, and its router
+    learns the questions people confirmed (polled in the queue's database)."""
     return KnowledgeBase(
-        settings().index_dir, settings().embedding_model, query_encoder=query_encoder_factory()
+        settings().index_dir,
+        settings().embedding_model,
+        query_encoder=query_encoder_factory(),
+        learning=learning,
     )
+
+
+def learning(kb: KnowledgeBase) -> LearnedRouting:
+    """What keeps the router current with the confirmed questions of the queue's database."""
+    store = LearnedStore(queue().engine)
+    return LearnedRouting(store, kb.encode, settings().learned_poll_seconds)
 
 
 def query_encoder_factory() -> Callable[[], QueryEncoder] | None:

@@ -375,6 +375,13 @@ class Settings(BaseSettings):
         le=1,
         description="Weight of the Rasa NLU's intent ranking in the router's decision.",
     )
+    learned_poll_seconds: float = Field(
+        2.0,
+        gt=0,
+        le=30,
+        description="How often each action-server worker checks the database for questions "
+        "people confirmed in the review queue (one row read), and then refits its router.",
+    )
     nlu_dir: Path = Field(
         Path("data/nlu"),
         description="Rasa NLU examples; `kb build` trains the router on them and the articles.",

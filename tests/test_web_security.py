@@ -132,6 +132,7 @@ def test_every_page_gets_the_security_headers(client: TestClient) -> None:
         "/inbox": "'none'",
         f"/inbox/tickets/{ticket_id}": "'none'",
         "/insights": "'none'",
+        "/review": "'none'",
         "/docs": "'none'",
         "/redoc": "'none'",
     }
@@ -150,7 +151,7 @@ def test_every_page_gets_the_security_headers(client: TestClient) -> None:
             assert headers["x-frame-options"] == "DENY", path
         else:
             assert headers["x-frame-options"] == "SAMEORIGIN", path
-        if path.startswith(("/inbox", "/insights")):
+        if path.startswith(("/inbox", "/insights", "/review")):
             assert headers["cache-control"] == "no-store", path
             assert policy["style-src"] == "'self'", path
     api = client.get("/api/tickets", headers=AGENT_ALICE)
@@ -210,7 +211,8 @@ class _Inline(HTMLParser):
 def test_pages_have_no_inline_script_or_style(client: TestClient) -> None:
     ticket_id = _ticket(client)
     _sign_in(client)
-    for path in ("/", "/inbox/login", "/inbox", f"/inbox/tickets/{ticket_id}", "/insights"):
+    pages = ("/", "/inbox/login", "/inbox", f"/inbox/tickets/{ticket_id}", "/insights", "/review")
+    for path in pages:
         parser = _Inline()
         parser.feed(client.get(path).text)
         assert parser.found == [], path

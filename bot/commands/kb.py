@@ -347,3 +347,151 @@ def kb_test(
         out.print(f"{passed} passed, {len(outcomes) - passed} failed")
     if passed != len(outcomes):
         raise typer.Exit(1)
+
+
+learned_app = typer.Typer(
+    help="Questions people confirmed (review queue or `bot kb learn`): list, remove, export.",
+    no_args_is_help=True,
+)
+kb_app.add_typer(learned_app, name="learned")
+
+
+def _learned_store(settings: Settings):
+    """The confirmed questions in the queue's database (migrated first)."""
+    from bot.handoff.db import create_db_engine, migrate
+    from bot.kb.learned import LearnedStore
+
+    engine = create_db_engine(settings.queue_url)
+    migrate(engine)
+    return LearnedStore(engine)
+
+
+@kb_app.command("learn")
+def kb_learn(
+    text: Annotated[str, typer.Argument(help="A customer's question, in their words.")],
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            help="Where it belongs: article:ID, flow:NAME (reset_password, track_order), "
+            "handoff, out_of_scope or new_article.",
+        ),
+    ],
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who confirms it (default: your user name).")
+    ] = None,
+    index: IndexOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Confirm where a question belongs; the running bot learns it within seconds."""
+    import getpass
+
+    from bot.kb.learned import BadQuestion, BadTarget, check_target
+
+    settings = get_settings(index=index)
+    store = _learned_store(settings)
+    try:
+        articles = None
+        if to.strip().startswith("article:"):
+            articles = [a["id"] for a in open_kb(settings).reader.articles()]
+        target = check_target(to, articles)
+        rows = store.confirm([text], target, by or getpass.getuser())
+    except (BadTarget, BadQuestion) as exc:
+        raise fail(str(exc)) from exc
+    if as_json:
+        print_json([r.to_dict() for r in rows])
+        return
+    for row in rows:
+        out.print(f"learned #{row.id}: {row.text!r} → {row.target} (by {row.confirmed_by})")
+
+
+@learned_app.command("list")
+def learned_list(
+    include_removed: Annotated[
+        bool, typer.Option("--all", help="Also the confirmations that were undone.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """The confirmed questions, oldest first."""
+    store = _learned_store(get_settings())
+    rows = store.recent(limit=100_000)[::-1] if include_removed else store.active()
+    if as_json:
+        print_json([r.to_dict() for r in rows])
+        return
+    if not rows:
+        out.print("no confirmed questions")
+        return
+    table = Table("id", "question", "target", "confirmed", "state", box=None)
+    for row in rows:
+        state = (
+            f"undone by {row.removed_by}"
+            if row.removed_at
+            else ("exported" if row.exported_at else "active")
+        )
+        table.add_row(
+            str(row.id),
+            row.text,
+            row.target,
+            f"{row.confirmed_by}, {row.confirmed_at:%Y-%m-%d %H:%M}",
+            state,
+        )
+    out.print(table)
+
+
+@learned_app.command("remove")
+def learned_remove(
+    ids: Annotated[list[int], typer.Argument(help="Ids from `bot kb learned list`.")],
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who undoes it (default: your user name).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Undo confirmations; the running bot forgets them within seconds."""
+    import getpass
+
+    store = _learned_store(get_settings())
+    missing = [i for i in ids if store.get(i) is None]
+    if missing:
+        raise fail(f"no confirmed question with id {', '.join(map(str, missing))}")
+    removed = store.remove(ids, by=by or getpass.getuser())
+    if as_json:
+        print_json({"removed": removed})
+        return
+    out.print(f"removed {removed} confirmation(s)")
+
+
+@learned_app.command("export")
+def learned_export(
+    kb: KbOption = None,
+    nlu: Annotated[
+        Path | None, typer.Option("--nlu", help="Rasa NLU folder (default: settings' nlu_dir).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be written; change no file.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Write confirmed questions into the articles' `questions:` and the NLU examples."""
+    from bot.kb.learned_export import export_learned
+
+    settings = get_settings(kb)
+    report = export_learned(
+        _learned_store(settings),
+        settings.kb_dir,
+        nlu or settings.nlu_dir,
+        settings.help_base_url,
+        dry_run=dry_run,
+    )
+    if as_json:
+        print_json(report.to_dict())
+        return
+    verb = "would add" if dry_run else "added"
+    for row in report.written:
+        out.print(f"{verb} {row['text']!r} to {row['file']} ({row['detail']})")
+    for row in report.skipped:
+        err.print(f"skipped {row['text']!r}: {row['detail']}", markup=False)
+    out.print(
+        f"{len(report.written)} {verb}, {len(report.already)} already there, "
+        f"{len(report.skipped)} skipped; review with `git diff`, then `bot kb build`"
+        + (" and `bot train`" if any("NLU" in w["detail"] for w in report.written) else "")
+    )

@@ -196,6 +196,11 @@ def _examples(path: Path) -> list[tuple[str, str]]:
     return pairs
 
 
+def normalised(text: str) -> str:
+    """The form in which two phrasings are the same: case and spacing aside."""
+    return " ".join(text.casefold().split())
+
+
 def _unique(phrasings: list[Phrasing]) -> list[Phrasing]:
     seen: set[tuple[str, str]] = set()
     out = []
@@ -241,6 +246,69 @@ class Router:
         char_head = LogisticRegression(C=C, max_iter=3000)
         char_head.fit(char_matrix, y)
         return cls(labels, embedding_head, char_head, chars, vectors.astype(np.float32), phrasings)
+
+    def with_phrasings(
+        self, phrasings: list[Phrasing], vectors: np.ndarray, start: Router | None = None
+    ) -> Router:
+        """A new router that also knows these phrasings (vectors: their embeddings, in order).
+
+        Nothing is embedded again: the router's own phrasings keep their cached vectors, and the
+        channels are refitted on them and the new ones. A phrasing whose text (case and spacing
+        aside) the router already has for the same label is not added twice; the same text for
+        another label replaces the old one (what a person confirmed wins). Phrasings of a label
+        this router does not know (an article removed since) are left out. `start`: a router
+        of the same labels (the last update) whose weights the refit starts from.
+        """
+        import numpy as np
+
+        given: dict[str, tuple[Phrasing, np.ndarray]] = {}
+        for phrasing, vector in zip(phrasings, np.asarray(vectors), strict=True):
+            if phrasing.label in self._index:
+                given.setdefault(normalised(phrasing.text), (phrasing, vector))
+        if not given:
+            return self
+        kept: list[int] = []
+        for i, phrasing in enumerate(self.phrasings):
+            same = given.get(normalised(phrasing.text))
+            if same is None:
+                kept.append(i)
+            elif same[0].label == phrasing.label:
+                kept.append(i)  # the writers' own copy stays; the learned one is not added
+                del given[normalised(phrasing.text)]
+        if not given and len(kept) == len(self.phrasings):
+            return self
+        added = list(given.values())
+        all_phrasings = [self.phrasings[i] for i in kept] + [p for p, _ in added]
+        all_vectors = np.vstack([self.vectors[kept], *[v.reshape(1, -1) for _, v in added]])
+        warm = start if start is not None and start.labels == self.labels else self
+        return warm._refit(all_phrasings, all_vectors.astype(np.float32))
+
+    def _refit(self, phrasings: list[Phrasing], vectors: np.ndarray) -> Router:
+        """A router on these phrasings with the same labels and character n-grams, its two
+        heads refitted from this router's weights (a warm start: a few phrasings more take
+        a few iterations, not a training from scratch)."""
+        import copy
+
+        import numpy as np
+
+        y = np.array([self._index[p.label] for p in phrasings])
+        if len(set(y.tolist())) != len(self.labels):
+            return type(self).train(phrasings, vectors)  # a label lost its last phrasing
+        from threadpoolctl import threadpool_limits
+
+        heads = []
+        # one BLAS thread: on a busy machine, threads waiting for each other made a refit of
+        # under a second take twenty (benchmarks/README.md, "Learning curve")
+        with threadpool_limits(1):
+            for head, matrix in (
+                (self.embedding_head, vectors),
+                (self.char_head, self.chars.transform([p.text for p in phrasings])),
+            ):
+                head = copy.deepcopy(head)
+                head.set_params(warm_start=True)
+                head.fit(matrix, y)
+                heads.append(head)
+        return type(self)(self.labels, heads[0], heads[1], self.chars, vectors, phrasings)
 
     def route(
         self,

@@ -14,13 +14,21 @@ from bot.kb.chunker import ends_in_promise, plain_text
 from bot.kb.embedder import Embedder, canonical_model_name
 from bot.kb.loader import rewrite_links
 from bot.kb.media import rewrite_media
-from bot.kb.router import Routing
+from bot.kb.router import Router, Routing
 from bot.kb.store import ChunkRow, IndexReader
 
 if TYPE_CHECKING:
     import numpy as np
 
 SNIPPET_CHARS = 240
+
+
+class Learning(Protocol):
+    """The index's router with what people confirmed (bot.kb.learning.LearnedRouting)."""
+
+    def router(self, base: Router) -> Router: ...
+
+    def refresh(self, base: Router) -> Router: ...
 
 
 class QueryEncoder(Protocol):
@@ -76,6 +84,7 @@ class KnowledgeBase:
         embedder: Embedder | None = None,
         reload_check_seconds: float = 0.1,  # a read of the CURRENT pointer at most this often
         query_encoder: Callable[[], QueryEncoder] | None = None,
+        learning: Callable[[KnowledgeBase], Learning] | None = None,
     ) -> None:
         self.index_dir = index_dir
         self.model_name = canonical_model_name(model_name)
@@ -89,6 +98,8 @@ class KnowledgeBase:
         self._reload_check_seconds = reload_check_seconds
         self._last_check = time.monotonic()
         self._addresses: tuple[IndexReader, dict[str, str], dict[str, str]] | None = None
+        # the phrasings people confirmed (bot.kb.learned), when a database is given
+        self.learning: Learning | None = learning(self) if learning is not None else None
 
     @property
     def reader(self) -> IndexReader:
@@ -184,11 +195,19 @@ class KnowledgeBase:
     ) -> Routing | None:
         """The router's candidates for a message (None when this index has no router)."""
         self.reload_if_stale()
-        router = self._reader.router
+        router = self.router()
         if router is None or not question.strip():
             return None
         vector = self.encode(question) if vector is None else vector
         return router.route(question, vector, 5, intent_ranking, nlu_weight)
+
+    def router(self, fresh: bool = False) -> Router | None:
+        """The router turns use: the index's, with the confirmed phrasings when learning is
+        on (checked in the background; `fresh` checks now and waits for the refit)."""
+        base = self._reader.router
+        if base is None or self.learning is None:
+            return base
+        return self.learning.refresh(base) if fresh else self.learning.router(base)
 
     def best_section(
         self, question: str, article_id: str, vector: np.ndarray | None = None

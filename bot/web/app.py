@@ -24,6 +24,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.conversations import ConversationLog
+from bot.dialogue.answers import Gate
 from bot.handoff import HandoffQueue
 from bot.handoff.auth import Authenticator
 from bot.handoff.notify import RasaResumer, WebhookNotifier
@@ -31,15 +32,18 @@ from bot.handoff.sessions import SessionStore, SignInThrottle
 from bot.heap import freeze_loaded
 from bot.help.record import HelpRecord
 from bot.insights.overview import Insights
+from bot.insights.review import Review
 from bot.kb.builder import options_from
 from bot.kb.embedder import Embedder
+from bot.kb.learned import LearnedStore
+from bot.kb.learning import LearnedRouting
 from bot.kb.live import LiveIndexer
 from bot.kb.search import KnowledgeBase, QueryEncoder
 from bot.kb.store import KBIndexError
 from bot.mail.mailer import TicketMailer, open_outbox
 from bot.settings import Settings
 from bot.tokens import internal_token, session_secret, stored_secret
-from bot.web import api, availability, chat, help, inbox, insights, mail, shop
+from bot.web import api, availability, chat, help, inbox, insights, mail, review, shop
 from bot.web.conversation_ids import ConversationIds
 from bot.web.limits import RateLimits, TooManyRequests, open_counter
 from bot.web.security import SecurityHeaders
@@ -313,6 +317,8 @@ def create_app(
             embedders.append(Embedder(settings.embedding_model))
         return embedders[0]
 
+    learned = LearnedStore(queue.engine)
+
     def knowledge_base() -> KnowledgeBase:
         if state["kb"] is None:
             try:
@@ -321,6 +327,9 @@ def create_app(
                     settings.embedding_model,
                     embedder=embedders[0] if embedders else None,
                     query_encoder=question_encoder(settings),
+                    learning=lambda kb: LearnedRouting(
+                        learned, kb.encode, settings.learned_poll_seconds
+                    ),
                 )
             except KBIndexError as exc:
                 raise HTTPException(503, str(exc)) from exc
@@ -334,6 +343,15 @@ def create_app(
 
     app.state.insights = Insights(settings, queue.engine, index_if_built)
     app.include_router(insights.build_router(app.state.insights, auth, TEMPLATES, sessions))
+    gate = Gate(
+        settings.answer_threshold, settings.clarify_threshold, settings.similarity_threshold
+    )
+    app.state.review = Review(queue.engine, learned, gate, settings.nlu_weight)
+    app.include_router(
+        review.build_router(
+            app.state.review, learned, app.state.insights, knowledge_base, auth, TEMPLATES, sessions
+        )
+    )
     if settings.api_docs:
         add_api_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -357,6 +357,7 @@ def build_router(queue: HandoffQueue, auth: Authenticator, sessions: AgentSessio
 
 
 def _safe_next(target: str) -> str:
-    """Only redirect to the inbox or the insights after sign-in (no open redirects)."""
-    within = target.startswith(("/inbox", "/insights"))
+    """Only redirect to the inbox, the insights or the review queue after sign-in (no open
+    redirects)."""
+    within = target.startswith(("/inbox", "/insights", "/review"))
     return target if within and "//" not in target and "\\" not in target else "/inbox"

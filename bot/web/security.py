@@ -2,11 +2,11 @@
 
 Every page runs without inline script or inline style: templates load their scripts and styles
 from /static, and the widget styles its shadow root with a constructed stylesheet. The signed-in
-pages (the inbox, its sign-in and the insights) may not be framed at all and are never cached;
-the public pages (the store, the help centre) may be framed by this site only. The API docs
-(/docs, /redoc) run their self-hosted bundles, which set styles inline, so their policy allows
-inline style (never inline script). HSTS is sent when the request came over HTTPS (directly, or
-through a proxy uvicorn trusts for X-Forwarded-Proto).
+pages (the inbox, its sign-in, the insights and the review queue) may not be framed at all and
+are never cached; the public pages (the store, the help centre) may be framed by this site only.
+The API docs (/docs, /redoc) run their self-hosted bundles, which set styles inline, so their
+policy allows inline style (never inline script). HSTS is sent when the request came over HTTPS
+(directly, or through a proxy uvicorn trusts for X-Forwarded-Proto).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-PRIVATE_PREFIXES = ("/inbox", "/insights")
+PRIVATE_PREFIXES = ("/inbox", "/insights", "/review")
 DOCS_PATHS = ("/docs", "/redoc")
 HSTS = "max-age=31536000; includeSubDomains"
 
