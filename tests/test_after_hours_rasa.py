@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from bot.handoff import HandoffQueue
+from bot.rasa_auth import RasaAuth
 from bot.stack import own_stack_settings, start_action_server, start_rasa, wait_all
 from bot.tokens import internal_token
 
@@ -34,7 +35,7 @@ class Customer:
         response = httpx.post(
             f"{self.url}/webhooks/rest/webhook",
             json={"sender": self.sender, "message": text, "metadata": {"timezone": "Europe/Paris"}},
-            headers={"Authorization": f"Bearer {self.token}"},
+            auth=RasaAuth(self.token),  # a JWT signed with the token, as the web app sends
             timeout=60,
         )
         response.raise_for_status()
