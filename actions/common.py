@@ -13,6 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.conversations import transcript_lines
 from bot.dialogue.answers import Gate
 from bot.dialogue.flows import FlowContext
+from bot.dialogue.followup import Topic
 from bot.dialogue.knowledge import IndexKnowledge
 from bot.dialogue.plan import Plan, Say
 from bot.dialogue.turn import Turn
@@ -89,10 +90,13 @@ def turn_of(tracker: Tracker) -> Turn:
         flow_context=FlowContext.from_slot(tracker.get_slot("flow_context")),
         email=tracker.get_slot("email"),
         order_number=tracker.get_slot("order_number"),
+        verified_email=tracker.get_slot("verified_email"),
         offer_reason=tracker.get_slot("handoff_offer_reason"),
         misses=int(float(tracker.get_slot("unresolved_turns") or 0)),
+        person_offered=bool(tracker.get_slot("person_offered")),
         tried=tuple(tracker.get_slot("kb_articles_tried") or ()),
         last_question=tracker.get_slot("last_question"),
+        topic=Topic.from_slot(tracker.get_slot("topic")),
         last_article=tracker.get_slot("last_article"),
         clarify_options=tuple(tracker.get_slot("clarify_options") or ()),
         chosen_article=next(tracker.get_latest_entity_values("article_id"), None),

@@ -56,7 +56,9 @@ class Shelf:
         self.asked.append(question)
         return Routing(self.routes) if self.routes else None
 
-    def sections(self, question: str, article_ids: Sequence[str]) -> list[Hit]:
+    def sections(
+        self, question: str, article_ids: Sequence[str], avoid: tuple[str, str] | None = None
+    ) -> list[Hit]:
         return [hit(a) for a in article_ids if a in TITLES]
 
     def search(self, question: str, k: int) -> list[Hit]:
@@ -241,7 +243,8 @@ def test_the_second_one_answers_from_the_second_article_offered() -> None:
     options = ("delivery-options", "shipping-costs")
     turn = Turn("the second one", "choose_article", clarify_options=options, last_question="q")
     plan = decide_choice(turn, Shelf())
-    assert plan.outcome == "article" and plan.slots == {"last_article": "shipping-costs"}
+    assert plan.outcome == "article" and plan.slots["last_article"] == "shipping-costs"
+    assert plan.slots["unresolved_turns"] == 0.0 and plan.slots["topic"]["question"] == "q"
     gone = decide_choice(Turn("", "choose_article", chosen_article="deleted"), Shelf())
     assert said(gone) == [replies.CANT_ANSWER]
 
