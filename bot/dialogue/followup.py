@@ -86,8 +86,13 @@ class Topic:
         return 0 < turn - self.turn <= MAX_DISTANCE
 
     def with_follow_up(self, text: str) -> str:
-        """The question to route for a follow-up: the topic's question, then the follow-up."""
-        return f"{self.question.rstrip()} {text.strip()}"
+        """The question to route for a follow-up: the follow-up, then what the topic's question
+        was about ("and how long does that take?" after a refund question: "... refund").
+
+        The follow-up leads: routed after the whole earlier question, it would be drowned by
+        it and answered with the same article again."""
+        about = " ".join(dict.fromkeys(subject_words(self.question)))
+        return f"{text.strip()} {about}".strip()
 
 
 def subject_words(text: str) -> list[str]:

@@ -179,11 +179,12 @@ def chunk_article(
     # A section is found by what it says and by what it is called: its heading, read in its
     # article ("Promo codes > Forgot to use a code?"), is embedded on its own, so a section
     # whose text is a long list of steps is still found by the question its heading names.
-    # These chunks choose a section within an article; they do not rank articles.
+    # The introduction is called by the article's title, so a question close to the title
+    # still gets the introduction. These chunks choose a section within an article; they do
+    # not rank articles.
     named: dict[str, Chunk] = {}
     for chunk in chunks:
-        if chunk.anchor and chunk.anchor not in named:
-            named[chunk.anchor] = chunk
+        named.setdefault(chunk.anchor, chunk)
     for first in named.values():
         chunks.append(
             Chunk(
