@@ -90,6 +90,7 @@ def turn_of(tracker: Tracker) -> Turn:
         flow_context=FlowContext.from_slot(tracker.get_slot("flow_context")),
         email=tracker.get_slot("email"),
         order_number=tracker.get_slot("order_number"),
+        order_number_before=slot_before_message(tracker, "order_number"),
         verified_email=tracker.get_slot("verified_email"),
         offer_reason=tracker.get_slot("handoff_offer_reason"),
         misses=int(float(tracker.get_slot("unresolved_turns") or 0)),
@@ -121,6 +122,19 @@ def render(dispatcher: CollectingDispatcher, plan: Plan) -> list[dict[str, Any]]
     say(dispatcher, plan.says)
     events = [SlotSet(name, value) for name, value in plan.slots.items()]
     return [*events, FollowupAction(plan.followup)] if plan.followup else events
+
+
+def slot_before_message(tracker: Tracker, name: str) -> Any:
+    """A slot's value as it was before the latest customer message (its entities may have set
+    it since: "and 814-7821" fills the order number the form was holding)."""
+    events = tracker.events
+    last_user = max((i for i, e in enumerate(events) if e.get("event") == "user"), default=-1)
+    for event in reversed(events[: max(last_user, 0)]):
+        if event.get("event") == "slot" and event.get("name") == name:
+            return event.get("value")
+        if event.get("event") == "restart" or event.get("event") == "session_started":
+            return None
+    return None
 
 
 def customer_turns(tracker: Tracker) -> int:

@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.account import email_from, find_email, retry_slot
-from actions.common import customer_turns, render, say, store
+from actions.common import customer_turns, render, say, slot_before_message, store
 from bot.dialogue import replies, results
 from bot.dialogue.flows import FlowContext, adds_another
 from bot.dialogue.plan import Say
@@ -49,7 +49,7 @@ class ValidateTrackOrderForm(FormValidationAction):
         text = tracker.latest_message.get("text") or ""
         number = extract_order_number(str(value or "")) or extract_order_number(text)
         if number:
-            current = tracker.get_slot("order_number")
+            current = slot_before_message(tracker, "order_number")
             if tracker.get_slot("requested_slot") == "email" and _adds(tracker, current, number):
                 # "and 814-7821 too": keep the first order, look this one up after it
                 return self._queue(dispatcher, tracker, current, text)

@@ -112,11 +112,11 @@ def decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
             meta = replies.meta("flow", intent, flow=flow)
             says = (Say(replies.BAD_ORDER_NUMBER, meta=meta),)
         given = {name: value for name, value in details.as_slots().items() if value}
-        added = _another_order(turn, details)
+        held, added = _another_order(turn, details)
         if added:
             # "and 814-7821 which seems late": the order asked about first is kept, this one
             # is looked up after it with the same email
-            given.pop("order_number")
+            given["order_number"] = held
             queued = tuple(dict.fromkeys((*context.queued, *added)))
             slots["flow_context"] = replace(context, queued=queued).to_slot()
             meta = replies.meta("flow", intent, flow=flow)
@@ -229,7 +229,7 @@ def _is_a_request(turn: Turn, knowledge: Knowledge, gate: Gate) -> bool:
 def _answered(hit: Hit, question: str, number: int) -> dict[str, Any]:
     """The slots of an article answer: what was answered (the topic a follow-up leans on), and
     no misses in a row any more."""
-    topic = Topic(question, number, hit.id, hit.anchor) if question else None
+    topic = Topic(question, number, hit.id, hit.anchor, hit.title) if question else None
     return {
         "last_article": hit.id,
         "unresolved_turns": 0.0,
@@ -315,12 +315,13 @@ def _start(
     }
 
 
-def _another_order(turn: Turn, details: Details) -> tuple[str, ...]:
-    """The order numbers a message adds to the one being tracked ("and 814-7821 too")."""
-    current = turn.order_number if valid_order_number(str(turn.order_number or "")) else None
+def _another_order(turn: Turn, details: Details) -> tuple[str | None, tuple[str, ...]]:
+    """The order being tracked, and the numbers a message adds to it ("and 814-7821 too")."""
+    held = turn.order_number_before or turn.order_number
+    current = held if valid_order_number(str(held or "")) else None
     if not current or not details.order_number or not adds_another(turn.text):
-        return ()
-    return tuple(n for n in (details.order_number, *details.more_orders) if n != current)
+        return current, ()
+    return current, tuple(n for n in (details.order_number, *details.more_orders) if n != current)
 
 
 def _resume(turn: Turn, flow: str | None) -> dict[str, Any]:

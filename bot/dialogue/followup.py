@@ -56,6 +56,7 @@ class Topic:
     turn: int  # the customer message (counted from 1) it was asked in
     article: str | None = None  # the article that answered it, if one did
     section: str | None = None  # that answer's section anchor
+    title: str | None = None  # that article's title
 
     @classmethod
     def from_slot(cls, value: Any) -> Topic | None:
@@ -68,6 +69,7 @@ class Topic:
                 turn=int(value["turn"]),
                 article=value.get("article"),
                 section=value.get("section"),
+                title=value.get("title"),
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -79,6 +81,7 @@ class Topic:
             "turn": self.turn,
             "article": self.article,
             "section": self.section,
+            "title": self.title,
         }
 
     def holds_for(self, turn: int) -> bool:
@@ -86,12 +89,14 @@ class Topic:
         return 0 < turn - self.turn <= MAX_DISTANCE
 
     def with_follow_up(self, text: str) -> str:
-        """The question to route for a follow-up: the follow-up, then what the topic's question
-        was about ("and how long does that take?" after a refund question: "... refund").
+        """The question to route for a follow-up: the follow-up, then what the topic was about,
+        in the customer's words and the answering article's title ("and how long does that
+        take? money back refund").
 
         The follow-up leads: routed after the whole earlier question, it would be drowned by
         it and answered with the same article again."""
-        about = " ".join(dict.fromkeys(subject_words(self.question)))
+        words = subject_words(self.question) + subject_words(self.title or "")
+        about = " ".join(dict.fromkeys(words))
         return f"{text.strip()} {about}".strip()
 
 

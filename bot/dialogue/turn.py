@@ -21,6 +21,7 @@ class Turn:
     flow_context: FlowContext | None = None
     email: str | None = None  # the forms' slots, as the message found them
     order_number: str | None = None
+    order_number_before: str | None = None  # the order number before this message filled it
     verified_email: str | None = None  # the email an order was found with in this conversation
     offer_reason: str | None = None  # why a person was offered, while the offer stands
     misses: int = 0  # unanswered messages (and 👎) in a row

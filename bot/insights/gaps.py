@@ -279,7 +279,8 @@ class _Index:
             candidates += [a for a in found[:CANDIDATES] if a not in candidates]
         best: tuple[float, str] | None = None
         for article_id in candidates:
-            chunks = reader.article_chunks(article_id)
+            # a section's heading chooses a section, it does not rank its article (as in search)
+            chunks = [c for c in reader.article_chunks(article_id) if c.kind != "heading"]
             if not chunks:
                 continue
             stored = np.vstack([reader.faiss.reconstruct(c.id) for c in chunks])

@@ -179,23 +179,23 @@ def chunk_article(
     # A section is found by what it says and by what it is called: its heading, read in its
     # article ("Promo codes > Forgot to use a code?"), is embedded on its own, so a section
     # whose text is a long list of steps is still found by the question its heading names.
-    # The introduction is called by the article's title, so a question close to the title
-    # still gets the introduction. These chunks choose a section within an article; they do
-    # not rank articles.
-    named: dict[str, Chunk] = {}
+    # The first chunk is also named by the article's title alone. These chunks choose a
+    # section within an article; they do not rank articles.
+    named: list[tuple[Chunk, tuple[str, ...]]] = [(chunks[0], ())] if chunks else []
     for chunk in chunks:
-        named.setdefault(chunk.anchor, chunk)
-    for first in named.values():
+        if chunk.heading_path and all(chunk.anchor != c.anchor or p == () for c, p in named):
+            named.append((chunk, chunk.heading_path))
+    for chunk, heading_path in named:
         chunks.append(
             Chunk(
                 id=chunk_id(article.id, len(chunks)),
                 article_id=article.id,
                 ordinal=len(chunks),
-                section=first.section,
-                anchor=first.anchor,
-                heading_path=first.heading_path,
-                text=first.text,
-                embed_text=" > ".join((article.title, *first.heading_path)),
+                section=chunk.section,
+                anchor=chunk.anchor,
+                heading_path=heading_path,
+                text=chunk.text,
+                embed_text=" > ".join((article.title, *heading_path)),
                 kind="heading",
             )
         )

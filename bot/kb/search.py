@@ -65,6 +65,20 @@ def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
     return flat[:limit].rsplit(" ", 1)[0] + "…"
 
 
+def _named_sections(scored: list[tuple[float, ChunkRow]]) -> dict[str, float]:
+    """Each section's score by its name: the title's for the first section, a heading's where it
+    matches the question better than the title does. Every heading is read after the title, so
+    a question close to the title is close to all of them; only what a heading adds counts."""
+    headings = [(s, c) for s, c in scored if c.kind == "heading"]
+    titles = [(s, c) for s, c in headings if not c.heading_path]
+    if not titles:
+        return {}
+    title, first = titles[0]
+    named = {c.anchor: s for s, c in headings if c.heading_path and s > title}
+    named[first.anchor] = max(named.get(first.anchor, title), title)
+    return named
+
+
 class KnowledgeBase:
     """Embeds questions and finds the best articles; safe to share between threads."""
 
@@ -212,7 +226,7 @@ class KnowledgeBase:
         query = vector.reshape(-1)
         scored = [(float(reader.faiss.reconstruct(c.id) @ query), c) for c in chunks]
         score = max(s for s, c in scored if c.kind != "heading")
-        named = {c.anchor: s for s, c in scored if c.kind == "heading"}
+        named = _named_sections(scored)
         # the section that answers: a title or question chunk only says which article, and an
         # introduction that only announces the sections after it ("these steps solve most
         # problems") is not an answer when one of those sections is there to give
