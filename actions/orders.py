@@ -75,7 +75,7 @@ class ValidateTrackOrderForm(FormValidationAction):
             FLOW, "started", customer_turns(tracker)
         )
         added = tuple(n for n in order_numbers_in(text) if n != current)
-        queued = tuple(dict.fromkeys((*context.queued, *added)))
+        queued = tuple(dict.fromkeys((*context.queued, current, *added)))
         meta = replies.meta("flow", flow=FLOW)
         say(dispatcher, [Say(replies.another_order(added), meta=meta)])
         slots: dict[str, Any] = {
@@ -121,14 +121,17 @@ class ActionTrackOrder(Action):
             return render(dispatcher, results.store_down(FLOW, cleared))
         turn = customer_turns(tracker)
         context = FlowContext.from_slot(tracker.get_slot("flow_context"))
-        queued = tuple(n for n in (context.queued if context else ()) if n != number)
+        # every order asked about in this flow, as written (the form keeps only one number)
+        others = [n for n in (context.queued if context else ()) if n != number]
+        try:
+            looked_up = [(n, store().find_order(n, email)) for n in others]
+        except StoreUnavailable:
+            looked_up = []
+        if order is None:
+            order = next((o for _, o in looked_up if o is not None), None)
+            looked_up = [(n, o) for n, o in looked_up if o is not order] + [(number, None)]
         if order is None:
             failures = int(float(tracker.get_slot("order_failures") or 0)) + 1
-            plan = results.order_not_found(number, email, failures, turn, queued)
+            plan = results.order_not_found(number, email, failures, turn, tuple(others))
             return render(dispatcher, plan)
-        try:
-            # the other orders asked about, with the email this one was just found with
-            others = [(n, store().find_order(n, email)) for n in queued]
-        except StoreUnavailable:
-            others = []
-        return render(dispatcher, results.order_found(order, email, turn, others))
+        return render(dispatcher, results.order_found(order, email, turn, looked_up))

@@ -357,7 +357,7 @@ def test_two_order_numbers_in_one_message_are_both_looked_up() -> None:
         GATE,
     )
     assert plan.slots["order_number"] == "282-8129"
-    assert plan.slots["flow_context"]["queued"] == ["814-7821"]
+    assert plan.slots["flow_context"]["queued"] == ["282-8129", "814-7821"]
 
 
 def test_an_order_added_while_the_email_is_asked_for_keeps_the_first() -> None:
@@ -366,7 +366,7 @@ def test_an_order_added_while_the_email_is_asked_for_keeps_the_first() -> None:
     turn = Turn(**{**turn.__dict__, "order_number": "814-7821", "order_number_before": "282-8129"})
     plan = decide(turn, Shelf([intent("track_order")]), GATE)
     assert plan.slots["order_number"] == "282-8129"
-    assert plan.slots["flow_context"]["queued"] == ["814-7821"]
+    assert plan.slots["flow_context"]["queued"] == ["282-8129", "814-7821"]
     assert said(plan) == [replies.another_order(("814-7821",))]
 
 

@@ -117,7 +117,7 @@ def decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
             # "and 814-7821 which seems late": the order asked about first is kept, this one
             # is looked up after it with the same email
             given["order_number"] = held
-            queued = tuple(dict.fromkeys((*context.queued, *added)))
+            queued = tuple(dict.fromkeys((*context.queued, held, *added)))
             slots["flow_context"] = replace(context, queued=queued).to_slot()
             meta = replies.meta("flow", intent, flow=flow)
             says = (*says, Say(replies.another_order(added), meta=meta))
@@ -305,7 +305,9 @@ def _start(
     the email an order was already found with, for another order)."""
     if flow not in FLOWS:
         return {"route": flow}
-    queued = details.more_orders if flow == "track_order" else ()
+    # every number of the message, as written: the form keeps only one of them
+    several = flow == "track_order" and details.more_orders
+    queued = (details.order_number, *details.more_orders) if several else ()
     return {
         "route": flow,
         **starting_slots(flow, details, context, turn, verified_email),
