@@ -14,6 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.conversations import transcript_lines
 from bot.dialogue.answers import Gate
 from bot.dialogue.flows import FlowContext
+from bot.dialogue.followup import Topic
 from bot.dialogue.knowledge import IndexKnowledge
 from bot.dialogue.plan import Plan, Say
 from bot.dialogue.turn import Turn
@@ -152,10 +153,14 @@ def turn_of(tracker: Tracker) -> Turn:
         flow_context=FlowContext.from_slot(tracker.get_slot("flow_context")),
         email=tracker.get_slot("email"),
         order_number=tracker.get_slot("order_number"),
+        order_number_before=slot_before_message(tracker, "order_number"),
+        verified_email=tracker.get_slot("verified_email"),
         offer_reason=tracker.get_slot("handoff_offer_reason"),
         misses=int(float(tracker.get_slot("unresolved_turns") or 0)),
+        person_offered=bool(tracker.get_slot("person_offered")),
         tried=tuple(tracker.get_slot("kb_articles_tried") or ()),
         last_question=tracker.get_slot("last_question"),
+        topic=Topic.from_slot(tracker.get_slot("topic")),
         last_article=tracker.get_slot("last_article"),
         clarify_options=tuple(tracker.get_slot("clarify_options") or ()),
         chosen_article=next(tracker.get_latest_entity_values("article_id"), None),
@@ -180,6 +185,19 @@ def render(dispatcher: CollectingDispatcher, plan: Plan) -> list[dict[str, Any]]
     say(dispatcher, plan.says)
     events = [SlotSet(name, value) for name, value in plan.slots.items()]
     return [*events, FollowupAction(plan.followup)] if plan.followup else events
+
+
+def slot_before_message(tracker: Tracker, name: str) -> Any:
+    """A slot's value as it was before the latest customer message (its entities may have set
+    it since: "and 814-7821" fills the order number the form was holding)."""
+    events = tracker.events
+    last_user = max((i for i, e in enumerate(events) if e.get("event") == "user"), default=-1)
+    for event in reversed(events[: max(last_user, 0)]):
+        if event.get("event") == "slot" and event.get("name") == name:
+            return event.get("value")
+        if event.get("event") == "restart" or event.get("event") == "session_started":
+            return None
+    return None
 
 
 def customer_turns(tracker: Tracker) -> int:

@@ -56,7 +56,9 @@ class Shelf:
         self.asked.append(question)
         return Routing(self.routes) if self.routes else None
 
-    def sections(self, question: str, article_ids: Sequence[str]) -> list[Hit]:
+    def sections(
+        self, question: str, article_ids: Sequence[str], avoid: tuple[str, str] | None = None
+    ) -> list[Hit]:
         return [hit(a) for a in article_ids if a in TITLES]
 
     def search(self, question: str, k: int) -> list[Hit]:
@@ -248,6 +250,7 @@ def test_the_second_one_answers_from_the_second_article_offered() -> None:
     # a conversation from before flows were offered kept bare article ids
     old = Turn("the second one", "choose_article", clarify_options=("returns", "refund-status"))
     assert decide_choice(old, Shelf()).slots["last_article"] == "refund-status"
+    assert plan.slots["unresolved_turns"] == 0.0 and plan.slots["topic"]["question"] == "q"
     gone = decide_choice(Turn("", "choose_article", chosen_article="deleted"), Shelf())
     assert said(gone) == [replies.CANT_ANSWER]
 
@@ -312,3 +315,77 @@ def test_only_the_renderer_speaks_to_the_dispatcher() -> None:
         if isinstance(node, ast.Attribute) and node.attr == "utter_message"
     }
     assert speakers == {"common.py"}
+
+
+def test_misses_are_counted_in_a_row_and_an_answer_starts_again() -> None:
+    unknown = Shelf([article("returns", 0.2, nearest=0.1)])
+    answered = decide(
+        Turn("how long do refunds take", misses=1), Shelf([article("refund-status", 0.9)]), GATE
+    )
+    assert answered.outcome == "article" and answered.slots["unresolved_turns"] == 0.0
+    after_an_answer = decide(Turn("what's the airspeed of a swallow", misses=0), unknown, GATE)
+    assert said(after_an_answer) == [replies.CANT_ANSWER]  # one miss after an answer: no offer
+
+
+def test_a_person_is_offered_once_then_a_miss_shows_the_button_instead() -> None:
+    unknown = Shelf([article("returns", 0.2, nearest=0.1)])
+    offered = decide(Turn("how do i fix my carburetor", misses=1), unknown, GATE)
+    assert said(offered) == [replies.CANT_ANSWER, replies.OFFER_HUMAN]
+    assert offered.slots["person_offered"] is True
+    again = decide(Turn("what about my boat", misses=2, person_offered=True), unknown, GATE)
+    assert said(again) == [replies.CANT_ANSWER]  # not the same question a second time
+    assert [b.payload for b in again.says[0].buttons] == ["/request_human"]
+    assert again.slots["handoff_offer_reason"] == "low_confidence"  # a "yes" still accepts
+    down = decide_feedback(
+        Turn("👎", "feedback_not_helpful", misses=1, person_offered=True), unknown, GATE
+    )
+    assert replies.OFFER_HUMAN not in said(down)
+
+
+def test_another_order_uses_the_email_already_verified_in_the_conversation() -> None:
+    found = FlowContext("track_order", "found", 2, "ana@example.com", "282-8129")
+    turn = Turn(
+        "and 814-7821 which seems late",
+        "track_order",
+        number=4,
+        flow_context=found,
+        verified_email="ana@example.com",
+    )
+    plan = decide(turn, Shelf([intent("track_order")]), GATE)
+    assert plan.slots["route"] == "track_order" and plan.slots["order_number"] == "814-7821"
+    assert plan.slots["email"] == "ana@example.com"  # not asked for again
+
+
+def test_two_order_numbers_in_one_message_are_both_looked_up() -> None:
+    plan = decide(
+        Turn("where are 282-8129 and 814-7821?", "track_order"),
+        Shelf([intent("track_order")]),
+        GATE,
+    )
+    assert plan.slots["order_number"] == "282-8129"
+    assert plan.slots["flow_context"]["queued"] == ["282-8129", "814-7821"]
+
+
+def test_an_order_added_while_the_email_is_asked_for_keeps_the_first() -> None:
+    turn = in_a_form("track_order", "and 814-7821 which seems late", "track_order")
+    # the message's entity has already filled the slot; the form held 282-8129 before it
+    turn = Turn(**{**turn.__dict__, "order_number": "814-7821", "order_number_before": "282-8129"})
+    plan = decide(turn, Shelf([intent("track_order")]), GATE)
+    assert plan.slots["order_number"] == "282-8129"
+    assert plan.slots["flow_context"]["queued"] == ["282-8129", "814-7821"]
+    assert said(plan) == [replies.another_order(("814-7821",))]
+
+
+def test_each_order_looked_up_is_named_in_its_answer() -> None:
+    first = Order(
+        "282-8129", "shipped", "UPS", "https://t/1", dt.date(2026, 11, 24), dt.date(2026, 11, 1), 1
+    )
+    late = Order(
+        "814-7821", "delayed", "UPS", "https://t/2", dt.date(2026, 11, 28), dt.date(2026, 11, 2), 1
+    )
+    plan = results.order_found(
+        first, "ana@example.com", 3, [("814-7821", late), ("999-0000", None)]
+    )
+    texts = said(plan)
+    assert texts[0].startswith("Order **282-8129**") and texts[1].startswith("Order **814-7821**")
+    assert "999-0000" in texts[2] and plan.slots["verified_email"] == "ana@example.com"

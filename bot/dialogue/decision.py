@@ -12,6 +12,7 @@ build the Turn from Rasa's tracker and render the Plan.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from bot.dialogue import replies
@@ -24,6 +25,7 @@ from bot.dialogue.flows import (
     FLOWS,
     Details,
     FlowContext,
+    adds_another,
     declines,
     details_in,
     looks_like_a_bad_order_number,
@@ -32,6 +34,7 @@ from bot.dialogue.flows import (
     starting_slots,
     without_reply_words,
 )
+from bot.dialogue.followup import Topic, is_follow_up, subject_words
 from bot.dialogue.knowledge import Knowledge
 from bot.dialogue.plan import Plan, Say
 from bot.dialogue.results import offering_a_person
@@ -68,6 +71,10 @@ def decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
     routing = _routing(turn, question, knowledge)
     if routing is None:
         return _by_search(turn, knowledge)
+    avoid = None
+    if turn.topic and turn.topic.holds_for(turn.number) and not turn.is_payload:
+        # "and how long does that take?": routed with the question it follows
+        question, routing, avoid = _with_topic(question, turn.topic, routing, knowledge, gate)
     slots: dict[str, Any] = {
         "last_question": question,
         "last_routing": routing.to_dict(),
@@ -102,10 +109,22 @@ def decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
             meta = replies.meta("flow", intent, flow=flow)
             says = (Say(replies.BAD_ORDER_NUMBER, meta=meta),)
         given = {name: value for name, value in details.as_slots().items() if value}
+        held, added = _another_order(turn, details)
+        if added:
+            # "and 814-7821 which seems late": the order asked about first is kept, this one
+            # is looked up after it with the same email
+            given["order_number"] = held
+            queued = tuple(dict.fromkeys((*context.queued, held, *added)))
+            slots["flow_context"] = replace(context, queued=queued).to_slot()
+            meta = replies.meta("flow", intent, flow=flow)
+            says = (*says, Say(replies.another_order(added), meta=meta))
         return Plan("flow", says, {**slots, **_resume(turn, flow), **given})
     if flow is not None:
         outcome = "handoff" if flow == "handoff" else "flow"
-        return Plan(outcome, (), {**slots, **_start(flow, details, context, turn.number)})
+        if outcome == "flow":
+            slots["unresolved_turns"] = 0.0  # a flow under way ends a run of misses
+        started_slots = _start(flow, details, context, turn.number, turn.verified_email)
+        return Plan(outcome, (), {**slots, **started_slots})
     if choice.outcome == "intent" and choice.top.intent == "out_of_scope":
         # a message the router knows is outside what a store does: a miss like any other,
         # unless it asks about something the catalogue has (the router knows no product)
@@ -117,11 +136,13 @@ def decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
             return Plan("reply", (said,), {**slots, **_resume(turn, context.flow)})
         return Plan("reply", (said,), slots)
     articles = [r.article_id for r in choice.routes if r.article_id]
-    hits = knowledge.sections(question, articles)
+    hits = knowledge.sections(question, articles, avoid)
     slots["kb_articles_tried"] = _tried(turn, hits)
+    slots["topic"] = Topic(question, turn.number).to_slot()
     if choice.outcome == "article" and hits:
         said = article_reply(hits[0], intent, choice.top.probability)
-        return Plan("article", (said,), {**slots, "last_article": hits[0].id})
+        # an answer ends a run of misses: the next miss is the first again
+        return Plan("article", (said,), {**slots, **_answered(hits[0], question, turn.number)})
     if choice.outcome == "clarify":
         found = {h.id: h for h in hits}
         options: list[Hit | str] = [
@@ -147,7 +168,7 @@ def decide_feedback(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
         return Plan("feedback", (said,), {"unresolved_turns": 0.0})
     misses = turn.misses + 1
     slots: dict[str, Any] = {"unresolved_turns": float(misses)}
-    if misses >= 2:
+    if misses >= 2 and not turn.person_offered:
         return offering_a_person("feedback", intent, "negative_feedback", slots=slots)
     said = Say(
         replies.DID_NOT_HELP,
@@ -210,16 +231,18 @@ def _take(turn: Turn, knowledge: Knowledge, picked: str) -> Plan:
             said = Say(replies.CANT_ANSWER, meta=replies.meta("fallback", "choose_article"))
             return Plan("cant_answer", (said,), slots)
         said = article_reply(hits[0], "choose_article", hits[0].score)
-        return Plan("article", (said,), {**slots, "last_article": hits[0].id})
+        # an answer ends a run of misses: the next miss is the first again
+        return Plan("article", (said,), {**slots, **_answered(hits[0], question, turn.number)})
     flow = FLOW_ROUTES.get(picked[len(INTENT) :])
     if flow is None:
         return _something_else(turn)
     slots["handoff_offer_reason"] = None
+    slots["unresolved_turns"] = 0.0  # a choice taken ends a run of misses
     if flow == "handoff":
         return Plan("handoff", (), {**slots, "route": "handoff"})
     details = details_in(question)
-    outcome = "flow"
-    return Plan(outcome, (), {**slots, **_start(flow, details, turn.flow_context, turn.number)})
+    started = _start(flow, details, turn.flow_context, turn.number, turn.verified_email)
+    return Plan("flow", (), {**slots, **started})
 
 
 def _something_else(turn: Turn) -> Plan:
@@ -261,7 +284,7 @@ def _by_search(turn: Turn, knowledge: Knowledge) -> Plan:
     top = decision.top
     if decision.outcome == "article":
         said = article_reply(top, turn.intent, top.score)
-        return Plan("article", (said,), {**slots, "last_article": top.id})
+        return Plan("article", (said,), {**slots, **_answered(top, turn.text, turn.number)})
     if decision.outcome == "clarify":
         said = clarify_reply(decision.hits, turn.intent, top.score)
         return Plan("clarify", (said,), {**slots, "clarify_options": [h.id for h in decision.hits]})
@@ -281,8 +304,45 @@ def _is_a_request(turn: Turn, knowledge: Knowledge, gate: Gate) -> bool:
     )
 
 
+def _answered(hit: Hit, question: str, number: int) -> dict[str, Any]:
+    """The slots of an article answer: what was answered (the topic a follow-up leans on), and
+    no misses in a row any more."""
+    topic = Topic(question, number, hit.id, hit.anchor, hit.title) if question else None
+    return {
+        "last_article": hit.id,
+        "unresolved_turns": 0.0,
+        "topic": topic.to_slot() if topic else None,
+    }
+
+
+def _with_topic(
+    text: str, topic: Topic, routing: Routing, knowledge: Knowledge, gate: Gate
+) -> tuple[str, Routing, tuple[str, str] | None]:
+    """A follow-up's question, routing and the section not to quote again.
+
+    A message that only makes sense after the last question ("and how long does that take?")
+    is routed together with it, and the section that answered it is not quoted again; one
+    that says what it wants on its own (small talk, "a person please", "what about gift
+    cards?" answered from its own article) is left as it is.
+    """
+    if not is_follow_up(text):
+        return text, routing, None
+    alone = choose(routing, gate)
+    if alone.outcome == "intent" and alone.top.intent not in {"out_of_scope", "chitchat"}:
+        return text, routing, None
+    if alone.outcome == "article" and subject_words(text):
+        return text, routing, None
+    joined = topic.with_follow_up(text)
+    together = knowledge.route(joined)
+    if together is None:
+        return text, routing, None
+    avoid = (topic.article, topic.section or "") if topic.article else None
+    return joined, together, avoid
+
+
 def _cant_answer(turn: Turn, top: Route | Hit | None, slots: dict[str, Any]) -> Plan:
-    """Say we can't answer; the second miss in a row, offer a person."""
+    """Say we can't answer; the second miss in a row, offer a person once in the conversation,
+    and after that a refusal carries the button instead of the same question again."""
     if isinstance(top, Route):
         score, top_article = top.probability, top.article_id or top.label
     elif isinstance(top, Hit):
@@ -290,8 +350,12 @@ def _cant_answer(turn: Turn, top: Route | Hit | None, slots: dict[str, Any]) -> 
     else:
         score, top_article = None, None
     misses = turn.misses + 1
-    said = replies.cant_answer(turn.intent, score, top_article)
     slots = {**slots, "unresolved_turns": float(misses)}
+    if turn.person_offered:
+        # asked once already: the refusal offers the button, and a "yes" still accepts
+        said = replies.cant_answer(turn.intent, score, top_article, with_button=True)
+        return Plan("cant_answer", (said,), {**slots, "handoff_offer_reason": "low_confidence"})
+    said = replies.cant_answer(turn.intent, score, top_article)
     if misses >= 2:
         return offering_a_person("cant_answer", turn.intent, "low_confidence", (said,), slots)
     return Plan("cant_answer", (said,), slots)
@@ -308,17 +372,36 @@ def _ask_what_for(turn: Turn, details: Details, slots: dict[str, Any]) -> Plan:
     return Plan("ask_details", (said,), {**slots, "flow_context": kept.to_slot()})
 
 
-def _start(flow: str, details: Details, context: FlowContext | None, turn: int) -> dict[str, Any]:
-    """Set a flow off with the details of this request only (no slot from an earlier flow)."""
+def _start(
+    flow: str,
+    details: Details,
+    context: FlowContext | None,
+    turn: int,
+    verified_email: str | None = None,
+) -> dict[str, Any]:
+    """Set a flow off with the details of this request only (no slot from an earlier flow but
+    the email an order was already found with, for another order)."""
     if flow not in FLOWS:
         return {"route": flow}
+    # every number of the message, as written: the form keeps only one of them
+    several = flow == "track_order" and details.more_orders
+    queued = (details.order_number, *details.more_orders) if several else ()
     return {
         "route": flow,
-        **starting_slots(flow, details, context, turn),
+        **starting_slots(flow, details, context, turn, verified_email),
         "form_tries": 0.0,
         "flow_failed": None,
-        "flow_context": FlowContext(flow, "started", turn).to_slot(),
+        "flow_context": FlowContext(flow, "started", turn, queued=queued).to_slot(),
     }
+
+
+def _another_order(turn: Turn, details: Details) -> tuple[str | None, tuple[str, ...]]:
+    """The order being tracked, and the numbers a message adds to it ("and 814-7821 too")."""
+    held = turn.order_number_before or turn.order_number
+    current = held if valid_order_number(str(held or "")) else None
+    if not current or not details.order_number or not adds_another(turn.text):
+        return current, ()
+    return current, tuple(n for n in (details.order_number, *details.more_orders) if n != current)
 
 
 def _resume(turn: Turn, flow: str | None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bot.store.base import extract_email, extract_order_number, valid_email
+from bot.store.base import extract_email, extract_order_number, order_numbers_in, valid_email
 
 FLOWS = ("reset_password", "track_order")
 # What a flow needs from the customer, in the order the form asks.
@@ -26,6 +26,7 @@ class Details:
 
     email: str | None = None
     order_number: str | None = None
+    more_orders: tuple[str, ...] = ()  # other order numbers in the same message, in order
 
     def __bool__(self) -> bool:
         return bool(self.email or self.order_number)
@@ -42,10 +43,24 @@ def details_in(text: str, entities: list[dict] | None = None) -> Details:
     number = extract_order_number(found.get("order_number") or "") or extract_order_number(
         text or ""
     )
+    more = tuple(n for n in order_numbers_in(text or "") if n != number)
     return Details(
         email.strip().lower() if email and valid_email(email) else None,
         number,
+        more if number else (),
     )
+
+
+# "and 814-7821 too", "also 123-4567": another order besides the one being looked up
+ANOTHER = re.compile(
+    r"^\W*(?:and|also|plus|what about|how about)\b|\b(?:too|as well|another|both|also|other)\b",
+    re.IGNORECASE,
+)
+
+
+def adds_another(text: str) -> bool:
+    """Whether a message with an order number adds an order rather than correcting one."""
+    return bool(ANOTHER.search(text or ""))
 
 
 def looks_like_a_bad_order_number(text: str) -> bool:
@@ -64,6 +79,7 @@ class FlowContext:
     turn: int  # the customer message (counted from 1) it belongs to
     email: str | None = None
     order_number: str | None = None
+    queued: tuple[str, ...] = ()  # more orders to look up after this one, with the same email
 
     @classmethod
     def from_slot(cls, value: Any) -> FlowContext | None:
@@ -77,6 +93,7 @@ class FlowContext:
                 turn=int(value["turn"]),
                 email=value.get("email"),
                 order_number=value.get("order_number"),
+                queued=tuple(str(n) for n in value.get("queued") or ()),
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -89,6 +106,7 @@ class FlowContext:
             "turn": self.turn,
             "email": self.email,
             "order_number": self.order_number,
+            "queued": list(self.queued),
         }
 
 
@@ -108,12 +126,18 @@ def correction(context: FlowContext | None, details: Details, turn: int) -> str 
 
 
 def starting_slots(
-    flow: str, details: Details, context: FlowContext | None, turn: int
+    flow: str,
+    details: Details,
+    context: FlowContext | None,
+    turn: int,
+    verified_email: str | None = None,
 ) -> dict[str, str | None]:
     """The form slots a flow starts with: this message's details, else ones given just before.
 
     Details given in the customer's previous message (on their own, or as the uncorrected half
-    of a failed lookup) are carried over; nothing older is.
+    of a failed lookup) are carried over; nothing older is, except the email an order was
+    found with in this conversation (`verified_email`), which another order's lookup uses
+    rather than asking for it again.
     """
     slots: dict[str, str | None] = {name: None for name in ("email", "order_number")}
     recent = context is not None and context.turn == turn - 1
@@ -122,6 +146,8 @@ def starting_slots(
     for name, value in details.as_slots().items():
         if value:
             slots[name] = value
+    if flow == "track_order" and not slots["email"] and verified_email:
+        slots["email"] = verified_email
     if flow not in NEEDS:
         return {}
     # a slot this flow does not need is cleared, so no other flow's value lingers

@@ -21,8 +21,11 @@ class Knowledge(Protocol):
         """The router's candidates for a message (None when the index has no router)."""
         ...
 
-    def sections(self, question: str, article_ids: Sequence[str]) -> list[Hit]:
-        """The section of each article that best answers the question (unknown ids left out)."""
+    def sections(
+        self, question: str, article_ids: Sequence[str], avoid: tuple[str, str] | None = None
+    ) -> list[Hit]:
+        """The section of each article that best answers the question (unknown ids left out);
+        `avoid` (article, anchor): another section of that article when it has one."""
         ...
 
     def search(self, question: str, k: int) -> list[Hit]:
@@ -55,9 +58,16 @@ class IndexKnowledge:
             question, self.intent_ranking, self.nlu_weight, vector=self._vector(question)
         )
 
-    def sections(self, question: str, article_ids: Sequence[str]) -> list[Hit]:
-        """The section of each article that best answers the question (unknown ids left out)."""
-        hits = [self.kb.best_section(question, a, self._vectors.get(question)) for a in article_ids]
+    def sections(
+        self, question: str, article_ids: Sequence[str], avoid: tuple[str, str] | None = None
+    ) -> list[Hit]:
+        """The section of each article that best answers the question (unknown ids left out);
+        `avoid` (article, anchor): another section of that article when it has one."""
+        vector = self._vectors.get(question)
+        hits = [
+            self.kb.best_section(question, a, vector, avoid[1] if avoid and avoid[0] == a else None)
+            for a in article_ids
+        ]
         return [h for h in hits if h is not None]
 
     def search(self, question: str, k: int) -> list[Hit]:

@@ -102,6 +102,11 @@ ORDER_NOT_FOUND = (
     "is in your confirmation email, and the email must be the one you ordered with. If one of "
     "them had a typo, just send me the right one."
 )
+ANOTHER_ORDER = "Got it: I'll check order {numbers} too, with the same email."
+OTHER_ORDER_NOT_FOUND = (
+    "I couldn't find order **{number}** with that email; if it was placed with another email, "
+    "send me that order number and that email."
+)
 STORE_DOWN = (
     "Sorry, I can't reach our order system right now. I can pass you to a person who can help."
 )
@@ -207,9 +212,17 @@ def offer_person(intent: str | None, reason: str) -> Say:
     )
 
 
-def cant_answer(intent: str | None, score: float | None, top_article: str | None) -> Say:
-    """The refusal; the top candidate is kept (not cited) so `bot eval calibrate` can replay it."""
-    return Say(CANT_ANSWER, meta=meta("fallback", intent, None, score, top_article=top_article))
+def cant_answer(
+    intent: str | None, score: float | None, top_article: str | None, with_button: bool = False
+) -> Say:
+    """The refusal; the top candidate is kept (not cited) so `bot eval calibrate` can replay it.
+    Once a person was offered in the conversation, the refusal carries the button instead of
+    the offer's question again (`with_button`)."""
+    return Say(
+        CANT_ANSWER,
+        buttons=(TALK_TO_A_PERSON,) if with_button else (),
+        meta=meta("fallback", intent, None, score, top_article=top_article),
+    )
 
 
 def queue_place(position: int | None, agent_replied: bool = False) -> str:
@@ -272,6 +285,11 @@ def reset_text(email: str, again: bool, rate_limited: bool, link: str | None) ->
 
 def _date(day: dt.date) -> str:
     return f"{day:%A}, {day:%B} {day.day}"
+
+
+def another_order(numbers: tuple[str, ...]) -> str:
+    """Acknowledge orders added while the first one's email is asked for."""
+    return ANOTHER_ORDER.format(numbers=" and ".join(f"**{n}**" for n in numbers))
 
 
 def order_status_text(order: Order) -> str:

@@ -6,6 +6,7 @@ cannot complete offers a person.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from bot.dialogue import replies
@@ -26,9 +27,11 @@ def offering_a_person(
     says: tuple[Say, ...] = (),
     slots: dict[str, Any] | None = None,
 ) -> Plan:
-    """What is said, then the offer of a person; a "yes" accepts it for this reason."""
+    """What is said, then the offer of a person; a "yes" accepts it for this reason. The offer is
+    remembered (`person_offered`) so a later miss offers the button, not the same question."""
     offer = replies.offer_person(intent, reason)
-    return Plan(outcome, (*says, offer), {**(slots or {}), "handoff_offer_reason": reason})
+    slots = {**(slots or {}), "handoff_offer_reason": reason, "person_offered": True}
+    return Plan(outcome, (*says, offer), slots)
 
 
 def flow_failed(flow: str, slots: dict[str, Any]) -> Plan:
@@ -87,13 +90,16 @@ def reset_troubleshooting(hit: Hit | None) -> Plan:
     return Plan("flow_result", (*says, still), {"handoff_offer_reason": "flow_failure"})
 
 
-def order_not_found(number: str, email: str, failures: int, turn: int) -> Plan:
-    """No such order with that email (the same either way); the second time, offer a person."""
+def order_not_found(
+    number: str, email: str, failures: int, turn: int, queued: tuple[str, ...] = ()
+) -> Plan:
+    """No such order with that email (the same either way); the second time, offer a person.
+    Orders queued behind it wait for a corrected email or number."""
     said = Say(
         replies.ORDER_NOT_FOUND.format(number=number),
         meta=replies.meta("flow", "track_order", flow="track_order", result="not_found"),
     )
-    tried = FlowContext("track_order", "not_found", turn, email, number)
+    tried = FlowContext("track_order", "not_found", turn, email, number, queued)
     slots = {
         "order_number": None,
         "email": None,
@@ -105,9 +111,9 @@ def order_not_found(number: str, email: str, failures: int, turn: int) -> Plan:
     return Plan("flow_result", (said,), slots)
 
 
-def order_found(order: Order, email: str, turn: int) -> Plan:
-    """The order's status and what happens next; the pair is now verified for an agent."""
-    said = Say(
+def _status(order: Order) -> Say:
+    """One order's status, naming the order (a conversation may ask about several)."""
+    return Say(
         replies.order_status_text(order),
         meta=replies.meta(
             "flow",
@@ -116,7 +122,28 @@ def order_found(order: Order, email: str, turn: int) -> Plan:
             result="found",
             status=order.status,
             tracking_url=order.tracking_url,
+            order_number=order.number,
         ),
+    )
+
+
+def order_found(
+    order: Order, email: str, turn: int, others: Sequence[tuple[str, Order | None]] = ()
+) -> Plan:
+    """The order's status and what happens next; the pair is now verified for an agent. The
+    other orders asked about with it (`others`, looked up with the same email) follow, each
+    named, found or not."""
+    said = _status(order)
+    more = tuple(
+        _status(other)
+        if other
+        else Say(
+            replies.OTHER_ORDER_NOT_FOUND.format(number=number),
+            meta=replies.meta(
+                "flow", "track_order", flow="track_order", result="not_found", order_number=number
+            ),
+        )
+        for number, other in others
     )
     found = FlowContext("track_order", "found", turn, email, order.number)
     slots = {
@@ -128,4 +155,4 @@ def order_found(order: Order, email: str, turn: int) -> Plan:
         "order_failures": 0.0,
         "flow_context": found.to_slot(),
     }
-    return Plan("flow_result", (said,), slots)
+    return Plan("flow_result", (said, *more), slots)

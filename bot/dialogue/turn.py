@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.dialogue.flows import FlowContext
+from bot.dialogue.followup import Topic
 
 
 @dataclass(frozen=True)
@@ -20,10 +21,14 @@ class Turn:
     flow_context: FlowContext | None = None
     email: str | None = None  # the forms' slots, as the message found them
     order_number: str | None = None
+    order_number_before: str | None = None  # the order number before this message filled it
+    verified_email: str | None = None  # the email an order was found with in this conversation
     offer_reason: str | None = None  # why a person was offered, while the offer stands
     misses: int = 0  # unanswered messages (and 👎) in a row
+    person_offered: bool = False  # the bot has asked once whether they want a person
     tried: tuple[dict[str, Any], ...] = ()  # the articles offered so far (for a handoff)
     last_question: str | None = None
+    topic: Topic | None = None  # the last question asked and the section that answered it
     last_article: str | None = None
     clarify_options: tuple[str, ...] = ()
     chosen_article: str | None = None  # the article a clarify button names

@@ -20,6 +20,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Literal
 
 from bot.dialogue.answers import Gate, choose
+from bot.insights.questions import is_real_question
 from bot.kb.loader import ID_PATTERN, MAX_QUESTION_CHARS
 
 if TYPE_CHECKING:
@@ -56,6 +57,11 @@ CANDIDATES = 5  # articles per question from which the closest article is chosen
 # pickup, 0.61 to "How do I place an order?" for its "my order"; gift receipts, 0.64 to
 # invoices), each missing 2 of the 9; 0.65 called none close but missed 6 of the 9.
 CLOSE_SCORE = 0.60
+# A question about what something costs (grouped only with other price questions).
+PRICE = re.compile(
+    r"\b(?:how much|price[sd]?|pricing|costs?|cheap(?:er|est)?|expensive|afford)\b|[$£€]\s?\d",
+    re.IGNORECASE,
+)
 QUESTION_WORDS = frozenset(
     {"am", "are", "can", "could", "did", "do", "does", "has", "have", "how", "is", "may"}
     | {"should", "was", "were", "what", "when", "where", "which", "who", "why", "will", "would"}
@@ -116,7 +122,8 @@ def find_gaps(
         return []
     vectors = kb.embedder.encode([t.text for t in texts])
     clusters: dict[int, list[int]] = defaultdict(list)
-    for i, label in enumerate(_cluster(vectors).tolist()):
+    asks_price = [bool(PRICE.search(t.text)) for t in texts]
+    for i, label in enumerate(_cluster(vectors, asks_price).tolist()):
         clusters[label].append(i)
 
     ranked = []
@@ -173,8 +180,8 @@ def _distinct_texts(questions: list[Question]) -> list[_Text]:
     seen: set[tuple[str, str]] = set()
     for q in sorted(questions, key=lambda q: q.at):
         norm = _normalised(q.text)
-        if not norm or (q.conversation_id, norm) in seen:
-            continue
+        if not norm or (q.conversation_id, norm) in seen or not is_real_question(q.text):
+            continue  # keyboard mash and fuzz are nobody's missing article
         seen.add((q.conversation_id, norm))
         found.setdefault(norm, _Text(" ".join(q.text.split()), [])).asked.append(q)
     return list(found.values())
@@ -185,21 +192,33 @@ def _normalised(text: str) -> str:
     return " ".join(text.casefold().split()).strip(" ?!.")
 
 
-def _cluster(vectors: np.ndarray) -> np.ndarray:
-    """A group label per (normalised) vector: average-linkage clusters by cosine distance."""
+def _cluster(vectors: np.ndarray, asks_price: list[bool] | None = None) -> np.ndarray:
+    """A group label per (normalised) vector: average-linkage clusters by cosine distance.
+
+    What something costs is a need of its own: a price question and another question about
+    the same product ("how much is the oak table" / "spare legs for the oak table") share their
+    product words, which the embedding weighs heavily, but not what the writer must answer; the
+    two are kept apart (`asks_price`, one flag per vector).
+    """
     import numpy as np
 
     if len(vectors) < 2:
         return np.zeros(len(vectors), dtype=int)
     from sklearn.cluster import AgglomerativeClustering
 
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    distances = np.clip(1.0 - unit @ unit.T, 0.0, 2.0)
+    if asks_price is not None:
+        price = np.array(asks_price, dtype=bool)
+        distances[price[:, None] != price[None, :]] = 2.0  # the farthest two vectors can be
+    np.fill_diagonal(distances, 0.0)
     model = AgglomerativeClustering(
         n_clusters=None,
-        metric="cosine",
+        metric="precomputed",
         linkage="average",
         distance_threshold=DISTANCE_THRESHOLD,
     )
-    return model.fit_predict(vectors)
+    return model.fit_predict(distances)
 
 
 class _Index:
@@ -260,7 +279,8 @@ class _Index:
             candidates += [a for a in found[:CANDIDATES] if a not in candidates]
         best: tuple[float, str] | None = None
         for article_id in candidates:
-            chunks = reader.article_chunks(article_id)
+            # a section's heading chooses a section, it does not rank its article (as in search)
+            chunks = [c for c in reader.article_chunks(article_id) if c.kind != "heading"]
             if not chunks:
                 continue
             stored = np.vstack([reader.faiss.reconstruct(c.id) for c in chunks])

@@ -12,7 +12,7 @@ from bot.kb.loader import Article, Section
 TokenCounter = Callable[[str], int]
 
 # Bump when chunking or embed-text logic changes: indexes built by older logic re-embed fully.
-CHUNKER_VERSION = 5
+CHUNKER_VERSION = 6
 SPECIAL_TOKENS = 2  # [CLS] and [SEP] count against the model's window
 LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[*_`])")
@@ -174,6 +174,29 @@ def chunk_article(
                 heading_path=section.path,
                 text=draft.text,
                 embed_text=_prefix(article, section) + "\n" + plain_text(draft.text),
+            )
+        )
+    # A section is found by what it says and by what it is called: its heading, read in its
+    # article ("Promo codes > Forgot to use a code?"), is embedded on its own, so a section
+    # whose text is a long list of steps is still found by the question its heading names.
+    # The first chunk is also named by the article's title alone. These chunks choose a
+    # section within an article; they do not rank articles.
+    named: list[tuple[Chunk, tuple[str, ...]]] = [(chunks[0], ())] if chunks else []
+    for chunk in chunks:
+        if chunk.heading_path and all(chunk.anchor != c.anchor or p == () for c, p in named):
+            named.append((chunk, chunk.heading_path))
+    for chunk, heading_path in named:
+        chunks.append(
+            Chunk(
+                id=chunk_id(article.id, len(chunks)),
+                article_id=article.id,
+                ordinal=len(chunks),
+                section=chunk.section,
+                anchor=chunk.anchor,
+                heading_path=heading_path,
+                text=chunk.text,
+                embed_text=" > ".join((article.title, *heading_path)),
+                kind="heading",
             )
         )
     if chunks:

@@ -74,6 +74,20 @@ def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
     return flat[:limit].rsplit(" ", 1)[0] + "…"
 
 
+def _named_sections(scored: list[tuple[float, ChunkRow]]) -> dict[str, float]:
+    """Each section's score by its name: the title's for the first section, a heading's where it
+    matches the question better than the title does. Every heading is read after the title, so
+    a question close to the title is close to all of them; only what a heading adds counts."""
+    headings = [(s, c) for s, c in scored if c.kind == "heading"]
+    titles = [(s, c) for s, c in headings if not c.heading_path]
+    if not titles:
+        return {}
+    title, first = titles[0]
+    named = {c.anchor: s for s, c in headings if c.heading_path and s > title}
+    named[first.anchor] = max(named.get(first.anchor, title), title)
+    return named
+
+
 class KnowledgeBase:
     """Embeds questions and finds the best articles; safe to share between threads."""
 
@@ -161,8 +175,8 @@ class KnowledgeBase:
             sections: dict[str, int] = {}
             for score, chunk in pairs:  # FAISS returns them best first
                 row = rows.get(chunk)
-                if row is None:
-                    continue
+                if row is None or row.kind == "heading":
+                    continue  # a heading chooses a section, it does not rank its article
                 if row.article_id not in per_article:
                     per_article[row.article_id] = (score, chunk)
                 if (
@@ -210,9 +224,18 @@ class KnowledgeBase:
         return self.learning.refresh(base) if fresh else self.learning.router(base)
 
     def best_section(
-        self, question: str, article_id: str, vector: np.ndarray | None = None
+        self,
+        question: str,
+        article_id: str,
+        vector: np.ndarray | None = None,
+        avoid: str | None = None,
     ) -> Hit | None:
-        """The section of one article that best answers a question (None if no such article)."""
+        """The section of one article that best answers a question (None if no such article).
+
+        A section scores by its best chunk or by its heading read in the article, whichever is
+        closer to the question. `avoid` names a section anchor just quoted (a follow-up asks
+        something else): another answering section is preferred when there is one.
+        """
         self.reload_if_stale()
         reader = self._reader
         chunks = reader.article_chunks(article_id)
@@ -222,13 +245,19 @@ class KnowledgeBase:
             vector = self.encode(question or chunks[0].title)
         query = vector.reshape(-1)
         scored = [(float(reader.faiss.reconstruct(c.id) @ query), c) for c in chunks]
-        score = max(s for s, _ in scored)
+        score = max(s for s, c in scored if c.kind != "heading")
+        named = _named_sections(scored)
         # the section that answers: a title or question chunk only says which article, and an
         # introduction that only announces the sections after it ("these steps solve most
         # problems") is not an answer when one of those sections is there to give
-        in_sections = [item for item in scored if item[1].kind == "section"] or scored
+        in_sections = [
+            (max(s, named.get(c.anchor, s)), c) for s, c in scored if c.kind == "section"
+        ]
+        in_sections = in_sections or scored
         answering = [item for item in in_sections if not ends_in_promise(item[1].text)]
-        _, row = max(answering or in_sections, key=lambda item: item[0])
+        candidates = answering or in_sections
+        fresh = [item for item in candidates if avoid is None or item[1].anchor != avoid]
+        _, row = max(fresh or candidates, key=lambda item: item[0])
         return self._hit(reader, row, score)
 
     def article_sections(self, article_id: str) -> list[Hit]:

@@ -69,7 +69,9 @@ class ChunkRow:
     anchor: str
     heading_path: tuple[str, ...]
     text: str
-    kind: str = "section"  # or "title": the title or one of the writer's questions
+    # or "title": the title or one of the writer's questions; or "heading": a section's heading
+    # in its article, which helps choose the section but does not rank the article
+    kind: str = "section"
 
 
 def current_version(index_dir: Path) -> str | None:

@@ -160,6 +160,15 @@ def extract_order_number(text: str) -> str | None:
     return f"{loose.group(1)}-{loose.group(2)}" if loose else None
 
 
+def order_numbers_in(text: str) -> list[str]:
+    """Every order number in a message, in the order written, each once ("282-8129 and
+    814-7821"), each read as `extract_order_number` reads one."""
+    text = text or ""
+    spans = [(m.start(), m.group(1)) for m in ORDER_NUMBER_PATTERN.finditer(text)]
+    spans += [(m.start(), f"{m.group(1)}-{m.group(2)}") for m in LOOSE_ORDER_NUMBER.finditer(text)]
+    return list(dict.fromkeys(number for _, number in sorted(spans)))
+
+
 def valid_email(value: str) -> bool:
     """True for a plausible single email address."""
     return bool(EMAIL_PATTERN.fullmatch(value.strip())) if value else False
