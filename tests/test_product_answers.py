@@ -94,7 +94,7 @@ class Catalogue:
             return Routing([Route(INTENT + "out_of_scope", 0.9, 0.6, "a phrasing")])
         return Routing([Route(ARTICLE + "returns", 0.2, 0.1, "a phrasing")])
 
-    def sections(self, question: str, article_ids):
+    def sections(self, question: str, article_ids, avoid=None):
         return []
 
     def search(self, question: str, k: int):
