@@ -58,7 +58,7 @@ tickets = Table(
     ),
     Column("csat_comment", Text),
     Column("csat_at", DateTime(timezone=True)),
-    # Opened outside business hours or with nobody signed in: answered by email (0010).
+    # Opened outside business hours or with nobody signed in: answered by email (migration 0007).
     Column("after_hours", Boolean, nullable=False, server_default=false()),
     Index("tickets_queue_order", "status", "priority", "created_at"),
     Index(

@@ -1,4 +1,4 @@
-"""Tables of the help centre's record, in the queue's database (alembic migration 0009)."""
+"""Tables of the help centre's record, in the queue's database (alembic migration 0008)."""
 
 from __future__ import annotations
 

@@ -294,7 +294,7 @@ class LearnedStore:
 
 
 def _bump(conn) -> None:
-    """Move the version counter (its row is made by migration 0008)."""
+    """Move the version counter (its row is made by migration 0009)."""
     moved = conn.execute(
         update(version).where(version.c.name == VERSION_ROW).values(version=version.c.version + 1)
     ).rowcount

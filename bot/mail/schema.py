@@ -1,4 +1,4 @@
-"""The mail outbox table (SQLAlchemy Core); migration 0010 creates it in the handoff database."""
+"""The mail outbox table (SQLAlchemy Core); migration 0007 creates it in the handoff database."""
 
 from __future__ import annotations
 

@@ -1,14 +1,14 @@
 """Learned phrasings: questions a person confirmed the place of, and their version counter.
 
-Revision ID: 0008
-Revises: 0009
+Revision ID: 0009
+Revises: 0008
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0009"
+revision = "0009"
+down_revision = "0008"
 
 
 def upgrade() -> None:

@@ -1,14 +1,14 @@
 """The help centre's record: article votes ("Was this helpful?") and searches with no good result.
 
-Revision ID: 0009
-Revises: 0010
+Revision ID: 0008
+Revises: 0007
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0010"
+revision = "0008"
+down_revision = "0007"
 
 
 def upgrade() -> None:

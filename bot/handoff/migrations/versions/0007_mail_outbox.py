@@ -1,13 +1,13 @@
 """The mail outbox (every email the bot sends, with its tries), and tickets marked after hours.
 
-Revision ID: 0010
+Revision ID: 0007
 Revises: 0006
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
+revision = "0007"
 down_revision = "0006"
 
 
