@@ -342,14 +342,14 @@ def create_app(
             return None  # no index yet: the report has no article titles or content gaps
 
     app.state.insights = Insights(settings, queue.engine, index_if_built)
-    app.include_router(insights.build_router(app.state.insights, auth, TEMPLATES, sessions))
+    app.include_router(insights.build_router(app.state.insights, TEMPLATES, sessions))
     gate = Gate(
         settings.answer_threshold, settings.clarify_threshold, settings.similarity_threshold
     )
     app.state.review = Review(queue.engine, learned, gate, settings.nlu_weight)
     app.include_router(
         review.build_router(
-            app.state.review, learned, app.state.insights, knowledge_base, auth, TEMPLATES, sessions
+            app.state.review, learned, app.state.insights, knowledge_base, TEMPLATES, sessions
         )
     )
     if settings.api_docs:

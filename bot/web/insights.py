@@ -19,7 +19,6 @@ from fastapi.templating import Jinja2Templates
 
 from bot.catalog.store import read_status
 from bot.conversations import ConversationStoreUnavailable
-from bot.handoff.auth import Authenticator
 from bot.insights.overview import Insights, period
 from bot.insights.plots import PLOTS
 from bot.web.signin import AgentSessions
@@ -32,21 +31,12 @@ GapKey = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="A ga
 
 
 def build_router(
-    insights: Insights, auth: Authenticator, templates: Jinja2Templates, sessions: AgentSessions
+    insights: Insights, templates: Jinja2Templates, sessions: AgentSessions
 ) -> APIRouter:
     """Routes under /insights."""
     router = APIRouter(include_in_schema=False)
 
-    def who(request: Request) -> str | None:
-        agent = sessions.agent(request)
-        if agent:
-            return agent
-        header = request.headers.get("Authorization", "")
-        if header.startswith("Bearer "):
-            principal = auth.identify(header[7:].strip())
-            if principal is not None and principal.kind == "agent":
-                return principal.name
-        return None
+    who = sessions.agent_or_bearer
 
     def report(since, until, days: int, include_test: bool, with_gaps: bool = True) -> dict:
         try:

@@ -24,7 +24,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 
 from bot.conversations import ConversationStoreUnavailable
-from bot.handoff.auth import Authenticator
 from bot.inbound import MAX_CHARS
 from bot.insights.gaps import draft
 from bot.insights.overview import Insights, period
@@ -47,23 +46,13 @@ def build_router(
     store: LearnedStore,
     insights: Insights,
     knowledge_base: Callable[[], KnowledgeBase],
-    auth: Authenticator,
     templates: Jinja2Templates,
     sessions: AgentSessions,
 ) -> APIRouter:
     """Routes under /review."""
     router = APIRouter(include_in_schema=False)
 
-    def who(request: Request) -> str | None:
-        agent = sessions.agent(request)
-        if agent:
-            return agent
-        header = request.headers.get("Authorization", "")
-        if header.startswith("Bearer "):
-            principal = auth.identify(header[7:].strip())
-            if principal is not None and principal.kind == "agent":
-                return principal.name
-        return None
+    who = sessions.agent_or_bearer
 
     def signed_in_form(request: Request, csrf: str) -> str:
         """The session's agent after a form's CSRF check; 401/403 otherwise."""

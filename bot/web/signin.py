@@ -41,6 +41,19 @@ class AgentSessions:
         request.state.agent = session.agent if session else None
         return request.state.agent
 
+    def agent_or_bearer(self, request: Request) -> str | None:
+        """The signed-in agent, or the agent whose token the request carries as a Bearer header
+        (a script reading a signed-in page's JSON twin)."""
+        agent = self.agent(request)
+        if agent:
+            return agent
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            principal = self.auth.identify(header[7:].strip())
+            if principal is not None and principal.kind == "agent":
+                return principal.name
+        return None
+
     def sign_in(self, request: Request, agent: str) -> None:
         """Begin a new session (a new id and a new CSRF token: nothing carries over)."""
         credential = self.auth.credential(agent)
