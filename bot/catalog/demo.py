@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 
 SEED = 20261206
 TODAY = dt.date(2026, 12, 1)  # the demo's "now": restock and sale dates are counted from it
-STORE_URL = "http://127.0.0.1:8080"  # the web app of `bot up` serves the demo store
+STORE_URL = "http://localhost:8080"  # the web app of `bot up` serves the demo store (README)
 DEFAULT_OUT = Path("catalog/demo-feed.xml")
 COLLECTIONS = ["", "Harbour", "Meadow", "Alder", "Fjord", "Juniper"]
 

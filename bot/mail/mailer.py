@@ -37,10 +37,9 @@ class TicketMailer:
         self.inbound = inbound
 
     @classmethod
-    def from_settings(cls, settings, outbox: Outbox) -> TicketMailer | None:
-        """The mailer the settings ask for (None when no ticket email is configured)."""
-        if not settings.handoff_email_to and not settings.agent_notify_emails:
-            return None
+    def from_settings(cls, settings, outbox: Outbox) -> TicketMailer:
+        """The mailer the settings ask for. There is always one: an agent's answer to an
+        after-hours ticket goes to the customer's email even when the team gets no emails."""
         inbound = None
         if settings.inbound_mail_domain:
             inbound = (inbound_secret(settings), settings.inbound_mail_domain)
