@@ -154,7 +154,7 @@ def test_a_saved_article_is_found_a_moment_later(help_centre: Help, page) -> Non
     # the watch publishes the article while the visitor types; suggestions ask again
     options = page.get_by_role("listbox", name="Suggested articles").get_by_role("option")
     # a bound for a stuck watch, not a speed check (the router retrains on a shared machine)
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 900  # a full router retrain on a loaded machine (issue 27)
     while "Can you gift-wrap my order?" not in options.first.inner_text():
         assert time.monotonic() < deadline, "the saved article never appeared"
         box.press("Backspace")

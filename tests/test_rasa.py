@@ -118,9 +118,9 @@ def test_a_kb_question_gets_an_answer_with_a_citation(live: Bot) -> None:
 def test_the_nlu_saying_out_of_scope_does_not_hide_a_strong_article_match(live: Bot) -> None:
     # Rasa's NLU, trained on out-of-scope loan penalties, is sure this is out of scope; the
     # router, which learned "termination penalty" from the writers' phrasings, is surer.
+    # (whether DIET still calls it out of scope depends on its training: the answer must not)
     reply = live.say("kb-test-veto", "is there an early termination penalty if i cancel")
     meta = live.outcome(reply)
-    assert meta["intent"] == "out_of_scope"
     assert meta["outcome"] == "article" and meta["article_id"] == "cancellation-fees"
 
 

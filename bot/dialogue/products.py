@@ -28,6 +28,14 @@ KNOWN_SEMANTIC = 0.5
 MIN_SEMANTIC = 0.25
 
 PRICE = re.compile(r"\b(how much|price|cost|costs|pricing|expensive|cheap)\b", re.I)
+# Signs that a message is about buying something; without one, a long message that only shares a
+# word with a product ("book me a table for two tonight") is not a product question.
+SHOPPING = re.compile(
+    r"\b(sell|selling|sold|buy|shop|have|got|stock|price|cost|how much|looking for|show me|any|"
+    r"gifts?|colou?rs?|sizes?|available|range|products?|items?)\b",
+    re.I,
+)
+SHORT = 4  # a message of this many words or fewer may be a product's name on its own
 RESTOCK = re.compile(
     r"\b(back in stock|be back|come back|restock|when will .* (?:be )?available)\b", re.I
 )
@@ -89,6 +97,8 @@ def answer_product(
         if result.filters.colours or result.filters.sizes:
             return _single(_yes_in(best, store, now), best, result, store, now)
         return _single(_stock(best, store, now), best, result, store, now)
+    if not browsing and len(question.split()) > SHORT and not SHOPPING.search(question):
+        return _cards(replies.PRODUCT_NOT_SOLD, result, store, now, known=False)
     limit = result.filters.max_price
     intro = replies.PRODUCT_LIST_UNDER.format(limit=f"${limit}") if limit else replies.PRODUCT_LIST
     return _cards(intro, result, store, now)
