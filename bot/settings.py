@@ -359,7 +359,7 @@ class Settings(BaseSettings):
         "(answers from the article, starts the flow, hands off); below it, it offers choices.",
     )
     clarify_threshold: float = Field(
-        0.10,
+        0.15,
         description="Router probability at or above which an article, a flow or a person among "
         "the top three is offered as a choice when the bot is unsure; with none, the bot says "
         "it can't answer.",

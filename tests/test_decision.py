@@ -227,7 +227,10 @@ def test_thumbs_up_thanks_and_two_thumbs_down_offer_a_person() -> None:
     up = decide_feedback(Turn("👍", "feedback_helpful", misses=1), shelf, GATE)
     assert said(up) == [replies.HELPED] and up.slots == {"unresolved_turns": 0.0}
     down = decide_feedback(Turn("👎", "feedback_not_helpful"), shelf, GATE)
-    assert said(down) == [replies.DID_NOT_HELP] and down.slots == {"unresolved_turns": 1.0}
+    assert said(down) == [replies.DID_NOT_HELP] and down.slots == {
+        "unresolved_turns": 1.0,
+        "handoff_offer_reason": "negative_feedback",  # its button offers a person
+    }
     again = decide_feedback(Turn("👎", "feedback_not_helpful", misses=1), shelf, GATE)
     assert said(again) == [replies.OFFER_HUMAN]
     assert again.slots["handoff_offer_reason"] == "negative_feedback"

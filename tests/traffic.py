@@ -298,15 +298,16 @@ UNCOVERED_QUESTIONS: dict[str, list[str]] = {
         "do you have a loyalty program",
         "how do i earn reward points",
         "do i get points when i shop with you",
-        "is there a rewards scheme for regular customers",
+        "can i collect stamps for free stuff",
         "how do loyalty points work",
     ],
 }
 # The way most customers ask about an uncovered topic, which the bot answers with an article
 # that does not answer it (the topic, its question, the article it gets).
-MISANSWERED: list[tuple[str, str, str]] = [
-    ("gift_wrapping", "do you offer gift wrapping", "gift-cards"),
-    ("store_pickup", "can i pick up my order in store", "place-order"),
+MISANSWERED: list[tuple[str, str, str, str]] = [
+    ("gift_wrapping", "do you offer gift wrapping", "gift-cards", "article"),
+    # not sure enough to answer outright: the choices, the wrong article first
+    ("store_pickup", "can i pick up my order in store", "place-order", "clarify"),
 ]
 HUMAN_TYPED = [
     "can i talk to a real person",
@@ -389,12 +390,16 @@ def kb_not_helpful_left(w: Writer, customer: str, data: StoreData) -> Script:
 
 
 def kb_not_helpful_twice(w: Writer, customer: str, data: StoreData) -> Script:
-    """Two 👎 in a conversation: the bot offers a person, and the customer takes it."""
+    """Two 👎 in a conversation, an answer between them; the customer takes the person the
+    second 👎's button offers."""
     thumbs = Step(say="That didn't help", payload=NOT_HELPFUL, outcome="fallback")
-    offer = Step(say="That didn't help", payload=NOT_HELPFUL, outcome="handoff_offer")
-    accept = Step(say=w.pick(YES), outcome="handoff", reason="negative_feedback")
+    # an answer in between starts the count of misses again: the second 👎 is a first miss,
+    # and its "Talk to a person" button is how the customer gets one
+    accept = Step(
+        say="Talk to a person", payload=HUMAN, outcome="handoff", reason="negative_feedback"
+    )
     first = _kb_step(w)
-    steps = [first, thumbs, _kb_step(w, other_than=first), offer, accept]
+    steps = [first, thumbs, _kb_step(w, other_than=first), thumbs, accept]
     return steps, "handed_off", "negative_feedback"
 
 
@@ -515,7 +520,7 @@ def uncovered(kind: str, topic: str) -> Writing:
     return write
 
 
-def misanswered(topic: str, question: str, article: str) -> Writing:
+def misanswered(topic: str, question: str, article: str, outcome: str) -> Writing:
     """An uncovered topic asked the usual way gets an article that does not answer it: 👎, the
     question again in other words, a refusal with the offer of a person, and the customer
     leaves."""
@@ -523,7 +528,7 @@ def misanswered(topic: str, question: str, article: str) -> Writing:
     def write(w: Writer, customer: str, data: StoreData) -> Script:
         return (
             [
-                Step(say=question, outcome="article", article=article, topic=topic),
+                Step(say=question, outcome=outcome, article=article, topic=topic),
                 Step(say="That didn't help", payload=NOT_HELPFUL, outcome="fallback"),
                 refused(w.pick(UNCOVERED_QUESTIONS[topic]), topic, offer=True),
             ],

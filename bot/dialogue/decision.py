@@ -175,7 +175,8 @@ def decide_feedback(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
         buttons=(replies.TALK_TO_A_PERSON,),
         meta=replies.meta("fallback", intent, turn.last_article),
     )
-    return Plan("feedback", (said,), slots)
+    # its button offers a person: taking it is a handoff for the answer that did not help
+    return Plan("feedback", (said,), {**slots, "handoff_offer_reason": "negative_feedback"})
 
 
 def decide_choice(turn: Turn, knowledge: Knowledge) -> Plan:

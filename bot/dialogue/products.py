@@ -32,7 +32,7 @@ PRICE = re.compile(r"\b(how much|price|cost|costs|pricing|expensive|cheap)\b", r
 # word with a product ("book me a table for two tonight") is not a product question.
 SHOPPING = re.compile(
     r"\b(sell|selling|sold|buy|shop|have|got|stock|price|cost|how much|looking for|show me|any|"
-    r"gifts?|colou?rs?|sizes?|available|range|products?|items?)\b",
+    r"colou?rs?|sizes?|available|range|products?|items?)\b",
     re.I,
 )
 SHORT = 4  # a message of this many words or fewer may be a product's name on its own
