@@ -154,7 +154,15 @@ def test_uncovered_topics_are_the_top_gaps_until_an_article_covers_one(
         questions, KnowledgeBase(index, "all-MiniLM-L6-v2", embedder), gate, settings.nlu_weight
     )
     pickup = [g for g in rebuilt if any("pick" in e.lower() for e in g.examples)]
-    assert pickup and pickup[0].covered_by and pickup[0].covered_by["id"].endswith("store-pickup")
+    assert pickup, [g.title for g in rebuilt]
+    # answered by the new article now, or (not sure enough to answer it outright: the gate's
+    # middle) the advice is to add these phrasings to it
+    top = pickup[0]
+    if top.covered_by is None:
+        assert top.action == "add_phrasings", top
+        assert top.closest_article["id"].endswith("store-pickup"), top
+    else:
+        assert top.covered_by["id"].endswith("store-pickup"), top
     wrapping = [g for g in rebuilt if any("wrap" in e.lower() for e in g.examples)]
     assert wrapping and wrapping[0].covered_by is None
 

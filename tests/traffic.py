@@ -298,7 +298,6 @@ UNCOVERED_QUESTIONS: dict[str, list[str]] = {
         "do you have a loyalty program",
         "how do i earn reward points",
         "do i get points when i shop with you",
-        "can i collect stamps for free stuff",
         "how do loyalty points work",
     ],
 }
@@ -526,6 +525,14 @@ def misanswered(topic: str, question: str, article: str, outcome: str) -> Writin
     leaves."""
 
     def write(w: Writer, customer: str, data: StoreData) -> Script:
+        if outcome == "clarify":
+            # offered a choice (nothing answered to 👎): the question again in other words is
+            # the first miss, and the customer leaves
+            steps = [
+                Step(say=question, outcome=outcome, article=article, topic=topic),
+                refused(w.pick(UNCOVERED_QUESTIONS[topic]), topic),
+            ]
+            return steps, "abandoned", None
         return (
             [
                 Step(say=question, outcome=outcome, article=article, topic=topic),
