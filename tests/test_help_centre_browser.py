@@ -142,21 +142,25 @@ def test_a_visitor_votes_no_and_says_why(help_centre: Help, page) -> None:  # no
 
 
 def test_a_saved_article_is_found_a_moment_later(help_centre: Help, page) -> None:  # noqa: ANN001
+    page.goto(f"{help_centre.url}/help/")
+    box = page.get_by_role("combobox", name="Search the help centre")
+    box.press_sequentially("gift wrap", delay=30)
+    options = page.get_by_role("listbox", name="Suggested articles").get_by_role("option")
+    expect(options.first).to_be_visible()  # what the help centre has before the save
     write(
         help_centre.kb_dir,
         "orders/gift-wrapping.md",
         "---\ntitle: Can you gift-wrap my order?\n---\n"
         "Yes. Choose **Gift wrap** at checkout: we wrap each item in recycled paper.\n",
     )
-    page.goto(f"{help_centre.url}/help/")
-    box = page.get_by_role("combobox", name="Search the help centre")
-    box.press_sequentially("gift wrap", delay=30)
-    # the watch publishes the article while the visitor types; suggestions ask again
-    options = page.get_by_role("listbox", name="Suggested articles").get_by_role("option")
-    # a bound for a stuck watch, not a speed check (the router retrains on a shared machine)
-    deadline = time.monotonic() + 900  # a full router retrain on a loaded machine (issue 27)
+    # the watch publishes the article while the visitor looks; suggestions ask again
+    # a bound for a stuck watch, not a speed check (benchmarks/live_article.py measures that)
+    deadline = time.monotonic() + 120
     while "Can you gift-wrap my order?" not in options.first.inner_text():
         assert time.monotonic() < deadline, "the saved article never appeared"
+        # the same words typed again are not asked again while their suggestions are open:
+        # close them first, as a visitor pressing Escape would, so the next ones are fresh
+        box.press("Escape")
         box.press("Backspace")
         box.press("p")
         page.wait_for_timeout(200)  # polling: the next suggestion request
