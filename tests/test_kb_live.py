@@ -18,6 +18,15 @@ from tests.conftest import BASE_URL, write
 pytestmark = pytest.mark.model
 
 GIFT = "---\ntitle: Gift cards\n---\nGift cards can be used for any order and never expire.\n"
+CRYPTO = """---
+title: Paying with bitcoin
+questions:
+  - "do you accept bitcoin"
+  - "can i pay with crypto"
+  - "which cryptocurrencies do you take"
+---
+We take bitcoin at checkout.
+"""
 RETURNS = "---\ntitle: Returns\n---\nYou can return an item within 30 days for a full refund.\n"
 
 
@@ -109,3 +118,46 @@ def test_the_watch_publishes_a_save_by_itself(
         live.stop()
     assert kb.reader.version != first
     assert "45 days" in kb.search("how long do I have to return an item", 1)[0].text
+
+
+def test_a_save_is_refitted_then_trained_from_scratch_when_the_writer_pauses(
+    kb_dir: Path, tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.kb import live as live_module
+    from bot.kb.store import read_manifest
+    from tests.conftest import DEMO_NLU
+
+    monkeypatch.setattr(live_module, "EXACT_AFTER_SECONDS", 0.2)
+    write(kb_dir, "payments/gift-cards.md", GIFT)
+    write(kb_dir, "returns.md", RETURNS)
+    options = BuildOptions(
+        kb_dir=kb_dir,
+        index_dir=tmp_path / "index",
+        base_url=BASE_URL,
+        model="all-MiniLM-L6-v2",
+        chunking=ChunkConfig(),
+        nlu_dir=DEMO_NLU,  # the router then has many labels, as in the demo
+    )
+    indexer = LiveIndexer(options, lambda: embedder)
+    indexer.build(exact=True)
+    kb = _kb(indexer, embedder)
+    write(kb_dir, "payments/crypto.md", CRYPTO)
+    indexer.build()
+    assert read_manifest(options.index_dir)["router"]["exact"] is False
+    assert indexer.state.router_exact is False
+    kb.reload_if_stale(force=True)
+    assert kb.route("can I pay in bitcoin").top.label == "article:crypto"
+    refitted = kb.reader.version
+    indexer.start()
+    try:
+        deadline = time.monotonic() + 120  # a bound for a stuck watch, not a speed check
+        while indexer.state.router_exact is not True:
+            assert time.monotonic() < deadline, "the router was never trained from scratch"
+            time.sleep(0.05)  # polling for the training
+    finally:
+        indexer.stop()
+    router = read_manifest(options.index_dir)["router"]
+    assert (router["exact"], router["how"]) == (True, "trained ahead")
+    kb.reload_if_stale(force=True)
+    assert kb.reader.version != refitted
+    assert kb.route("can I pay in bitcoin").top.label == "article:crypto"

@@ -153,6 +153,60 @@ def test_a_new_article_is_routed_to_after_a_rebuild_without_retraining_rasa(
     assert choose(routing, GATE).outcome == "article"
 
 
+def test_a_quick_build_refits_the_router_and_the_next_full_build_trains_it_from_scratch(
+    demo_index: Path, demo_copy: Path, tmp_path: Path, embedder
+) -> None:
+    index = tmp_path / "index"
+    shutil.copytree(demo_index, index)
+    options = BuildOptions(
+        kb_dir=demo_copy,
+        index_dir=index,
+        base_url="http://localhost:8080/help/",
+        model="all-MiniLM-L6-v2",
+        chunking=ChunkConfig(),
+        nlu_dir=DEMO_NLU,
+    )
+    kb = KnowledgeBase(index, "all-MiniLM-L6-v2", embedder=embedder, reload_check_seconds=0)
+    question = "what time is the pickup desk open on saturday"
+    write(demo_copy, "orders/store-pickup.md", PICKUP)
+    (demo_copy / "orders" / "leave-review.md").unlink()  # a label goes as one comes
+    build_index(options, embedder_factory=lambda name: embedder, quick_router=True)
+    quick = read_manifest(index)["router"]
+    assert (quick["exact"], quick["how"]) == (False, "refitted")
+    routing = kb.route(question)
+    assert routing.top.label == "article:store-pickup"
+    assert choose(routing, GATE).outcome == "article"
+    assert "article:leave-review" not in kb.router().labels
+    # nothing changed in the articles, but the router was only refitted: trained now
+    report = build_index(options, embedder_factory=lambda name: embedder)
+    assert report.changed and report.embedded_articles == []
+    exact = read_manifest(index)["router"]
+    assert (exact["exact"], exact["how"], exact["inputs"]) == (True, "trained", quick["inputs"])
+    assert kb.route(question).top.label == "article:store-pickup"
+    assert build_index(options, embedder_factory=lambda name: embedder).changed is False
+
+
+def test_a_refitted_router_knows_a_new_label_and_forgets_a_removed_one(demo_index: Path) -> None:
+    import numpy as np
+
+    from bot.kb.router import Phrasing
+
+    router = Router.load(version_dir(demo_index, current_version(demo_index)))
+    gone = "article:leave-review"
+    keep = [i for i, p in enumerate(router.phrasings) if p.label != gone]
+    new = [Phrasing(text="ship my parcel to the moon", label="article:moon", source="question")]
+    # the new phrasing's vector: one far from every other (its own direction)
+    vector = np.zeros((1, router.vectors.shape[1]), dtype=np.float32)
+    vector[0, 0] = 1.0
+    phrasings = [router.phrasings[i] for i in keep] + new
+    refitted = router.refitted(phrasings, np.vstack([router.vectors[keep], vector]))
+    assert gone not in refitted.labels and "article:moon" in refitted.labels
+    assert refitted.phrasings == phrasings
+    assert refitted.route(new[0].text, vector).top.label == "article:moon"
+    first = router.phrasings[keep[0]]
+    assert refitted.route(first.text, router.vectors[keep[0]]).top.label == first.label
+
+
 def test_nlu_changes_retrain_the_router_and_no_change_builds_nothing(
     tmp_path: Path, builder
 ) -> None:

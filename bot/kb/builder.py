@@ -27,6 +27,8 @@ from bot.settings import Settings
 if TYPE_CHECKING:
     import numpy as np
 
+    from bot.kb.router import Router
+
 from bot.kb.store import (
     CHUNKS_DB,
     FAISS_FILE,
@@ -95,6 +97,14 @@ class BuildOptions:
     nlu_dir: Path | None = None  # the Rasa NLU examples the router also learns from
 
 
+@dataclass(frozen=True)
+class RouterPlan:
+    """How a build gets its router (build_index's quick_router and trained_routers)."""
+
+    quick: bool = False
+    trained: dict[str, Router] = field(default_factory=dict)
+
+
 def build_index(
     options: BuildOptions,
     skip_invalid: bool = False,
@@ -103,12 +113,19 @@ def build_index(
     *,
     cache: ParseCache | None = None,
     last_good: dict[str, Article] | None = None,
+    quick_router: bool = False,
+    trained_routers: dict[str, Router] | None = None,
 ) -> BuildReport:
     """Build or update the index; raises BuildFailed on errors unless skip_invalid is set.
 
     A long-running indexer (bot.kb.live) passes its own parse cache, kept in memory between
     builds (then the cache file is not written), and `last_good`: by file, the last version of
-    each article that parsed; a file that now has errors keeps serving that version."""
+    each article that parsed; a file that now has errors keeps serving that version. It also
+    asks for a `quick_router`: the previous router refitted from its own weights (well under
+    a second) instead of trained from scratch; such a router is recorded as not exact, and the
+    next build without quick_router trains it fully. `trained_routers`: routers already
+    trained from scratch, by the hash of what they learned from (their `inputs`), used as they
+    are when they match."""
     started = time.perf_counter()
     live = cache is not None
     cache = cache or ParseCache(options.index_dir / PARSE_CACHE)
@@ -151,6 +168,7 @@ def build_index(
                 or previous is None
                 or _index_type_changed(previous, options)
                 or router_inputs != (previous.get("router") or {}).get("inputs")
+                or (not quick_router and (previous.get("router") or {}).get("exact") is False)
                 or drafts != previous.get("drafts", {})
             ),
             skipped=lint.skipped_paths,
@@ -172,6 +190,7 @@ def build_index(
                 lambda: embedder or embedder_factory(options.model),
                 router_inputs,
                 drafts,
+                RouterPlan(quick_router, trained_routers or {}),
             )
         if not live:
             cache.save()
@@ -210,6 +229,7 @@ def _write_version(
     model: Callable[[], Embedder],
     router_inputs: str,
     drafts: dict[str, dict] | None = None,
+    plan: RouterPlan | None = None,
 ) -> tuple[str, int]:
     """Write a new version from kept and re-embedded articles; returns (version, chunks)."""
     import faiss
@@ -268,7 +288,15 @@ def _write_version(
         faiss.write_index(ann.build(index_type, vectors, ids, dimension), str(staging / FAISS_FILE))
 
         all_articles = {a.id: a for a in [*kept, *changed]}
-        router = _train_router(options, list(all_articles.values()), previous, staging, model)
+        router = _train_router(
+            options,
+            list(all_articles.values()),
+            previous,
+            staging,
+            model,
+            plan or RouterPlan(),
+            router_inputs,
+        )
         # recorded even without a router (nothing to choose between), so a rebuild of the same
         # inputs is not a change
         router = {**(router or {"trained": False}), "inputs": router_inputs}
@@ -348,11 +376,15 @@ def _train_router(
     previous: dict | None,
     staging: Path,
     model: Callable[[], Embedder],
+    plan: RouterPlan,
+    inputs: str,
 ) -> dict | None:
     """Train the router from the articles and the NLU examples into the staged version.
 
     Phrasings the previous version's router already embedded keep their vectors, so a
-    one-article change embeds only that article's phrasings.
+    one-article change embeds only that article's phrasings. As the plan says: a router
+    trained ahead on the same inputs is used as it is, or (quick) the previous router is
+    refitted from its weights rather than trained from scratch.
     """
     import numpy as np
 
@@ -374,7 +406,15 @@ def _train_router(
     if missing:
         known.update(zip(missing, model().encode(missing, options.batch_size), strict=True))
     vectors = np.stack([known[p.text] for p in phrasings]).astype(np.float32)
-    router = Router.train(phrasings, vectors)
+    ahead = plan.trained.get(inputs)
+    if ahead is not None and [(p.label, p.text) for p in ahead.phrasings] == [
+        (p.label, p.text) for p in phrasings
+    ]:
+        router, exact, how = ahead, True, "trained ahead"
+    elif plan.quick and old is not None:
+        router, exact, how = old.refitted(phrasings, vectors), False, "refitted"
+    else:
+        router, exact, how = Router.train(phrasings, vectors), True, "trained"
     sources: dict[str, int] = {}
     for p in phrasings:
         kind = p.source.split(":", 1)[0]
@@ -387,6 +427,10 @@ def _train_router(
     router.save(staging, trained_from)
     return {
         "trained": True,
+        # a refitted router keeps its character n-grams and starts from the last weights: the
+        # next build that is not quick trains it from scratch
+        "exact": exact,
+        "how": how,
         "labels": len(router.labels),
         "phrasings": len(phrasings),
         "embedded": len(missing),
