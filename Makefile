@@ -20,7 +20,7 @@ index: setup
 	@$(BOT) kb build
 
 run: setup index  # the demo: a saved article goes live without a restart (kb_watch)
-	@BOT_KB_WATCH=true $(BOT) up
+	@BOT_KB_WATCH=true BOT_WIDGET_PAGE_TOPICS='{"/products": "delivery times and returns"}' $(BOT) up
 
 test: setup
 	@$(PY) -m pytest $(PYTEST_ARGS)

@@ -345,6 +345,14 @@ class Settings(BaseSettings):
         "the web app's own pages need none.",
     )
 
+    widget_page_topics: dict[str, str] = Field(
+        default_factory=dict,
+        description="Help articles the widget suggests on a page, by the page's path: "
+        "{'/shop/candles' = 'candle care and burning times', '/checkout' = 'payment methods'}; "
+        "the longest matching path prefix wins and its words are searched in the articles "
+        "(GET /help/for-page.json).",
+    )
+
     # Store backends and dialogue decisions
     store_backend: Literal["demo", "http"] = Field(
         "demo", description="'demo': the embedded SQLite store; 'http': a real store's API."

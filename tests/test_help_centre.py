@@ -264,3 +264,14 @@ def test_lint_requires_alt_text_and_the_file_beside_the_articles(kb_dir: Path) -
     assert any(":6: image 'images/box.png' has no alt text" in p for p in found)
     assert any(":8: 'images/missing.png' is not a picture or video" in p for p in found)
     assert not any(":10:" in p for p in found)
+
+
+def test_the_page_topic_is_the_longest_matching_path_prefix() -> None:
+    from bot.web.help import page_topic
+
+    topics = {"/shop": "delivery", "/shop/candles/": "candle care", "/checkout": " "}
+    assert page_topic(topics, "/shop/candles/tall-taper?colour=red") == "candle care"
+    assert page_topic(topics, "/shop/mugs") == "delivery"
+    assert page_topic(topics, "/shopping") is None  # a prefix of the name, not of the path
+    assert page_topic(topics, "/checkout") is None  # a blank topic suggests nothing
+    assert page_topic({"/": "anything"}, "/any/page") == "anything"

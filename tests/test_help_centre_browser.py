@@ -68,6 +68,7 @@ def help_centre(
         cookie_secure=False,  # plain http on loopback
         rasa_url="http://127.0.0.1:9",  # no Rasa: the help centre needs none
         kb_watch=True,
+        widget_page_topics={"/help/track-order": "my parcel has not arrived"},
     )
     kb = KnowledgeBase(index, settings.embedding_model, embedder=embedder)
     port = free_port()
@@ -166,6 +167,42 @@ def test_a_saved_article_is_found_a_moment_later(help_centre: Help, page) -> Non
         page.wait_for_timeout(200)  # polling: the next suggestion request
     options.first.click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Can you gift-wrap my order?")
+
+
+def test_a_customer_searches_the_articles_from_the_widget(help_centre: Help, page) -> None:  # noqa: ANN001
+    page.goto(f"{help_centre.url}/help/")
+    page.get_by_role("button", name="Open chat: Northwind Goods support").click()
+    page.get_by_role("button", name="Search help articles").click()
+    box = page.get_by_role("searchbox", name="Search help articles")
+    expect(box).to_be_focused()
+    box.fill("pasword reset")  # a typing mistake, as customers make them
+    box.press("Enter")
+    found = page.get_by_role("list", name="Help articles found").get_by_role("link")
+    expect(found.first).to_contain_text("How do I reset my password?")
+    assert found.first.get_attribute("href").endswith("/help/reset-password")
+    expect(page.get_by_role("status").filter(has_text="found")).to_be_visible()
+    # nothing good: the search can become a question in the chat
+    box.fill("quantum chromodynamics lecture notes")
+    box.press("Enter")
+    expect(page.get_by_text("We couldn't find an article that answers this.")).to_be_visible()
+    page.get_by_role("button", name="Ask in the chat instead").click()
+    message = page.get_by_role("textbox", name="Your message")
+    expect(message).to_have_value("quantum chromodynamics lecture notes")
+    expect(message).to_be_focused()
+    expect(box).to_be_hidden()
+
+
+def test_the_widget_suggests_articles_for_the_page_it_is_on(help_centre: Help, page) -> None:  # noqa: ANN001
+    page.goto(f"{help_centre.url}/help/track-order")  # widget_page_topics names this page
+    page.get_by_role("button", name="Open chat: Northwind Goods support").click()
+    suggested = page.get_by_role("list", name="Articles for this page").get_by_role("link")
+    expect(suggested.first).to_be_visible()
+    titles = suggested.all_inner_texts()
+    assert any("parcel" in t.lower() or "order" in t.lower() for t in titles), titles
+    page.goto(f"{help_centre.url}/help/")  # no topic for this page: no suggestions
+    # (the panel stays open from page to page in the tab)
+    expect(page.get_by_role("log", name="Conversation")).to_contain_text("How can I help?")
+    expect(page.get_by_role("list", name="Articles for this page")).to_have_count(0)
 
 
 def _axe(page: Page) -> list[dict]:

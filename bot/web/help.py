@@ -185,6 +185,25 @@ def build_router(centre: HelpCentre) -> APIRouter:
             centre.record.no_result(visitor, found.query, best)
         return JSONResponse(found.to_dict(), headers={"Cache-Control": "no-store"})
 
+    @router.get("/help/for-page.json")
+    def for_page(
+        request: Request,
+        path: str = Query(
+            ..., min_length=1, max_length=MAX_QUERY, description="The page's path, e.g. /shop/x."
+        ),
+        k: int = Query(3, ge=1, le=10, description="Number of articles."),
+    ) -> JSONResponse:
+        """The articles the widget suggests on a page (setting widget_page_topics): the topic
+        of the longest path prefix that matches, searched; no topic, no articles."""
+        topic = page_topic(centre.settings.widget_page_topics, path)
+        if topic is None:
+            return JSONResponse({"topic": None, "results": []})
+        if centre.limit_search is not None:
+            centre.limit_search(request)
+        found = centre.searcher().search(topic, k)
+        results = [r.to_dict() for r in found.results] if found.good else []
+        return JSONResponse({"topic": topic, "results": results})
+
     @router.get("/help/{article_id}", response_class=HTMLResponse)
     def help_article(request: Request, article_id: str) -> Response:
         """One article, with its table of contents, related articles and the vote."""
@@ -337,6 +356,23 @@ def article_context(
         "greeting": HELP_ARTICLE_GREETING.format(title=article.title),
         "draft": article.draft,
     }
+
+
+def page_topic(topics: dict[str, str], path: str) -> str | None:
+    """The topic of the longest prefix of path in topics ('/shop' matches '/shop/x', not
+    '/shopping'), or None."""
+    path = "/" + path.split("?", 1)[0].split("#", 1)[0].lstrip("/")
+    matching = [
+        prefix
+        for prefix in topics
+        if (clean := "/" + prefix.strip("/")) == "/"
+        or path == clean
+        or path.startswith(clean + "/")
+    ]
+    if not matching:
+        return None
+    best = max(matching, key=lambda prefix: (len(prefix.strip("/")), prefix))
+    return topics[best].strip() or None
 
 
 def without_guides(body: str) -> tuple[str, list[str]]:

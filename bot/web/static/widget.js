@@ -185,6 +185,19 @@
     el("span", { class: "sr", text: "The assistant is typing" }),
   ]);
   var human = el("button", { class: "human", type: "button", text: "Talk to a human", onclick: function () { send("Talk to a human", "/request_human"); } });
+  // Search the help articles without chatting (GET /help/search.json); each result opens the
+  // article in the help centre. A search with nothing good offers to ask it in the chat.
+  var findToggle = el("button", { class: "human", type: "button", "aria-expanded": "false", "aria-controls": "t0-find", text: "Search help articles", onclick: function () { showFind(find.hidden); } });
+  var findInput = el("input", { id: "t0-find-q", type: "search", maxlength: "500", autocomplete: "off", placeholder: "e.g. change my delivery address" });
+  var findStatus = el("p", { class: "find-status", role: "status" });
+  var findList = el("ul", { class: "find-results", "aria-label": "Help articles found" });
+  var find = el("div", { class: "find", id: "t0-find", role: "search", hidden: "" }, [
+    el("form", { onsubmit: function (e) { e.preventDefault(); searchArticles(findInput.value); } }, [
+      el("label", { for: "t0-find-q", text: "Search help articles" }),
+      el("div", { class: "find-row" }, [findInput, el("button", { class: "send", type: "submit", text: "Search" })]),
+    ]),
+    findStatus, findList,
+  ]);
   var input = el("textarea", { id: "t0-input", rows: "1", maxlength: "2000", placeholder: "Type your question…", "aria-label": "Your message", autocomplete: "off" });
   var sendBtn = el("button", { class: "send", type: "submit", text: "Send" });
   var form = el("form", { class: "composer", onsubmit: function (e) { e.preventDefault(); submitTyped(); } }, [
@@ -192,7 +205,7 @@
   ]);
   var panel = el("section", { class: "panel", id: "t0-panel", role: "dialog", "aria-label": cfg.title, "aria-describedby": "t0-status", hidden: "" }, [
     el("header", {}, [el("div", {}, [el("h2", { text: cfg.title }), status, avail]), closeBtn]),
-    banner, log, typing, el("div", { class: "actions" }, [human]), form,
+    banner, find, log, typing, el("div", { class: "actions" }, [human, findToggle]), form,
   ]);
   root.appendChild(launcher);
   root.appendChild(panel);
@@ -258,6 +271,69 @@
   });
 
   function scrollDown() { log.scrollTop = log.scrollHeight; }
+
+  function showFind(open) {
+    find.hidden = !open;
+    findToggle.setAttribute("aria-expanded", String(open));
+    findToggle.textContent = open ? "Close article search" : "Search help articles";
+    (open ? findInput : input).focus();
+  }
+
+  function articleList(results, list) {
+    list.textContent = "";
+    results.forEach(function (r) {
+      var href = safeUrl(r.url);
+      if (!href) return;
+      var a = el("a", { href: href, target: "_blank", rel: "noopener noreferrer" }, [
+        el("span", { class: "title", text: r.title + (r.section ? " · " + r.section : "") }),
+      ]);
+      if (r.snippet) a.appendChild(el("span", { class: "snippet", text: r.snippet }));
+      list.appendChild(el("li", {}, [a]));
+    });
+    return list.children.length;
+  }
+
+  var findAsked = 0;
+  function searchArticles(query) {
+    query = String(query || "").trim();
+    if (!query) { findStatus.textContent = "Type what you are looking for."; findInput.focus(); return; }
+    var mine = ++findAsked;
+    findStatus.textContent = "Searching…";
+    fetch(cfg.server + "/help/search.json?k=5&record=true&q=" + encodeURIComponent(query), { credentials: "omit", cache: "no-store", headers: { Accept: "application/json" } })
+      .then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (json) {
+          if (!r.ok) throw new Error(describe(json) || "HTTP " + r.status);
+          return json;
+        });
+      })
+      .then(function (got) {
+        if (mine !== findAsked) return;
+        var shown = got.good ? articleList(got.results || [], findList) : 0;
+        if (shown) { findStatus.textContent = shown + (shown === 1 ? " article found." : " articles found."); return; }
+        findList.textContent = "";
+        findStatus.textContent = "We couldn't find an article that answers this. ";
+        findStatus.appendChild(el("button", { class: "human", type: "button", text: "Ask in the chat instead", onclick: function () {
+          showFind(false);
+          input.value = query.slice(0, 1000);
+          input.focus();
+        } }));
+      }, function (err) {
+        if (mine !== findAsked) return;
+        findStatus.textContent = "Search isn't available right now: " + err.message;
+      });
+  }
+
+  // Articles for the page the widget is on (setting widget_page_topics), under the greeting.
+  function suggestForPage() {
+    fetch(cfg.server + "/help/for-page.json?path=" + encodeURIComponent(location.pathname), { credentials: "omit", cache: "no-store" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (got) {
+        if (!got || !got.results || !got.results.length) return;
+        var list = el("ul", { class: "find-results", "aria-label": "Articles for this page" });
+        if (!articleList(got.results, list)) return;
+        log.insertBefore(el("div", { class: "note for-page" }, [el("p", { text: "These articles may help on this page:" }), list]), log.children[1] || null);
+      }, function () { /* no suggestions: the chat works as ever */ });
+  }
 
   function note(text, cls) {
     log.appendChild(el("p", { class: "note " + (cls || ""), text: text }));
@@ -555,6 +631,7 @@
   function start() {
     started = true;
     note(cfg.greeting, "greeting");
+    suggestForPage();
     sync();
   }
 
@@ -715,6 +792,16 @@
       "@media (prefers-reduced-motion:reduce){.dots i{animation:none}}",
       ".actions{padding:6px 12px 0;background:#fff;border-top:1px solid #d0d7de}",
       ".human{border:0;background:transparent;color:" + color + ";text-decoration:underline;padding:2px 0;font-size:14px}",
+      ".actions{display:flex;flex-wrap:wrap;gap:4px 16px}",
+      ".find{padding:8px 12px;background:#fff;border-bottom:1px solid #d0d7de;max-height:45%;overflow-y:auto}",
+      ".find label{display:block;font-size:13px;margin-bottom:4px}.find-row{display:flex;gap:8px}",
+      ".find input{flex:1;min-width:0;font:inherit;padding:6px 8px;border:1px solid #8c959f;border-radius:8px}",
+      ".find-status{margin:6px 0 0;font-size:13px;color:#3d4750}.find-status:empty{display:none}",
+      ".find-results{list-style:none;margin:6px 0 0;padding:0;display:grid;gap:6px}",
+      ".find-results a{display:flex;flex-direction:column;padding:6px 8px;border:1px solid #e5e8eb;border-radius:8px;color:inherit;text-decoration:none;background:#fff}",
+      ".find-results a:hover .title{text-decoration:underline}",
+      ".find-results .title{font-weight:600;color:" + color + "}.find-results .snippet{font-size:13px;color:#3d4750}",
+      ".note.for-page{align-self:stretch;text-align:left;margin:4px 0}.note.for-page p{margin:0 0 2px}",
       ".composer{display:flex;gap:8px;padding:8px 12px 12px;background:#fff}",
       "textarea{flex:1;resize:none;font:inherit;padding:8px;border:1px solid #8c959f;border-radius:8px;min-height:40px;max-height:120px}",
       ".send{border:0;border-radius:8px;padding:0 16px;background:" + color + ";color:#fff}",
