@@ -3,6 +3,7 @@ search and help-centre app, the queue databases (tests/handoff_fixtures.py) and 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import textwrap
@@ -11,10 +12,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
 
+from bot.hours import DAYS
 from bot.kb.builder import BuildOptions, BuildReport, build_index
 from bot.kb.chunker import ChunkConfig
 from bot.kb.embedder import Embedder
@@ -208,18 +211,12 @@ class WebStack:
     settings: Settings
 
 
-@pytest.fixture(scope="session")
-def web_stack(
-    rasa_model: Path,
-    embedder: Embedder,
-    tmp_path_factory: pytest.TempPathFactory,
-    demo_catalog: Path,  # noqa: F811 - the fixture imported above
+def _web_stack(
+    folder: Path, rasa_model: Path, embedder: Embedder, catalog_dir: Path, **fields: Any
 ) -> Iterator[WebStack]:
-    """One real stack for the whole session (browser and conversation tests share it; each
-    test uses its own conversation ids, so they do not meet)."""
+    """The whole stack on free ports in folder, with these settings on top of a test stack's."""
     from bot.stack import free_port, own_stack_settings, running_stack
 
-    folder = tmp_path_factory.mktemp("web-stack")
     web_port = free_port()
     web_url = f"http://127.0.0.1:{web_port}"
     settings = own_stack_settings(
@@ -228,7 +225,8 @@ def web_stack(
         web_port=web_port,
         help_base_url=f"{web_url}/help/",
         **NO_RATE_LIMITS,  # every test's customers come from 127.0.0.1
-        catalog_dir=demo_catalog,  # the demo catalogue, synced once for the session
+        catalog_dir=catalog_dir,  # the demo catalogue, synced once for the session
+        **fields,
     )
     # Citations link to this web app's help centre, so a browser can follow them.
     options = BuildOptions(
@@ -243,6 +241,49 @@ def web_stack(
     with running_stack(settings, rasa_model, folder, roles=("actions", "rasa", "web")):
         token = (folder / "var" / "demo-agent.token").read_text().strip()
         yield WebStack(web_url, folder / "var", token, settings)
+
+
+@pytest.fixture(scope="session")
+def web_stack(
+    rasa_model: Path,
+    embedder: Embedder,
+    tmp_path_factory: pytest.TempPathFactory,
+    demo_catalog: Path,  # noqa: F811 - the fixture imported above
+) -> Iterator[WebStack]:
+    """One real stack for the whole session (browser and conversation tests share it; each
+    test uses its own conversation ids, so they do not meet)."""
+    folder = tmp_path_factory.mktemp("web-stack")
+    yield from _web_stack(folder, rasa_model, embedder, demo_catalog)
+
+
+AFTER_HOURS_ZONE = "America/New_York"
+
+
+def closed_for_two_days(now: dt.datetime | None = None) -> dict[str, Any]:
+    """Business hours every day 09:00-17:00 (New York), with today and tomorrow holidays: closed
+    for all of a test session, and back the day after tomorrow at 9 AM."""
+    today = (now or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(AFTER_HOURS_ZONE)).date()
+    return {
+        "business_hours": {day: "09:00-17:00" for day in DAYS},
+        "business_timezone": AFTER_HOURS_ZONE,
+        "business_holidays": [
+            f"{today.isoformat()} Test holiday",
+            f"{(today + dt.timedelta(days=1)).isoformat()} Test holiday",
+        ],
+    }
+
+
+@pytest.fixture(scope="session")
+def after_hours_stack(
+    rasa_model: Path,
+    embedder: Embedder,
+    tmp_path_factory: pytest.TempPathFactory,
+    demo_catalog: Path,  # noqa: F811 - the fixture imported above
+) -> Iterator[WebStack]:
+    """A second real stack whose team is away (closed_for_two_days): conversation scripts that
+    say `stack: after_hours`, and the after-hours chat in chromium."""
+    folder = tmp_path_factory.mktemp("after-hours-stack")
+    yield from _web_stack(folder, rasa_model, embedder, demo_catalog, **closed_for_two_days())
 
 
 @pytest.fixture(scope="session")

@@ -133,6 +133,34 @@ def test_an_email_for_the_answer_is_checked_before_it_is_kept() -> None:
     assert known == replies.RELAYED_FOR_EMAIL.format(email="maya@gmail.com")
 
 
+def test_after_hours_the_bot_still_answers_what_it_can_and_the_team_gets_it_too() -> None:
+    def step(intent, text, said_before=False):
+        return after_hours_message(intent, 7, text, [], None, None, said_before).plan
+
+    for intent, text in [
+        ("reset_password", "I forgot my password"),
+        ("track_order", "where is my order?"),
+        ("ask_question", "how do I return a jacket?"),
+    ]:
+        plan = step(intent, text)
+        assert plan.followup == "action_kb_answer", intent  # the bot's own decision answers
+        assert [s.text for s in plan.says] == [replies.RELAYED_AND_ANSWERING]
+        again = step(intent, text, said_before=True)
+        assert again.followup == "action_kb_answer" and again.says == ()  # said once
+    for intent in ("request_human", "complaint", "thanks", "inform"):
+        assert step(intent, "...").followup is None, intent  # for the team alone
+    # an order and its email: the bot tracks it; an email alone is the one for the answer
+    with_email = after_hours_message(
+        "track_order", 7, "where is order 123-4567? email Ana@Example.com", [], None, None, False
+    )
+    assert with_email.plan.followup == "action_kb_answer" and with_email.keep_email is None
+    for text in ("it's ana@example.com", "my email is Ana@Example.com", "ana@example.com"):
+        alone = after_hours_message("ask_question", 7, text, [], None, None, False)
+        assert alone.keep_email == "ana@example.com" and alone.plan.followup is None, text
+    broken = after_hours_message("track_order", 7, "it's ana.lopez@gmail", [], None, None, False)
+    assert broken.plan.says[0].text == replies.EMAIL_NOT_VALID
+
+
 def test_after_the_agents_reply_nobody_joins_any_more() -> None:
     before = relayed("greet", 3, None, False, agent_replied=False).says[0].text
     after = relayed("greet", 3, None, False, agent_replied=True).says[0].text

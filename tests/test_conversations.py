@@ -15,6 +15,9 @@ use the demo store's data: {order} and {order_email} (an order and its email), {
 {order2_email}, {order_nodash} ({order} typed without its dash), {customer} (a customer's
 email, a different one per conversation, so reset limits do not meet), {typo_email}
 ({order_email} with a letter wrong).
+
+A file may name the stack its conversations run on (`stack: after_hours`: a team away for two
+days, tests/conftest.py's after_hours_stack); without it they run on the shared web_stack.
 """
 
 from __future__ import annotations
@@ -37,10 +40,21 @@ from tests.traffic import Conversation, signed_id
 pytestmark = pytest.mark.rasa
 
 FOLDER = Path(__file__).parent / "conversations"
+STACKS = {None: "web_stack", "after_hours": "after_hours_stack"}
+
+
+def _conversations(path: Path) -> list[dict]:
+    """A file's conversations, each with the fixture name of the stack it runs on."""
+    script = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if script.get("stack") not in STACKS:
+        raise ValueError(f"{path.name}: stack {script['stack']!r} is not one of {list(STACKS)}")
+    return [{**c, "stack": STACKS[script.get("stack")]} for c in script["conversations"]]
+
+
 CONVERSATIONS = [
     pytest.param(c, id=c["name"])
     for path in sorted(FOLDER.glob("*.yml"))
-    for c in yaml.safe_load(path.read_text(encoding="utf-8"))["conversations"]
+    for c in _conversations(path)
 ]
 META_KEYS = ("outcome", "flow", "result", "reason", "state")
 
@@ -140,18 +154,21 @@ def check_ticket(chat: Chat, expect: dict, values: dict) -> None:
         ("reason", "reason"),
         ("email", "customer_email"),
         ("order", "order_number"),
+        ("after_hours", "after_hours"),
     ):
         if key in expect:
-            wanted = fill(expect[key], values, chat.name) if expect[key] else None
+            wanted = expect[key]
+            if isinstance(wanted, str):
+                wanted = fill(wanted, values, chat.name)
             assert ticket[field] == wanted, f"{chat.name}: ticket {field} {ticket[field]!r}"
     for phrase in expect.get("summary_says", []):
         assert phrase.lower() in ticket["summary"].lower(), f"{chat.name}: {ticket['summary']!r}"
 
 
 @pytest.mark.parametrize("conversation", CONVERSATIONS)
-def test_conversation(conversation: dict, web_stack: WebStack, store_data: dict) -> None:
+def test_conversation(conversation: dict, request: pytest.FixtureRequest, store_data: dict) -> None:
     data = store_data
-    chat = Chat(web_stack, conversation["name"])
+    chat = Chat(request.getfixturevalue(conversation["stack"]), conversation["name"])
     for step in conversation["steps"]:
         if "agent" in step:
             chat.agent(step)

@@ -133,3 +133,46 @@ def test_the_inbox_marks_after_hours_tickets_and_their_emails(
         assert "after hours" in page and "email waiting" in page
         assert "your reply here is emailed to them" in client.get(f"/inbox/tickets/{late.id}").text
     app.state.queue.close()
+
+
+def test_the_lead_retries_an_email_that_failed_for_good_from_insights(
+    queue_url: str, tmp_path: Path
+) -> None:
+    import re
+    from email.message import EmailMessage
+
+    from bot.mail.mailer import open_outbox
+
+    app = _app(queue_url, tmp_path, mail_max_attempts=1)
+    with TestClient(app, base_url="https://testserver") as client:
+        outbox = open_outbox(app.state.insights.settings, app.state.queue.engine)
+        message = EmailMessage()
+        message["From"], message["To"] = "support@shop.example", "help@desk.example"
+        message["Subject"], message["Message-ID"] = "[Ticket #1] Complaint", "<t1@shop.example>"
+        message.set_content("body")
+        email_id = outbox.enqueue(message, "handoff")
+        [claimed] = outbox.claim(10)
+        assert outbox.failed(claimed, "550 mailbox unavailable") == "failed"
+        retry = f"/insights/mail/{email_id}/retry"
+        # not signed in, then signed in without the form's token: refused
+        assert client.post(retry, follow_redirects=False).status_code == 401
+        form = client.get("/inbox/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+        client.post("/inbox/login", data={"token": ALICE, "csrf": csrf, "next": "/inbox"})
+        page = client.get("/insights").text
+        assert "550 mailbox unavailable" in page and f'action="{retry}"' in page
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        assert client.post(retry, data={"csrf": "forged"}).status_code == 403
+        assert outbox.get(email_id).status == "failed"
+        done = client.post(retry, data={"csrf": csrf, "back": "days=7"}, follow_redirects=False)
+        assert done.status_code == 303 and done.headers["location"] == "/insights?days=7#mail-h"
+        assert outbox.get(email_id).status == "queued" and outbox.get(email_id).attempts == 0
+        # queued again: a second click is a conflict, an unknown id is not found, never a 500
+        again = client.post(retry, data={"csrf": csrf})
+        assert again.status_code == 409 and "queued, not failed" in again.json()["detail"]
+        assert client.post("/insights/mail/999999/retry", data={"csrf": csrf}).status_code == 404
+        assert client.post("/insights/mail/abc/retry", data={"csrf": csrf}).status_code == 422
+        bad_back = client.post(retry, data={"csrf": csrf, "back": "//evil.example"})
+        assert bad_back.status_code == 422
+        assert f'action="{retry}"' not in client.get("/insights").text  # no longer failed
+    app.state.queue.close()

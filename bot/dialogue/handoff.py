@@ -11,6 +11,15 @@ from bot.mail.typos import suggest
 from bot.store.base import extract_email, normalize_email, valid_email
 
 REASONS = {"complaint": "complaint", "request_human": "customer_request"}
+# While the team is away, what only the team's ticket gets: asking for a person again, a
+# complaint, more detail for them, small talk, what the NLU cannot place. A question or a
+# request (a reset, an order, an article) the bot also answers, as it would without a ticket.
+FOR_THE_TEAM_ONLY = frozenset(
+    {
+        "request_human", "complaint", "inform", "greet", "goodbye", "thanks", "affirm", "deny",
+        "bot_challenge", "out_of_scope", "nlu_fallback",
+    }
+)  # fmt: skip
 
 
 def handoff_reason(intent: str | None, offered: str | None, typed: bool) -> str:
@@ -127,6 +136,17 @@ def relayed_away(intent: str | None, ticket_id: int, email: str | None, said_bef
     return Plan("relay", (said,), {"handoff_relayed": True})
 
 
+def relayed_and_answered(intent: str | None, ticket_id: int, said_before: bool) -> Plan:
+    """After hours, a question or a request the bot can handle (a password reset, an order, an
+    article): added to the ticket, and the bot answers it as it would any message (its
+    decision runs next). Said once, so the customer knows the team sees it too."""
+    says: tuple[Say, ...] = ()
+    if not said_before:
+        meta = replies.meta("handoff", intent, ticket_id=ticket_id, state="after_hours")
+        says = (Say(replies.RELAYED_AND_ANSWERING, meta=meta),)
+    return Plan("relay", says, {"handoff_relayed": True}, followup="action_kb_answer")
+
+
 def relayed(
     intent: str | None,
     ticket_id: int,
@@ -163,6 +183,27 @@ def declined(intent: str | None) -> Plan:
     return Plan("declined", (said,), {"handoff_offer_reason": None, "unresolved_turns": 0.0})
 
 
+# Words around an email address that say only "this is my email" (for_the_bot).
+EMAIL_WORDS = frozenset(
+    {
+        "my", "email", "e-mail", "mail", "address", "is", "it's", "it’s", "its", "it", "the",
+        "here", "use", "this", "that", "at", "please", "you", "can", "reach", "me", "answer",
+        "send", "to", "on", "a", "an", "and", "i", "i'm",
+    }
+)  # fmt: skip
+
+
+def for_the_bot(intent: str | None, text: str) -> bool:
+    """After hours, a message the bot answers too: a question or a request, not only the team's
+    (FOR_THE_TEAM_ONLY), not a button's payload, and more than an email address with the words
+    that give it ("my email is ana@example.com" is the email for the answer; "where is order
+    123-4567? email ana@example.com" is for the bot)."""
+    if intent in FOR_THE_TEAM_ONLY or text.lstrip().startswith("/"):
+        return False
+    words = [w.strip(".,;:!?()\"'").lower() for w in text.split() if "@" not in w]
+    return any(w and w not in EMAIL_WORDS for w in words) if "@" in text else bool(words)
+
+
 @dataclass(frozen=True)
 class EmailStep:
     """What an after-hours message leads to: the plan, and the email to keep on the ticket or
@@ -182,10 +223,14 @@ def after_hours_message(
     last_suggestion: dict | None,
     said_before: bool,
 ) -> EmailStep:
-    """A message to an after-hours ticket: an email for the answer is checked (an obvious
-    domain typo is asked about; the same address sent again after the question is what the
-    customer means), anything else is relayed with where the answer will go."""
+    """A message to an after-hours ticket: a question or request the bot can handle is relayed
+    and answered (even with an email in it: "where is order 123-4567? email ..."); an email for
+    the answer is checked (an obvious domain typo is asked about; the same address sent again
+    after the question is what the customer means); the rest is relayed with where the answer
+    will go."""
     candidate = next((e for e in entity_emails if e), None) or extract_email(text)
+    if for_the_bot(intent, text):
+        return EmailStep(relayed_and_answered(intent, ticket_id, said_before))
     if candidate is None:
         if "@" in text and not ticket_email:
             return EmailStep(email_not_valid(intent, ticket_id))

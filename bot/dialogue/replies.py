@@ -160,6 +160,9 @@ EMAIL_TYPO_YES = "Yes, {suggestion}"
 EMAIL_TYPO_NO = "No, {typed} is right"
 EMAIL_NOTED = "Thanks! The team will answer your request #{ticket} by email at {email}."
 RELAYED_FOR_EMAIL = "I've added that to your request; the team will answer by email at {email}."
+RELAYED_AND_ANSWERING = (
+    "I've added that to your request for the team, and I'll help with what I can meanwhile."
+)
 RELAYED_NO_EMAIL = (
     "I've added that to your request. To get the answer by email, send me your email address; "
     "otherwise keep this chat open and the team will answer here."

@@ -1,4 +1,5 @@
-"""Building one email: addresses checked, a Message-ID made once, threading headers, plain text."""
+"""Building one email: addresses checked, a Message-ID made once, threading headers, plain text
+(and an HTML alternative when the caller gives one)."""
 
 from __future__ import annotations
 
@@ -54,8 +55,10 @@ def compose(
     extra_headers: dict[str, str] | None = None,
     now: dt.datetime | None = None,
     automatic: bool = False,
+    html: str | None = None,
 ) -> EmailMessage:
-    """A plain-text email (UTF-8, quoted-printable) with its Message-ID fixed now; automatic
+    """A plain-text email (UTF-8, quoted-printable) with its Message-ID fixed now; with html,
+    multipart/alternative with that HTML as the second part (the caller escapes it); automatic
     marks a notice nobody should answer (RFC 3834 Auto-Submitted: no vacation replies), never
     the handoff a helpdesk must turn into a ticket."""
     message = EmailMessage(policy=SMTP)
@@ -75,6 +78,8 @@ def compose(
     for name, value in (extra_headers or {}).items():
         message[name] = value
     message.set_content(body, cte="quoted-printable")
+    if html is not None:
+        message.add_alternative(html, subtype="html", cte="quoted-printable")
     return message
 
 

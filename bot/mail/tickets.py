@@ -15,6 +15,7 @@ import datetime as dt
 from email.message import EmailMessage
 
 from bot.handoff.summary import REASON_TEXT
+from bot.mail import html_body
 from bot.mail.message import compose, domain_of
 
 REASON_TITLE = {
@@ -43,7 +44,8 @@ def ticket_link(public_url: str, ticket_id: int) -> str:
     return f"{public_url.rstrip('/')}/inbox/tickets/{ticket_id}"
 
 
-def _time(value: object) -> str:
+def when(value: object) -> str:
+    """A recorded time as UTC text (or what was recorded, when it is not a time)."""
     if isinstance(value, str):
         try:
             value = dt.datetime.fromisoformat(value)
@@ -70,45 +72,56 @@ def transcript_text(lines: list[dict]) -> str:
         who = SENDER_NAME.get(line.get("sender"), str(line.get("sender")))
         text = str(line.get("text") or "").replace("\r", "")
         text = text.replace("\n", "\n    ")
-        out.append(f"[{_time(line.get('at'))}] {who}: {text}")
+        out.append(f"[{when(line.get('at'))}] {who}: {text}")
     return "\n".join(out) or "(no messages)"
+
+
+def _who(ticket: dict) -> str:
+    verified = ticket.get("verified") or {}
+    email = ticket.get("customer_email")
+    if email and verified.get("email") == email:
+        return f"{email} (verified with the store)"
+    if email:
+        return f"{email} (given by the customer, not verified)"
+    return "not given"
+
+
+def _order(ticket: dict) -> str:
+    order = ticket.get("order_number")
+    if order and (ticket.get("verified") or {}).get("order_number") == order:
+        return f"{order} (verified with the store)"
+    return order or "none"
+
+
+def handoff_facts(ticket: dict) -> list[tuple[str, str]]:
+    """The handoff email's facts, (label, value), the same in its text and its HTML."""
+    opened = when(ticket.get("created_at"))
+    if ticket.get("after_hours"):
+        opened += " (after business hours: the customer expects an answer by email)"
+    return [
+        ("Why", f"{REASON_TEXT.get(ticket['reason'], ticket['reason'])}."),
+        ("Summary", str(ticket.get("summary") or "")),
+        ("Opened", opened),
+        ("Customer email", _who(ticket)),
+        ("Order", _order(ticket)),
+    ]
+
+
+def article_line(article: dict) -> str:
+    """One article the bot tried: title (url), score."""
+    title = article.get("title") or article.get("id")
+    return f"{title} ({article.get('url')}), score {float(article.get('score', 0)):.2f}"
 
 
 def handoff_body(ticket: dict, public_url: str, reply_address: str | None = None) -> str:
     """The handoff email's text: what an agent in the helpdesk needs without opening our inbox."""
-    verified = ticket.get("verified") or {}
-    email = ticket.get("customer_email")
-    if email and verified.get("email") == email:
-        who = f"{email} (verified with the store)"
-    elif email:
-        who = f"{email} (given by the customer, not verified)"
-    else:
-        who = "not given"
-    order = ticket.get("order_number")
-    if order and verified.get("order_number") == order:
-        order_text = f"{order} (verified with the store)"
-    else:
-        order_text = order or "none"
-    parts = [
-        f"Why: {REASON_TEXT.get(ticket['reason'], ticket['reason'])}.",
-        f"Summary: {ticket.get('summary') or ''}",
-        f"Opened: {_time(ticket.get('created_at'))}"
-        + (
-            " (after business hours: the customer expects an answer by email)"
-            if ticket.get("after_hours")
-            else ""
-        ),
-        f"Customer email: {who}",
-        f"Order: {order_text}",
+    parts = [f"{label}: {value}" for label, value in handoff_facts(ticket)]
+    parts += [
         f"Ticket in the inbox: {ticket_link(public_url, ticket['id'])}",
         "",
         "Articles the bot tried:",
     ]
-    articles = ticket.get("articles") or []
-    parts += [
-        f"- {a.get('title') or a.get('id')} ({a.get('url')}), score {float(a.get('score', 0)):.2f}"
-        for a in articles
-    ] or ["- none"]
+    parts += [f"- {article_line(a)}" for a in ticket.get("articles") or []] or ["- none"]
     parts += ["", "Conversation:", transcript_text(ticket.get("transcript") or [])]
     if reply_address:
         parts += [
@@ -134,6 +147,7 @@ def handoff_email(
         to,
         subject(ticket),
         handoff_body(ticket, public_url, reply_address),
+        html=html_body.handoff_html(ticket, public_url, reply_address),
         message_id=thread_id(ticket, sender),
         reply_to=reply_to(ticket, reply_address),
         extra_headers={"X-Tier0-Ticket": str(ticket["id"])},
@@ -156,6 +170,7 @@ def followup_email(
         to,
         "Re: " + subject(ticket),
         body,
+        html=html_body.followup_html(ticket, message),
         reply_to=reply_to(ticket, reply_address),
         in_reply_to=root,
         references=[root],
@@ -165,17 +180,20 @@ def followup_email(
 
 def agent_notice(ticket: dict, sender: str, to: list[str], public_url: str) -> EmailMessage:
     """The short notice agents get of a new ticket: why, what, and the link."""
+    reason = REASON_TEXT.get(ticket["reason"], ticket["reason"])
+    after_hours = bool(ticket.get("after_hours"))
     body = (
-        f"A new ticket is waiting: {REASON_TEXT.get(ticket['reason'], ticket['reason'])}.\n\n"
+        f"A new ticket is waiting: {reason}.\n\n"
         f"{ticket.get('summary') or ''}\n\n"
         + (
             "It came after business hours: the customer expects the answer by email.\n\n"
-            if ticket.get("after_hours")
+            if after_hours
             else ""
         )
         + f"Open it: {ticket_link(public_url, ticket['id'])}\n"
     )
-    return compose(sender, to, "New " + subject(ticket), body, automatic=True)
+    html = html_body.notice_html(ticket, public_url, reason, after_hours)
+    return compose(sender, to, "New " + subject(ticket), body, automatic=True, html=html)
 
 
 def answer_email(
@@ -192,6 +210,7 @@ def answer_email(
         ticket["customer_email"],
         f"Re: your request #{ticket['id']}",
         body,
+        html=html_body.answer_html(ticket, message),
         reply_to=team_address,
         extra_headers={"X-Tier0-Ticket": str(ticket["id"])},
     )

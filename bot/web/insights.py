@@ -1,7 +1,8 @@
 """The /insights pages for signed-in agents and leads: the report, its JSON twin, charts, drafts.
 
 Signed in with the inbox's session (an agent's token at /inbox/login), or, for the JSON twin and
-the drafts, `Authorization: Bearer <agent token>`. No token, no page. Each request first records
+the drafts, `Authorization: Bearer <agent token>`. No token, no page. The one form (retrying an
+email that failed for good) needs the session and its CSRF token. Each request first records
 what Rasa stored since the last time, so the page is never more than a moment behind.
 """
 
@@ -10,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import secrets
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -21,6 +23,7 @@ from bot.catalog.store import read_status
 from bot.conversations import ConversationStoreUnavailable
 from bot.insights.overview import Insights, period
 from bot.insights.plots import PLOTS
+from bot.mail.mailer import open_outbox
 from bot.web.signin import AgentSessions
 
 logger = logging.getLogger(__name__)
@@ -142,6 +145,31 @@ def build_router(
             media_type="text/markdown; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
+
+    @router.post("/insights/mail/{email_id}/retry")
+    def retry_email(
+        request: Request,
+        email_id: Annotated[int, Path(ge=1, le=2**62, description="The email's id.")],
+        csrf: Annotated[str, Form(max_length=128)] = "",
+        back: Annotated[str, Form(max_length=300, pattern=r"^[A-Za-z0-9_=&.%+-]*$")] = "",
+    ) -> Response:
+        """Queue an email that failed for good again (after its cause was fixed)."""
+        agent = sessions.agent(request)
+        if agent is None:
+            raise HTTPException(401, "Sign in at /inbox/login to retry an email.")
+        expected = request.session.get("csrf")
+        if not expected or not secrets.compare_digest(expected, csrf):
+            raise HTTPException(403, "The form expired or did not come from this site; reload it.")
+        outbox = open_outbox(insights.settings, insights.engine)
+        email = outbox.get(email_id)
+        if email is None:
+            raise HTTPException(404, f"Email {email_id} doesn't exist.")
+        if not outbox.retry(email_id):
+            raise HTTPException(
+                409, f"Email {email_id} is {email.status}, not failed: there is nothing to retry."
+            )
+        logger.info("insights: %s queued email %s again", agent, email_id)
+        return RedirectResponse(f"/insights?{back}#mail-h" if back else "/insights#mail-h", 303)
 
     return router
 
