@@ -35,6 +35,10 @@ Writes benchmarks/results/load.json and prints a Markdown table, the replica cou
     .venv/bin/python benchmarks/load.py --users 50,200 --seconds 60 --replicas 2 \\
         --action-workers 2 --web-workers 2
 
+`--abusers N` runs N abusive senders (the locustfile's Abuser) in a Locust process of their own
+beside the customers'; `--edge` puts HAProxy in front of the web app (settings' web_edge), and
+Locust then goes through it. See benchmarks/README.md, "Abusive senders".
+
 Builds the KB index first (`bot kb build`) when `--index` holds none; trains the model if needed.
 """
 
@@ -76,7 +80,7 @@ LOCUSTFILE = ROOT / "benchmarks" / "locustfile.py"
 THINK_S = (5, 15)
 SETTLE_S = THINK_S[1]  # after the last user is spawned, until each has sent a first message
 LOCUST_LABEL = "locust (nice 10)"
-ABUSERS_LABEL = "abusers' locust (nice 10)"
+ABUSERS_LABEL = "abusers' locust"
 CLIENTS = (LOCUST_LABEL, ABUSERS_LABEL)  # the load's own processes, not the servers
 POSTGRES_LABEL = "PostgreSQL (this run's backends)"
 REDIS_LABEL = "Redis (whole server, shared)"
@@ -246,7 +250,14 @@ def drain(meter: Meter) -> float:
 
 
 def run_level(
-    web: str, users: int, seconds: int, env: dict, folder: Path, meter: Meter, abusers: int = 0
+    web: str,
+    users: int,
+    seconds: int,
+    env: dict,
+    folder: Path,
+    meter: Meter,
+    abusers: int = 0,
+    nice: int = 10,
 ) -> dict:
     """One load level: Locust headless (niced) with `users` customers (and `abusers` abusive
     senders beside them, in a Locust process of their own); the window's figures."""
@@ -259,7 +270,7 @@ def run_level(
         "--host", web, "-u", str(users), "-r", f"{rate:g}", "-t", backstop,
         "--only-summary", "--loglevel", "WARNING",
     ]  # fmt: skip
-    abuse = start_abusers(web, abusers, backstop, env, folder) if abusers else None
+    abuse = start_abusers(web, abusers, backstop, env, folder, nice) if abusers else None
     meter.abusers = abuse[0].pid if abuse else None
     level_env = {
         **os.environ,
@@ -317,21 +328,22 @@ def run_level(
         figures["abuse"] = {
             "abusers": abusers,
             "addresses": int(env.get("LOAD_ABUSER_ADDRESSES", "1")),
-            "process": "a Locust process of their own (nice 10), beside the customers'",
+            "process": f"a Locust process of their own (nice {nice}), beside the customers'",
             **abused,
         }
     return figures
 
 
 def start_abusers(
-    web: str, abusers: int, backstop: str, env: dict, folder: Path
+    web: str, abusers: int, backstop: str, env: dict, folder: Path, nice: int
 ) -> tuple[subprocess.Popen, Path]:
-    """The abusive senders in a Locust process of their own (niced like the customers'), so
-    their sending does not hold up the customers' timings; its running totals go to a file."""
+    """The abusive senders in a Locust process of their own (niced like the customers' unless
+    told), so their sending does not hold up the customers' timings; its running totals go to
+    a file."""
     counts = folder / "abuse-counts.json"
     counts.unlink(missing_ok=True)
     command = [
-        "nice", "-n", "10", str(LOCUST), "-f", str(LOCUSTFILE), "--headless",
+        "nice", "-n", str(nice), str(LOCUST), "-f", str(LOCUSTFILE), "--headless",
         "--host", web, "-u", str(abusers), "-r", str(abusers), "-t", backstop,
         "--only-summary", "--loglevel", "WARNING", "Abuser",
     ]  # fmt: skip
@@ -481,7 +493,9 @@ def run_stack(replicas: int, args: argparse.Namespace, model: Path) -> dict:
         for users in args.users:
             drained = drain(meter)
             log(f"{replicas} replica(s), {users} users: ramp (servers idle after {drained} s)")
-            level = run_level(web, users, args.seconds, env, folder, meter, args.abusers)
+            level = run_level(
+                web, users, args.seconds, env, folder, meter, args.abusers, args.abuser_nice
+            )
             level["drain_before_s"] = drained
             record["levels"].append(level)
             turn = level["turn"]
@@ -695,6 +709,13 @@ def main() -> None:
         help="How many client addresses the abusers come from (1: one script's).",
     )
     parser.add_argument(
+        "--abuser-nice",
+        type=int,
+        default=10,
+        help="The abusers' Locust's niceness (10, as the customers'; 19 stands for abusers on "
+        "machines of their own, whose sending takes this machine's CPU only when it is idle).",
+    )
+    parser.add_argument(
         "--edge",
         action="store_true",
         help="Settings' web_edge: HAProxy in front of the web app refuses addresses over the "
@@ -735,6 +756,7 @@ def main() -> None:
         "web_workers": args.web_workers,
         "abusers": args.abusers,
         "abuser_addresses": args.abuser_addresses,
+        "abuser_nice": args.abuser_nice,
         "web_edge": args.edge,
         "stacks": stacks,
     }
