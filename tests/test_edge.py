@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from uvicorn.middleware.proxy_headers import _TrustedHosts
 
 from bot.settings import Settings
 from bot.stack import Server, own_stack_settings, start_edge, start_web, wait_all
@@ -88,11 +89,15 @@ def test_refused_requests_count_nothing_at_the_edge_either(edge: Edge) -> None:
         ("198.51.100.9, 127.0.0.1", "198.51.100.9"),  # a trusted hop on the right is skipped
         ("203.0.113.5, 198.51.100.9", "198.51.100.9"),  # the rightmost untrusted one counts
         ("198.51.100.9:4711", "198.51.100.9"),  # an IPv4 entry's port is dropped
+        ("203.0.113.5, 198.51.100.9, 127.0.0.1", "198.51.100.9"),  # each entry judged alone
+        ("127.0.0.1, 127.0.0.1", "127.0.0.1"),  # all trusted: the first
     ],
 )
 def test_the_client_is_worked_out_of_x_forwarded_for_as_the_app_does(
     tmp_path: Path, chain: str, same_as: str
 ) -> None:
+    # what the app alone (uvicorn's ProxyHeadersMiddleware) makes of the chain
+    assert _TrustedHosts(["127.0.0.1"]).get_trusted_client_address(chain)[0] == same_as
     for edge in _edge(tmp_path, conversations_per_hour_per_address=1):
         assert edge.new_conversation(chain).status_code == 201
         assert edge.new_conversation(same_as).status_code == 429
