@@ -137,6 +137,13 @@ def test_the_plan_puts_haproxy_in_front_and_the_app_behind_it(tmp_path: Path) ->
     }
 
 
+def test_x_forwarded_proto_passes_only_from_a_trusted_proxy(tmp_path: Path) -> None:
+    trusted = edge_config(own_stack_settings(tmp_path))
+    nobody = edge_config(own_stack_settings(tmp_path, trusted_proxies=[]))
+    assert "del-header x-forwarded-proto unless from_proxy" in trusted
+    assert "del-header x-forwarded-proto\n" in nobody and "from_proxy" not in nobody
+
+
 def test_a_limit_of_zero_is_not_counted_at_the_edge(tmp_path: Path) -> None:
     config = edge_config(own_stack_settings(tmp_path, searches_per_minute_per_address=0))
     assert "edge_search" not in config and "edge_conversations" in config

@@ -116,8 +116,8 @@ def _client_rules(settings: Settings) -> list[str]:
         first = f"req.hdr_ip({XFF},1)"
         return [*lines, f"http-request set-var(txn.client) {first} if {{ {first} -m found }}"]
     networks = trusted_networks(settings)
-    if not networks:
-        return lines
+    if not networks:  # nobody may say who the client is or how it connected
+        return [*lines, "http-request del-header x-forwarded-proto"]
     trusted = " ".join(networks)
     lines.append(f"acl from_proxy src {trusted}")
     # all trusted: the first entry; then the rightmost untrusted one wins (applied last)
