@@ -35,6 +35,10 @@ Writes benchmarks/results/load.json and prints a Markdown table, the replica cou
     .venv/bin/python benchmarks/load.py --users 50,200 --seconds 60 --replicas 2 \\
         --action-workers 2 --web-workers 2
 
+`--abusers N` runs N abusive senders (the locustfile's Abuser) in a Locust process of their own
+beside the customers'; `--edge` puts HAProxy in front of the web app (settings' web_edge), and
+Locust then goes through it. See benchmarks/README.md, "Abusive senders".
+
 Builds the KB index first (`bot kb build`) when `--index` holds none; trains the model if needed.
 """
 
@@ -67,6 +71,7 @@ from bot.stack import (  # noqa: E402
     start_stack,
     wait_all,
 )
+from bot.stack.edge import EDGE_NAME  # noqa: E402
 from bot.store.base import STATUSES  # noqa: E402
 from bot.store.demo import DemoStore  # noqa: E402
 
@@ -75,11 +80,13 @@ LOCUSTFILE = ROOT / "benchmarks" / "locustfile.py"
 THINK_S = (5, 15)
 SETTLE_S = THINK_S[1]  # after the last user is spawned, until each has sent a first message
 LOCUST_LABEL = "locust (nice 10)"
+ABUSERS_LABEL = "abusers' locust"
+CLIENTS = (LOCUST_LABEL, ABUSERS_LABEL)  # the load's own processes, not the servers
 POSTGRES_LABEL = "PostgreSQL (this run's backends)"
 REDIS_LABEL = "Redis (whole server, shared)"
 OTHERS_LABEL = "rest of the machine"
 IDLE_CORES = 0.1  # the stack's servers count as drained below this
-NOT_OURS = (LOCUST_LABEL, REDIS_LABEL)  # Redis is shared: others' work must not hold a drain up
+NOT_OURS = (*CLIENTS, REDIS_LABEL)  # Redis is shared: others' work must not hold a drain up
 DRAIN_MAX_S = 180
 
 
@@ -113,6 +120,7 @@ class Meter:
         self.redis = redis
         self.admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT") if database else None
         self.locust: int | None = None
+        self.abusers: int | None = None
 
     def groups(self) -> dict[str, list[int]]:
         groups = {label: tree(pid) for label, pid in self.servers.items()}
@@ -131,6 +139,8 @@ class Meter:
             ]
         if self.locust:
             groups[LOCUST_LABEL] = [self.locust]
+        if self.abusers:
+            groups[ABUSERS_LABEL] = [self.abusers]
         return groups
 
     def snapshot(self) -> dict:
@@ -170,7 +180,7 @@ def cpu_used(start: dict, end: dict, answered: int) -> dict:
         groups[label]["processes"] = len(by_pid)
         if len(by_pid) > 1 and label not in (POSTGRES_LABEL, REDIS_LABEL):
             groups[label]["by_pid"] = {str(pid): round(s, 2) for pid, s in by_pid.items()}
-    servers = sum(g["cpu_s"] for label, g in groups.items() if label != LOCUST_LABEL)
+    servers = sum(g["cpu_s"] for label, g in groups.items() if label not in CLIENTS)
     measured = sum(g["cpu_s"] for g in groups.values())
     machine = end["machine_busy"] - start["machine_busy"]
     return {
@@ -240,28 +250,39 @@ def drain(meter: Meter) -> float:
 
 
 def run_level(
-    web: str, users: int, seconds: int, env: dict, folder: Path, meter: Meter, abusers: int = 0
+    web: str,
+    users: int,
+    seconds: int,
+    env: dict,
+    folder: Path,
+    meter: Meter,
+    abusers: int = 0,
+    nice: int = 10,
 ) -> dict:
     """One load level: Locust headless (niced) with `users` customers (and `abusers` abusive
-    senders beside them); the window's figures."""
+    senders beside them, in a Locust process of their own); the window's figures."""
     result_path = folder / f"locust-{users}.json"
     result_path.unlink(missing_ok=True)
     rate = max(users / 10, 1.0)
+    backstop = f"{int(users / rate + SETTLE_S + seconds + 120)}s"  # the locustfile stops it
     command = [
         "nice", "-n", "10", str(LOCUST), "-f", str(LOCUSTFILE), "--headless",
-        "--host", web, "-u", str(users + abusers), "-r", f"{rate:g}",
-        "-t", f"{int(users / rate + SETTLE_S + seconds + 120)}s",  # a backstop: locustfile stops it
+        "--host", web, "-u", str(users), "-r", f"{rate:g}", "-t", backstop,
         "--only-summary", "--loglevel", "WARNING",
     ]  # fmt: skip
+    abuse = start_abusers(web, abusers, backstop, env, folder, nice) if abusers else None
+    meter.abusers = abuse[0].pid if abuse else None
     level_env = {
         **os.environ,
         **env,
+        "LOAD_ABUSERS": "0",  # the customers' process times customers only
         "LOAD_WINDOW_SECONDS": str(seconds),
         "LOAD_SETTLE_SECONDS": str(SETTLE_S),
         "LOAD_RESULT": str(result_path),
         "PYTHONUNBUFFERED": "1",
     }
     start = end = None
+    abused: dict = {}
     locust_rss = None
     with open(folder / f"locust-{users}.log", "a") as out:
         process = subprocess.Popen(
@@ -277,9 +298,11 @@ def run_level(
             for line in process.stdout:
                 if line.startswith("LOAD-WINDOW start"):
                     start = meter.snapshot()
+                    abused = abuse_counts(abuse)
                     log(f"  {users} users spawned; measuring {seconds} s")
                 elif line.startswith("LOAD-WINDOW end"):
                     end = meter.snapshot()
+                    abused = abuse_counts(abuse, abused)
                     locust_rss = vmhwm_mb(process.pid)
                 out.write(line)
                 out.flush()
@@ -289,6 +312,9 @@ def run_level(
                 process.kill()
                 process.wait()
             meter.locust = None
+            if abuse:
+                stop_abusers(abuse[0])
+                meter.abusers = None
     if start is None or end is None or not result_path.exists():
         raise RuntimeError(
             f"Locust ended (exit {process.returncode}) without measuring a window; "
@@ -298,7 +324,72 @@ def run_level(
     figures["cpu"] = cpu_used(start, end, figures["turn"]["ok"])
     figures["locust_peak_rss_mb"] = locust_rss
     figures["errors"] = figures["errors"][:5]
+    if abuse:
+        figures["abuse"] = {
+            "abusers": abusers,
+            "addresses": int(env.get("LOAD_ABUSER_ADDRESSES", "1")),
+            "process": f"a Locust process of their own (nice {nice}), beside the customers'",
+            **abused,
+        }
     return figures
+
+
+def start_abusers(
+    web: str, abusers: int, backstop: str, env: dict, folder: Path, nice: int
+) -> tuple[subprocess.Popen, Path]:
+    """The abusive senders in a Locust process of their own (niced like the customers' unless
+    told), so their sending does not hold up the customers' timings; its running totals go to
+    a file."""
+    counts = folder / "abuse-counts.json"
+    counts.unlink(missing_ok=True)
+    command = [
+        "nice", "-n", str(nice), str(LOCUST), "-f", str(LOCUSTFILE), "--headless",
+        "--host", web, "-u", str(abusers), "-r", str(abusers), "-t", backstop,
+        "--only-summary", "--loglevel", "WARNING", "Abuser",
+    ]  # fmt: skip
+    abuse_env = {
+        **os.environ,
+        **env,
+        "LOAD_ABUSERS": str(abusers),
+        "LOAD_ABUSE_COUNTS": str(counts),
+        "PYTHONUNBUFFERED": "1",
+    }
+    with open(folder / "locust-abusers.log", "a") as out:
+        process = subprocess.Popen(
+            command, cwd=ROOT / "benchmarks", env=abuse_env, stdout=out, stderr=out
+        )
+    deadline = time.monotonic() + 60
+    while not counts.exists():  # sending: the process is up and its users spawned
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_abusers(process)
+            raise RuntimeError(f"the abusers' Locust did not start; see {out.name}")
+        time.sleep(0.2)
+    return process, counts
+
+
+def abuse_counts(abuse: tuple | None, since: dict | None = None) -> dict:
+    """The abusers' answers by status so far; with since, those after it and their rate."""
+    if abuse is None:
+        return {}
+    now = json.loads(abuse[1].read_text())
+    if since is None:
+        return now
+    answers = {
+        key: n - since["answers"].get(key, 0)
+        for key, n in sorted(now["answers"].items())
+        if n - since["answers"].get(key, 0)
+    }
+    seconds = now["at"] - since["at"]
+    return {"answers": answers, "requests_per_s": round(sum(answers.values()) / seconds, 1)}
+
+
+def stop_abusers(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def warm_up(web: str, orders: list[tuple[str, str]], customers: list[str]) -> None:
@@ -346,6 +437,7 @@ def run_stack(replicas: int, args: argparse.Namespace, model: Path) -> dict:
         "index_dir": args.index,
         "action_workers": args.action_workers,
         "web_workers": args.web_workers,
+        "web_edge": args.edge,
     }
     tag = secrets.token_hex(4)
     database = None
@@ -380,7 +472,9 @@ def run_stack(replicas: int, args: argparse.Namespace, model: Path) -> dict:
             label: {"pid": s.process.pid, "name": s.name, "url": s.url}
             for label, s in zip(labels, servers, strict=True)
         }
-        web = next(s.url for s in servers if s.name == "web app")
+        # the customers' way in: HAProxy at the edge when there is one
+        urls = {s.name: s.url for s in servers}
+        web = urls.get(EDGE_NAME, urls["web app"])
         store = DemoStore(settings.data_dir / "demo_store.db")
         orders = [store.sample(status) for status in STATUSES]
         customers = store.customer_emails(500)
@@ -399,7 +493,9 @@ def run_stack(replicas: int, args: argparse.Namespace, model: Path) -> dict:
         for users in args.users:
             drained = drain(meter)
             log(f"{replicas} replica(s), {users} users: ramp (servers idle after {drained} s)")
-            level = run_level(web, users, args.seconds, env, folder, meter, args.abusers)
+            level = run_level(
+                web, users, args.seconds, env, folder, meter, args.abusers, args.abuser_nice
+            )
             level["drain_before_s"] = drained
             record["levels"].append(level)
             turn = level["turn"]
@@ -503,7 +599,7 @@ def markdown(stacks: list[dict], users: list[int]) -> str:
             ),
         ]
         groups = sorted(
-            {g for lv in levels if lv for g in lv["cpu"]["groups"] if g != LOCUST_LABEL},
+            {g for lv in levels if lv for g in lv["cpu"]["groups"] if g not in CLIENTS},
             key=_order,
         )
         for group in groups:
@@ -612,6 +708,19 @@ def main() -> None:
         default=1,
         help="How many client addresses the abusers come from (1: one script's).",
     )
+    parser.add_argument(
+        "--abuser-nice",
+        type=int,
+        default=10,
+        help="The abusers' Locust's niceness (10, as the customers'; 19 stands for abusers on "
+        "machines of their own, whose sending takes this machine's CPU only when it is idle).",
+    )
+    parser.add_argument(
+        "--edge",
+        action="store_true",
+        help="Settings' web_edge: HAProxy in front of the web app refuses addresses over the "
+        "per-address limits before the app.",
+    )
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/1")
     parser.add_argument("--index", type=Path, default=ROOT / "index")
@@ -647,6 +756,8 @@ def main() -> None:
         "web_workers": args.web_workers,
         "abusers": args.abusers,
         "abuser_addresses": args.abuser_addresses,
+        "abuser_nice": args.abuser_nice,
+        "web_edge": args.edge,
         "stacks": stacks,
     }
     save(result, "python benchmarks/load.py " + " ".join(sys.argv[1:]), args.out)

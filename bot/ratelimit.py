@@ -56,10 +56,13 @@ class Refused:
 
     def reason(self) -> str:
         """Why, for the 429's body: the limit in words and when to try again."""
-        return (
-            f"Too many requests: at most {self.limit.describe()}. "
-            f"Try again in {self.retry_after} s."
-        )
+        return reason_text(self.limit, str(self.retry_after))
+
+
+def reason_text(limit: Limit, retry_after: str) -> str:
+    """A refusal's reason with retry_after as given (seconds, or HAProxy's expression for them:
+    bot.stack.edge writes the same sentence as the web app)."""
+    return f"Too many requests: at most {limit.describe()}. Try again in {retry_after} s."
 
 
 def _period(seconds: int) -> str:

@@ -116,6 +116,19 @@ class Settings(BaseSettings):
     # Web app
     web_host: str = Field("127.0.0.1", description="Address the web app listens on.")
     web_port: int = Field(8080, ge=1, le=65535, description="Port of the web app.")
+    web_edge: bool = Field(
+        False,
+        description="Run HAProxy on web_host:web_port in front of the web app (which then "
+        "listens on 127.0.0.1:web_app_port): it refuses chat messages, new conversations and "
+        "searches over the per-address limits with 429 before they cost a Python worker; the "
+        "web app keeps its own limits behind it (benchmarks/README.md, abusive senders).",
+    )
+    web_app_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="The web app's own port (on 127.0.0.1) when web_edge is on; 0: web_port + 1.",
+    )
     data_dir: Path = Field(Path("var"), description="Where databases and generated secrets live.")
 
     # Handoff queue

@@ -124,6 +124,7 @@ def own_stack_settings(folder: Path, **fields: Any) -> Settings:
         "settings_file": folder / "none.toml",
         "data_dir": folder / "var",
         "web_port": free_port(),
+        "web_app_port": free_port(),
         "rasa_port": free_port(),
         "action_port": free_port(),
         "mail_port": free_port(),

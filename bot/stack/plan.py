@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from bot.inbound import CONVERSATION_HEADER
 from bot.settings import Settings, connectable
+from bot.stack.edge import EDGE_HEALTH, EDGE_NAME, app_port, behind_edge, edge_config
 from bot.stack.env import RASA_VARIABLES, settings_env
 from bot.stack.paths import RASA_PYTHON, ROOT
 
@@ -113,6 +114,8 @@ def listeners(settings: Settings, roles: tuple[str, ...] = ROLES) -> dict[str, t
     found: dict[str, tuple[str, int]] = {}
     if "web" in roles:
         found["web_port"] = (settings.web_host, settings.web_port)
+        if settings.web_edge:
+            found["web_app_port"] = ("127.0.0.1", app_port(settings))
     if "actions" in roles:
         found["action_port"] = (settings.action_host, settings.action_port)
     if "mail" in roles:
@@ -371,6 +374,21 @@ def haproxy_spec(settings: Settings, backends: list[str], log_dir: Path) -> Serv
     )
 
 
+def edge_spec(settings: Settings, log_dir: Path) -> ServerSpec:
+    """HAProxy (Debian's) on web_host:web_port in front of the web app."""
+    config = run_folder(settings, "edge") / "haproxy.cfg"
+    return ServerSpec(
+        name=EDGE_NAME,
+        argv=(settings.haproxy_bin, "-db", "-f", str(config)),
+        env={},
+        url=f"http://{connectable(settings.web_host)}:{settings.web_port}",
+        log=log_dir / "edge.log",
+        ready_path=EDGE_HEALTH,
+        files=(PrivateFile(config, edge_config(settings)),),
+        config_check=(settings.haproxy_bin, "-c", "-q", "-f", str(config)),
+    )
+
+
 def mail_spec(
     settings: Settings, log_dir: Path, env: Mapping[str, str] | None = None
 ) -> ServerSpec:
@@ -390,12 +408,17 @@ def web_spec(
     settings: Settings, log_dir: Path, env: Mapping[str, str] | None = None, demo: bool = True
 ) -> ServerSpec:
     """The web app (store page, chat gateway, help centre, inbox, APIs); with demo, a demo agent
-    when none is configured."""
+    when none is configured. With web_edge, on 127.0.0.1:web_app_port behind HAProxy."""
+    edge = behind_edge(settings) if settings.web_edge else {}
+    if edge:
+        url = f"http://127.0.0.1:{app_port(settings)}"
+    else:
+        url = f"http://{connectable(settings.web_host)}:{settings.web_port}"
     return ServerSpec(
         name="web app",
         argv=(sys.executable, "-m", "bot.cli", "serve", *(["--demo"] if demo else [])),
-        env={**settings_env(settings), **(env or {})},
-        url=f"http://{connectable(settings.web_host)}:{settings.web_port}",
+        env={**settings_env(settings), **(env or {}), **edge},
+        url=url,
         log=log_dir / "web.log",
         ready_path="/openapi.json",
     )
@@ -429,6 +452,8 @@ def plan_stack(
         specs.append(mail_spec(settings, log_dir, env))
     if "web" in roles:
         specs.append(web_spec(settings, log_dir, env, demo=demo))
+        if settings.web_edge:
+            specs.append(edge_spec(settings, log_dir))
     if not specs:
         raise StackError(
             f"nothing to start for --only {','.join(roles)}: haproxy runs only when "

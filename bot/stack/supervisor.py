@@ -21,6 +21,7 @@ from bot.stack.plan import (
     Tokens,
     action_server_spec,
     check_roles,
+    edge_spec,
     haproxy_spec,
     lock_store_endpoint,
     plan_stack,
@@ -151,6 +152,12 @@ def start_haproxy(settings: Settings, backends: list[str], log_dir: Path) -> Ser
     return start(haproxy_spec(settings, backends, log_dir))
 
 
+def start_edge(settings: Settings, log_dir: Path) -> Server:
+    """HAProxy in front of the web app (web_edge), its configuration checked first."""
+    private_data_dir(settings)
+    return start(edge_spec(settings, log_dir))
+
+
 def start_web(
     settings: Settings, log_dir: Path, env: Mapping[str, str] | None = None, demo: bool = True
 ) -> Server:
@@ -171,6 +178,11 @@ def start_stack(
     started."""
     check_roles(roles)
     check_scale_out(settings, roles)
+    if settings.web_edge and "web" in roles and shutil.which(settings.haproxy_bin) is None:
+        raise StackError(
+            f"web_edge needs HAProxy, and '{settings.haproxy_bin}' is not installed: run "
+            "`make setup` (it installs Debian's haproxy) or `sudo apt-get install haproxy`"
+        )
     if "rasa" in roles:
         create_database(settings.conversations_url)  # before replicas race to create it
     tokens = prepare(settings, roles)

@@ -87,6 +87,33 @@ def client_key(secret: str, address: str) -> str:
     return hmac.new(secret.encode(), address.encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def chat_address_limit(settings: Settings) -> Limit:
+    """Chat messages one client address may send per minute."""
+    return Limit(
+        "chat_address",
+        settings.chat_messages_per_minute_per_address,
+        60,
+        "chat messages from one address",
+    )
+
+
+def conversations_limit(settings: Settings) -> Limit:
+    """New conversations one client address may start per hour."""
+    return Limit(
+        "conversations",
+        settings.conversations_per_hour_per_address,
+        3600,
+        "new conversations from one address",
+    )
+
+
+def search_limit(settings: Settings) -> Limit:
+    """Searches one client address may make per minute."""
+    return Limit(
+        "search", settings.searches_per_minute_per_address, 60, "searches from one address"
+    )
+
+
 class RateLimits:
     """The limits of the public endpoints and the counter they share."""
 
@@ -105,21 +132,9 @@ class RateLimits:
             60,
             "messages in one conversation",
         )
-        self.per_address = Limit(
-            "chat_address",
-            settings.chat_messages_per_minute_per_address,
-            60,
-            "chat messages from one address",
-        )
-        self.conversations = Limit(
-            "conversations",
-            settings.conversations_per_hour_per_address,
-            3600,
-            "new conversations from one address",
-        )
-        self.searches = Limit(
-            "search", settings.searches_per_minute_per_address, 60, "searches from one address"
-        )
+        self.per_address = chat_address_limit(settings)
+        self.conversations = conversations_limit(settings)
+        self.searches = search_limit(settings)
         self._warned = 0.0
         # (limit name, key) -> (monotonic time it is allowed again, the refusal): a key refused
         # stays refused until then (refused requests count nowhere, so nothing can free it
