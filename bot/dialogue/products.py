@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.catalog.offer import Offer, offers
 from bot.catalog.product import Product
+from bot.catalog.query import Filters
 from bot.catalog.search import ProductHit, ProductSearch, SearchResult
 from bot.dialogue import replies
 from bot.dialogue.plan import Say
@@ -33,6 +35,17 @@ PRICE = re.compile(r"\b(how much|price|cost|costs|pricing|expensive|cheap)\b", r
 SHOPPING = re.compile(
     r"\b(sell|selling|sold|buy|shop|have|got|stock|price|cost|how much|looking for|show me|any|"
     r"colou?rs?|sizes?|available|range|products?|items?)\b",
+    re.I,
+)
+# A question that can only be about buying something: "do you sell X?" is answered "we don't sell
+# that" (with the closest things we have) rather than "I can't answer that".
+CLEARLY_SHOPPING = re.compile(
+    r"\b(?:do|does|did)\s+(?:you|u|y'?all|the (?:store|shop)|your (?:store|shop))\s+"
+    r"(?:\w+\s+)?(?:sell|stock|carry|make)\b|\b(?:do|does)\s+(?:you|u)\s+have\s+any\b|"
+    r"\bhave\s+you\s+(?:got|any)\b|\bwhere\s+(?:can|do)\s+i\s+(?:buy|find|get)\b|"
+    r"\b(?:i'?m|i\s+am)\s+(?:looking|searching|shopping)\s+for\b|"
+    r"\bi\s+(?:want|need|would\s+like|'?d\s+like)\s+to\s+(?:buy|order|purchase)\b|"
+    r"\bcan\s+i\s+(?:buy|order|purchase)\b|\bdo\s+you\s+have\s+(?:a|an|some)?\s*\w+s\b",
     re.I,
 )
 SHORT = 4  # a message of this many words or fewer may be a product's name on its own
@@ -67,16 +80,31 @@ def answer_product(
     search: ProductSearch,
     store: StoreBackend | None = None,
     now: dt.datetime | None = None,
+    among: Sequence[str] | None = None,
+    pick: bool = False,
 ) -> ProductReply:
-    """The answer to one product question."""
+    """The answer to one product question; `among`: about these products only (the ones just
+    shown that "the second one" or "in blue instead" points at), `pick`: one was chosen and
+    nothing more asked ("that one"): its price and stock."""
     now = now or dt.datetime.now(dt.UTC)
     restock = bool(RESTOCK.search(question))
-    result = search.search(question, limit=MAX_CARDS, now=now, prefer_in_stock=not restock)
+    result = search.search(
+        question, limit=MAX_CARDS, now=now, prefer_in_stock=not restock, among=among
+    )
+    if among is not None and result.hits:
+        return _about_shown(question, result, store, now, pick, restock)
     if not result.hits:
         limit = result.filters.max_price
         text = replies.PRODUCT_NONE_UNDER.format(limit=f"${limit}") if limit else None
         return ProductReply(
-            (Say(text or replies.PRODUCT_NOT_SOLD, meta=_meta(result, [], now)),), [], False
+            (
+                Say(
+                    text or replies.PRODUCT_NOT_SOLD,
+                    meta=replies.meta("product", products=[], more=None),
+                ),
+            ),
+            [],
+            False,
         )
     best = result.hits[0]
     browsing = result.filters.max_price is not None  # "anything under $20?": any product will do
@@ -101,7 +129,42 @@ def answer_product(
         return _cards(replies.PRODUCT_NOT_SOLD, result, store, now, known=False)
     limit = result.filters.max_price
     intro = replies.PRODUCT_LIST_UNDER.format(limit=f"${limit}") if limit else replies.PRODUCT_LIST
-    return _cards(intro, result, store, now)
+    return _cards(intro, result, store, now, search=search)
+
+
+def _about_shown(
+    question: str,
+    result: SearchResult,
+    store: StoreBackend | None,
+    now: dt.datetime,
+    pick: bool,
+    restock: bool,
+) -> ProductReply:
+    """A question about products just shown: they were named then, so no "we don't sell
+    that" here; what was asked of them, or for a pick its price and stock."""
+    best = result.hits[0]
+    one = len(result.hits) == 1
+    if result.relaxed:
+        return _not_in(best, result, store, now)
+    if restock:
+        return _single(_restock(best, store, now), best, result, store, now)
+    if DETAIL.search(question):
+        return _single(_detail(best.product, question), best, result, store, now)
+    if PRICE.search(question) and (one or pick):
+        return _single(_price(best, store, now), best, result, store, now)
+    if (result.filters.colours or result.filters.sizes) and one:
+        return _single(_yes_in(best, store, now), best, result, store, now)
+    if STOCK.search(question) and one:
+        return _single(_stock(best, store, now), best, result, store, now)
+    if one:
+        text = f"{_price(best, store, now)} {_stock(best, store, now)}"
+        return _single(text, best, result, store, now)
+    return _cards(replies.PRODUCT_LIST, result, store, now)
+
+
+def clearly_shopping(question: str) -> bool:
+    """Whether a question can only be about buying something ("do you sell laptops?")."""
+    return bool(CLEARLY_SHOPPING.search(question))
 
 
 def _one_product(result: SearchResult) -> bool:
@@ -231,27 +294,43 @@ def _single(text: str, hit: ProductHit, result: SearchResult, store, now) -> Pro
     )
 
 
-def _cards(intro: str, result: SearchResult, store, now, known: bool = True) -> ProductReply:
+def _cards(
+    intro: str,
+    result: SearchResult,
+    store,
+    now,
+    known: bool = True,
+    search: ProductSearch | None = None,
+) -> ProductReply:
+    """A list of cards; with `search`, a "see more" link to the rest of that kind on the shop's
+    page, with the question's filters (price, colour, size, material, stock, sale)."""
     cards = [_card(h, store, now) for h in result.hits[:MAX_CARDS]]
     lines = [intro] + [
         f"- [{c['title']}]({c['link']}): {c['price']}, {c['availability_text']}" for c in cards
     ]
+    more = see_more(result, search) if search is not None else None
     return ProductReply(
-        (Say("\n".join(lines), meta=_meta(result, cards, now)),),
+        (Say("\n".join(lines), meta=replies.meta("product", products=cards, more=more)),),
         [h.product.id for h in result.hits[:MAX_CARDS]],
         known,
     )
 
 
-def _meta(result: SearchResult, cards: list[dict], now) -> dict:
-    more = None
-    if result.more:
-        more = {
-            "count": result.more,
-            "text": replies.PRODUCT_SEE_MORE.format(count=result.more),
-            "link": more_link(result),
-        }
-    return replies.meta("product", products=cards, more=more)
+def see_more(result: SearchResult, search: ProductSearch) -> dict | None:
+    """ "See N more": the shop's page of the kind the shown products share, filtered as the
+    question was, and how many more it lists than were shown (None when it lists no more)."""
+    if not result.more or not result.hits:
+        return None
+    shown = result.hits[:MAX_CARDS]
+    kind = search.common_kind([h.product for h in shown])
+    count = search.count(result.filters, kind) - len(shown)
+    if count <= 0:
+        return None
+    return {
+        "count": count,
+        "text": replies.PRODUCT_SEE_MORE.format(count=count),
+        "link": more_link(result.filters, kind),
+    }
 
 
 def _card(hit: ProductHit, store, now) -> dict:
@@ -278,9 +357,9 @@ def _card(hit: ProductHit, store, now) -> dict:
     }
 
 
-def more_link(result: SearchResult) -> str:
-    """Where "see more" goes: the shop's page of the best product's kind."""
-    from urllib.parse import quote
+def more_link(filters: Filters, kind: str = "") -> str:
+    """The shop's page of a kind ("" all) with a question's filters ("/?kind=Mugs&under=20")."""
+    from urllib.parse import urlencode
 
-    kind = result.hits[0].product.product_type.split(">")[-1].strip() if result.hits else ""
-    return f"/?kind={quote(kind)}" if kind else "/"
+    query = {"kind": kind, **filters.to_query()} if kind else filters.to_query()
+    return f"/?{urlencode(query)}" if query else "/"
