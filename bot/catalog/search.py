@@ -44,6 +44,9 @@ COMMON_IDF = math.log(3)  # in more than half of the products
 CANDIDATES = 200  # at most this many products are opened to check their variants
 IN_STOCK_BONUS = 0.03  # of two equal matches, the one a shopper can buy today comes first
 TITLE_COVERAGE = 0.1  # share of the title's words the question names
+# a question of at most this many words (besides SHOPPING_WORDS) is read with its typos corrected
+MAX_CORRECTED_WORDS = 2
+SHOPPING_WORDS = frozenset("sell sold buy got get need want looking find under over".split())
 CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{3,}")
 
 
@@ -320,8 +323,12 @@ class ProductSearch:
         asked_words = [w for w in parsed.words if w not in STOP]
         corrected = {t: index.correct(t) for t in dict.fromkeys(asked_words)}
         query_terms = [c for c in (corrected[t] for t in asked_words) if c]
-        # the words it corrected, for the meaning too ("candels" means nothing to the model)
+        # the words it corrected, for the meaning too ("candels" means nothing to the model),
+        # when the question is little more than what it looks for: in a longer one a corrected
+        # word is more likely another word ("shopping" is not "chopping")
         fixed = [c for t, c in corrected.items() if c and c != t and t not in index.postings]
+        if len([w for w in corrected if w not in SHOPPING_WORDS]) > MAX_CORRECTED_WORDS:
+            fixed = []
         lexical = np.zeros(index.size, dtype=np.float32)
         best = 0.0
         # a word most products have ("home", "garden" of every product_type) tells nothing

@@ -40,12 +40,10 @@ SHOPPING = re.compile(
 # A question that can only be about buying something: "do you sell X?" is answered "we don't sell
 # that" (with the closest things we have) rather than "I can't answer that".
 CLEARLY_SHOPPING = re.compile(
-    r"\b(?:do|does|did)\s+(?:you|u|y'?all|the (?:store|shop)|your (?:store|shop))\s+"
-    r"(?:\w+\s+)?(?:sell|stock|carry|make)\b|\b(?:do|does)\s+(?:you|u)\s+have\s+any\b|"
-    r"\bhave\s+you\s+(?:got|any)\b|\bwhere\s+(?:can|do)\s+i\s+(?:buy|find|get)\b|"
-    r"\b(?:i'?m|i\s+am)\s+(?:looking|searching|shopping)\s+for\b|"
-    r"\bi\s+(?:want|need|would\s+like|'?d\s+like)\s+to\s+(?:buy|order|purchase)\b|"
-    r"\bcan\s+i\s+(?:buy|order|purchase)\b|\bdo\s+you\s+have\s+(?:a|an|some)?\s*\w+s\b",
+    r"\b(?:do|does)\s+(?:you|u|y'?all|the (?:store|shop)|your (?:store|shop))\s+"
+    r"(?:\w+\s+)?(?:sell|stock|carry)\b|"
+    r"\b(?:do\s+you\s+have|have\s+you\s+got)\s+any\s+(?!idea|info|news|update|way|time|plan)\w+"
+    r"|\bwhere\s+can\s+i\s+buy\b|\bi\s+(?:want|need|would\s+like|'?d\s+like)\s+to\s+buy\b",
     re.I,
 )
 SHORT = 4  # a message of this many words or fewer may be a product's name on its own
