@@ -46,7 +46,9 @@ IN_STOCK_BONUS = 0.03  # of two equal matches, the one a shopper can buy today c
 TITLE_COVERAGE = 0.1  # share of the title's words the question names
 # a question of at most this many words (besides SHOPPING_WORDS) is read with its typos corrected
 MAX_CORRECTED_WORDS = 2
-SHOPPING_WORDS = frozenset("sell sold buy got get need want looking find under over".split())
+SHOPPING_WORDS = frozenset(
+    ["sell", "sold", "buy", "got", "get", "need", "want", "looking", "find", "under", "over"]
+)
 CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{3,}")
 
 
