@@ -163,3 +163,19 @@ def test_see_more_keeps_the_filters(product_search, question: str, query: dict) 
 
 def reply_filters(product_search, question: str):
     return product_search.search(question, now=DEMO_NOW).filters
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(
+    ("question", "start"),
+    [
+        ("blue candles in stock", "We don't have "),
+        ("do you have purple mugs?", "We don't have Stoneware Mug in purple. It comes in"),
+    ],
+)
+def test_a_kind_we_sell_in_a_colour_we_do_not_is_not_we_dont_sell_that(
+    product_search, question: str, start: str
+) -> None:
+    reply = answer_product(question, product_search, None, DEMO_NOW)
+    assert reply.known and reply.says[0].text.startswith(start), reply.says[0].text
+    assert " in blue." in reply.says[0].text or "purple" in question

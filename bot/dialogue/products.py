@@ -18,6 +18,7 @@ from bot.catalog.offer import Offer, offers
 from bot.catalog.product import Product
 from bot.catalog.query import Filters
 from bot.catalog.search import ProductHit, ProductSearch, SearchResult
+from bot.catalog.text import words
 from bot.dialogue import replies
 from bot.dialogue.plan import Say
 from bot.store.base import StoreBackend
@@ -46,6 +47,7 @@ CLEARLY_SHOPPING = re.compile(
     r"|\bwhere\s+can\s+i\s+buy\b|\bi\s+(?:want|need|would\s+like|'?d\s+like)\s+to\s+buy\b",
     re.I,
 )
+MAX_RELAXED_WORDS = 8  # "blue candles in stock": retried without the colour to say we have none
 SHORT = 4  # a message of this many words or fewer may be a product's name on its own
 RESTOCK = re.compile(
     r"\b(back in stock|be back|come back|restock|when will .* (?:be )?available)\b", re.I
@@ -110,6 +112,9 @@ def answer_product(
     # one shared word ("set", "wine") and nothing of the meaning is not a product question
     unrelated = best.semantic < MIN_SEMANTIC
     if not best.exact and ((weak and not browsing) or unrelated):
+        plain = _without_attributes(question, result, search, now, restock)
+        if plain is not None:  # "blue candles": we sell candles, none in blue
+            return _not_in(plain.hits[0], plain, store, now)
         return _cards(replies.PRODUCT_NOT_SOLD, result, store, now, known=False)
     if result.relaxed:
         return _not_in(best, result, store, now)
@@ -128,6 +133,30 @@ def answer_product(
     limit = result.filters.max_price
     intro = replies.PRODUCT_LIST_UNDER.format(limit=f"${limit}") if limit else replies.PRODUCT_LIST
     return _cards(intro, result, store, now, search=search)
+
+
+def _without_attributes(
+    question: str, result: SearchResult, search: ProductSearch, now: dt.datetime, restock: bool
+) -> SearchResult | None:
+    """The search again without the asked colour, size, material or stock, when that finds
+    what was asked for clearly (the result marked relaxed, for "we don't have it in blue")."""
+    relaxed = result.filters.relaxed()
+    if relaxed == result.filters or len(question.split()) > MAX_RELAXED_WORDS:
+        return None  # a longer message naming a colour by chance is not asking for one
+    plain = search.search(
+        question, limit=MAX_CARDS, filters=relaxed, now=now, prefer_in_stock=not restock
+    )
+    if not plain.hits:
+        return None
+    best = plain.hits[0]
+    if best.semantic < MIN_SEMANTIC or (
+        best.lexical < KNOWN_LEXICAL and best.semantic < KNOWN_SEMANTIC
+    ):
+        return None
+    title = set(words(best.product.title))
+    if any(w in title for c in result.filters.colours for w in c.split()):
+        return None  # "pepper" was the pepper mill, not a colour asked for
+    return SearchResult(question, result.filters, plain.hits, plain.more, relaxed=True)
 
 
 def _about_shown(
