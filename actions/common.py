@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
@@ -127,12 +127,17 @@ def product_search() -> ProductSearch | None:
     return _PRODUCTS["search"]
 
 
-def product_reply(question: str) -> ProductReply | None:
-    """The catalogue's answer to a question, live stock from the store."""
+def product_reply(
+    question: str, among: Sequence[str] | None = None, pick: bool = False
+) -> ProductReply | None:
+    """The catalogue's answer to a question, live stock from the store; `among`: about these
+    products only (the ones just shown), `pick`: one of them chosen ("that one")."""
     from bot.dialogue.products import answer_product
 
     search = product_search()
-    return answer_product(question, search, store()) if search is not None else None
+    if search is None:
+        return None
+    return answer_product(question, search, store(), among=among, pick=pick)
 
 
 def knowledge(tracker: Tracker) -> IndexKnowledge:

@@ -10,6 +10,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import intent_of, limits, queue, render, settings, top_intents, transcript
+from bot.conversations import products_discussed
 from bot.dialogue.handoff import (
     after_hours_message,
     bot_back,
@@ -70,6 +71,7 @@ class ActionHandoff(Action):
                 },
                 intents=top_intents(tracker),
                 articles=(tracker.get_slot("kb_articles_tried") or [])[-5:],
+                products=products_discussed(tracker.events),
                 transcript=[{**m, "text": m["text"][:4000]} for m in transcript(tracker)],
                 idempotency_key=f"{tracker.sender_id}:{len(tracker.events)}",
                 after_hours=not available.live,

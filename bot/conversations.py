@@ -107,3 +107,25 @@ def transcript_lines(events: list[dict[str, Any]]) -> list[dict[str, str]]:
                 pass  # a time no clock gives: the line goes without one
         lines.append(line)
     return lines[-200:]
+
+
+def products_discussed(events: list[dict[str, Any]], limit: int = 5) -> list[dict[str, str]]:
+    """The products the bot showed in a conversation (its product cards), the latest `limit`,
+    each once: {"id", "title", "url", "price"} for a handoff ticket."""
+    found: dict[str, dict[str, str]] = {}
+    for item in events:
+        if item.get("event") != "bot":
+            continue
+        custom = (item.get("data") or {}).get("custom") or {}
+        cards = custom.get("products") if isinstance(custom, dict) else None
+        for card in cards if isinstance(cards, list) else ():
+            if not isinstance(card, dict) or not card.get("id") or not card.get("title"):
+                continue
+            found.pop(str(card["id"]), None)  # talked about again: it moves to the end
+            found[str(card["id"])] = {
+                "id": str(card["id"])[:128],
+                "title": str(card["title"])[:300],
+                "url": str(card.get("link") or "")[:2000],
+                "price": str(card.get("price") or "")[:32],
+            }
+    return list(found.values())[-limit:]

@@ -170,3 +170,32 @@ def test_the_demo_store_shows_the_synced_catalogue(demo_catalog: Path, tmp_path:
         )
     )
     assert "bot catalog sync" in empty.get("/").text
+
+
+def test_the_shop_page_keeps_a_questions_filters(demo_catalog: Path, tmp_path: Path) -> None:
+    """ "See N more" from the chat opens the shop's page of that kind with the question's
+    filters: only candles, only those with a variant at $20 or less, and the pages keep them."""
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from bot.settings import Settings
+    from bot.web.app import create_app
+
+    settings = Settings(
+        settings_file=tmp_path / "none.toml", data_dir=tmp_path / "var", catalog_dir=demo_catalog
+    )
+    client = TestClient(create_app(settings))
+    page = client.get("/", params={"kind": "Candles", "under": "20"})
+    assert page.status_code == 200 and "$20 or less" in page.text
+    titles = re.findall(r"<h2>([^<]+)</h2>", page.text)
+    prices = re.findall(r'<p class="price">\$([\d.]+)', page.text)
+    assert titles and all("Candle" in t or "Tealight" in t for t in titles)
+    assert all(float(p) <= 20 for p in prices)
+    everything = client.get("/", params={"kind": "Candles"})
+    assert len(re.findall(r"<h2>", everything.text)) > len(titles)
+    in_stock = client.get("/", params={"kind": "Mugs", "in_stock": "1", "colour": "blue"})
+    assert "blue · in stock" in in_stock.text and "Out of stock</p>" not in in_stock.text
+    for bad in ({"under": "-1"}, {"under": "cheap"}, {"colour": "x" * 101}):
+        refused = client.get("/", params=bad)
+        assert refused.status_code == 422, refused.text

@@ -86,3 +86,33 @@ def test_the_summary_stays_one_short_paragraph() -> None:
     summary = summarize(said("first " * 100, long), "complaint", articles)
     assert len(summary) <= MAX_SUMMARY and "\n" not in summary
     assert summary.startswith("Customer wants: “my parcel really")
+
+
+def test_the_products_discussed_are_named_latest_first() -> None:
+    summary = summarize(
+        said("is the oak board in stock?", "talk to a person"),
+        "customer_request",
+        [],
+        products=["Stoneware Mug", "Oak Serving Board", "Linen Table Runner", "Beeswax Candle"],
+    )
+    assert "Products discussed: Beeswax Candle, Linen Table Runner, Oak Serving Board." in summary
+    assert "Stoneware Mug" not in summary
+
+
+def test_products_discussed_come_from_the_bots_product_cards() -> None:
+    from bot.conversations import products_discussed
+
+    def cards(*titles: str) -> dict:
+        products = [{"id": t[-1], "title": t, "link": f"/p/{t[-1]}", "price": "$1"} for t in titles]
+        return {"event": "bot", "text": "…", "data": {"custom": {"products": products}}}
+
+    events = [
+        {"event": "user", "text": "mugs?"},
+        cards("Mug A", "Mug B"),
+        {"event": "bot", "text": "plain", "data": {"custom": {"outcome": "article"}}},
+        {"event": "bot", "text": "odd", "data": {"custom": {"products": "not a list"}}},
+        cards("Mug A"),
+    ]
+    found = products_discussed(events)
+    assert [p["title"] for p in found] == ["Mug B", "Mug A"]
+    assert found[1] == {"id": "A", "title": "Mug A", "url": "/p/A", "price": "$1"}

@@ -100,8 +100,8 @@ class Catalogue:
     def search(self, question: str, k: int):
         return []
 
-    def products(self, question: str):
-        return answer_product(question, self.product_search, None, DEMO_NOW)
+    def products(self, question: str, among=None, pick: bool = False):
+        return answer_product(question, self.product_search, None, DEMO_NOW, among, pick)
 
 
 def test_a_product_question_no_article_answers_gets_product_cards(product_search) -> None:

@@ -105,6 +105,45 @@ class Filters:
         }
         return {k: v for k, v in data.items() if v}
 
+    def to_query(self) -> dict[str, str]:
+        """The filters as the shop page's query parameters (what "see more" links to)."""
+        data = {
+            "colour": ",".join(self.colours),
+            "size": ",".join(self.sizes),
+            "material": ",".join(self.materials),
+            "under": str(self.max_price) if self.max_price is not None else "",
+            "over": str(self.min_price) if self.min_price is not None else "",
+            "in_stock": "1" if self.in_stock else "",
+            "on_sale": "1" if self.on_sale else "",
+        }
+        return {k: v for k, v in data.items() if v}
+
+    @classmethod
+    def from_query(
+        cls,
+        colour: str = "",
+        size: str = "",
+        material: str = "",
+        under: Decimal | None = None,
+        over: Decimal | None = None,
+        in_stock: bool = False,
+        on_sale: bool = False,
+    ) -> Filters:
+        """The filters of the shop page's query parameters."""
+
+        def listed(value: str) -> tuple[str, ...]:
+            return tuple(dict.fromkeys(v.strip().lower() for v in value.split(",") if v.strip()))
+
+        return cls(
+            colours=listed(colour),
+            sizes=tuple(normalise_size(s) for s in listed(size)),
+            materials=listed(material),
+            max_price=under,
+            min_price=over,
+            in_stock=in_stock,
+            on_sale=on_sale,
+        )
+
 
 @dataclass
 class Vocabulary:

@@ -14,7 +14,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,6 +44,11 @@ COMMON_IDF = math.log(3)  # in more than half of the products
 CANDIDATES = 200  # at most this many products are opened to check their variants
 IN_STOCK_BONUS = 0.03  # of two equal matches, the one a shopper can buy today comes first
 TITLE_COVERAGE = 0.1  # share of the title's words the question names
+# a question of at most this many words (besides SHOPPING_WORDS) is read with its typos corrected
+MAX_CORRECTED_WORDS = 2
+SHOPPING_WORDS = frozenset(
+    ["sell", "sold", "buy", "got", "get", "need", "want", "looking", "find", "under", "over"]
+)
 CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{3,}")
 
 
@@ -123,6 +128,11 @@ class _Index:
         self.title_postings: dict[str, np.ndarray] = {}
         self.min_price = np.array([r[9] for r in rows], dtype=np.float64)
         self.in_stock = np.array([bool(r[10]) for r in rows], dtype=bool)
+        # the kinds a product is of: every part of its product_type ("Candles", "Taper Candles")
+        self.kind_postings: dict[str, set[int]] = {}
+        for row in rows:
+            for kind in kinds_of(row[4]):
+                self.kind_postings.setdefault(kind, set()).add(row[0])
         self.codes: dict[str, int] = {}
         postings: dict[str, dict[int, float]] = {}
         self.colour_postings: dict[str, set[int]] = {}
@@ -168,12 +178,11 @@ class _Index:
         if len(term) < 4 or term.isdigit():
             return None
         from rapidfuzz import process
-        from rapidfuzz.distance import Levenshtein
+        from rapidfuzz.distance import OSA
 
         limit = 1 if len(term) < 8 else 2
-        found = process.extractOne(
-            term, self.terms, scorer=Levenshtein.distance, score_cutoff=limit
-        )
+        # OSA: two letters swapped ("candels") is one typo, as a shopper makes it
+        found = process.extractOne(term, self.terms, scorer=OSA.distance, score_cutoff=limit)
         if found and len(term) < 6 and found[0][0] != term[0]:
             return None  # a short word with another first letter is another word (food, wood)
         return found[0] if found else None
@@ -255,22 +264,48 @@ class ProductSearch:
         filters: Filters | None = None,
         now: dt.datetime | None = None,
         prefer_in_stock: bool = True,
+        among: Sequence[str] | None = None,
     ) -> SearchResult:
         """The best products for a question, variants grouped, filters applied.
 
         When no product has the attributes asked for (a colour, size or material it does not come
-        in), the result holds the best products without them and says so (`relaxed`).
+        in), the result holds the best products without them and says so (`relaxed`). `among`:
+        only these products (ids), as when "the second one" or "in blue instead" refers to the
+        products just shown.
         """
         self.reload_if_stale()
         index = self._index
         parsed = parse(question, index.vocabulary)
         filters = filters or parsed.filters
         bonus = IN_STOCK_BONUS if prefer_in_stock else 0.0
-        result = self._search(index, question, parsed, filters, limit, now, bonus)
+        only = None if among is None else [index.codes.get(i.lower()) for i in among]
+        only = None if only is None else [o for o in only if o is not None]
+        result = self._search(index, question, parsed, filters, limit, now, bonus, only)
         if result.hits or filters.relaxed() == filters:
             return result
-        fallback = self._search(index, question, parsed, filters.relaxed(), limit, now, bonus)
+        relaxed = filters.relaxed()
+        fallback = self._search(index, question, parsed, relaxed, limit, now, bonus, only)
         return SearchResult(question, filters, fallback.hits, fallback.more, relaxed=True)
+
+    def count(self, filters: Filters, kind: str = "") -> int:
+        """How many products of a kind ("" any) the filters let through, as the shop's page
+        of that kind with those filters lists them (read from the products' columns: a product
+        counts when one of its variants has each asked attribute)."""
+        import numpy as np
+
+        self.reload_if_stale()
+        index = self._index
+        mask = self._mask(index, filters)
+        if kind:
+            keep = np.zeros(index.size, dtype=bool)
+            keep[list(index.kind_postings.get(kind, ()))] = True
+            mask &= keep
+        for colour in filters.colours:
+            for word in colour.split():
+                keep = np.zeros(index.size, dtype=bool)
+                keep[list(index.colour_postings.get(word, ()))] = True
+                mask &= keep
+        return int(mask.sum())
 
     def _search(
         self,
@@ -281,13 +316,21 @@ class ProductSearch:
         limit: int,
         now: dt.datetime | None,
         bonus: float,
+        only: list[int] | None = None,
     ) -> SearchResult:
         import numpy as np
 
         text = parsed.text
         exact = self._exact(index, question)
         asked_words = [w for w in parsed.words if w not in STOP]
-        query_terms = [t for t in (index.correct(t) for t in asked_words) if t]
+        corrected = {t: index.correct(t) for t in dict.fromkeys(asked_words)}
+        query_terms = [c for c in (corrected[t] for t in asked_words) if c]
+        # the words it corrected, for the meaning too ("candels" means nothing to the model),
+        # when the question is little more than what it looks for: in a longer one a corrected
+        # word is more likely another word ("shopping" is not "chopping")
+        fixed = [c for t, c in corrected.items() if c and c != t and t not in index.postings]
+        if len([w for w in corrected if w not in SHOPPING_WORDS]) > MAX_CORRECTED_WORDS:
+            fixed = []
         lexical = np.zeros(index.size, dtype=np.float32)
         best = 0.0
         # a word most products have ("home", "garden" of every product_type) tells nothing
@@ -302,10 +345,16 @@ class ProductSearch:
             for term in dict.fromkeys(query_terms):
                 coverage[index.title_postings[term]] += 1.0
             lexical += TITLE_COVERAGE * coverage / index.title_words
-        semantic = index.version.vectors @ self._embed(text or question)
+        meant = " ".join([text or question, *fixed])
+        semantic = index.version.vectors @ self._embed(meant)
         fused = SEMANTIC_WEIGHT * semantic + LEXICAL_WEIGHT * lexical
         fused += bonus * index.in_stock
         mask = self._mask(index, filters)
+        if only is not None:
+            among = np.zeros(index.size, dtype=bool)
+            among[only] = True
+            mask &= among
+            exact = exact if exact is not None and among[exact] else None
         if exact is not None:
             fused[exact] = 10.0
             mask[exact] = True
@@ -340,6 +389,19 @@ class ProductSearch:
         more = len(hits) - len(shown) + (max(0, matched - start) if len(hits) > limit else 0)
         return SearchResult(question, filters, shown, more)
 
+    def common_kind(self, products: Sequence[Product]) -> str:
+        """The narrowest kind all these products are of ("Candles" for a taper and a jar
+        candle), or "" when they share only the kind every product is of ("Home & Garden")."""
+        if not products:
+            return ""
+        index = self._index
+        shared = [k for k in kinds_of(products[0].product_type)]
+        for product in products[1:]:
+            theirs = set(kinds_of(product.product_type))
+            shared = [k for k in shared if k in theirs]
+        narrow = [k for k in shared if len(index.kind_postings.get(k, ())) < index.size]
+        return narrow[-1] if narrow else ""
+
     @staticmethod
     def _exact(index: _Index, question: str) -> int | None:
         for token in CODE.findall(question):
@@ -364,6 +426,11 @@ class ProductSearch:
             keep[list(allowed)] = True
             mask &= keep
         return mask
+
+
+def kinds_of(product_type: str) -> list[str]:
+    """The kinds a product_type names, broadest first ("Home & Garden > Candles" -> both)."""
+    return [part.strip() for part in product_type.split(">") if part.strip()]
 
 
 def matching_variants(

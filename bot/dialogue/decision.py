@@ -37,6 +37,8 @@ from bot.dialogue.flows import (
 from bot.dialogue.followup import Topic, is_follow_up, subject_words
 from bot.dialogue.knowledge import Knowledge
 from bot.dialogue.plan import Plan, Say
+from bot.dialogue.products import ProductReply, clearly_shopping
+from bot.dialogue.references import refers_to
 from bot.dialogue.results import offering_a_person
 from bot.dialogue.turn import Turn
 from bot.kb.router import ARTICLE, INTENT, ROUTED_INTENTS, Route, Routing
@@ -59,6 +61,9 @@ def decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
         picked = _picked(turn, knowledge)
         if picked is not None:
             return _take(turn, knowledge, picked)
+    about_shown = _about_shown(turn, knowledge)
+    if about_shown is not None:
+        return about_shown
     intent, text = turn.intent, turn.text
     details = details_in(text, list(turn.entities))
     question = text
@@ -72,7 +77,8 @@ def decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
     if routing is None:
         return _by_search(turn, knowledge)
     avoid = None
-    if turn.topic and turn.topic.holds_for(turn.number) and not turn.is_payload:
+    follows = turn.topic and turn.topic.holds_for(turn.number) and not turn.topic.products
+    if follows and not turn.is_payload:
         # "and how long does that take?": routed with the question it follows
         question, routing, avoid = _with_topic(question, turn.topic, routing, knowledge, gate)
     slots: dict[str, Any] = {
@@ -128,7 +134,7 @@ def decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
     if choice.outcome == "intent" and choice.top.intent == "out_of_scope":
         # a message the router knows is outside what a store does: a miss like any other,
         # unless it asks about something the catalogue has (the router knows no product)
-        return _product_answer(question, knowledge) or _cant_answer(turn, choice.top, slots)
+        return _product_answer(turn, question, knowledge) or _cant_answer(turn, choice.top, slots)
     if choice.outcome == "intent":
         said = Say(response=replies.RESPONSES.get(choice.top.intent, "utter_out_of_scope"))
         if turn.after_form and choice.top.intent in SMALL_TALK and started:
@@ -154,7 +160,7 @@ def decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
             said = clarify_reply(options, intent, choice.top.probability)
             offered = [ARTICLE + o.id if isinstance(o, Hit) else INTENT + o for o in options]
             return Plan("clarify", (said,), {**slots, "clarify_options": offered})
-    return _product_answer(question, knowledge) or _cant_answer(turn, choice.top, slots)
+    return _product_answer(turn, question, knowledge) or _cant_answer(turn, choice.top, slots)
 
 
 def decide_feedback(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
@@ -428,11 +434,49 @@ def _tried(turn: Turn, hits: Sequence[Hit]) -> list[dict[str, Any]]:
     return tried[-MAX_TRIED:]
 
 
-def _product_answer(question: str, knowledge: Knowledge) -> Plan | None:
+def _product_answer(turn: Turn, question: str, knowledge: Knowledge) -> Plan | None:
     """A question no article answers, about something the catalogue has: the products as
-    cards. Something we do not sell stays a refusal here (out-of-scope answers stay rare)."""
+    cards. Something we do not sell is said so, with the closest things we have, only when the
+    question can be about nothing but buying ("do you sell laptops?"); anything else we do not
+    sell stays a refusal here (out-of-scope answers stay rare)."""
     products = getattr(knowledge, "products", None)  # a Knowledge without a catalogue
     reply = products(question) if products is not None else None
-    if reply is None or not reply.known:
+    if reply is None or (not reply.known and not clearly_shopping(question)):
         return None
-    return Plan("product", reply.says, {"route": "done", "last_question": question})
+    return _product_plan(turn, question, reply)
+
+
+def _product_plan(
+    turn: Turn, question: str, reply: ProductReply, topic: Topic | None = None
+) -> Plan:
+    """A product answer; the products it showed are the topic "that one" points at next."""
+    shown = topic or Topic(question, turn.number, products=tuple(reply.products))
+    slots: dict[str, Any] = {
+        "route": "done",
+        "last_question": question,
+        "topic": shown.to_slot() if shown.products else None,
+        "clarify_options": None,
+        # an answer ends a run of misses: the next miss is the first again
+        "unresolved_turns": 0.0 if reply.known else float(turn.misses),
+    }
+    return Plan("product", reply.says, slots)
+
+
+def _about_shown(turn: Turn, knowledge: Knowledge) -> Plan | None:
+    """ "The second one", "in blue instead", "how much is it?" after products were shown: the
+    answer about those products (None when the message is not about them)."""
+    topic = turn.topic
+    if topic is None or not topic.products or not topic.holds_for(turn.number):
+        return None
+    reference = refers_to(turn.text, topic.products, topic.focus)
+    products = getattr(knowledge, "products", None)
+    if reference is None or products is None:
+        return None
+    reply = products(turn.text, reference.products, reference.pick)
+    if reply is None or not reply.products:
+        return None
+    if len(reply.products) > 1:  # a list again ("in blue instead" of three): these are shown now
+        kept = replace(topic, turn=turn.number, products=tuple(reply.products), focus=None)
+    else:  # the list shown stays what "the third one" counts in; this one is what "it" is now
+        kept = replace(topic, turn=turn.number, focus=reply.products[0])
+    return _product_plan(turn, topic.question, reply, kept)

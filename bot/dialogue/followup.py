@@ -5,9 +5,10 @@ long does that take?", "what about abroad?", "can it come faster?". Alone, such 
 nothing to answer from (or names something only by chance, like "how long" of delivery times).
 `is_follow_up` tells one from a new question by its form: it has no words of its own that say
 what it is about, or it opens as a continuation ("and ...", "what about ...") and stays short.
-The `Topic` (the `topic` slot) remembers the last question asked and the section that answered
-it, so the decision can route the follow-up together with it and avoid quoting the same
-section again. A first message has no topic, so it is never read as a follow-up.
+The `Topic` (the `topic` slot) remembers the last question asked and the section (or the
+products) that answered it, so the decision can route the follow-up together with it and avoid
+quoting the same section again ("the second one" and "in blue instead" after products:
+bot.dialogue.references). A first message has no topic, so it is never read as a follow-up.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class Topic:
     article: str | None = None  # the article that answered it, if one did
     section: str | None = None  # that answer's section anchor
     title: str | None = None  # that article's title
+    products: tuple[str, ...] = ()  # the products shown in answer (ids, in the order shown)
+    focus: str | None = None  # of those, the one picked since ("the second one")
 
     @classmethod
     def from_slot(cls, value: Any) -> Topic | None:
@@ -70,6 +73,8 @@ class Topic:
                 article=value.get("article"),
                 section=value.get("section"),
                 title=value.get("title"),
+                products=tuple(str(p) for p in value.get("products") or ()),
+                focus=value.get("focus"),
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -82,6 +87,8 @@ class Topic:
             "article": self.article,
             "section": self.section,
             "title": self.title,
+            "products": list(self.products),
+            "focus": self.focus,
         }
 
     def holds_for(self, turn: int) -> bool:

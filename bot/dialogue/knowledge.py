@@ -41,7 +41,7 @@ class IndexKnowledge:
         kb: KnowledgeBase,
         intent_ranking: list[dict] | None,
         nlu_weight: float,
-        products: Callable[[str], ProductReply | None] | None = None,
+        products: Callable[..., ProductReply | None] | None = None,
     ) -> None:
         self.kb, self.intent_ranking, self.nlu_weight = kb, intent_ranking, nlu_weight
         self._products = products
@@ -74,6 +74,11 @@ class IndexKnowledge:
         """The k best articles for a question, by search scores alone."""
         return self.kb.search(question, k=k)
 
-    def products(self, question: str) -> ProductReply | None:
-        """The catalogue's answer to a question (None without a catalogue)."""
-        return self._products(question) if self._products is not None else None
+    def products(
+        self, question: str, among: Sequence[str] | None = None, pick: bool = False
+    ) -> ProductReply | None:
+        """The catalogue's answer to a question (None without a catalogue); `among`: about
+        these products only, `pick`: one of them chosen ("that one")."""
+        if self._products is None:
+            return None
+        return self._products(question, among, pick)

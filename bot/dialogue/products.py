@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.catalog.offer import Offer, offers
 from bot.catalog.product import Product
+from bot.catalog.query import Filters
 from bot.catalog.search import ProductHit, ProductSearch, SearchResult
+from bot.catalog.text import words
 from bot.dialogue import replies
 from bot.dialogue.plan import Say
 from bot.store.base import StoreBackend
@@ -35,6 +38,16 @@ SHOPPING = re.compile(
     r"colou?rs?|sizes?|available|range|products?|items?)\b",
     re.I,
 )
+# A question that can only be about buying something: "do you sell X?" is answered "we don't sell
+# that" (with the closest things we have) rather than "I can't answer that".
+CLEARLY_SHOPPING = re.compile(
+    r"\b(?:do|does)\s+(?:you|u|y'?all|the (?:store|shop)|your (?:store|shop))\s+"
+    r"(?:\w+\s+)?(?:sell|stock|carry)\b|"
+    r"\b(?:do\s+you\s+have|have\s+you\s+got)\s+any\s+(?!idea|info|news|update|way|time|plan)\w+"
+    r"|\bwhere\s+can\s+i\s+buy\b|\bi\s+(?:want|need|would\s+like|'?d\s+like)\s+to\s+buy\b",
+    re.I,
+)
+MAX_RELAXED_WORDS = 8  # "blue candles in stock": retried without the colour to say we have none
 SHORT = 4  # a message of this many words or fewer may be a product's name on its own
 RESTOCK = re.compile(
     r"\b(back in stock|be back|come back|restock|when will .* (?:be )?available)\b", re.I
@@ -67,16 +80,31 @@ def answer_product(
     search: ProductSearch,
     store: StoreBackend | None = None,
     now: dt.datetime | None = None,
+    among: Sequence[str] | None = None,
+    pick: bool = False,
 ) -> ProductReply:
-    """The answer to one product question."""
+    """The answer to one product question; `among`: about these products only (the ones just
+    shown that "the second one" or "in blue instead" points at), `pick`: one was chosen and
+    nothing more asked ("that one"): its price and stock."""
     now = now or dt.datetime.now(dt.UTC)
     restock = bool(RESTOCK.search(question))
-    result = search.search(question, limit=MAX_CARDS, now=now, prefer_in_stock=not restock)
+    result = search.search(
+        question, limit=MAX_CARDS, now=now, prefer_in_stock=not restock, among=among
+    )
+    if among is not None and result.hits:
+        return _about_shown(question, result, store, now, pick, restock)
     if not result.hits:
         limit = result.filters.max_price
         text = replies.PRODUCT_NONE_UNDER.format(limit=f"${limit}") if limit else None
         return ProductReply(
-            (Say(text or replies.PRODUCT_NOT_SOLD, meta=_meta(result, [], now)),), [], False
+            (
+                Say(
+                    text or replies.PRODUCT_NOT_SOLD,
+                    meta=replies.meta("product", products=[], more=None),
+                ),
+            ),
+            [],
+            False,
         )
     best = result.hits[0]
     browsing = result.filters.max_price is not None  # "anything under $20?": any product will do
@@ -84,6 +112,9 @@ def answer_product(
     # one shared word ("set", "wine") and nothing of the meaning is not a product question
     unrelated = best.semantic < MIN_SEMANTIC
     if not best.exact and ((weak and not browsing) or unrelated):
+        plain = _without_attributes(question, result, search, now, restock)
+        if plain is not None:  # "blue candles": we sell candles, none in blue
+            return _not_in(plain.hits[0], plain, store, now)
         return _cards(replies.PRODUCT_NOT_SOLD, result, store, now, known=False)
     if result.relaxed:
         return _not_in(best, result, store, now)
@@ -101,7 +132,66 @@ def answer_product(
         return _cards(replies.PRODUCT_NOT_SOLD, result, store, now, known=False)
     limit = result.filters.max_price
     intro = replies.PRODUCT_LIST_UNDER.format(limit=f"${limit}") if limit else replies.PRODUCT_LIST
-    return _cards(intro, result, store, now)
+    return _cards(intro, result, store, now, search=search)
+
+
+def _without_attributes(
+    question: str, result: SearchResult, search: ProductSearch, now: dt.datetime, restock: bool
+) -> SearchResult | None:
+    """The search again without the asked colour, size, material or stock, when that finds
+    what was asked for clearly (the result marked relaxed, for "we don't have it in blue")."""
+    relaxed = result.filters.relaxed()
+    if relaxed == result.filters or len(question.split()) > MAX_RELAXED_WORDS:
+        return None  # a longer message naming a colour by chance is not asking for one
+    plain = search.search(
+        question, limit=MAX_CARDS, filters=relaxed, now=now, prefer_in_stock=not restock
+    )
+    if not plain.hits:
+        return None
+    best = plain.hits[0]
+    if best.semantic < MIN_SEMANTIC or (
+        best.lexical < KNOWN_LEXICAL and best.semantic < KNOWN_SEMANTIC
+    ):
+        return None
+    title = set(words(best.product.title))
+    if any(w in title for c in result.filters.colours for w in c.split()):
+        return None  # "pepper" was the pepper mill, not a colour asked for
+    return SearchResult(question, result.filters, plain.hits, plain.more, relaxed=True)
+
+
+def _about_shown(
+    question: str,
+    result: SearchResult,
+    store: StoreBackend | None,
+    now: dt.datetime,
+    pick: bool,
+    restock: bool,
+) -> ProductReply:
+    """A question about products just shown: they were named then, so no "we don't sell
+    that" here; what was asked of them, or for a pick its price and stock."""
+    best = result.hits[0]
+    one = len(result.hits) == 1
+    if result.relaxed:
+        return _not_in(best, result, store, now)
+    if restock:
+        return _single(_restock(best, store, now), best, result, store, now)
+    if DETAIL.search(question):
+        return _single(_detail(best.product, question), best, result, store, now)
+    if PRICE.search(question) and (one or pick):
+        return _single(_price(best, store, now), best, result, store, now)
+    if (result.filters.colours or result.filters.sizes) and one:
+        return _single(_yes_in(best, store, now), best, result, store, now)
+    if STOCK.search(question) and one:
+        return _single(_stock(best, store, now), best, result, store, now)
+    if one:
+        text = f"{_price(best, store, now)} {_stock(best, store, now)}"
+        return _single(text, best, result, store, now)
+    return _cards(replies.PRODUCT_LIST, result, store, now)
+
+
+def clearly_shopping(question: str) -> bool:
+    """Whether a question can only be about buying something ("do you sell laptops?")."""
+    return bool(CLEARLY_SHOPPING.search(question))
 
 
 def _one_product(result: SearchResult) -> bool:
@@ -231,27 +321,43 @@ def _single(text: str, hit: ProductHit, result: SearchResult, store, now) -> Pro
     )
 
 
-def _cards(intro: str, result: SearchResult, store, now, known: bool = True) -> ProductReply:
+def _cards(
+    intro: str,
+    result: SearchResult,
+    store,
+    now,
+    known: bool = True,
+    search: ProductSearch | None = None,
+) -> ProductReply:
+    """A list of cards; with `search`, a "see more" link to the rest of that kind on the shop's
+    page, with the question's filters (price, colour, size, material, stock, sale)."""
     cards = [_card(h, store, now) for h in result.hits[:MAX_CARDS]]
     lines = [intro] + [
         f"- [{c['title']}]({c['link']}): {c['price']}, {c['availability_text']}" for c in cards
     ]
+    more = see_more(result, search) if search is not None else None
     return ProductReply(
-        (Say("\n".join(lines), meta=_meta(result, cards, now)),),
+        (Say("\n".join(lines), meta=replies.meta("product", products=cards, more=more)),),
         [h.product.id for h in result.hits[:MAX_CARDS]],
         known,
     )
 
 
-def _meta(result: SearchResult, cards: list[dict], now) -> dict:
-    more = None
-    if result.more:
-        more = {
-            "count": result.more,
-            "text": replies.PRODUCT_SEE_MORE.format(count=result.more),
-            "link": more_link(result),
-        }
-    return replies.meta("product", products=cards, more=more)
+def see_more(result: SearchResult, search: ProductSearch) -> dict | None:
+    """ "See N more": the shop's page of the kind the shown products share, filtered as the
+    question was, and how many more it lists than were shown (None when it lists no more)."""
+    if not result.more or not result.hits:
+        return None
+    shown = result.hits[:MAX_CARDS]
+    kind = search.common_kind([h.product for h in shown])
+    count = search.count(result.filters, kind) - len(shown)
+    if count <= 0:
+        return None
+    return {
+        "count": count,
+        "text": replies.PRODUCT_SEE_MORE.format(count=count),
+        "link": more_link(result.filters, kind),
+    }
 
 
 def _card(hit: ProductHit, store, now) -> dict:
@@ -278,9 +384,9 @@ def _card(hit: ProductHit, store, now) -> dict:
     }
 
 
-def more_link(result: SearchResult) -> str:
-    """Where "see more" goes: the shop's page of the best product's kind."""
-    from urllib.parse import quote
+def more_link(filters: Filters, kind: str = "") -> str:
+    """The shop's page of a kind ("" all) with a question's filters ("/?kind=Mugs&under=20")."""
+    from urllib.parse import urlencode
 
-    kind = result.hits[0].product.product_type.split(">")[-1].strip() if result.hits else ""
-    return f"/?kind={quote(kind)}" if kind else "/"
+    query = {"kind": kind, **filters.to_query()} if kind else filters.to_query()
+    return f"/?{urlencode(query)}" if query else "/"

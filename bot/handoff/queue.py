@@ -162,6 +162,17 @@ class Verified(BaseModel):
     order_number: str | None = Field(None, max_length=32, pattern=NO_NUL)
 
 
+class ProductDiscussed(BaseModel):
+    """A product the bot showed the customer (a product card), for the agent to see."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=128, pattern=NO_NUL)
+    title: str = Field(min_length=1, max_length=300, pattern=NO_NUL)
+    url: str = Field("", max_length=2000, pattern=NO_NUL)
+    price: str = Field("", max_length=32, pattern=NO_NUL)
+
+
 class NewTicket(BaseModel):
     """What the action server sends when it hands a conversation to a human."""
 
@@ -173,6 +184,11 @@ class NewTicket(BaseModel):
     order_number: str | None = Field(None, max_length=32, pattern=NO_NUL)
     intents: list[IntentScore] = Field(default_factory=list, max_length=10)
     articles: list[ArticleTried] = Field(default_factory=list, max_length=10)
+    products: list[ProductDiscussed] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Products the bot showed in the conversation; the summary names them.",
+    )
     transcript: list[NewMessage] = Field(default_factory=list, max_length=MAX_MESSAGES)
     verified: Verified | None = None
     idempotency_key: str | None = Field(None, min_length=1, max_length=128, pattern=NO_NUL)
@@ -371,6 +387,7 @@ class HandoffQueue:
                             new.reason,
                             [a.model_dump() for a in new.articles],
                             verified=verified,
+                            products=[p.title for p in new.products],
                         ),
                         created_at=now,
                         updated_at=now,

@@ -108,11 +108,13 @@ def summarize(
     reason: str,
     articles: list[dict],
     verified: dict | None = None,
+    products: list[str] | None = None,
 ) -> str:
     """One short paragraph (at most MAX_SUMMARY characters) built from the conversation's facts.
 
     transcript: lines with "sender" and "text", oldest first. verified: the email and order
-    number the bot confirmed with the store, when the action knows them.
+    number the bot confirmed with the store, when the action knows them. products: the titles
+    of the products the bot showed, latest last.
     """
     said = [m["text"] for m in transcript if m.get("sender") == "customer" and m.get("text")]
     wanted_person = reason == "customer_request" or any(_person_request(t) for t in said[-2:])
@@ -145,6 +147,8 @@ def summarize(
     ]
     if facts:
         parts.append(f"Verified {', '.join(facts)}.")
+    if products:
+        parts.append(f"Products discussed: {', '.join(products[-3:][::-1])}.")
     if articles:
         tried = ", ".join(f"{a['title']} ({a['score']:.2f})" for a in articles[:2])
         parts.append(f"Bot tried: {tried}.")

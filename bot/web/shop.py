@@ -11,9 +11,11 @@ import datetime as dt
 import hashlib
 import threading
 from dataclasses import dataclass
+from decimal import Decimal
 from html import escape
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Annotated
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -21,6 +23,8 @@ from fastapi.templating import Jinja2Templates
 
 from bot.catalog.offer import offers
 from bot.catalog.product import Product
+from bot.catalog.query import Filters
+from bot.catalog.search import kinds_of, matching_variants
 from bot.catalog.store import CatalogNotFound, CatalogVersion
 
 PAGE_SIZE = 48
@@ -73,6 +77,20 @@ def kind_of(product: Product) -> str:
     return product.product_type.split(">")[-1].strip()
 
 
+def filter_words(filters: Filters) -> str:
+    """The filters in words, for the page ("$20 or less · green · in stock")."""
+    parts = [
+        f"${filters.max_price} or less" if filters.max_price is not None else "",
+        f"${filters.min_price} or more" if filters.min_price is not None else "",
+        *filters.colours,
+        *(f"size {s}" for s in filters.sizes),
+        *filters.materials,
+        "in stock" if filters.in_stock else "",
+        "on sale" if filters.on_sale else "",
+    ]
+    return " · ".join(p for p in parts if p)
+
+
 def build_router(shop: Shop, templates: Jinja2Templates, theme_color: str) -> APIRouter:
     """The store's routes (theme_color: the store's accent, the widget's colour too)."""
     router = APIRouter(include_in_schema=False)
@@ -82,15 +100,27 @@ def build_router(shop: Shop, templates: Jinja2Templates, theme_color: str) -> AP
         request: Request,
         kind: str = Query("", max_length=100),
         page: int = Query(1, ge=1, le=10_000),
+        colour: str = Query("", max_length=100),
+        size: str = Query("", max_length=100),
+        material: str = Query("", max_length=100),
+        under: Annotated[Decimal | None, Query(ge=0, le=1_000_000)] = None,
+        over: Annotated[Decimal | None, Query(ge=0, le=1_000_000)] = None,
+        in_stock: bool = False,
+        on_sale: bool = False,
     ) -> HTMLResponse:
-        """The demo store's page, with the chat widget embedded as any site would embed it."""
+        """The demo store's page, with the chat widget embedded as any site would embed it; a
+        kind and the filters of a question ("see more" from the chat) narrow it."""
         shelf = shop.shelf()
         products = shelf.products if shelf else []
-        if kind:
-            products = [p for p in products if kind_of(p) == kind]
-        start = (page - 1) * PAGE_SIZE
         now = dt.datetime.now(dt.UTC)
+        if kind:
+            products = [p for p in products if kind in kinds_of(p.product_type)]
+        filters = Filters.from_query(colour, size, material, under, over, in_stock, on_sale)
+        if not filters.empty:
+            products = [p for p in products if matching_variants(p, filters, now)]
+        start = (page - 1) * PAGE_SIZE
         cards = [card(p, now) for p in products[start : start + PAGE_SIZE]]
+        query = {"kind": kind, **filters.to_query()} if kind else filters.to_query()
         return templates.TemplateResponse(
             request,
             "store.html",
@@ -98,6 +128,8 @@ def build_router(shop: Shop, templates: Jinja2Templates, theme_color: str) -> AP
                 "cards": cards,
                 "kinds": shelf.kinds if shelf else [],
                 "kind": kind,
+                "filtered": filter_words(filters),
+                "query": urlencode(query),
                 "page": page,
                 "pages": max(1, -(-len(products) // PAGE_SIZE)),
                 "total": len(products),
