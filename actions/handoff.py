@@ -10,7 +10,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import intent_of, limits, queue, render, settings, top_intents, transcript
-from bot.conversations import products_discussed
+from bot.conversations import button_titles, products_discussed, said
 from bot.dialogue.handoff import (
     after_hours_message,
     bot_back,
@@ -99,8 +99,11 @@ class ActionHandoffRelay(Action):
         if ticket is None:
             return render(dispatcher, bot_back(intent_of(tracker)))
         text = tracker.latest_message.get("text") or ""
+        # the agent reads what the customer saw: a button's title, not its payload
+        last = next((e for e in reversed(tracker.events) if e.get("event") == "user"), {})
+        shown = said(last, button_titles(tracker.events)) if text.startswith("/") else text
         with contextlib.suppress(TicketConflict, TicketNotFound):  # closed a moment ago
-            queue().add_message(ticket.id, NewMessage(sender="customer", text=text[:4000] or "…"))
+            queue().add_message(ticket.id, NewMessage(sender="customer", text=shown[:4000] or "…"))
         said_before = bool(tracker.get_slot("handoff_relayed"))
         if ticket.after_hours and ticket.status == "open":
             emails = [e.get("value") for e in tracker.latest_message.get("entities") or []

@@ -79,6 +79,39 @@ def reader_engine(url: str) -> Engine:
     return engine
 
 
+# What the widget's own buttons say (their payloads are not in any bot message)
+WIDGET_PAYLOADS = {
+    "/request_human": "Talk to a human",
+    "/feedback_helpful": "That helped",
+    "/feedback_not_helpful": "That didn't help",
+}
+
+
+def button_titles(events: list[dict[str, Any]]) -> dict[str, str]:
+    """Each button payload the bot offered in these events, with the title the customer saw
+    (the latest offer wins), and the widget's own buttons."""
+    titles = dict(WIDGET_PAYLOADS)
+    for item in events:
+        if item.get("event") == "bot":
+            for button in (item.get("data") or {}).get("buttons") or []:
+                titles[str(button.get("payload", ""))] = str(button.get("title", ""))
+    return titles
+
+
+def said(item: dict[str, Any], titles: dict[str, str]) -> str:
+    """What a customer's message said as they saw it: a button press shows the button's title
+    (`/inform{"email": ...}` is "Yes, ana@gmail.com"), not its payload; a payload whose button
+    is not known shows as its intent in brackets."""
+    text = item.get("text") or ""
+    if not text.startswith("/"):
+        return text
+    title = (item.get("metadata") or {}).get("title") or titles.get(text)
+    if title:
+        return str(title)
+    intent = (item.get("parse_data") or {}).get("intent", {}).get("name")
+    return f"[{intent or text.split('{', 1)[0].lstrip('/') or 'button'}]"
+
+
 def transcript_lines(events: list[dict[str, Any]]) -> list[dict[str, str]]:
     """A conversation's events as lines for a handoff ticket, each with when it was said.
 
@@ -88,12 +121,12 @@ def transcript_lines(events: list[dict[str, Any]]) -> list[dict[str, str]]:
     from datetime import UTC, datetime
 
     lines = []
+    titles = dict(WIDGET_PAYLOADS)
     for item in events:
+        if item.get("event") == "bot":
+            titles.update(button_titles([item]))
         if item.get("event") == "user" and item.get("text"):
-            said = item["text"]
-            if said.startswith("/"):  # a button press: show what it meant, not its payload
-                said = f"[{(item.get('parse_data') or {}).get('intent', {}).get('name', 'button')}]"
-            line = {"sender": "customer", "text": said}
+            line = {"sender": "customer", "text": said(item, titles)}
         elif item.get("event") == "bot" and item.get("text"):
             line = {"sender": "bot", "text": item["text"]}
         else:

@@ -161,6 +161,45 @@ def test_after_hours_the_bot_still_answers_what_it_can_and_the_team_gets_it_too(
     assert broken.plan.says[0].text == replies.EMAIL_NOT_VALID
 
 
+def test_after_hours_a_product_question_is_answered_and_nothing_is_met_with_silence() -> None:
+    def step(intent, text, said_before=False):
+        return after_hours_message(intent, 7, text, [], None, None, said_before).plan
+
+    # the NLU knows no product: out of scope to it, a question the bot can answer
+    for text in ("is the oak serving board in stock?", "how much is the linen runner"):
+        plan = step("out_of_scope", text, said_before=True)
+        assert plan.followup == "action_kb_answer", text
+    # what is only for the team is still acknowledged every time, briefly after the first
+    first = step("out_of_scope", "hello? did you see my message", said_before=False)
+    assert first.followup is None and first.says[0].text == replies.RELAYED_NO_EMAIL
+    again = step("out_of_scope", "hello? did you see my message", said_before=True)
+    assert again.followup is None
+    assert [s.text for s in again.says] == [replies.RELAYED_AGAIN.format(ticket=7)]
+
+
+def test_a_button_press_shows_in_the_transcript_as_the_button_the_customer_saw() -> None:
+    from bot.conversations import transcript_lines
+
+    events = [
+        {"event": "user", "text": "can I talk to a person"},
+        {
+            "event": "bot",
+            "text": "Did you mean **ana@gmail.com**?",
+            "data": {
+                "buttons": [
+                    {"title": "Yes, ana@gmail.com", "payload": '/inform{"email": "ana@gmail.com"}'},
+                    {"title": "No, ana@gmial.com is right", "payload": "/deny"},
+                ]
+            },
+        },
+        {"event": "user", "text": '/inform{"email": "ana@gmail.com"}'},
+        {"event": "user", "text": "/request_human"},
+        {"event": "user", "text": "/choose_article", "parse_data": {"intent": {"name": "x"}}},
+    ]
+    said = [line["text"] for line in transcript_lines(events) if line["sender"] == "customer"]
+    assert said == ["can I talk to a person", "Yes, ana@gmail.com", "Talk to a human", "[x]"]
+
+
 def test_after_the_agents_reply_nobody_joins_any_more() -> None:
     before = relayed("greet", 3, None, False, agent_replied=False).says[0].text
     after = relayed("greet", 3, None, False, agent_replied=True).says[0].text

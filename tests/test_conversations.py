@@ -33,7 +33,7 @@ import httpx
 import pytest
 import yaml
 
-from bot.web.chat import WIDGET_PAYLOADS
+from bot.conversations import WIDGET_PAYLOADS
 from tests.conftest import WebStack
 from tests.traffic import Conversation, signed_id
 

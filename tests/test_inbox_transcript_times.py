@@ -35,7 +35,7 @@ def test_each_line_has_the_time_its_event_happened() -> None:
     assert lines == [
         {"sender": "customer", "text": "where is my order?", "at": "2026-03-02T09:00:05.250Z"},
         {"sender": "bot", "text": "Which **order**?", "at": "2026-03-02T09:00:06.750Z"},
-        {"sender": "customer", "text": "[request_human]", "at": "2026-03-02T09:01:05.250Z"},
+        {"sender": "customer", "text": "Talk to a human", "at": "2026-03-02T09:01:05.250Z"},
         {"sender": "customer", "text": "no time here"},
         {"sender": "bot", "text": "bad time"},
     ]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from bot.dialogue import replies
 from bot.dialogue.plan import Button, Plan, Say
+from bot.dialogue.products import about_products
 from bot.mail.typos import suggest
 from bot.store.base import extract_email, normalize_email, valid_email
 
@@ -20,6 +21,8 @@ FOR_THE_TEAM_ONLY = frozenset(
         "bot_challenge", "out_of_scope", "nlu_fallback",
     }
 )  # fmt: skip
+
+UNRECOGNISED = frozenset({"out_of_scope", "nlu_fallback"})
 
 
 def handoff_reason(intent: str | None, offered: str | None, typed: bool) -> str:
@@ -130,7 +133,10 @@ def relayed_away(intent: str | None, ticket_id: int, email: str | None, said_bef
     """After hours, a message added to the ticket: where the answer will go (said once; without
     an email, the question for one comes with it)."""
     if said_before:
-        return Plan("relay")
+        # nobody will answer before the team is back: a short line, never silence
+        text = replies.RELAYED_AGAIN.format(ticket=ticket_id)
+        meta = replies.meta("handoff", intent, ticket_id=ticket_id, state="after_hours")
+        return Plan("relay", (Say(text, meta=meta),))
     text = replies.RELAYED_FOR_EMAIL.format(email=email) if email else replies.RELAYED_NO_EMAIL
     said = Say(text, meta=replies.meta("handoff", intent, ticket_id=ticket_id, state="after_hours"))
     return Plan("relay", (said,), {"handoff_relayed": True})
@@ -198,7 +204,11 @@ def for_the_bot(intent: str | None, text: str) -> bool:
     (FOR_THE_TEAM_ONLY), not a button's payload, and more than an email address with the words
     that give it ("my email is ana@example.com" is the email for the answer; "where is order
     123-4567? email ana@example.com" is for the bot)."""
-    if intent in FOR_THE_TEAM_ONLY or text.lstrip().startswith("/"):
+    if text.lstrip().startswith("/"):
+        return False
+    if intent in UNRECOGNISED and about_products(text):
+        return True  # "is the oak board in stock?": the NLU knows no product; the bot does
+    if intent in FOR_THE_TEAM_ONLY:
         return False
     words = [w.strip(".,;:!?()\"'").lower() for w in text.split() if "@" not in w]
     return any(w and w not in EMAIL_WORDS for w in words) if "@" in text else bool(words)

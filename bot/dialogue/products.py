@@ -189,6 +189,12 @@ def _about_shown(
     return _cards(replies.PRODUCT_LIST, result, store, now)
 
 
+def about_products(question: str) -> bool:
+    """Whether a message shows any sign of being about the shop's goods (buying, price,
+    stock, what something is made of), whatever the NLU called it."""
+    return any(p.search(question) for p in (SHOPPING, PRICE, STOCK, RESTOCK, DETAIL))
+
+
 def clearly_shopping(question: str) -> bool:
     """Whether a question can only be about buying something ("do you sell laptops?")."""
     return bool(CLEARLY_SHOPPING.search(question))

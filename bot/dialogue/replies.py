@@ -148,7 +148,7 @@ AGENT_WILL_REPLY = "The agent will answer here."
 # Outside business hours, or nobody signed in: no live queue, an answer by email.
 AWAY_CLOSED = "Our team is away right now; they're back {when}."
 AWAY_NOBODY = "Nobody from our team is free to chat right now."
-AWAY_TICKET = "I've opened request #{ticket} with everything you've told me."
+AWAY_TICKET = "I've opened request #{ticket} for them, with this conversation."
 ANSWER_BY_EMAIL = "They'll answer by email at {email}."
 ASK_EMAIL_FOR_ANSWER = "What email address should they answer you at?"
 EMAIL_NOT_VALID = (
@@ -160,6 +160,7 @@ EMAIL_TYPO_YES = "Yes, {suggestion}"
 EMAIL_TYPO_NO = "No, {typed} is right"
 EMAIL_NOTED = "Thanks! The team will answer your request #{ticket} by email at {email}."
 RELAYED_FOR_EMAIL = "I've added that to your request; the team will answer by email at {email}."
+RELAYED_AGAIN = "Added to your request #{ticket}: the team will see it with the rest."
 RELAYED_AND_ANSWERING = (
     "I've added that to your request for the team, and I'll help with what I can meanwhile."
 )

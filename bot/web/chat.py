@@ -36,7 +36,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bot.conversations import ConversationLog, ConversationStoreUnavailable
+from bot.conversations import WIDGET_PAYLOADS, ConversationLog, ConversationStoreUnavailable
 from bot.handoff import HandoffQueue, TicketConflict, TicketNotFound
 from bot.handoff.queue import Rating, Ticket
 from bot.inbound import CONVERSATION_ID, MAX_CHARS, payload_problem
@@ -61,11 +61,6 @@ MAX_CURSOR = 253402300799.0  # 9999-12-31T23:59:59Z
 RATE_WAIT_SECONDS = 5.0
 CLOCK_SLACK_SECONDS = 2.0  # Rasa's clock and ours may differ a little
 # Payloads the widget sends from its own controls (not from a bot message's buttons).
-WIDGET_PAYLOADS = {
-    "/request_human": "Talk to a human",
-    "/feedback_helpful": "That helped",
-    "/feedback_not_helpful": "That didn't help",
-}
 
 # A cursor is a Unix time; past the year 9999 (or inf, NaN) it is no cursor but a mistake.
 Cursor = Annotated[
