@@ -15,6 +15,9 @@ from bot.commands.common import JsonOption, err, fail, get_settings, out, print_
 KEEP_ALIVE_SECONDS = 75
 
 
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
 def _ensure_model() -> tuple[Path, bool]:
     """Train the Rasa model if its data changed, saying so first; a failure is a clean error."""
     from bot.stack import StackError, ensure_model, model_path
@@ -113,7 +116,10 @@ def up(
         recorded = stack.write_servers_file(settings, servers)
         for server in servers:
             out.print(f"{server.name + ':':<20}{server.url}", markup=False)
-        web = f"http://{settings.web_host}:{settings.web_port}"
+        # on this machine: the name the demo's links use (the catalogue feed, help_base_url),
+        # so pictures and links are on the page's own origin (its CSP allows only 'self')
+        host = "localhost" if settings.web_host in LOOPBACK else settings.web_host
+        web = f"http://{host}:{settings.web_port}"
         if "web" in roles:
             demo_agent = not production and not settings.agent_tokens
             sign_in = (
