@@ -167,8 +167,12 @@ def check_ticket(chat: Chat, expect: dict, values: dict) -> None:
 
 @pytest.mark.parametrize("conversation", CONVERSATIONS)
 def test_conversation(conversation: dict, request: pytest.FixtureRequest, store_data: dict) -> None:
-    data = store_data
-    chat = Chat(request.getfixturevalue(conversation["stack"]), conversation["name"])
+    run_conversation(conversation, request.getfixturevalue(conversation["stack"]), store_data)
+
+
+def run_conversation(conversation: dict, stack: WebStack, data: dict) -> None:
+    """Say each step of a script to the stack and check the bot's replies and the ticket."""
+    chat = Chat(stack, conversation["name"])
     for step in conversation["steps"]:
         if "agent" in step:
             chat.agent(step)

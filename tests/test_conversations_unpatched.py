@@ -95,4 +95,4 @@ def test_the_core_conversations_are_all_there() -> None:
 def test_conversation_with_rasa_as_shipped(
     conversation: dict, unpatched_stack: WebStack, store_data: dict[str, Any]
 ) -> None:
-    suite.test_conversation(conversation, unpatched_stack, store_data)
+    suite.run_conversation(conversation, unpatched_stack, store_data)
