@@ -79,7 +79,8 @@ def test_up_starts_everything_and_ctrl_c_stops_it(
             if not line and process.poll() is not None:
                 raise AssertionError(process.stderr.read())
             printed += line
-        assert f"http://127.0.0.1:{ports['web_port']}/inbox" in printed
+        # the name the demo's links use (catalogue, help_base_url): the page's own origin
+        assert f"http://localhost:{ports['web_port']}/inbox" in printed
         web = f"http://127.0.0.1:{ports['web_port']}"
         assert httpx.get(f"{web}/help/", timeout=10).status_code == 200
         # the mail worker runs too, with no mail server set: emails wait in the outbox
