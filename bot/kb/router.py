@@ -263,40 +263,14 @@ class Router:
         next full training, which `Router.train` is and the live indexer runs when the writer
         pauses). Falls back to a full training when fewer than two labels remain known.
         """
-        import copy
-
-        import numpy as np
-        from threadpoolctl import threadpool_limits
-
         labels = sorted({p.label for p in phrasings})
         if min(len(labels), len(self.labels)) < 3 or not set(labels) & set(self.labels):
             # (two labels are one row of weights in scikit-learn: nothing to map)
             return type(self).train(phrasings, vectors)
-        index = {label: i for i, label in enumerate(labels)}
-        y = np.array([index[p.label] for p in phrasings])
-        heads = []
-        with threadpool_limits(1):
-            for head, matrix in (
-                (self.embedding_head, vectors),
-                (self.char_head, self.chars.transform([p.text for p in phrasings])),
-            ):
-                head = copy.deepcopy(head)
-                coef = np.zeros((len(labels), head.coef_.shape[1]), dtype=head.coef_.dtype)
-                intercept = np.zeros(len(labels), dtype=head.intercept_.dtype)
-                for label, row in index.items():
-                    old = self._index.get(label)
-                    if old is not None:
-                        coef[row], intercept[row] = head.coef_[old], head.intercept_[old]
-                head.coef_, head.intercept_ = coef, intercept
-                # a looser tolerance than a training's: 8 + 6 iterations instead of 15 + 25
-                # for a new label on the demo, with the same top label as a full training for
-                # every one of its 1,139 phrasings (benchmarks/README.md, the help centre)
-                head.set_params(warm_start=True, tol=REFIT_TOLERANCE)
-                head.fit(matrix, y)
-                heads.append(head)
-        return type(self)(
-            labels, heads[0], heads[1], self.chars, vectors.astype(np.float32), phrasings
-        )
+        # a looser tolerance than a training's: 8 + 6 iterations instead of 15 + 25 for a new
+        # label on the demo, with the same top label as a full training for every one of its
+        # 1,139 phrasings (benchmarks/README.md, the help centre)
+        return self._warm_fit(labels, phrasings, vectors, REFIT_TOLERANCE)
 
     def with_phrasings(
         self, phrasings: list[Phrasing], vectors: np.ndarray, start: Router | None = None
@@ -338,15 +312,30 @@ class Router:
         """A router on these phrasings with the same labels and character n-grams, its two
         heads refitted from this router's weights (a warm start: a few phrasings more take
         a few iterations, not a training from scratch)."""
+        import numpy as np
+
+        if len({p.label for p in phrasings}) != len(self.labels):
+            return type(self).train(phrasings, np.asarray(vectors))  # a label lost its last one
+        return self._warm_fit(self.labels, phrasings, vectors)
+
+    def _warm_fit(
+        self,
+        labels: list[str],
+        phrasings: list[Phrasing],
+        vectors: np.ndarray,
+        tol: float | None = None,
+    ) -> Router:
+        """Both heads fitted on these phrasings for these labels (sorted), each starting from
+        this router's weights for the labels it knows and from zero for the others; the
+        character n-grams stay this router's. tol: the fit's stopping tolerance, when not the
+        heads' own."""
         import copy
 
         import numpy as np
-
-        y = np.array([self._index[p.label] for p in phrasings])
-        if len(set(y.tolist())) != len(self.labels):
-            return type(self).train(phrasings, vectors)  # a label lost its last phrasing
         from threadpoolctl import threadpool_limits
 
+        index = {label: i for i, label in enumerate(labels)}
+        y = np.array([index[p.label] for p in phrasings])
         heads = []
         # one BLAS thread: on a busy machine, threads waiting for each other made a refit of
         # under a second take twenty (benchmarks/README.md, "Learning curve")
@@ -356,10 +345,19 @@ class Router:
                 (self.char_head, self.chars.transform([p.text for p in phrasings])),
             ):
                 head = copy.deepcopy(head)
-                head.set_params(warm_start=True)
+                coef = np.zeros((len(labels), head.coef_.shape[1]), dtype=head.coef_.dtype)
+                intercept = np.zeros(len(labels), dtype=head.intercept_.dtype)
+                for label, row in index.items():
+                    old = self._index.get(label)
+                    if old is not None:
+                        coef[row], intercept[row] = head.coef_[old], head.intercept_[old]
+                head.coef_, head.intercept_ = coef, intercept
+                head.set_params(warm_start=True, **({} if tol is None else {"tol": tol}))
                 head.fit(matrix, y)
                 heads.append(head)
-        return type(self)(self.labels, heads[0], heads[1], self.chars, vectors, phrasings)
+        return type(self)(
+            labels, heads[0], heads[1], self.chars, np.asarray(vectors, np.float32), phrasings
+        )
 
     def route(
         self,
