@@ -8,7 +8,8 @@ conversation's ticket (`ticket`). A customer step's `bot` lists what the bot mus
 - `outcome`, `article`, `section`, `flow`, `result`, `reason`, `state`: a bot message of this
   turn whose metadata has these values (`section` is a part of the citation's anchor);
 - `says` / `not_says`: text that must (or must not) appear in this turn's bot messages,
-  case-insensitive; `silent: true`: the bot says nothing this turn.
+  case-insensitive; `silent: true`: the bot says nothing this turn;
+- `offers`: titles of buttons this turn's messages must carry (a choice the bot offers).
 
 The turn goes through the web app's chat gateway (/api/chat), as the widget sends it. Text may
 use the demo store's data: {order} and {order_email} (an order and its email), {order2} and
@@ -140,6 +141,9 @@ def check_turn(name: str, said: str, replies: list[dict], expect: dict, values: 
             return "section" not in expect or expect["section"] in anchor
 
         assert any(fits(m) for m in metas), f"{where}: wanted {expect}, got {metas} / {texts!r}"
+    offered = [b["title"] for r in replies for b in r.get("buttons") or []]
+    for title in expect.get("offers", []):
+        assert title in offered, f"{where}: no button {title!r} among {offered}"
     for phrase in expect.get("says", []):
         phrase = fill(phrase, values, name)
         assert phrase.lower() in texts.lower(), f"{where}: {phrase!r} not in {texts!r}"
