@@ -163,6 +163,29 @@ class CatalogGap:
         return data
 
 
+# The words around what a shopper asks for ("do you sell ...?", "I want to buy ..."): left out
+# when requests are grouped, which is by the thing asked for, not by how the question is put
+# ("do you sell laptops?" and "do you sell bicycles?" share most of their words).
+SHOPPING_FRAME = re.compile(
+    r"^\W*(?:(?:hi|hello|hey)\b\W*)?"
+    r"(?:(?:do|does)\s+(?:you|u|y'?all|the\s+(?:store|shop)|your\s+(?:store|shop))\s+"
+    r"(?:guys\s+)?(?:sell|stock|carry|have|offer)|have\s+you\s+got|where\s+can\s+i\s+(?:buy|get|find)"
+    r"|i\s*(?:want|need|would\s+like|'?d\s+like)\s+(?:to\s+buy|to\s+get)?|i'?m\s+looking\s+for"
+    r"|looking\s+for|can\s+i\s+(?:buy|get|order)|is\s+there|are\s+there|show\s+me)?"
+    r"\s*(?:any|some|a|an)?\b\s*",
+    re.IGNORECASE,
+)
+
+
+def wanted(text: str) -> str:
+    """What a request for a product asks for, without the words around it ("do you sell
+    laptops?" -> "laptops"); the whole text when nothing is left."""
+    rest = SHOPPING_FRAME.sub("", text, count=1).strip(" ?!.")
+    rest = re.sub(r"\b(?:please|pls|thanks|at all|here|in your (?:store|shop))\b", " ", rest)
+    rest = " ".join(rest.split())
+    return rest or text
+
+
 def find_catalog_gaps(
     questions: list[Question], embedder, *, min_customers: int = 1, limit: int = 20
 ) -> list[CatalogGap]:
@@ -172,7 +195,7 @@ def find_catalog_gaps(
     texts = _distinct_texts(questions)
     if not texts or limit < 1:
         return []
-    vectors = embedder.encode([t.text for t in texts])
+    vectors = embedder.encode([wanted(t.text) for t in texts])
     clusters: dict[int, list[int]] = defaultdict(list)
     for i, label in enumerate(_cluster(vectors).tolist()):
         clusters[label].append(i)
