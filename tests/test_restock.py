@@ -323,3 +323,51 @@ def test_subscribe_confirm_back_in_stock_one_email_then_unsubscribe(
     finally:
         server.stop()
         app.state.queue.close()
+
+
+@pytest.mark.model
+def test_bot_catalog_sync_sends_the_alerts_and_bot_catalog_alerts_forgets_an_email(
+    queue_url: str, tmp_path: Path
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    feed = tmp_path / "feed.xml"
+    shutil.copy(SAMPLES / "sample-feed.xml", feed)
+    env = {
+        "BOT_SETTINGS_FILE": str(tmp_path / "none.toml"),
+        "BOT_DATA_DIR": str(tmp_path / "var"),
+        "BOT_DATABASE_URL": queue_url,
+        "BOT_CATALOG_DIR": str(tmp_path / "catalog"),
+        "BOT_PUBLIC_URL": "https://shop.example",
+    }
+    runner = CliRunner()
+
+    def run(*args: str) -> dict:
+        result = runner.invoke(app, [*args, "--json"], env=env)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    assert run("catalog", "sync", str(feed))["alerts"] == {"sent": 0, "waiting": 0}
+    engine = create_db_engine(queue_url)
+    try:
+        store = AlertStore(engine)
+        alert = store.subscribe("ana@example.com", RUNNER).alert
+        store.confirm(alert.id)
+        assert run("catalog", "sync", str(feed))["alerts"] == {"sent": 0, "waiting": 1}
+        feed.write_text(
+            feed.read_text().replace("<g:availability>out_of_stock<", "<g:availability>in_stock<")
+        )
+        assert run("catalog", "sync", str(feed))["alerts"] == {"sent": 1, "waiting": 0}
+        assert run("catalog", "sync", str(feed))["alerts"] == {"sent": 0, "waiting": 0}
+        [queued] = Outbox(engine).list()
+        assert queued.kind == "restock" and queued.recipients == ["ana@example.com"]
+        listed = run("catalog", "alerts")
+        assert listed["counts"]["sent"] == 1 and listed["waiting"] == []
+        assert run("catalog", "alerts", "--forget", "ANA@example.com")["forgotten"] == 1
+        assert store.get(alert.id) is None
+    finally:
+        engine.dispose()
