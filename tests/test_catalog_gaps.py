@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from bot.catalog.alerts import AlertStore
 from bot.handoff.auth import hash_token
 from bot.insights.gaps import Question, find_catalog_gaps
 from bot.insights.overview import period
@@ -19,6 +20,7 @@ from bot.settings import Settings
 from bot.web.app import create_app
 from tests.conftest import write
 from tests.test_insights import Tracker, recorder
+from tests.test_restock import RUNNER
 
 pytestmark = pytest.mark.model
 
@@ -97,6 +99,10 @@ def test_the_recorder_marks_them_and_the_insights_page_lists_them(
         since, until = period(None, None, 7)
         asked = not_sold_questions(app.state.queue.engine, since=since, until=until)
         assert len(asked) == len(ASKED) and "any candles?" not in {q["text"] for q in asked}
+        alerts = AlertStore(app.state.queue.engine)
+        for email in ("ana@example.com", "bo@example.com"):
+            alerts.confirm(alerts.subscribe(email, RUNNER).alert.id)
+        alerts.subscribe("cy@example.com", RUNNER)
         with TestClient(app, base_url="https://testserver") as client:
             bearer = {"Authorization": f"Bearer {TOKEN}"}
             data = client.get("/insights.json", headers=bearer).json()
@@ -106,7 +112,13 @@ def test_the_recorder_marks_them_and_the_insights_page_lists_them(
                 ("do you sell bicycles?", 2),
                 ("do you sell car tyres?", 1),
             ]
+            waiting = data["restock_alerts"]
+            assert waiting["counts"]["confirmed"] == 2 and waiting["counts"]["pending"] == 1
+            assert [(w["variant_id"], w["waiting"]) for w in waiting["waiting"]] == [
+                ("RUN-CHAR-240", 2)
+            ]
             page = client.get("/insights", headers=bearer).text
+            assert "Back-in-stock alerts: what customers wait for" in page
             assert "Catalogue gaps: what customers asked for that we don't sell" in page
             assert page.index("do you sell laptops?") < page.index("do you sell bicycles?")
     finally:

@@ -371,3 +371,23 @@ def test_bot_catalog_sync_sends_the_alerts_and_bot_catalog_alerts_forgets_an_ema
         assert store.get(alert.id) is None
     finally:
         engine.dispose()
+
+
+def test_alerts_are_limited_per_email_and_per_client_address(engine: Engine, tmp_path: Path):
+    from bot.ratelimit import DatabaseCounter
+    from bot.web.limits import restock_refused
+
+    settings = Settings(
+        settings_file=tmp_path / "none.toml",
+        restock_alerts_per_day_per_email=2,
+        restock_alerts_per_hour_per_address=3,
+    )
+    counter = DatabaseCounter(engine)
+    assert restock_refused(counter, settings, "client-a", "ana@example.com") is None
+    assert restock_refused(counter, settings, "client-b", "ANA@example.com") is None
+    refused = restock_refused(counter, settings, "client-c", "ana@example.com")
+    assert refused is not None and "one email address" in refused.reason()
+    assert restock_refused(counter, settings, "client-a", "bo@example.com") is None
+    assert restock_refused(counter, settings, "client-a", "cy@example.com") is None
+    refused = restock_refused(counter, settings, "client-a", "di@example.com")
+    assert refused is not None and "from one address" in refused.reason()

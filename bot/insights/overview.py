@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from bot.catalog.alerts import AlertStore
 from bot.dialogue.answers import Gate
 from bot.help.record import failed_searches, vote_counts
 from bot.insights.recorder import Recorded, Recorder
@@ -107,6 +108,8 @@ class Insights:
             if with_gaps
             else []
         )
+        alerts = AlertStore(self.engine)  # what customers wait for: demand for restocking
+        data["restock_alerts"] = {"counts": alerts.counts(), "waiting": alerts.waiting(10)}
         data["catalog_gaps"] = (
             [g.to_dict() for g in self.catalog_gaps(since, until, include_test=include_test)]
             if with_gaps
