@@ -160,6 +160,7 @@ def turn_of(tracker: Tracker) -> Turn:
         order_number=tracker.get_slot("order_number"),
         order_number_before=slot_before_message(tracker, "order_number"),
         verified_email=tracker.get_slot("verified_email"),
+        customer_email=tracker.get_slot("customer_email"),
         offer_reason=tracker.get_slot("handoff_offer_reason"),
         misses=int(float(tracker.get_slot("unresolved_turns") or 0)),
         person_offered=bool(tracker.get_slot("person_offered")),

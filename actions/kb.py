@@ -8,11 +8,14 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import gate, knowledge, render, turn_of
+from actions.restock import subscriber
 from bot.dialogue.decision import decide, decide_choice
+from bot.dialogue.restock import restock_step
 
 
 class ActionKbAnswer(Action):
-    """An open message decided and rendered; the `route` slot tells the rules what follows."""
+    """An open message decided and rendered; the `route` slot tells the rules what follows.
+    A back-in-stock alert's messages (its button, its email) are taken first."""
 
     def name(self) -> str:
         return "action_kb_answer"
@@ -20,7 +23,9 @@ class ActionKbAnswer(Action):
     def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict
     ) -> list[dict[str, Any]]:
-        return render(dispatcher, decide(turn_of(tracker), knowledge(tracker), gate()))
+        turn = turn_of(tracker)
+        plan = restock_step(turn, subscriber(tracker))
+        return render(dispatcher, plan or decide(turn, knowledge(tracker), gate()))
 
 
 class ActionAnswerChosenArticle(Action):

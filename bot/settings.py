@@ -112,6 +112,32 @@ class Settings(BaseSettings):
     catalog_timeout_seconds: float = Field(
         60.0, gt=0, description="Timeout of fetching a feed from an http(s) address."
     )
+    restock_confirm_days: int = Field(
+        7,
+        ge=1,
+        le=90,
+        description="A back-in-stock alert's confirmation link works this many days; an alert "
+        "never confirmed is deleted after it.",
+    )
+    restock_retention_days: int = Field(
+        180,
+        ge=1,
+        description="Back-in-stock alerts sent or unsubscribed are deleted (with the customer's "
+        "email) this many days later (by the web app once an hour, and by `bot catalog alerts "
+        "--purge`).",
+    )
+    restock_alerts_per_hour_per_address: int = Field(
+        10,
+        ge=0,
+        description="Back-in-stock alerts the conversations of one client address may ask for "
+        "per hour. 0: no limit.",
+    )
+    restock_alerts_per_day_per_email: int = Field(
+        5,
+        ge=0,
+        description="Back-in-stock alerts (each sends a confirmation email) one email address "
+        "may be given per day: nobody can flood someone else's inbox. 0: no limit.",
+    )
 
     # Web app
     web_host: str = Field("127.0.0.1", description="Address the web app listens on.")

@@ -36,8 +36,9 @@ def catalog_sync(
         raise fail(f"{exc}; the last good catalogue keeps serving") from exc
     except ModelNotAvailable as exc:
         raise fail(str(exc)) from exc
+    notified = _notify(settings)
     if as_json:
-        print_json(report.to_dict())
+        print_json(report.to_dict() | {"alerts": notified.to_dict() if notified else None})
         return
     for problem in report.problems:
         err.print(f"{source}:{problem.line}: skipped: {problem}", markup=False)
@@ -54,6 +55,73 @@ def catalog_sync(
             out.print(f"  {kind}: {shown}")
     if report.removed:
         out.print(f"  removed: {', '.join(report.removed[:10])}")
+    if notified and (notified.sent or notified.waiting):
+        out.print(
+            f"back-in-stock alerts: {len(notified.sent)} emails queued, {notified.waiting} "
+            "still waiting"
+        )
+
+
+def _notify(settings):
+    """Email the confirmed back-in-stock alerts whose variant the catalogue has in stock now;
+    None (logged) when the handoff database cannot be reached: the next sync tries again."""
+    from bot.catalog.alert_mail import AlertMailer
+
+    try:
+        return AlertMailer.from_settings(settings, _engine(settings)).notify(settings.catalog_dir)
+    except Exception as exc:  # the sync itself succeeded; the alerts wait for the next one
+        err.print(f"back-in-stock alerts not sent this time: {exc}", markup=False)
+        return None
+
+
+def _engine(settings):
+    from bot.handoff.db import create_db_engine, migrate
+
+    engine = create_db_engine(settings.queue_url)
+    migrate(engine)
+    return engine
+
+
+@catalog_app.command("alerts")
+def catalog_alerts(
+    purge: Annotated[
+        bool,
+        typer.Option(
+            "--purge",
+            help="Delete alerts past restock_retention_days and unconfirmed ones whose link "
+            "expired.",
+        ),
+    ] = False,
+    forget: Annotated[
+        str | None,
+        typer.Option("--forget", metavar="EMAIL", help="Delete every alert of this email address."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Back-in-stock alerts: how many in each state and the variants most waited for."""
+    from bot.catalog.alerts import AlertStore
+
+    settings = get_settings()
+    store = AlertStore(_engine(settings))
+    result: dict = {}
+    if forget:
+        result["forgotten"] = store.forget(forget)
+    if purge:
+        result["purged"] = store.purge(
+            settings.restock_retention_days, settings.restock_confirm_days
+        )
+    result |= {"counts": store.counts(), "waiting": store.waiting()}
+    if as_json:
+        print_json(result)
+        return
+    if forget:
+        out.print(f"deleted {result['forgotten']} alerts of {forget}", markup=False)
+    if purge:
+        out.print(f"purged {result['purged']} alerts")
+    out.print(", ".join(f"{n} {status}" for status, n in result["counts"].items()))
+    for row in result["waiting"]:
+        variant = f" ({row['variant']})" if row["variant"] else ""
+        out.print(f"  {row['waiting']} waiting for {row['title']}{variant} [{row['variant_id']}]")
 
 
 @catalog_app.command("status")

@@ -185,3 +185,7 @@ def _print(data: dict) -> None:
                 else g["action"].replace("_", " ")
             )
             out.print(f"  [{g['key']}] {g['title']} — {g['customers']} customer(s); {state}")
+    if data.get("catalog_gaps"):
+        out.print("Catalogue gaps, asked for and not sold (most asked first):")
+        for g in data["catalog_gaps"][:10]:
+            out.print(f"  {g['title']} — {g['customers']} customer(s), {g['questions']} request(s)")

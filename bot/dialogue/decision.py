@@ -451,6 +451,7 @@ def _product_plan(
 ) -> Plan:
     """A product answer; the products it showed are the topic "that one" points at next."""
     shown = topic or Topic(question, turn.number, products=tuple(reply.products))
+    shown = replace(shown, restock=reply.restock)  # what "tell me when it's back" is about
     slots: dict[str, Any] = {
         "route": "done",
         "last_question": question,

@@ -60,6 +60,10 @@ class Topic:
     title: str | None = None  # that article's title
     products: tuple[str, ...] = ()  # the products shown in answer (ids, in the order shown)
     focus: str | None = None  # of those, the one picked since ("the second one")
+    # the variant shown out of stock, that "tell me when it's back" is about (ProductReply's
+    # restock), and the alert's state: {"asking": True} while its email is asked for, and
+    # {"suggested": {...}} after a typo question (bot.dialogue.restock)
+    restock: dict | None = None
 
     @classmethod
     def from_slot(cls, value: Any) -> Topic | None:
@@ -75,6 +79,7 @@ class Topic:
                 title=value.get("title"),
                 products=tuple(str(p) for p in value.get("products") or ()),
                 focus=value.get("focus"),
+                restock=value.get("restock") if isinstance(value.get("restock"), dict) else None,
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -89,6 +94,7 @@ class Topic:
             "title": self.title,
             "products": list(self.products),
             "focus": self.focus,
+            "restock": self.restock,
         }
 
     def holds_for(self, turn: int) -> bool:

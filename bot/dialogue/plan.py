@@ -23,6 +23,7 @@ Outcome = Literal[
     "bot_back",  # the person is done: the bot answers again
     "declined",  # the customer said no to a person
     "product",  # products from the catalogue, as cards (a question the articles could not answer)
+    "restock",  # a back-in-stock alert: its email asked for, checked, or taken
 ]
 
 

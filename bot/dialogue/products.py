@@ -20,7 +20,7 @@ from bot.catalog.query import Filters
 from bot.catalog.search import ProductHit, ProductSearch, SearchResult
 from bot.catalog.text import words
 from bot.dialogue import replies
-from bot.dialogue.plan import Say
+from bot.dialogue.plan import Button, Say
 from bot.store.base import StoreBackend
 
 MAX_CARDS = 3
@@ -73,6 +73,9 @@ class ProductReply:
     says: tuple[Say, ...]
     products: list[str] = field(default_factory=list)  # product ids, best first
     known: bool = True  # False: we do not sell what was asked; the closest were offered
+    # the one product shown is not in stock: what "tell me when it's back" subscribes to
+    # ({"product", "variant", "title", "variant_title", "link"})
+    restock: dict | None = None
 
 
 def answer_product(
@@ -100,7 +103,9 @@ def answer_product(
             (
                 Say(
                     text or replies.PRODUCT_NOT_SOLD,
-                    meta=replies.meta("product", products=[], more=None),
+                    meta=replies.meta(
+                        "product", products=[], more=None, **({} if limit else {"not_sold": True})
+                    ),
                 ),
             ),
             [],
@@ -321,10 +326,27 @@ def _not_in(hit: ProductHit, result: SearchResult, store, now) -> ProductReply:
 
 
 def _single(text: str, hit: ProductHit, result: SearchResult, store, now) -> ProductReply:
+    """One product's card; when the variant shown is not in stock, with the offer of an email
+    when it is back."""
     card = _card(hit, store, now)
-    return ProductReply(
-        (Say(text, meta=replies.meta("product", products=[card], more=None)),), [hit.product.id]
+    if card["availability"] == "in_stock":
+        return ProductReply(
+            (Say(text, meta=replies.meta("product", products=[card], more=None)),),
+            [hit.product.id],
+        )
+    restock = {
+        "product": hit.product.id,
+        "variant": card["variant"],
+        "title": hit.product.title,
+        "variant_title": card["variant_title"],
+        "link": card["link"],
+    }
+    said = Say(
+        text,
+        buttons=(Button(replies.RESTOCK_BUTTON, replies.RESTOCK_PAYLOAD),),
+        meta=replies.meta("product", products=[card], more=None, restock=True),
     )
+    return ProductReply((said,), [hit.product.id], restock=restock)
 
 
 def _cards(
@@ -343,7 +365,14 @@ def _cards(
     ]
     more = see_more(result, search) if search is not None else None
     return ProductReply(
-        (Say("\n".join(lines), meta=replies.meta("product", products=cards, more=more)),),
+        (
+            Say(
+                "\n".join(lines),
+                meta=replies.meta(
+                    "product", products=cards, more=more, **({} if known else {"not_sold": True})
+                ),
+            ),
+        ),
         [h.product.id for h in result.hits[:MAX_CARDS]],
         known,
     )

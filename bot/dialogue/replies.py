@@ -352,6 +352,36 @@ PRODUCT_NONE_UNDER = "I didn't find anything for {limit} or less."
 PRODUCT_NOT_SOLD = "I'm sorry, we don't sell that. These are the closest things we have:"
 PRODUCT_SEE_MORE = "See {count} more"
 PRODUCT_PICK_WHICH = "Which one do you mean?"
+# Back-in-stock alerts (bot.dialogue.restock)
+RESTOCK_BUTTON = "Tell me when it's back"
+# The button's payload: any intent the open-message rule routes to action_kb_answer, where the
+# restock step (bot.dialogue.restock) reads it before the decision (no intent of its own, so
+# no retraining); the alert's variant is in the `topic` slot, not the payload.
+RESTOCK_PAYLOAD = "/ask_question"
+RESTOCK_ASK_EMAIL = "I'll email you once when {what} is back in stock. What's your email address?"
+RESTOCK_CHECK_INBOX = (
+    "Thanks! I've sent a link to {email}: open it to confirm, and we'll email you once when "
+    "{what} is back in stock. Every email has a link to stop."
+)
+RESTOCK_ALREADY = "You're already on the list: we'll email {email} when {what} is back."
+RESTOCK_ALREADY_PENDING = (
+    "I've already sent a link to {email} for {what}: open it to confirm (check your spam folder "
+    "too)."
+)
+RESTOCK_IN_STOCK = "Good news: {what} is in stock now, no need to wait."
+RESTOCK_LIMITED = (
+    "I can't add more back-in-stock alerts right now. Please try again in about {minutes} minutes."
+)
+RESTOCK_WHICH = (
+    "Which product would you like to hear about? Ask me about it, and if it's out of stock I'll "
+    "offer to email you when it's back."
+)
+RESTOCK_CANCELLED = "OK, no alert. Anything else I can help with?"
+RESTOCK_EMAIL_NOT_VALID = (
+    "That doesn't look like an email address. Please type it like name@example.com, or say "
+    '"cancel".'
+)
+RESTOCK_UNAVAILABLE = "Sorry, I can't set up alerts right now. Please try again later."
 
 
 def product_date(day: dt.date) -> str:

@@ -23,6 +23,7 @@ class Turn:
     order_number: str | None = None
     order_number_before: str | None = None  # the order number before this message filled it
     verified_email: str | None = None  # the email an order was found with in this conversation
+    customer_email: str | None = None  # verified, or given for a reset or an alert
     offer_reason: str | None = None  # why a person was offered, while the offer stands
     misses: int = 0  # unanswered messages (and 👎) in a row
     person_offered: bool = False  # the bot has asked once whether they want a person

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from bot.kb.search import KnowledgeBase
     from bot.kb.store import IndexReader
 
-Kind = Literal["cant_answer", "clarify", "thumbs_down", "help_search"]
+Kind = Literal["cant_answer", "clarify", "thumbs_down", "help_search", "not_sold"]
 Action = Literal["write_article", "add_phrasings", "improve_article"]
 # So close to the article that got the thumbs-down that the article is the place to fix (the
 # answer is there but the bot quoted the wrong part, or it is there but unclear).
@@ -142,6 +142,86 @@ def find_gaps(
         typical = _typical_order([texts[i] for i in members], vectors[members])
         ordered = [members[i] for i in typical]
         gaps.append(index.describe([texts[i] for i in ordered], vectors[ordered]))
+    return gaps
+
+
+@dataclass(frozen=True)
+class CatalogGap:
+    """A group of requests for products we do not sell that mean the same thing."""
+
+    key: str
+    title: str  # the most typical request
+    customers: int
+    questions: int
+    examples: list[str]
+    last_asked: datetime
+
+    def to_dict(self) -> dict:
+        """JSON form (the time as ISO 8601)."""
+        data = asdict(self)
+        data["last_asked"] = self.last_asked.isoformat()
+        return data
+
+
+# The words around what a shopper asks for ("do you sell ...?", "I want to buy ..."): left out
+# when requests are grouped, which is by the thing asked for, not by how the question is put
+# ("do you sell laptops?" and "do you sell bicycles?" share most of their words).
+SHOPPING_FRAME = re.compile(
+    r"^\W*(?:(?:hi|hello|hey)\b\W*)?"
+    r"(?:(?:do|does)\s+(?:you|u|y'?all|the\s+(?:store|shop)|your\s+(?:store|shop))\s+"
+    r"(?:guys\s+)?(?:sell|stock|carry|have|offer)|have\s+you\s+got|where\s+can\s+i\s+(?:buy|get|find)"
+    r"|i\s*(?:want|need|would\s+like|'?d\s+like)\s+(?:to\s+buy|to\s+get)?|i'?m\s+looking\s+for"
+    r"|looking\s+for|can\s+i\s+(?:buy|get|order)|is\s+there|are\s+there|show\s+me)?"
+    r"\s*(?:any|some|a|an)?\b\s*",
+    re.IGNORECASE,
+)
+
+
+def wanted(text: str) -> str:
+    """What a request for a product asks for, without the words around it ("do you sell
+    laptops?" -> "laptops"); the whole text when nothing is left."""
+    rest = SHOPPING_FRAME.sub("", text, count=1).strip(" ?!.")
+    rest = re.sub(r"\b(?:please|pls|thanks|at all|here|in your (?:store|shop))\b", " ", rest)
+    rest = " ".join(rest.split())
+    return rest or text
+
+
+def find_catalog_gaps(
+    questions: list[Question], embedder, *, min_customers: int = 1, limit: int = 20
+) -> list[CatalogGap]:
+    """Catalogue gaps: what customers asked for that we do not sell ("we don't sell that"),
+    grouped by meaning as the content gaps are, most customers first (then questions, then the
+    most recent). `embedder` is the knowledge base's (encode(texts) -> unit vectors)."""
+    texts = _distinct_texts(questions)
+    if not texts or limit < 1:
+        return []
+    vectors = embedder.encode([wanted(t.text) for t in texts])
+    clusters: dict[int, list[int]] = defaultdict(list)
+    for i, label in enumerate(_cluster(vectors).tolist()):
+        clusters[label].append(i)
+    ranked = []
+    for members in clusters.values():
+        asked = [q for i in members for q in texts[i].asked]
+        customers = len({q.conversation_id for q in asked})
+        if customers >= min_customers:
+            last = max(q.at for q in asked)
+            ranked.append((-customers, -len(asked), -last.timestamp(), members))
+    ranked.sort(key=lambda item: item[:3])
+    gaps = []
+    for *_, members in ranked[:limit]:
+        typical = _typical_order([texts[i] for i in members], vectors[members])
+        ordered = [texts[members[i]] for i in typical]
+        asked = [q for t in ordered for q in t.asked]
+        gaps.append(
+            CatalogGap(
+                key=hashlib.sha256(_normalised(ordered[0].text).encode()).hexdigest()[:12],
+                title=ordered[0].text,
+                customers=len({q.conversation_id for q in asked}),
+                questions=len(asked),
+                examples=[t.text for t in ordered[:MAX_EXAMPLES]],
+                last_asked=max(q.at for q in asked),
+            )
+        )
     return gaps
 
 

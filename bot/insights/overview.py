@@ -13,10 +13,11 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from bot.catalog.alerts import AlertStore
 from bot.dialogue.answers import Gate
 from bot.help.record import failed_searches, vote_counts
 from bot.insights.recorder import Recorded, Recorder
-from bot.insights.report import build_report, failed_questions
+from bot.insights.report import build_report, failed_questions, not_sold_questions
 from bot.kb.search import KnowledgeBase
 from bot.settings import Settings
 
@@ -53,6 +54,7 @@ class Insights:
         self._recorder: Recorder | None = None
         self._lock = threading.Lock()
         self._gaps_cache: tuple[tuple, list] | None = None
+        self._catalog_cache: tuple[tuple, list] | None = None
 
     @property
     def recorder(self) -> Recorder:
@@ -106,7 +108,31 @@ class Insights:
             if with_gaps
             else []
         )
+        alerts = AlertStore(self.engine)  # what customers wait for: demand for restocking
+        data["restock_alerts"] = {"counts": alerts.counts(), "waiting": alerts.waiting(10)}
+        data["catalog_gaps"] = (
+            [g.to_dict() for g in self.catalog_gaps(since, until, include_test=include_test)]
+            if with_gaps
+            else []
+        )
         return data
+
+    def catalog_gaps(
+        self, since: dt.datetime, until: dt.datetime, *, include_test: bool = False
+    ) -> list:
+        """Groups of requests for products we do not sell, the most asked first."""
+        kb = self._kb()
+        if kb is None or not self.settings.insights_keep_text:
+            return []
+        from bot.insights.gaps import Question, find_catalog_gaps
+
+        asked = not_sold_questions(self.engine, since=since, until=until, include_test=include_test)
+        key = (since, until, include_test, len(asked), asked[-1]["at"] if asked else None)
+        if self._catalog_cache is not None and self._catalog_cache[0] == key:
+            return self._catalog_cache[1]
+        found = find_catalog_gaps([Question(**q) for q in asked], kb.embedder)
+        self._catalog_cache = (key, found)
+        return found
 
     def gaps(self, since: dt.datetime, until: dt.datetime, *, include_test: bool = False) -> list:
         """Groups of questions the bot failed on, the most asked first."""

@@ -288,6 +288,8 @@ def _outcome_fields(outcomes: list[dict], row: dict) -> dict[str, Any]:
             fields["offer_reason"] = o.get("reason")
         if o["outcome"] == "handoff" and o.get("reason"):
             fields["handoff_reason"] = o["reason"]
+        if o["outcome"] == "product" and o.get("not_sold"):
+            fields["not_sold"] = True  # "we don't sell that": a catalogue gap
         if o.get("flow"):
             fields["flow"] = o["flow"]
             if o.get("result") or o.get("failed"):

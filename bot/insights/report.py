@@ -437,3 +437,32 @@ def failed_questions(
                 }
             )
     return out
+
+
+def not_sold_questions(
+    engine: Engine,
+    *,
+    since: dt.datetime,
+    until: dt.datetime,
+    include_test: bool = False,
+) -> list[dict]:
+    """The customers' words the bot answered "we don't sell that" to (catalogue gaps)."""
+    query = select(turns.c.conversation_id, turns.c.text, turns.c.at).where(
+        turns.c.at >= since,
+        turns.c.at < until,
+        turns.c.kind == "message",
+        turns.c.text.is_not(None),
+        turns.c.not_sold.is_(True),
+    )
+    if not include_test:
+        query = query.where(turns.c.test.is_(False))
+    with engine.connect() as conn:
+        return [
+            {
+                "conversation_id": row["conversation_id"],
+                "text": row["text"],
+                "at": _utc(row["at"]),
+                "kind": "not_sold",
+            }
+            for row in conn.execute(query.order_by(turns.c.at, turns.c.id)).mappings()
+        ]

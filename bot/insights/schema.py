@@ -44,6 +44,8 @@ turns = Table(
     Column("offer_reason", String(32)),  # a person was offered, and why
     Column("handoff_reason", String(32)),  # a ticket was opened, and why
     Column("feedback", String(8)),  # up / down, given to this answer afterwards
+    # the bot said we do not sell what was asked (a catalogue gap; migration 0010)
+    Column("not_sold", Boolean),
     UniqueConstraint("conversation_id", "event_id", name="insight_turns_once"),
     Index("insight_turns_by_time", "test", "at"),
     Index("insight_turns_by_conversation", "conversation_id", "id"),

@@ -23,6 +23,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.catalog.alerts import AlertStore, restock_secret
 from bot.conversations import ConversationLog
 from bot.dialogue.answers import Gate
 from bot.handoff import HandoffQueue
@@ -43,7 +44,7 @@ from bot.kb.store import KBIndexError
 from bot.mail.mailer import TicketMailer, open_outbox
 from bot.settings import Settings
 from bot.tokens import internal_token, session_secret, stored_secret
-from bot.web import api, availability, chat, help, inbox, insights, mail, review, shop
+from bot.web import api, availability, chat, help, inbox, insights, mail, restock, review, shop
 from bot.web.conversation_ids import ConversationIds
 from bot.web.limits import RateLimits, TooManyRequests, open_counter
 from bot.web.security import SecurityHeaders
@@ -142,7 +143,9 @@ def open_queue(settings: Settings) -> HandoffQueue:
 async def record_turns(app: FastAPI) -> AsyncIterator[None]:
     """While the app runs: record new turns for the insights, and apply their retention."""
     task = asyncio.create_task(
-        _record_forever(app.state.insights, app.state.sessions.store, app.state.limits)
+        _record_forever(
+            app.state.insights, app.state.sessions.store, app.state.limits, app.state.alerts
+        )
     )
     live = app.state.live
     if live is not None:
@@ -158,7 +161,9 @@ async def record_turns(app: FastAPI) -> AsyncIterator[None]:
         app.state.insights.close()
 
 
-async def _record_forever(insights: Insights, sessions: SessionStore, limits: RateLimits) -> None:
+async def _record_forever(
+    insights: Insights, sessions: SessionStore, limits: RateLimits, alerts: AlertStore
+) -> None:
     last_purge = 0.0
     while True:
         try:
@@ -167,6 +172,10 @@ async def _record_forever(insights: Insights, sessions: SessionStore, limits: Ra
                 await asyncio.to_thread(insights.purge)
                 await asyncio.to_thread(sessions.purge)  # expired inbox sessions
                 await asyncio.to_thread(limits.counter.purge)  # rate-limit counters gone by
+                settings = insights.settings  # back-in-stock alerts' emails past retention
+                await asyncio.to_thread(
+                    alerts.purge, settings.restock_retention_days, settings.restock_confirm_days
+                )
                 last_purge = time.monotonic()
         except Exception:  # a database away for a moment: try again next time
             logger.exception("insights: recording failed; retrying")
@@ -358,6 +367,12 @@ def create_app(
 
     app.include_router(
         shop.build_router(shop.Shop(settings.catalog_dir), TEMPLATES, settings.theme_color)
+    )
+    app.state.alerts = AlertStore(queue.engine)
+    app.include_router(
+        restock.build_router(
+            app.state.alerts, restock_secret(settings), TEMPLATES, settings.theme_color
+        )
     )
 
     @app.get("/widget.js", include_in_schema=False)

@@ -80,6 +80,41 @@ def ticket_refused(counter: Counter, settings: Settings, client: str | None) -> 
         return None
 
 
+def restock_limits(settings: Settings) -> tuple[Limit, Limit]:
+    """Back-in-stock alerts per client address per hour, and per email address per day (each
+    new alert emails a confirmation: nobody may flood someone else's inbox)."""
+    return (
+        Limit(
+            "restock_address",
+            settings.restock_alerts_per_hour_per_address,
+            3600,
+            "back-in-stock alerts from one address",
+        ),
+        Limit(
+            "restock_email",
+            settings.restock_alerts_per_day_per_email,
+            86400,
+            "back-in-stock alerts for one email address",
+        ),
+    )
+
+
+def restock_refused(
+    counter: Counter, settings: Settings, client: str | None, email: str
+) -> Refused | None:
+    """Count a new alert for the client (client_key's value) and the email; the refusal when
+    either asked too often. A counter that cannot be reached lets the alert through."""
+    per_address, per_email = restock_limits(settings)
+    checks = [(per_email, email.strip().lower())]
+    if client:
+        checks.append((per_address, client))
+    try:
+        return counter.hit(checks)
+    except Exception as exc:  # Redis or the database away for a moment
+        logger.warning("alert limit not counted (%s: %s)", type(exc).__name__, exc)
+        return None
+
+
 def client_key(secret: str, address: str) -> str:
     """A stand-in for a client's address that the gateway sends with each message (so the
     action server can count tickets per address) without putting the address in the

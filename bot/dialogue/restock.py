@@ -1,0 +1,158 @@
+""" "Tell me when it's back": the step of a turn that takes a back-in-stock alert (no Rasa here).
+
+A product answer that shows one variant out of stock (or on preorder or backorder) offers the
+alert as a button and keeps the variant in the `topic` slot (bot.dialogue.products). The button,
+or the words ("let me know when it's in stock", "notify me"), start the alert: with an email
+the conversation already holds (verified with an order, or given before) it is taken at once;
+otherwise the bot asks for one, checks it as the after-hours handoff does (not an address:
+asked again; an obvious typo in a well-known domain: "Did you mean ...?", and the same address
+sent again after that question is what the customer means), and subscribes. Subscribing is the
+caller's (`Subscribe`): rate limits, the store and the confirmation email.
+`restock_step` returns None when the message is not about an alert; the turn's decision takes it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from bot.dialogue import replies
+from bot.dialogue.flows import declines
+from bot.dialogue.plan import Button, Plan, Say
+from bot.dialogue.turn import Turn
+from bot.mail.typos import suggest
+from bot.store.base import extract_email, normalize_email, valid_email
+
+NOTIFY = re.compile(
+    r"\b(?:tell|let|notify|email|e-mail|text|message|ping|alert|inform|warn)\s+me\b.{0,40}?"
+    r"\b(?:back|in stock|restock(?:ed)?|available|arrives?|comes? in|gets? in)\b"
+    r"|\bnotify me\b|\b(?:back[- ]in[- ]stock|restock(?:ing)?)\s+(?:alert|email|notification)s?\b",
+    re.IGNORECASE,
+)
+
+State = Literal[
+    "sent",  # a new alert: the confirmation link was emailed
+    "already_confirmed",  # this email already waits for this variant
+    "already_pending",  # asked before, not confirmed yet
+    "limited",  # over a rate limit
+    "unavailable",  # the database or the mail settings failed
+]
+
+
+@dataclass(frozen=True)
+class Subscribed:
+    """What the caller's subscribing did."""
+
+    state: State
+    retry_after: int = 0  # seconds, when limited
+
+
+Subscribe = Callable[[str, dict], Subscribed]
+
+
+def asks_for_alert(text: str) -> bool:
+    """The button's payload, or words asking to be told when something is back."""
+    return text.strip() == replies.RESTOCK_PAYLOAD or bool(NOTIFY.search(text))
+
+
+def restock_step(turn: Turn, subscribe: Subscribe) -> Plan | None:
+    """The alert's step for this message, or None when the message is not about one."""
+    topic = turn.topic if turn.topic and turn.topic.holds_for(turn.number) else None
+    offer = topic.restock if topic is not None else None
+    if offer and offer.get("asking"):
+        plan = _email_answer(turn, offer, subscribe)
+        if plan is not None:
+            return plan
+    if not asks_for_alert(turn.text):
+        return None
+    if not offer or not offer.get("variant"):
+        if turn.is_payload:  # the button, and what it was for has gone: ask which product
+            return _plan(turn, replies.RESTOCK_WHICH, "which", None)
+        return None  # "notify me when the oak board is back": the product answer offers it
+    known = turn.verified_email or turn.customer_email
+    if known and valid_email(known):
+        return _subscribe(turn, offer, normalize_email(known), subscribe)
+    text = replies.RESTOCK_ASK_EMAIL.format(what=what(offer))
+    return _plan(turn, text, "ask_email", {**offer, "asking": True, "suggested": None})
+
+
+def what(offer: dict) -> str:
+    """The product (and variant) as the customer reads it."""
+    title, variant = offer.get("title") or "it", offer.get("variant_title") or ""
+    return f"{title} ({variant})" if variant and variant != title else title
+
+
+def _email_answer(turn: Turn, offer: dict, subscribe: Subscribe) -> Plan | None:
+    """A message while the email is asked for: the email, a typo question, "not an email",
+    "cancel"; None for anything else (a new question: the decision answers it)."""
+    text = turn.text
+    entity = next(
+        (e.get("value") for e in turn.entities if e.get("entity") == "email" and e.get("value")),
+        None,
+    )
+    candidate = entity or extract_email(text)
+    if candidate is None:
+        if "@" in text:
+            return _plan(turn, replies.RESTOCK_EMAIL_NOT_VALID, "email_invalid", offer)
+        if turn.intent == "deny" or declines(text):
+            return _plan(turn, replies.RESTOCK_CANCELLED, "cancelled", None)
+        return None
+    candidate = normalize_email(str(candidate)).strip(".,;:!?")
+    if not valid_email(candidate):
+        return _plan(turn, replies.RESTOCK_EMAIL_NOT_VALID, "email_invalid", offer)
+    suggestion = suggest(candidate)
+    insisted = (offer.get("suggested") or {}).get("typed") == candidate
+    if suggestion and not insisted:
+        said = Say(
+            replies.EMAIL_TYPO.format(suggestion=suggestion),
+            buttons=(
+                Button(replies.EMAIL_TYPO_YES.format(suggestion=suggestion), _payload(suggestion)),
+                Button(replies.EMAIL_TYPO_NO.format(typed=candidate), _payload(candidate)),
+            ),
+            meta=replies.meta("restock", turn.intent, state="email_check"),
+        )
+        kept = {**offer, "suggested": {"typed": candidate, "suggestion": suggestion}}
+        return Plan("restock", (said,), _slots(turn, kept))
+    return _subscribe(turn, offer, candidate, subscribe)
+
+
+def _subscribe(turn: Turn, offer: dict, email: str, subscribe: Subscribe) -> Plan:
+    """Subscribe, and say what happened."""
+    done = subscribe(email, offer)
+    thing = what(offer)
+    if done.state == "sent":
+        text = replies.RESTOCK_CHECK_INBOX.format(email=email, what=thing)
+    elif done.state == "already_confirmed":
+        text = replies.RESTOCK_ALREADY.format(email=email, what=thing)
+    elif done.state == "already_pending":
+        text = replies.RESTOCK_ALREADY_PENDING.format(email=email, what=thing)
+    elif done.state == "limited":
+        text = replies.RESTOCK_LIMITED.format(minutes=max(1, -(-done.retry_after // 60)))
+    else:
+        text = replies.RESTOCK_UNAVAILABLE
+    kept = {k: v for k, v in offer.items() if k not in ("asking", "suggested")}
+    plan = _plan(turn, text, done.state, kept)
+    if done.state in ("sent", "already_confirmed", "already_pending"):
+        # the address the customer gave: the next alert, or a person, needs no question
+        plan.slots.setdefault("customer_email", email)
+    return plan
+
+
+def _plan(turn: Turn, text: str, state: str, offer: dict | None) -> Plan:
+    said = Say(text, meta=replies.meta("restock", turn.intent, state=state))
+    return Plan("restock", (said,), _slots(turn, offer))
+
+
+def _slots(turn: Turn, offer: dict | None) -> dict:
+    """The topic keeps the products shown, with the alert's new state (and stays current)."""
+    slots: dict = {"route": "done"}
+    if turn.topic is not None:
+        slots["topic"] = replace(turn.topic, turn=turn.number, restock=offer).to_slot()
+    return slots
+
+
+def _payload(email: str) -> str:
+    return "/inform" + json.dumps({"email": email})

@@ -1,0 +1,393 @@
+"""Back-in-stock alerts: the store (SQLite and PostgreSQL), the signed links, the chat step, and
+end to end: subscribe, confirm by the emailed link, a sync that finds the item back sends one
+email to a real SMTP server, the next sync none, and the email's unsubscribe link works."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from bot.catalog.alert_mail import AlertMailer
+from bot.catalog.alerts import AlertStore, BadToken, Wanted, sign, verify
+from bot.catalog.sync import SyncOptions, sync
+from bot.dialogue import replies
+from bot.dialogue.followup import Topic
+from bot.dialogue.products import answer_product
+from bot.dialogue.restock import Subscribed, asks_for_alert, restock_step
+from bot.dialogue.turn import Turn
+from bot.handoff.db import create_db_engine, migrate
+from bot.mail.outbox import Outbox
+from bot.mail.smtp import SmtpServer
+from bot.mail.worker import MailWorker
+from bot.settings import Settings
+from bot.web.app import create_app
+from tests.smtp_server import SmtpTestServer
+
+SAMPLES = Path(__file__).parent / "catalog"
+SENDER = "Northwind Support <support@shop.example>"
+SECRET = "restock-test-secret-0123456789"
+RUNNER = Wanted(
+    "RUN",
+    "RUN-CHAR-240",
+    "Linen Table Runner",
+    "Linen Table Runner - Charcoal / 240 cm",
+    "https://shop.example/products/linen-table-runner?variant=2",
+)
+OFFER = {
+    "product": "RUN",
+    "variant": "RUN-CHAR-240",
+    "title": "Linen Table Runner",
+    "variant_title": "Linen Table Runner - Charcoal / 240 cm",
+    "link": RUNNER.link,
+}
+
+
+class Clock:
+    """A clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def engine(queue_url: str):
+    engine = create_db_engine(queue_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+# -- the store ----------------------------------------------------------------------------------
+
+
+def test_one_live_alert_per_email_and_variant_confirmed_sent_once(engine: Engine) -> None:
+    clock = Clock()
+    store = AlertStore(engine, clock)
+    first = store.subscribe("Ana@Example.com ", RUNNER, "conv-1")
+    again = store.subscribe("ana@example.com", RUNNER, "conv-2")
+    assert first.created and not again.created and again.alert.id == first.alert.id
+    assert first.alert.email == "ana@example.com" and first.alert.status == "pending"
+    other = store.subscribe("ana@example.com", Wanted("MUG-1", "MUG-1", "Mug", "Mug", "/m"))
+    assert other.created
+    assert store.confirmed_for() == []  # nothing is sent before it is confirmed
+    assert store.confirm(first.alert.id).status == "confirmed"
+    assert store.confirm(first.alert.id).status == "confirmed"  # twice changes nothing
+    assert [a.id for a in store.confirmed_for(["RUN-CHAR-240"])] == [first.alert.id]
+    queued: list[int] = []
+    assert store.send_once(first.alert.id, lambda conn, a: queued.append(a.id))
+    assert not store.send_once(first.alert.id, lambda conn, a: queued.append(a.id))
+    assert queued == [first.alert.id] and store.get(first.alert.id).status == "sent"
+    # once sent, the same customer may ask again for the next time
+    assert store.subscribe("ana@example.com", RUNNER).created
+    assert store.counts() == {"pending": 2, "confirmed": 0, "sent": 1, "unsubscribed": 0}
+    assert store.unsubscribe(other.alert.id).status == "unsubscribed"
+    assert not store.send_once(other.alert.id, lambda conn, a: queued.append(a.id))
+
+
+def test_retention_and_erasure_delete_the_customers_email(engine: Engine) -> None:
+    clock = Clock()
+    store = AlertStore(engine, clock)
+    sent = store.subscribe("old@example.com", RUNNER).alert
+    store.confirm(sent.id)
+    store.send_once(sent.id, lambda conn, a: None)
+    never = store.subscribe("never@example.com", RUNNER).alert
+    waiting = store.subscribe("wait@example.com", RUNNER).alert
+    store.confirm(waiting.id)
+    clock.now += 8 * 86400
+    assert store.purge(retention_days=180, confirm_days=7) == 1  # the unconfirmed one
+    assert store.get(never.id) is None and store.get(sent.id) is not None
+    clock.now += 180 * 86400
+    assert store.purge(retention_days=180, confirm_days=7) == 1  # the sent one
+    assert store.get(waiting.id) is not None  # a confirmed one waits for its stock
+    assert store.forget("WAIT@example.com") == 1 and store.get(waiting.id) is None
+
+
+def test_a_link_works_only_for_its_purpose_until_it_expires() -> None:
+    token = sign(SECRET, "confirm", 42, expires=2_000)
+    assert verify(SECRET, "confirm", token, now=1_999) == 42
+    with pytest.raises(BadToken, match="expired"):
+        verify(SECRET, "confirm", token, now=2_000)
+    with pytest.raises(BadToken, match="not valid"):
+        verify(SECRET, "unsubscribe", token, now=1_000)  # a confirm link cannot unsubscribe
+    with pytest.raises(BadToken, match="not valid"):
+        verify(SECRET, "confirm", token.replace("42.", "43.", 1), now=1_000)
+    with pytest.raises(BadToken, match="not complete"):
+        verify(SECRET, "confirm", "42", now=1_000)
+    assert verify(SECRET, "unsubscribe", sign(SECRET, "unsubscribe", 7)) == 7  # never expires
+
+
+# -- the chat step ------------------------------------------------------------------------------
+
+
+class Subscriptions:
+    """The caller's side of the step: what it was asked to subscribe, and its answer."""
+
+    def __init__(self, state: str = "sent") -> None:
+        self.state = state
+        self.calls: list[tuple[str, str]] = []
+
+    def __call__(self, email: str, offer: dict) -> Subscribed:
+        self.calls.append((email, offer["variant"]))
+        return Subscribed(self.state, 1800)
+
+
+def shown(**restock) -> Topic:
+    return Topic("is the charcoal runner in stock", 1, products=("RUN",), restock=OFFER | restock)
+
+
+def step(text: str, topic: Topic | None, subs: Subscriptions, number: int = 2, **turn):
+    return restock_step(Turn(text=text, number=number, topic=topic, **turn), subs)
+
+
+def test_the_button_or_the_words_ask_for_the_email_then_subscribe() -> None:
+    assert asks_for_alert(replies.RESTOCK_PAYLOAD)
+    for words in ("tell me when it's back", "let me know when it's in stock", "notify me"):
+        assert asks_for_alert(words), words
+    assert not asks_for_alert("when will the runner be back?")
+    subs = Subscriptions()
+    asked = step(replies.RESTOCK_PAYLOAD, shown(), subs)
+    assert "What's your email address?" in asked.says[0].text
+    topic = Topic.from_slot(asked.slots["topic"])
+    assert topic.restock["asking"] and topic.products == ("RUN",) and subs.calls == []
+    done = step("it's ana@example.com", topic, subs, number=3)
+    assert subs.calls == [("ana@example.com", "RUN-CHAR-240")]
+    assert "sent a link to ana@example.com" in done.says[0].text
+    assert done.slots["customer_email"] == "ana@example.com"
+    assert not Topic.from_slot(done.slots["topic"]).restock.get("asking")
+
+
+def test_a_bad_email_is_asked_again_and_a_typo_is_checked_once() -> None:
+    subs = Subscriptions()
+    asking = shown(asking=True)
+    bad = step("ana@", asking, subs)
+    assert bad.says[0].text == replies.RESTOCK_EMAIL_NOT_VALID and subs.calls == []
+    typo = step("ana@gmial.com", asking, subs)
+    assert typo.says[0].text == "Did you mean **ana@gmail.com**?" and subs.calls == []
+    assert [b.payload for b in typo.says[0].buttons] == [
+        '/inform{"email": "ana@gmail.com"}',
+        '/inform{"email": "ana@gmial.com"}',
+    ]
+    checked = Topic.from_slot(typo.slots["topic"])
+    # the same address again after the question: that is what the customer means
+    step("ana@gmial.com", checked, subs, number=3)
+    assert subs.calls == [("ana@gmial.com", "RUN-CHAR-240")]
+    # the button of the suggestion sends the email as an entity
+    entity = ({"entity": "email", "value": "ana@gmail.com"},)
+    step('/inform{"email": "ana@gmail.com"}', checked, subs, number=3, entities=entity)
+    assert subs.calls[-1] == ("ana@gmail.com", "RUN-CHAR-240")
+
+
+def test_a_known_email_needs_no_question_and_no_is_taken() -> None:
+    subs = Subscriptions("already_confirmed")
+    plan = step("notify me", shown(), subs, verified_email="tara@example.com")
+    assert subs.calls == [("tara@example.com", "RUN-CHAR-240")]
+    assert "already on the list" in plan.says[0].text
+    limited = step("notify me", shown(), Subscriptions("limited"), customer_email="a@b.example")
+    assert "try again in about 30 minutes" in limited.says[0].text
+    no = step("no thanks", shown(asking=True), subs)
+    assert no.says[0].text == replies.RESTOCK_CANCELLED
+    assert Topic.from_slot(no.slots["topic"]).restock is None
+    # another question while the email is asked for: the decision answers it
+    assert step("how much is the mug?", shown(asking=True), subs) is None
+    # nothing offered: the button asks which product, words go to the product answer
+    assert step(replies.RESTOCK_PAYLOAD, None, subs).says[0].text == replies.RESTOCK_WHICH
+    assert step("tell me when the oak board is back", None, subs) is None
+
+
+@pytest.mark.model
+def test_an_out_of_stock_answer_offers_the_alert_and_an_in_stock_one_does_not(
+    tmp_path: Path, embedder
+) -> None:
+    from bot.catalog.search import ProductSearch
+
+    catalog = tmp_path / "catalog"
+    sync(SyncOptions(str(SAMPLES / "sample-feed.xml"), catalog, "all-MiniLM-L6-v2"), embedder)
+    search = ProductSearch(catalog, "all-MiniLM-L6-v2", encoder=lambda: embedder)
+    out = answer_product("is the stoneware mug in stock?", search)
+    [said] = out.says
+    assert [b.title for b in said.buttons] == [replies.RESTOCK_BUTTON]
+    assert out.restock["variant"] == "MUG-1" and said.meta["restock"] is True
+    sage = answer_product("how much is the sage green linen runner?", search)
+    assert sage.restock is None and not sage.says[0].buttons
+
+
+# -- end to end ---------------------------------------------------------------------------------
+
+
+def link_in(text: str, path: str) -> str:
+    found = re.search(rf"https?://\S+{re.escape(path)}\?t=\S+", text)
+    assert found, text
+    return found.group(0)
+
+
+@pytest.mark.model
+def test_subscribe_confirm_back_in_stock_one_email_then_unsubscribe(
+    queue_url: str, tmp_path: Path, embedder
+) -> None:
+    feed = tmp_path / "feed.xml"
+    shutil.copy(SAMPLES / "sample-feed.xml", feed)
+    settings = Settings(
+        settings_file=tmp_path / "none.toml",
+        data_dir=tmp_path / "var",
+        database_url=queue_url,
+        catalog_dir=tmp_path / "catalog",
+        public_url="https://shop.example",
+        mail_from=SENDER,
+    )
+    options = SyncOptions(str(feed), settings.catalog_dir, "all-MiniLM-L6-v2")
+    assert "RUN-CHAR-240" not in sync(options, embedder).restocked
+    app = create_app(settings)
+    engine = app.state.queue.engine
+    mailer = AlertMailer.from_settings(settings, engine)
+    outbox = Outbox(engine)
+    server = SmtpTestServer(tmp_path).start()
+    try:
+        worker = MailWorker(outbox, SmtpServer.from_url(server.url()), SENDER)
+
+        def subscribe(email: str, offer: dict) -> Subscribed:
+            wanted = Wanted(
+                offer["product"], offer["variant"], offer["title"], offer["variant_title"], ""
+            )
+            done = mailer.subscribe(email, wanted, "conv-restock-1")
+            return Subscribed("sent" if done.created else "already_pending")
+
+        asked = restock_step(Turn(replies.RESTOCK_PAYLOAD, number=2, topic=shown()), subscribe)
+        topic = Topic.from_slot(asked.slots["topic"])
+        restock_step(Turn("ana@example.com", number=3, topic=topic), subscribe)
+        assert worker.run_once().sent == 1
+        [confirmation] = server.received
+        message = confirmation.message
+        assert confirmation.recipients == ["ana@example.com"]
+        assert message["List-Unsubscribe"].startswith("<https://shop.example/restock/unsub")
+        body = message.get_content()
+        confirm = link_in(body, "/restock/confirm").replace("https://shop.example", "")
+        token = confirm.split("t=", 1)[1]
+        alert_id = int(token.split(".")[0])
+        # another customer who never confirms: only confirmed alerts are told
+        unconfirmed = mailer.store.subscribe("bo@example.com", RUNNER).alert
+        with TestClient(app, base_url="https://testserver") as client:
+            page = client.get(confirm)
+            assert page.status_code == 200 and "Confirm the alert" in page.text
+            assert mailer.store.get(alert_id).status == "pending"  # a GET (a scanner) does nothing
+            done = client.post("/restock/confirm", data={"t": token})
+            assert done.status_code == 200 and "Alert confirmed" in done.text
+            assert mailer.store.get(alert_id).status == "confirmed"
+            assert client.get("/restock/confirm?t=1.0.nonsense").status_code == 400
+            wrong = client.get("/restock/unsubscribe?t=" + token)  # a confirm link's token
+            assert wrong.status_code == 400 and "doesn't work" in wrong.text
+
+            back_in_stock = feed.read_text().replace(
+                "<g:availability>out_of_stock<", "<g:availability>in_stock<"
+            )
+            feed.write_text(back_in_stock)
+            assert sync(options, embedder).restocked == ["RUN-CHAR-240"]
+            assert mailer.notify(settings.catalog_dir).sent == [alert_id]
+            assert worker.run_once().sent == 1
+            assert len(server.received) == 2 and server.received[1].recipients == [
+                "ana@example.com"
+            ]
+            assert mailer.store.get(unconfirmed.id).status == "pending"
+            back = server.received[1].message
+            assert back["Subject"] == "Linen Table Runner is back in stock"
+            text = back.get_content()
+            assert "Variant: Charcoal / 240 cm" in text and "Price: $45.00" in text
+            assert "https://shop.example/products/linen-table-runner?variant=2" in text
+            # the next sync finds it in stock again, and sends nothing more
+            sync(options, embedder)
+            assert mailer.notify(settings.catalog_dir).sent == []
+            assert worker.run_once().sent == 0 and len(server.received) == 2
+
+            unsubscribe = link_in(text, "/restock/unsubscribe").replace("https://shop.example", "")
+            assert back["List-Unsubscribe"] == f"<https://shop.example{unsubscribe}>"
+            assert back["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+            assert "Unsubscribe" in client.get(unsubscribe).text
+            assert mailer.store.get(alert_id).status == "sent"
+            # a mail client's one-click unsubscribe: a POST to the header's address
+            gone = client.post(unsubscribe, data={"List-Unsubscribe": "One-Click"})
+            assert gone.status_code == 200 and "Unsubscribed" in gone.text
+            assert mailer.store.get(alert_id).status == "sent"  # sent already: it stays so
+            fresh = mailer.store.subscribe("cy@example.com", RUNNER).alert
+            mailer.store.confirm(fresh.id)
+            link = mailer.unsubscribe_link(fresh).replace("https://shop.example", "")
+            assert client.post(link).status_code == 200
+            assert mailer.store.get(fresh.id).status == "unsubscribed"
+            assert mailer.notify(settings.catalog_dir).sent == []
+    finally:
+        server.stop()
+        app.state.queue.close()
+
+
+@pytest.mark.model
+def test_bot_catalog_sync_sends_the_alerts_and_bot_catalog_alerts_forgets_an_email(
+    queue_url: str, tmp_path: Path
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    feed = tmp_path / "feed.xml"
+    shutil.copy(SAMPLES / "sample-feed.xml", feed)
+    env = {
+        "BOT_SETTINGS_FILE": str(tmp_path / "none.toml"),
+        "BOT_DATA_DIR": str(tmp_path / "var"),
+        "BOT_DATABASE_URL": queue_url,
+        "BOT_CATALOG_DIR": str(tmp_path / "catalog"),
+        "BOT_PUBLIC_URL": "https://shop.example",
+    }
+    runner = CliRunner()
+
+    def run(*args: str) -> dict:
+        result = runner.invoke(app, [*args, "--json"], env=env)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    assert run("catalog", "sync", str(feed))["alerts"] == {"sent": 0, "waiting": 0}
+    engine = create_db_engine(queue_url)
+    try:
+        store = AlertStore(engine)
+        alert = store.subscribe("ana@example.com", RUNNER).alert
+        store.confirm(alert.id)
+        assert run("catalog", "sync", str(feed))["alerts"] == {"sent": 0, "waiting": 1}
+        feed.write_text(
+            feed.read_text().replace("<g:availability>out_of_stock<", "<g:availability>in_stock<")
+        )
+        assert run("catalog", "sync", str(feed))["alerts"] == {"sent": 1, "waiting": 0}
+        assert run("catalog", "sync", str(feed))["alerts"] == {"sent": 0, "waiting": 0}
+        [queued] = Outbox(engine).list()
+        assert queued.kind == "restock" and queued.recipients == ["ana@example.com"]
+        listed = run("catalog", "alerts")
+        assert listed["counts"]["sent"] == 1 and listed["waiting"] == []
+        assert run("catalog", "alerts", "--forget", "ANA@example.com")["forgotten"] == 1
+        assert store.get(alert.id) is None
+    finally:
+        engine.dispose()
+
+
+def test_alerts_are_limited_per_email_and_per_client_address(engine: Engine, tmp_path: Path):
+    from bot.ratelimit import DatabaseCounter
+    from bot.web.limits import restock_refused
+
+    settings = Settings(
+        settings_file=tmp_path / "none.toml",
+        restock_alerts_per_day_per_email=2,
+        restock_alerts_per_hour_per_address=3,
+    )
+    counter = DatabaseCounter(engine)
+    assert restock_refused(counter, settings, "client-a", "ana@example.com") is None
+    assert restock_refused(counter, settings, "client-b", "ANA@example.com") is None
+    refused = restock_refused(counter, settings, "client-c", "ana@example.com")
+    assert refused is not None and "one email address" in refused.reason()
+    assert restock_refused(counter, settings, "client-a", "bo@example.com") is None
+    assert restock_refused(counter, settings, "client-a", "cy@example.com") is None
+    refused = restock_refused(counter, settings, "client-a", "di@example.com")
+    assert refused is not None and "from one address" in refused.reason()
