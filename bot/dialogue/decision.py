@@ -58,11 +58,9 @@ SOMETHING_ELSE = "none_of_these"  # the intent of the "Something else" button (a
 def decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
     """An open message's plan: answer, clarify, refuse, reply, start or resume a flow, hand off,
     or take the next step of the guide the customer is walking."""
-    source = _guide_source(knowledge)
-    if turn.guide is not None and source is not None:
-        walked = guides.typed(turn.text, turn.guide, source, turn.intent, turn.number)
-        if walked is not None:
-            return walked
+    walked = _typed_step(turn, knowledge)
+    if walked is not None:
+        return walked
     plan = _decide(turn, knowledge, gate)
     if turn.guide is not None and "guide" not in plan.slots and plan.outcome != "handoff":
         # something else than a step: the walk is over (a handoff keeps it for the ticket)
@@ -76,6 +74,14 @@ def decide_guide(turn: Turn, knowledge: Knowledge) -> Plan:
     if turn.guide_step and source is not None:
         return guides.clicked(turn.guide_step, source, turn.intent, turn.number)
     return Plan("routed", followup="action_kb_answer")
+
+
+def _typed_step(turn: Turn, knowledge: Knowledge) -> Plan | None:
+    """The guide's step typed words pick ("2", "no", "back"), whatever the NLU took them for."""
+    source = _guide_source(knowledge)
+    if turn.guide is None or source is None:
+        return None
+    return guides.typed(turn.text, turn.guide, source, turn.intent, turn.number)
 
 
 def _guide_source(knowledge: Knowledge) -> guides.GuideSource | None:
@@ -211,6 +217,9 @@ def _decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
 
 def decide_feedback(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
     """A 👍 or 👎 on the last answer: thank, or count a miss and offer a person the second time."""
+    walked = _typed_step(turn, knowledge)
+    if walked is not None:
+        return walked  # "found it" said to a guide's question is its answer, not a verdict
     if _is_a_request(turn, knowledge, gate):
         # "i got the wrong item" is a problem to solve, not a verdict on the last answer
         return Plan("routed", followup="action_kb_answer")
@@ -234,8 +243,9 @@ def decide_feedback(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
 def decide_choice(turn: Turn, knowledge: Knowledge) -> Plan:
     """A pick among the offered choices (a button, "the second one", a title's words), or
     "something else"; anything else is a new question, for the open-message decision."""
-    if turn.guide is not None and not turn.clarify_options and turn.guide.end is None:
-        return Plan("routed", followup="action_kb_answer")  # "the second one" of a guide's step
+    walked = None if turn.clarify_options else _typed_step(turn, knowledge)
+    if walked is not None:
+        return walked  # "the second one" of a guide's step
     if turn.intent == SOMETHING_ELSE:
         if not turn.clarify_options and not turn.is_payload:
             return Plan("routed", followup="action_kb_answer")  # "neither" with nothing offered

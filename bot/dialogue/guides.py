@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -190,8 +190,9 @@ def typed(text: str, walk: Walk, source: GuideSource, intent: str | None, turn: 
     """What a typed message does to the walk: a choice ("2", "the second one", its words),
     "back" or "start over"; None when it is something else (the walk ends, the message is
     decided as an open one)."""
-    if walk.turn < turn - 2:
-        return None  # a walk left a while ago: the message is about something else now
+    if walk.turn < turn - 2 or text.startswith("/"):
+        # a walk left a while ago, or another button (a guide's own are clicks, not typed)
+        return None
     if START_OVER.match(text):
         return take(walk.article, walk.index, (), source, intent, turn)
     if BACK.match(text):
@@ -302,14 +303,14 @@ def _show(
     return Plan("guide", (said,), {**slots, **common, **answered, "guide": ended.to_slot()})
 
 
-def _payload(article: str, index: int):
-    """The payload of a button leading to a step of this guide."""
+def button_payload(article: str, index: int, path: Sequence[int]) -> str:
+    """The payload of a button leading to a step of a guide."""
+    return f"/{INTENT}{json.dumps({ENTITY: step_id(article, index, path)})}"
 
-    def make(path: Sequence[int]) -> str:
-        value = json.dumps({ENTITY: step_id(article, index, path)})
-        return f"/{INTENT}{value}"
 
-    return make
+def _payload(article: str, index: int) -> Callable[[Sequence[int]], str]:
+    """The payloads of the buttons leading to the steps of this guide."""
+    return lambda path: button_payload(article, index, path)
 
 
 def _gone(intent: str | None) -> Plan:
