@@ -60,7 +60,7 @@ def decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
     or take the next step of the guide the customer is walking."""
     walked = _typed_step(turn, knowledge)
     if walked is not None:
-        return walked
+        return replace(walked, slots={**walked.slots, "route": "done"})
     plan = _decide(turn, knowledge, gate)
     if turn.guide is not None and "guide" not in plan.slots and plan.outcome != "handoff":
         # something else than a step: the walk is over (a handoff keeps it for the ticket)

@@ -254,7 +254,8 @@ def _show(
         "step": "question" if step.choices else ("handoff" if step.handoff else "answer"),
     }
     cite = article_meta(section)
-    common = {"route": "done", "clarify_options": None, "handoff_offer_reason": None}
+    # no `route` here: the rule that ran this action may end on the route it set
+    common = {"clarify_options": None, "handoff_offer_reason": None}
     if step.choices:
         choices = tuple(
             Button(label, payload((*walk.path, n))) for n, (label, _) in enumerate(step.choices)
@@ -316,4 +317,4 @@ def _payload(article: str, index: int) -> Callable[[Sequence[int]], str]:
 def _gone(intent: str | None) -> Plan:
     """A button of a guide that has changed or is gone: say so, and listen."""
     said = Say(replies.GUIDE_GONE, meta=replies.meta("fallback", intent, reason="guide_changed"))
-    return Plan("cant_answer", (said,), {"guide": None, "route": "done"})
+    return Plan("cant_answer", (said,), {"guide": None})
