@@ -137,3 +137,14 @@ def test_a_guide_split_over_two_chunks_is_read_whole() -> None:
     ((root, owner),) = guides_of([head, tail])
     assert [label for label, _ in root.choices] == ["Yes", "No"] and owner is head
     assert root.choices[1][1].handoff
+
+
+def test_picking_an_article_whose_section_holds_a_guide_starts_it(kb: KnowledgeBase) -> None:
+    chat = DecisionChat(kb)
+    chat.slots.update(
+        clarify_options=["article:reset-password", "article:two-factor-authentication"],
+        last_question="the password reset email never arrived",
+    )
+    plan = chat.say("the first one")
+    assert plan.outcome == "guide" and titles(plan) == FIRST_CHOICES
+    assert chat.slots["clarify_options"] is None and chat.slots["route"] == "done"
