@@ -8,7 +8,7 @@ from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import customer_turns, knowledge_base, render, say, store
+from actions.common import customer_turns, knowledge, knowledge_base, render, say, store
 from bot.dialogue import replies, results
 from bot.store.base import StoreUnavailable, extract_email, valid_email
 
@@ -88,7 +88,8 @@ class ActionResetPassword(Action):
 
 
 class ActionResetTroubleshoot(Action):
-    """'The email never arrived': the article's troubleshooting section, then a person."""
+    """'The email never arrived': the article's troubleshooting guide, walked step by step
+    (or its section and the offer of a person, should the article hold no guide)."""
 
     def name(self) -> str:
         return "action_reset_troubleshoot"
@@ -99,4 +100,5 @@ class ActionResetTroubleshoot(Action):
         hit = knowledge_base().best_section(
             "the password reset email never arrived", results.RESET_ARTICLE
         )
-        return render(dispatcher, results.reset_troubleshooting(hit))
+        plan = results.reset_troubleshooting(hit, knowledge(tracker), customer_turns(tracker))
+        return render(dispatcher, plan)

@@ -15,6 +15,8 @@ from bot.conversations import transcript_lines
 from bot.dialogue.answers import Gate
 from bot.dialogue.flows import FlowContext
 from bot.dialogue.followup import Topic
+from bot.dialogue.guides import ENTITY as GUIDE_ENTITY
+from bot.dialogue.guides import Walk
 from bot.dialogue.knowledge import IndexKnowledge
 from bot.dialogue.plan import Plan, Say
 from bot.dialogue.turn import Turn
@@ -170,6 +172,8 @@ def turn_of(tracker: Tracker) -> Turn:
         last_article=tracker.get_slot("last_article"),
         clarify_options=tuple(tracker.get_slot("clarify_options") or ()),
         chosen_article=next(tracker.get_latest_entity_values("article_id"), None),
+        guide=Walk.from_slot(tracker.get_slot("guide")),
+        guide_step=next(tracker.get_latest_entity_values(GUIDE_ENTITY), None),
     )
 
 

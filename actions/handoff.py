@@ -11,6 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import intent_of, limits, queue, render, settings, top_intents, transcript
 from bot.conversations import button_titles, products_discussed, said
+from bot.dialogue.guides import Walk
 from bot.dialogue.handoff import (
     after_hours_message,
     bot_back,
@@ -57,6 +58,7 @@ class ActionHandoff(Action):
         reason = handoff_reason(intent, tracker.get_slot("handoff_offer_reason"), typed)
         now = dt.datetime.now(dt.UTC)
         available = current(settings(), queue().engine, now)
+        walk = Walk.from_slot(tracker.get_slot("guide"))
         ticket, _ = queue().create(
             NewTicket(
                 conversation_id=tracker.sender_id,
@@ -72,6 +74,7 @@ class ActionHandoff(Action):
                 intents=top_intents(tracker),
                 articles=(tracker.get_slot("kb_articles_tried") or [])[-5:],
                 products=products_discussed(tracker.events),
+                guide=walk.for_ticket() if walk else None,
                 transcript=[{**m, "text": m["text"][:4000]} for m in transcript(tracker)],
                 idempotency_key=f"{tracker.sender_id}:{len(tracker.events)}",
                 after_hours=not available.live,
@@ -81,9 +84,10 @@ class ActionHandoff(Action):
             zone = customer_zone(tracker.latest_message.get("metadata"))
             back = when_back(available.back_at, now, zone) if available.back_at else None
             email = ticket.customer_email
-            return render(dispatcher, handed_off_away(intent, reason, ticket.id, back, email))
-        position = queue().position(ticket.id)
-        return render(dispatcher, handed_off(intent, reason, ticket.id, position))
+            plan = handed_off_away(intent, reason, ticket.id, back, email)
+        else:
+            plan = handed_off(intent, reason, ticket.id, queue().position(ticket.id))
+        return render(dispatcher, plan)
 
 
 class ActionHandoffRelay(Action):

@@ -1,4 +1,4 @@
-"""Open messages and clarify choices: the turn's decision (`bot.dialogue.decision`), rendered."""
+"""Open messages, clarify choices and guides' buttons: the turn's decision, rendered."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import gate, knowledge, render, turn_of
 from actions.restock import subscriber
-from bot.dialogue.decision import decide, decide_choice
+from bot.dialogue.decision import decide, decide_choice, decide_guide
 from bot.dialogue.restock import restock_step
 
 
@@ -38,3 +38,15 @@ class ActionAnswerChosenArticle(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict
     ) -> list[dict[str, Any]]:
         return render(dispatcher, decide_choice(turn_of(tracker), knowledge(tracker)))
+
+
+class ActionGuideStep(Action):
+    """The customer clicked a choice of an article's guide: show the step it leads to."""
+
+    def name(self) -> str:
+        return "action_guide_step"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict
+    ) -> list[dict[str, Any]]:
+        return render(dispatcher, decide_guide(turn_of(tracker), knowledge(tracker)))

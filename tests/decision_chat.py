@@ -11,6 +11,7 @@ from bot.dialogue.answers import Gate
 from bot.dialogue.decision import decide
 from bot.dialogue.flows import FlowContext
 from bot.dialogue.followup import Topic
+from bot.dialogue.guides import Walk
 from bot.dialogue.knowledge import IndexKnowledge
 from bot.dialogue.plan import Plan
 from bot.dialogue.turn import Turn
@@ -47,6 +48,7 @@ class DecisionChat:
             topic=Topic.from_slot(s.get("topic")),
             last_article=s.get("last_article"),
             clarify_options=tuple(s.get("clarify_options") or ()),
+            guide=Walk.from_slot(s.get("guide")),
         )
 
     def say(self, text: str, intent: str | None = None) -> Plan:

@@ -12,7 +12,7 @@ import actions.common as common
 from actions.account import ActionResetPassword, ActionResetTroubleshoot, ValidateResetPasswordForm
 from actions.feedback import ActionFeedback
 from actions.handoff import ActionHandoff, ActionHandoffRelay, ActionHandoffResumed
-from actions.kb import ActionAnswerChosenArticle, ActionKbAnswer
+from actions.kb import ActionAnswerChosenArticle, ActionGuideStep, ActionKbAnswer
 from actions.orders import ActionTrackOrder, ValidateTrackOrderForm
 from bot.dialogue import replies
 from bot.handoff import NewMessage
@@ -182,13 +182,27 @@ def test_reset_validates_the_email_and_reveals_nothing(env) -> None:
     assert limited[0]["custom"]["result"] == "rate_limited"
 
 
-def test_the_missing_email_leads_to_the_troubleshooting_section_then_a_person(env) -> None:
+def test_the_missing_email_walks_the_troubleshooting_guide_to_a_person(env) -> None:
     messages, events = run(
         ActionResetTroubleshoot(), tracker("the email never arrived", "reset_email_missing")
     )
     assert messages[0]["custom"]["citation"]["url"].endswith("#the-reset-email-never-arrived")
-    assert messages[1]["buttons"][0]["payload"] == "/request_human"
+    assert [b["title"] for b in messages[0]["buttons"]][1] == "It isn't there either"
+    walk = slots(events)["guide"]
+    # the clicks: the button's entity names the step, whatever the slot holds
+    for title in ("It isn't there either", "Yes, it was right"):
+        button = next(b for b in messages[0]["buttons"] if b["title"] == title)
+        step = button["payload"].partition('"guide_step": "')[2].rstrip('"}')
+        entity = [{"entity": "guide_step", "value": step}]
+        clicked = tracker(button["payload"], "guide_choice", {"guide": walk}, entity)
+        messages, events = run(ActionGuideStep(), clicked)
+        walk = slots(events)["guide"]
+    assert messages[0]["buttons"][0]["payload"] == "/request_human"
     assert slots(events)["handoff_offer_reason"] == "flow_failure"
+    assert walk["end"] == "handoff" and walk["labels"] == [
+        "It isn't there either",
+        "Yes, it was right",
+    ]
 
 
 def test_tracking_finds_the_order_and_leaks_nothing_on_a_wrong_email(env) -> None:

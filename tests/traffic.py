@@ -32,6 +32,7 @@ from typing import Protocol
 
 import httpx
 
+from bot.dialogue.guides import button_payload
 from bot.settings import Settings
 from bot.web.conversation_ids import ConversationIds
 
@@ -453,15 +454,21 @@ def track_failed(w: Writer, customer: str, data: StoreData) -> Script:
     )
 
 
+RESET = "reset-password"
+
+
 def reset_never_arrived(w: Writer, customer: str, data: StoreData) -> Script:
-    """A reset link that does not arrive: the troubleshooting tips, then a person."""
+    """A reset link that does not arrive: the troubleshooting guide, then a person."""
     said = w.pick(RESET_WITH_EMAIL).format(email=customer)
     return (
         [
             Step(say=said, outcome="flow", flow="reset_password", result="sent"),
+            # the troubleshooting guide of the reset article, clicked through to a person
+            Step(say="The email didn't arrive", payload="/reset_email_missing", outcome="article"),
+            Step(say="It isn't there either", payload=button_payload(RESET, 0, (1,))),
             Step(
-                say="The email didn't arrive",
-                payload="/reset_email_missing",
+                say="Yes, it was right",
+                payload=button_payload(RESET, 0, (1, 1)),
                 outcome="handoff_offer",
             ),
             Step(say="Talk to a person", payload=HUMAN, outcome="handoff", reason="flow_failure"),

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from bot.dialogue import replies
+from bot.dialogue import guides, replies
 from bot.dialogue.answers import Gate, article_reply, choose, clarify_reply
 from bot.dialogue.answers import decide as by_scores
 from bot.dialogue.choices import by_ordinal, by_title, label_of, may_name_a_title
@@ -56,7 +56,61 @@ SOMETHING_ELSE = "none_of_these"  # the intent of the "Something else" button (a
 
 
 def decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
-    """An open message's plan: answer, clarify, refuse, reply, start or resume a flow, hand off."""
+    """An open message's plan: answer, clarify, refuse, reply, start or resume a flow, hand off,
+    or take the next step of the guide the customer is walking."""
+    walked = _typed_step(turn, knowledge)
+    if walked is not None:
+        return replace(walked, slots={**walked.slots, "route": "done"})
+    plan = _decide(turn, knowledge, gate)
+    if turn.guide is not None and "guide" not in plan.slots and plan.outcome != "handoff":
+        # something else than a step: the walk is over (a handoff keeps it for the ticket)
+        plan = replace(plan, slots={**plan.slots, "guide": None})
+    return plan
+
+
+def decide_guide(turn: Turn, knowledge: Knowledge) -> Plan:
+    """A click on a guide's button: the step it names (typed words go to `decide`)."""
+    source = _guide_source(knowledge)
+    if turn.guide_step and source is not None:
+        return guides.clicked(turn.guide_step, source, turn.intent, turn.number)
+    return Plan("routed", followup="action_kb_answer")
+
+
+def _typed_step(turn: Turn, knowledge: Knowledge) -> Plan | None:
+    """The guide's step typed words pick ("2", "no", "back"), whatever the NLU took them for."""
+    source = _guide_source(knowledge)
+    if turn.guide is None or source is None:
+        return None
+    return guides.typed(turn.text, turn.guide, source, turn.intent, turn.number)
+
+
+def _guide_source(knowledge: Knowledge) -> guides.GuideSource | None:
+    """The knowledge's guides (None for a Knowledge that reads none)."""
+    return knowledge if callable(getattr(knowledge, "guides", None)) else None  # type: ignore[return-value]
+
+
+def _article(
+    turn: Turn,
+    knowledge: Knowledge,
+    hit: Hit,
+    intent: str | None,
+    score: float,
+    question: str,
+    slots: dict[str, Any],
+) -> Plan:
+    """An article's answer: its guide's first question when the section holds a guide, else
+    the section quoted with its citation."""
+    # an answer ends a run of misses: the next miss is the first again
+    slots = {**slots, **_answered(hit, question, turn.number)}
+    source = _guide_source(knowledge)
+    walked = guides.start(hit, source, intent, turn.number, slots) if source else None
+    if walked is not None:
+        return walked
+    return Plan("article", (article_reply(hit, intent, score),), slots)
+
+
+def _decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
+    """The open message's plan, once it is not a step of a guide."""
     if turn.clarify_options:
         picked = _picked(turn, knowledge)
         if picked is not None:
@@ -146,9 +200,7 @@ def decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
     slots["kb_articles_tried"] = _tried(turn, hits)
     slots["topic"] = Topic(question, turn.number).to_slot()
     if choice.outcome == "article" and hits:
-        said = article_reply(hits[0], intent, choice.top.probability)
-        # an answer ends a run of misses: the next miss is the first again
-        return Plan("article", (said,), {**slots, **_answered(hits[0], question, turn.number)})
+        return _article(turn, knowledge, hits[0], intent, choice.top.probability, question, slots)
     if choice.outcome == "clarify":
         found = {h.id: h for h in hits}
         options: list[Hit | str] = [
@@ -165,6 +217,9 @@ def decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
 
 def decide_feedback(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
     """A 👍 or 👎 on the last answer: thank, or count a miss and offer a person the second time."""
+    walked = _typed_step(turn, knowledge)
+    if walked is not None:
+        return walked  # "found it" said to a guide's question is its answer, not a verdict
     if _is_a_request(turn, knowledge, gate):
         # "i got the wrong item" is a problem to solve, not a verdict on the last answer
         return Plan("routed", followup="action_kb_answer")
@@ -188,6 +243,9 @@ def decide_feedback(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
 def decide_choice(turn: Turn, knowledge: Knowledge) -> Plan:
     """A pick among the offered choices (a button, "the second one", a title's words), or
     "something else"; anything else is a new question, for the open-message decision."""
+    walked = None if turn.clarify_options else _typed_step(turn, knowledge)
+    if walked is not None:
+        return walked  # "the second one" of a guide's step
     if turn.intent == SOMETHING_ELSE:
         if not turn.clarify_options and not turn.is_payload:
             return Plan("routed", followup="action_kb_answer")  # "neither" with nothing offered
@@ -237,9 +295,7 @@ def _take(turn: Turn, knowledge: Knowledge, picked: str) -> Plan:
         if not hits:
             said = Say(replies.CANT_ANSWER, meta=replies.meta("fallback", "choose_article"))
             return Plan("cant_answer", (said,), slots)
-        said = article_reply(hits[0], "choose_article", hits[0].score)
-        # an answer ends a run of misses: the next miss is the first again
-        return Plan("article", (said,), {**slots, **_answered(hits[0], question, turn.number)})
+        return _article(turn, knowledge, hits[0], "choose_article", hits[0].score, question, slots)
     flow = FLOW_ROUTES.get(picked[len(INTENT) :])
     if flow is None:
         return _something_else(turn)
@@ -290,8 +346,7 @@ def _by_search(turn: Turn, knowledge: Knowledge) -> Plan:
     }
     top = decision.top
     if decision.outcome == "article":
-        said = article_reply(top, turn.intent, top.score)
-        return Plan("article", (said,), {**slots, **_answered(top, turn.text, turn.number)})
+        return _article(turn, knowledge, top, turn.intent, top.score, turn.text, slots)
     if decision.outcome == "clarify":
         said = clarify_reply(decision.hits, turn.intent, top.score)
         return Plan("clarify", (said,), {**slots, "clarify_options": [h.id for h in decision.hits]})

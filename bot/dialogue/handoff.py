@@ -50,6 +50,7 @@ def handed_off(intent: str | None, reason: str, ticket_id: int, position: int | 
         "handoff_offer_reason": None,
         "handoff_relayed": False,
         "unresolved_turns": 0.0,
+        "guide": None,  # the ticket says which guide was walked; the walk is over
     }
     return Plan("handoff", (said,), slots)
 
@@ -88,6 +89,7 @@ def handed_off_away(
         "handoff_offer_reason": None,
         "handoff_relayed": False,
         "unresolved_turns": 0.0,
+        "guide": None,  # the ticket says which guide was walked; the walk is over
     }
     return Plan("handoff", (said,), slots)
 

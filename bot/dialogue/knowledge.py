@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from bot.dialogue.guides import guides_of
+from bot.kb.guide import Step
 from bot.kb.router import Routing
 from bot.kb.search import Hit, KnowledgeBase
 
@@ -73,6 +75,10 @@ class IndexKnowledge:
     def search(self, question: str, k: int) -> list[Hit]:
         """The k best articles for a question, by search scores alone."""
         return self.kb.search(question, k=k)
+
+    def guides(self, article_id: str) -> list[tuple[Step, Hit]]:
+        """The article's guides in reading order, each with the section that holds it."""
+        return guides_of(self.kb.article_sections(article_id))
 
     def products(
         self, question: str, among: Sequence[str] | None = None, pick: bool = False

@@ -22,6 +22,7 @@ Outcome = Literal[
     "relay",  # a message passed to the person who owns the conversation
     "bot_back",  # the person is done: the bot answers again
     "declined",  # the customer said no to a person
+    "guide",  # a step of an article's guide: a question with its choices, or a branch's end
     "product",  # products from the catalogue, as cards (a question the articles could not answer)
     "restock",  # a back-in-stock alert: its email asked for, checked, or taken
 ]

@@ -62,6 +62,13 @@ RESET_MY_PASSWORD = Button("Reset my password", "/reset_password")
 TRACK_AN_ORDER = Button("Track an order", "/track_order")
 EMAIL_DID_NOT_ARRIVE = Button("The email didn't arrive", "/reset_email_missing")
 IT_ARRIVED = Button("It arrived, thanks", "/thanks")
+# A guide's moves besides its choices (bot.dialogue.guides)
+GUIDE_BACK = "Back"
+GUIDE_START_OVER = "Start over"
+GUIDE_GONE = (
+    "That step has changed since I showed it. Tell me again what's wrong and I'll start from "
+    "the beginning."
+)
 # The last button of a choice: none of the offered ones (data/nlu/faq.yml's none_of_these).
 SOMETHING_ELSE = Button("Something else", "/none_of_these")
 # How a flow or a person is worded when it is offered as a choice (the gate's middle).

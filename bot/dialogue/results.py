@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bot.dialogue import replies
+from bot.dialogue import guides, replies
 from bot.dialogue.answers import article_reply
 from bot.dialogue.flows import FlowContext
 from bot.dialogue.plan import Outcome, Plan, Say
@@ -78,9 +78,15 @@ def reset_sent(email: str, result: str, again: bool, link: str | None, turn: int
     return Plan("flow_result", (said,), slots)
 
 
-def reset_troubleshooting(hit: Hit | None) -> Plan:
-    """'The email never arrived': the article's troubleshooting section, then a person."""
+def reset_troubleshooting(
+    hit: Hit | None, source: guides.GuideSource | None = None, turn: int = 1
+) -> Plan:
+    """'The email never arrived': the guide in the article's troubleshooting section, walked
+    step by step; without a guide there, the section and the offer of a person."""
     intent = "reset_email_missing"
+    walked = guides.start(hit, source, intent, turn, {}) if hit and source else None
+    if walked is not None:
+        return walked
     says = (article_reply(hit, intent, hit.score, feedback=False),) if hit else ()
     still = Say(
         replies.RESET_STILL_MISSING,

@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.dialogue.flows import FlowContext
 from bot.dialogue.followup import Topic
+from bot.dialogue.guides import Walk
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class Turn:
     last_article: str | None = None
     clarify_options: tuple[str, ...] = ()
     chosen_article: str | None = None  # the article a clarify button names
+    guide: Walk | None = None  # where the customer is in an article's guide
+    guide_step: str | None = None  # the guide step a guide's button names
 
     @property
     def is_payload(self) -> bool:

@@ -153,6 +153,19 @@ class ArticleTried(BaseModel):
     score: float = Field(ge=-1, le=1, strict=True)
 
 
+class GuideTaken(BaseModel):
+    """The article's guide the customer walked before the handoff, and the choices they took."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    article_id: str = Field(min_length=1, max_length=128, pattern=NO_NUL)
+    question: str = Field(min_length=1, max_length=1000, pattern=NO_NUL)
+    path: list[Annotated[str, Field(max_length=300, pattern=NO_NUL)]] = Field(
+        default_factory=list, max_length=30
+    )
+    end: Literal["answer", "handoff"] | None = None
+
+
 class Verified(BaseModel):
     """What the bot confirmed with the store: the email and order number that matched."""
 
@@ -191,6 +204,9 @@ class NewTicket(BaseModel):
     )
     transcript: list[NewMessage] = Field(default_factory=list, max_length=MAX_MESSAGES)
     verified: Verified | None = None
+    guide: GuideTaken | None = Field(
+        None, description="The guide the customer walked (its choices); the summary says it."
+    )
     idempotency_key: str | None = Field(None, min_length=1, max_length=128, pattern=NO_NUL)
     after_hours: bool = Field(
         False,
@@ -388,6 +404,7 @@ class HandoffQueue:
                             [a.model_dump() for a in new.articles],
                             verified=verified,
                             products=[p.title for p in new.products],
+                            guide=new.guide.model_dump() if new.guide else None,
                         ),
                         created_at=now,
                         updated_at=now,

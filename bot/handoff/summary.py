@@ -109,14 +109,21 @@ def summarize(
     articles: list[dict],
     verified: dict | None = None,
     products: list[str] | None = None,
+    guide: dict | None = None,
 ) -> str:
     """One short paragraph (at most MAX_SUMMARY characters) built from the conversation's facts.
 
     transcript: lines with "sender" and "text", oldest first. verified: the email and order
     number the bot confirmed with the store, when the action knows them. products: the titles
-    of the products the bot showed, latest last.
+    of the products the bot showed, latest last. guide: the article's guide the customer
+    walked ("question", the choices taken as "path"); its clicks are not quoted as requests.
     """
-    said = [m["text"] for m in transcript if m.get("sender") == "customer" and m.get("text")]
+    taken = {_normal(label) for label in (guide or {}).get("path") or ()}
+    said = [
+        m["text"]
+        for m in transcript
+        if m.get("sender") == "customer" and m.get("text") and _normal(m["text"]) not in taken
+    ]
     wanted_person = reason == "customer_request" or any(_person_request(t) for t in said[-2:])
     requests = [t for t in said if not _is_filler(t)]
     # The latest thing the customer asked for; a bare "a person, please" does not hide the
@@ -145,6 +152,9 @@ def summarize(
         )
         if value
     ]
+    if guide and guide.get("question"):
+        path = " › ".join(guide.get("path") or ()) or "its first question"
+        parts.append(f"Guide {_quote(guide['question'], EARLIER_QUOTE)}: {path}.")
     if facts:
         parts.append(f"Verified {', '.join(facts)}.")
     if products:
