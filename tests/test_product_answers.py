@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.dialogue.products import answer_product
+from bot.dialogue.products import answer_product, named_product
 from bot.store.demo import DemoStore
 from tests.catalog_fixtures import DEMO_NOW
 
@@ -121,3 +121,36 @@ def test_a_product_question_no_article_answers_gets_product_cards(product_search
     plan = decide(Turn("how much is the oak serving board?"), out_of_scope, gate)
     assert plan.outcome == "product" and plan.says[0].text.startswith("Oak Serving Board is")
     assert decide(Turn("what's the weather on mars"), out_of_scope, gate).outcome == "cant_answer"
+
+
+def test_a_policy_question_about_a_product_gets_the_article_with_the_product(
+    kb, product_search
+) -> None:
+    """ "What's the warranty on the oak board?": the warranty article answers, and the board it
+    names comes with its card; a question that names only a kind ("my candle arrived broken")
+    or no product gets the article alone."""
+    from bot.dialogue.answers import Gate
+    from bot.dialogue.decision import decide
+    from bot.dialogue.knowledge import IndexKnowledge
+    from bot.dialogue.turn import Turn
+
+    def products(question, among=None, pick=False, named=False):
+        if named:
+            return named_product(question, product_search, None, DEMO_NOW)
+        return answer_product(question, product_search, None, DEMO_NOW, among, pick)
+
+    gate = Gate(0.4, 0.15, 0.5)
+
+    def ask(question: str):
+        return decide(Turn(question), IndexKnowledge(kb, None, 0.0, products), gate)
+
+    plan = ask("what's the warranty on the oak board?")
+    assert plan.outcome == "article" and plan.says[0].meta["article_id"] == "product-warranty"
+    assert [p["title"] for p in plan.says[1].meta["products"]] == ["Oak Serving Board"]
+    assert plan.says[1].text.startswith("Oak Serving Board")
+    plan = ask("do you ship the linen table runner to canada?")
+    assert plan.says[0].meta["article_id"] == "international-shipping", plan
+    assert plan.says[1].meta["products"][0]["title"] == "Linen Table Runner"
+    for question in ("my candle arrived broken", "how do i return an item?"):
+        plan = ask(question)
+        assert plan.outcome == "article" and len(plan.says) == 1, question

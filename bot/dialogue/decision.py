@@ -106,7 +106,20 @@ def _article(
     walked = guides.start(hit, source, intent, turn.number, slots) if source else None
     if walked is not None:
         return walked
-    return Plan("article", (article_reply(hit, intent, score),), slots)
+    named = _named_product(question, knowledge)
+    if named is None:
+        return Plan("article", (article_reply(hit, intent, score),), slots)
+    # "what's the warranty on the oak board?": the article's answer, and that board's card
+    topic = Topic.from_slot(slots.get("topic"))
+    if topic is not None and named.restock:
+        slots["topic"] = replace(topic, restock=named.restock).to_slot()
+    return Plan("article", (article_reply(hit, intent, score), *named.says), slots)
+
+
+def _named_product(question: str, knowledge: Knowledge) -> ProductReply | None:
+    """The product an article's question names, when the knowledge has a catalogue."""
+    named = getattr(knowledge, "named_product", None)  # a Knowledge without a catalogue
+    return named(question) if named is not None and question else None
 
 
 def _decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:

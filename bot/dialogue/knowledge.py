@@ -88,3 +88,10 @@ class IndexKnowledge:
         if self._products is None:
             return None
         return self._products(question, among, pick)
+
+    def named_product(self, question: str) -> ProductReply | None:
+        """The one product a question about something else names, with its price and stock
+        (None without a catalogue, or when it names none)."""
+        if self._products is None:
+            return None
+        return self._products(question, None, False, named=True)

@@ -18,7 +18,7 @@ from bot.catalog.offer import Offer, offers
 from bot.catalog.product import Product
 from bot.catalog.query import Filters
 from bot.catalog.search import ProductHit, ProductSearch, SearchResult
-from bot.catalog.text import words
+from bot.catalog.text import STOP, words
 from bot.dialogue import replies
 from bot.dialogue.plan import Button, Say
 from bot.store.base import StoreBackend
@@ -48,6 +48,7 @@ CLEARLY_SHOPPING = re.compile(
     re.I,
 )
 MAX_RELAXED_WORDS = 8  # "blue candles in stock": retried without the colour to say we have none
+NAMED_WORDS = 2  # words of a product's title that name it beside another question
 SHORT = 4  # a message of this many words or fewer may be a product's name on its own
 RESTOCK = re.compile(
     r"\b(back in stock|be back|come back|restock|when will .* (?:be )?available)\b", re.I
@@ -192,6 +193,35 @@ def _about_shown(
         text = f"{_price(best, store, now)} {_stock(best, store, now)}"
         return _single(text, best, result, store, now)
     return _cards(replies.PRODUCT_LIST, result, store, now)
+
+
+def named_product(
+    question: str,
+    search: ProductSearch,
+    store: StoreBackend | None = None,
+    now: dt.datetime | None = None,
+) -> ProductReply | None:
+    """The one product a question about something else names ("what's the warranty on the oak
+    board?"): its card, price and stock, to show beside the article's answer. None unless the
+    question names a product by at least two words of its title (a kind alone, "my candle
+    arrived broken", names none) and one product fits those words best."""
+    now = now or dt.datetime.now(dt.UTC)
+    result = search.search(question, limit=MAX_CARDS, now=now)
+    asked = set(words(question))
+    fits = []
+    for hit in result.hits:
+        title = [w for w in dict.fromkeys(words(hit.product.title)) if w not in STOP]
+        named = sum(w in asked for w in title)
+        if named >= NAMED_WORDS or (title and named == len(title)):
+            fits.append((named / len(title), named, hit))
+    if not fits:
+        return None
+    fits.sort(key=lambda f: (-f[0], -f[1]))
+    if len(fits) > 1 and fits[1][:2] == fits[0][:2]:
+        return None  # two products fit the words as well: which one is not ours to guess
+    best = fits[0][2]
+    text = f"{_price(best, store, now)} {_stock(best, store, now)}"
+    return _single(text, best, result, store, now)
 
 
 def about_products(question: str) -> bool:
