@@ -186,6 +186,14 @@ class Product:
         payload = json.dumps([v.to_dict() | {"line": 0} for v in self.variants], sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
+    def stored_form(self) -> tuple[str, str]:
+        """The product's stored JSON (to_dict) and its content_hash, the variants' fields
+        turned to JSON once for both."""
+        variants = [v.to_dict() for v in self.variants]
+        stored = json.dumps({"id": self.id, "variants": variants}, separators=(",", ":"))
+        payload = json.dumps([v | {"line": 0} for v in variants], sort_keys=True)
+        return stored, hashlib.sha256(payload.encode()).hexdigest()[:20]
+
     def embedding_text(self) -> str:
         """What the embedding model reads for this product: name, kind, brand and attributes."""
         parts = [self.title]
