@@ -32,8 +32,8 @@ STATUS = "status.json"
 # below this many products a search scores every product's vector (a few ms); from it on, an
 # IVF index finds the closest ones (a full scan of 100,000 vectors is 150 MB read per question)
 ANN_MIN_PRODUCTS = 20_000
-ANN_PROBE = 24  # cells searched per question
-ANN_TRAIN_SAMPLE = 256  # training vectors per cell (k-means on a sample)
+ANN_PROBE = 24  # cells searched per question (of about √products cells: 316 at 100,000)
+ANN_TRAIN_SAMPLE = 64  # training vectors per cell (k-means on a sample, 10 rounds)
 
 SCHEMA = """
 CREATE TABLE products (
@@ -103,7 +103,7 @@ def build_ann(vectors: np.ndarray, centroids: np.ndarray | None = None):
     size, dimension = vectors.shape
     if size < ANN_MIN_PRODUCTS:
         return None
-    cells = max(64, int(4 * math.sqrt(size)))
+    cells = min(max(16, int(math.sqrt(size))), max(1, size // 2))
     if centroids is not None and centroids.shape[1] == dimension:
         if cells / 2 <= len(centroids) <= cells * 2:
             cells = len(centroids)
@@ -111,6 +111,7 @@ def build_ann(vectors: np.ndarray, centroids: np.ndarray | None = None):
             centroids = None
     quantizer = faiss.IndexFlatIP(dimension)
     index = faiss.IndexIVFFlat(quantizer, dimension, cells, faiss.METRIC_INNER_PRODUCT)
+    index.cp.niter = 10
     if centroids is None:
         rng = np.random.default_rng(0)
         sample = rng.choice(size, min(size, cells * ANN_TRAIN_SAMPLE), replace=False)
@@ -128,11 +129,7 @@ def ann_centroids(index) -> np.ndarray:
     import faiss
 
     quantizer = faiss.downcast_index(index.quantizer)
-    return (
-        faiss.rev_swig_ptr(quantizer.get_xb(), quantizer.ntotal * quantizer.d)
-        .reshape(quantizer.ntotal, quantizer.d)
-        .copy()
-    )
+    return quantizer.reconstruct_n(0, quantizer.ntotal)
 
 
 def lowest_price(item) -> float:
