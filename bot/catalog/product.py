@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 AVAILABILITIES = ("in_stock", "out_of_stock", "preorder", "backorder")
@@ -94,19 +94,18 @@ class Item:
         return self.availability in BUYABLE
 
     def to_dict(self) -> dict:
-        """JSON form (what a catalogue version stores)."""
-        data = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, Money):
-                value = value.to_dict()
-            elif isinstance(value, dt.datetime):
-                value = value.isoformat()
-            elif f.name == "details":
-                value = [asdict(d) for d in value]
-            elif f.name == "highlights":
-                value = list(value)
-            data[f.name] = value
+        """JSON form (what a catalogue version stores): every field, in field order."""
+        data = dict(self.__dict__)  # a sync turns every variant of the feed to JSON: kept quick
+        for name in ("price", "sale_price"):
+            if data[name] is not None:
+                data[name] = data[name].to_dict()
+        for name in ("sale_start", "sale_end", "availability_date"):
+            if data[name] is not None:
+                data[name] = data[name].isoformat()
+        data["details"] = [
+            {"name": d.name, "value": d.value, "section": d.section} for d in self.details
+        ]
+        data["highlights"] = list(self.highlights)
         return data
 
     @classmethod
