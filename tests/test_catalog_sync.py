@@ -227,3 +227,30 @@ def test_a_large_catalogue_gets_an_index_whose_cells_the_next_sync_reuses(
     assert search.search("stoneware cup").hits[0].product.title.startswith("Stoneware Cup")
     first.close()
     second.close()
+
+
+def test_a_large_catalogue_is_reloaded_in_the_background_and_swapped_when_ready(
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.catalog import search as search_module
+
+    monkeypatch.setattr(search_module, "ANN_MIN_PRODUCTS", 1)  # the sample feed counts as large
+    feed = tmp_path / "feed.xml"
+    shutil.copy(SAMPLES / "sample-feed.xml", feed)
+    options = SyncOptions(str(feed), tmp_path / "catalog", "all-MiniLM-L6-v2")
+    sync(options, encoder=embedder)
+    search = ProductSearch(
+        tmp_path / "catalog", "all-MiniLM-L6-v2", encoder=lambda: embedder, reload_check_seconds=0
+    )
+    old = search.version
+    feed.write_text(
+        feed.read_text().replace("<g:price>18 USD</g:price>", "<g:price>21 USD</g:price>")
+    )
+    sync(options, encoder=embedder)
+    assert search.reload_if_stale() is False  # started, not waited for
+    loading = search._loading  # None when the thread has already swapped it in
+    if loading is not None:
+        loading.join(timeout=60)
+    assert search.version.version != old.version
+    hit = search.search("stoneware mug").hits[0]
+    assert hit.product.first.price.amount == Decimal("21")
