@@ -9,13 +9,20 @@ A feed of --products products (default 100,000) is generated from the demo store
    time, with the question encoder the action server uses (ONNX), after a warm-up: p50/p95/p99.
 
     .venv/bin/python benchmarks/catalog.py --products 100000
+
+A first full sync of 100,000 products takes long on a shared machine: `--workdir DIR --stage
+first` does it once, `--workdir DIR --stage rest` then measures the rest against it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.common import save  # noqa: E402
 from bot.catalog import demo  # noqa: E402
 from bot.catalog.search import ProductSearch  # noqa: E402
-from bot.catalog.sync import SyncOptions, sync  # noqa: E402
+from bot.catalog.sync import SyncOptions, embedding_threads, sync  # noqa: E402
 from bot.kb.embedder import Embedder  # noqa: E402
 from bot.kb.encoder import load_query_encoder  # noqa: E402
 from bot.settings import Settings  # noqa: E402
@@ -80,64 +87,104 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=100_000)
     parser.add_argument("--changed", type=float, default=0.01)
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=embedding_threads(), help="torch threads")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="keep the feed and catalogue here (default: a temporary folder); with --stage, "
+        "the first sync's figures are kept there for the later stage",
+    )
+    parser.add_argument(
+        "--stage",
+        choices=["all", "first", "rest"],
+        default="all",
+        help="first: generate and sync in full only; rest: the changed sync and the searches "
+        "over the catalogue a `first` stage left in --workdir",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/catalog.json")
     args = parser.parse_args()
+    if args.stage != "all" and args.workdir is None:
+        parser.error("--stage needs --workdir")
+    if args.workdir is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            run(args, Path(tmp))
+    else:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        run(args, args.workdir)
+
+
+def run(args: argparse.Namespace, folder: Path) -> None:
     settings = Settings(settings_file=Path("/nonexistent"))
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        feed = folder / "feed.xml"
+    feed = folder / "feed.xml"
+    options = SyncOptions(str(feed), folder / "catalog", settings.embedding_model, max_bytes=10**10)
+    embedder = Embedder(settings.embedding_model, threads=args.threads)
+    groups = generate(args.products)
+    variants = sum(len(g) for g in groups)
+    if args.stage in ("all", "first"):
+        shutil.rmtree(folder / "catalog", ignore_errors=True)
         started = time.perf_counter()
-        groups = generate(args.products)
         feed.write_text(demo.render(groups), encoding="utf-8")
-        variants = sum(len(g) for g in groups)
         print(
             f"feed: {args.products} products, {variants} variants, "
             f"{feed.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - started:.0f} s",
             file=sys.stderr,
         )
-        options = SyncOptions(
-            str(feed), folder / "catalog", settings.embedding_model, max_bytes=10**10
-        )
-        embedder = Embedder(settings.embedding_model)
-        started = time.perf_counter()
-        first = sync(options, encoder=embedder)
-        first_seconds = time.perf_counter() - started
-        print(f"first sync: {first_seconds:.0f} s", file=sys.stderr)
-        changed = change(groups, args.changed)
-        feed.write_text(demo.render(groups), encoding="utf-8")
-        started = time.perf_counter()
-        second = sync(options, encoder=embedder)
-        second_seconds = time.perf_counter() - started
-        print(f"sync with {changed} changed: {second_seconds:.1f} s", file=sys.stderr)
-        encoder = load_query_encoder(settings.embedding_model, settings.encoder_dir)
-        search = ProductSearch(
-            folder / "catalog", settings.embedding_model, encoder=lambda: encoder
-        )
-        questions = [
-            str(c["question"])
-            for c in yaml.safe_load((ROOT / "tests/catalog_questions.yml").read_text())
-        ]
-        for question in questions[:20]:  # warm-up
-            search.search(question)
-        times = []
-        for number in range(args.queries):
-            question = questions[number % len(questions)]
-            begun = time.perf_counter()
-            search.search(question)
-            times.append((time.perf_counter() - begun) * 1000)
-        encode = []
-        for question in questions[:50]:
-            begun = time.perf_counter()
-            encoder.encode_query(question)
-            encode.append((time.perf_counter() - begun) * 1000)
+        load_before = os.getloadavg()
+        started, cpu = time.perf_counter(), time.process_time()
+        report = sync(options, encoder=embedder)
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        first = {
+            "first_sync_seconds": round(seconds, 1),
+            "first_sync_cpu_seconds": round(cpu, 1),
+            "first_sync_products_per_second": round(args.products / seconds, 1),
+            "first_sync_products_per_cpu_second": round(args.products / cpu, 1),
+            "first_sync_embedded": report.embedded,
+            "first_sync_threads": args.threads,
+            "first_sync_load_average": [load_before, os.getloadavg()],
+            "first_sync_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        (folder / "first.json").write_text(json.dumps(first, indent=2))
+        print(f"first sync: {seconds:.0f} s ({cpu:.0f} s CPU)", file=sys.stderr)
+        if args.stage == "first":
+            return
+    first = json.loads((folder / "first.json").read_text())
+    changed = change(groups, args.changed)
+    feed.write_text(demo.render(groups), encoding="utf-8")
+    load_before = os.getloadavg()
+    started, cpu = time.perf_counter(), time.process_time()
+    second = sync(options, encoder=embedder)
+    second_seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    print(f"sync with {changed} changed: {second_seconds:.1f} s", file=sys.stderr)
+    encoder = load_query_encoder(settings.embedding_model, settings.encoder_dir)
+    started = time.perf_counter()
+    search = ProductSearch(folder / "catalog", settings.embedding_model, encoder=lambda: encoder)
+    open_seconds = time.perf_counter() - started
+    questions = [
+        str(c["question"])
+        for c in yaml.safe_load((ROOT / "tests/catalog_questions.yml").read_text())
+    ]
+    for question in questions[:20]:  # warm-up
+        search.search(question)
+    times = []
+    for number in range(args.queries):
+        question = questions[number % len(questions)]
+        begun = time.perf_counter()
+        search.search(question)
+        times.append((time.perf_counter() - begun) * 1000)
+    encode = []
+    for question in questions[:50]:
+        begun = time.perf_counter()
+        encoder.encode_query(question)
+        encode.append((time.perf_counter() - begun) * 1000)
     times.sort()
     result = {
         "products": args.products,
         "variants": variants,
-        "first_sync_seconds": round(first_seconds, 1),
-        "first_sync_products_per_second": round(args.products / first_seconds, 1),
+        **first,
         "changed_products": changed,
         "changed_sync_seconds": round(second_seconds, 2),
+        "changed_sync_cpu_seconds": round(cpu, 2),
+        "changed_sync_load_average": [load_before, os.getloadavg()],
         "changed_sync_embedded": second.embedded,
         "changed_sync_report": {
             "added": len(second.added),
@@ -145,6 +192,7 @@ def main() -> None:
             "removed": len(second.removed),
             "unchanged": second.unchanged,
         },
+        "search_open_seconds": round(open_seconds, 2),
         "search_ms": {
             "p50": round(statistics.median(times), 2),
             "p95": round(times[int(len(times) * 0.95) - 1], 2),
@@ -152,13 +200,12 @@ def main() -> None:
             "queries": len(times),
         },
         "question_encode_ms_p50": round(statistics.median(encode), 2),
-        "first_sync_embedded": first.embedded,
+        "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
     }
-    save(
-        result,
-        f"benchmarks/catalog.py --products {args.products} --changed {args.changed}",
-        args.out,
-    )
+    command = f"benchmarks/catalog.py --products {args.products} --changed {args.changed}"
+    if args.stage != "all":
+        command += f" --workdir DIR --stage first, then --stage {args.stage}"
+    save(result, command, args.out)
 
 
 if __name__ == "__main__":

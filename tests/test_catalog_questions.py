@@ -42,3 +42,28 @@ def test_availability_and_price_are_right(product_search, case: dict) -> None:
     if "price" in case:
         prices = [v.current_price(DEMO_NOW) for v in hit.variants]
         assert str(min(prices, key=lambda m: m.amount)) == case["price"]
+
+
+def test_the_index_path_ranks_as_the_full_scan(
+    demo_catalog, embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large catalogue scores only candidates (its IVF index's nearest, the best by words and
+    the nearest among those with a word): on the demo catalogue with pools far smaller than a
+    large one's, it puts the same product first as scoring every product does."""
+    from bot.catalog import search as search_module
+    from bot.catalog import store
+
+    full = search_module.ProductSearch(demo_catalog, "all-MiniLM-L6-v2", encoder=lambda: embedder)
+    assert full._index.ann is None
+    monkeypatch.setattr(store, "ANN_MIN_PRODUCTS", 1)
+    monkeypatch.setattr(search_module, "EXACT_POOL", 10)
+    monkeypatch.setattr(search_module, "SEMANTIC_POOL", 15)
+    monkeypatch.setattr(search_module, "LEXICAL_POOL", 15)
+    pooled = search_module.ProductSearch(demo_catalog, "all-MiniLM-L6-v2", encoder=lambda: embedder)
+    assert pooled._index.ann is not None
+    same = 0
+    for case in QUESTIONS:
+        a = full.search(case["question"], limit=3, now=DEMO_NOW).hits
+        b = pooled.search(case["question"], limit=3, now=DEMO_NOW).hits
+        same += [h.product.id for h in a[:1]] == [h.product.id for h in b[:1]]
+    assert same / len(QUESTIONS) >= 0.95

@@ -199,3 +199,58 @@ def test_the_shop_page_keeps_a_questions_filters(demo_catalog: Path, tmp_path: P
     for bad in ({"under": "-1"}, {"under": "cheap"}, {"colour": "x" * 101}):
         refused = client.get("/", params=bad)
         assert refused.status_code == 422, refused.text
+
+
+def test_a_large_catalogue_gets_an_index_whose_cells_the_next_sync_reuses(
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from bot.catalog import store
+
+    monkeypatch.setattr(store, "ANN_MIN_PRODUCTS", 1)  # the sample feed counts as large
+    feed = tmp_path / "feed.xml"
+    shutil.copy(SAMPLES / "sample-feed.xml", feed)
+    options = SyncOptions(str(feed), tmp_path / "catalog", "all-MiniLM-L6-v2")
+    sync(options, encoder=embedder)
+    first = CatalogVersion(tmp_path / "catalog")
+    assert (first.folder / store.ANN_INDEX).is_file() and first.manifest["ann"]["type"] == "ivf"
+    feed.write_text(
+        feed.read_text().replace("<title>Stoneware Mug</title>", "<title>Stoneware Cup</title>")
+    )
+    sync(options, encoder=embedder)
+    second = CatalogVersion(tmp_path / "catalog")
+    assert second.version != first.version
+    assert np.array_equal(first.centroids(), second.centroids())
+    assert second.ann().ntotal == first.manifest["products"]
+    search = ProductSearch(tmp_path / "catalog", "all-MiniLM-L6-v2", encoder=lambda: embedder)
+    assert search.search("stoneware cup").hits[0].product.title.startswith("Stoneware Cup")
+    first.close()
+    second.close()
+
+
+def test_a_large_catalogue_is_reloaded_in_the_background_and_swapped_when_ready(
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.catalog import search as search_module
+
+    monkeypatch.setattr(search_module, "ANN_MIN_PRODUCTS", 1)  # the sample feed counts as large
+    feed = tmp_path / "feed.xml"
+    shutil.copy(SAMPLES / "sample-feed.xml", feed)
+    options = SyncOptions(str(feed), tmp_path / "catalog", "all-MiniLM-L6-v2")
+    sync(options, encoder=embedder)
+    search = ProductSearch(
+        tmp_path / "catalog", "all-MiniLM-L6-v2", encoder=lambda: embedder, reload_check_seconds=0
+    )
+    old = search.version
+    feed.write_text(
+        feed.read_text().replace("<g:price>18 USD</g:price>", "<g:price>21 USD</g:price>")
+    )
+    sync(options, encoder=embedder)
+    assert search.reload_if_stale() is False  # started, not waited for
+    loading = search._loading  # None when the thread has already swapped it in
+    if loading is not None:
+        loading.join(timeout=60)
+    assert search.version.version != old.version
+    hit = search.search("stoneware mug").hits[0]
+    assert hit.product.first.price.amount == Decimal("21")

@@ -117,12 +117,12 @@ class _FeedTarget:
         return self.parser.parser.CurrentLineNumber if self.parser is not None else 0
 
     def start(self, tag: str, attrib: dict) -> None:
-        name = _local(tag)
+        name = _LOCAL.get(tag) or _local(tag)
         if not self.path:
             self.root = name
         self.path.append(name)
         self._text = []
-        if name in ("item", "entry") and self._item is None:
+        if name in ITEM_TAGS and self._item is None:
             self._item = {}
             self.records.append((self._line(), self._item))
             if len(self.records) > MAX_ITEMS:
@@ -134,13 +134,15 @@ class _FeedTarget:
         self._text.append(text)
 
     def end(self, tag: str) -> None:
-        name = _local(tag)
-        text = "".join(self._text).strip()
-        self._text = []
-        self.path.pop()
+        path = self.path
+        name = path.pop()
         if self._item is None:
+            self._text = []
             return
-        if name in ("item", "entry"):
+        texts = self._text
+        text = (texts[0] if len(texts) == 1 else "".join(texts)).strip()
+        self._text = []
+        if name in ITEM_TAGS:
             self._item = None
         elif self._detail is not None:
             if name == "product_detail":
@@ -148,8 +150,8 @@ class _FeedTarget:
                 self._detail = None
             else:
                 self._detail[name] = text
-        elif len(self.path) >= 1 and self.path[-1] in ("item", "entry"):
-            if tag.startswith("{") and not tag.startswith(OUR_NAMESPACES):
+        elif path and path[-1] in ITEM_TAGS:
+            if tag[0] == "{" and not tag.startswith(OUR_NAMESPACES):
                 return  # another namespace's fields are not ours
             if len(text) > MAX_FIELD_CHARS:
                 text = "\0too-long"
@@ -160,7 +162,14 @@ class _FeedTarget:
 
 
 def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
+    name = tag.rsplit("}", 1)[-1]
+    if len(_LOCAL) < 1000:  # a feed has a few dozen tags; a hostile one cannot grow this
+        _LOCAL[tag] = name
+    return name
+
+
+_LOCAL: dict[str, str] = {}  # tag -> its local name (the parser's events repeat a few tags)
+ITEM_TAGS = frozenset(["item", "entry"])
 
 
 def parse_xml(data: bytes) -> ParsedFeed:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 AVAILABILITIES = ("in_stock", "out_of_stock", "preorder", "backorder")
@@ -94,19 +94,18 @@ class Item:
         return self.availability in BUYABLE
 
     def to_dict(self) -> dict:
-        """JSON form (what a catalogue version stores)."""
-        data = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, Money):
-                value = value.to_dict()
-            elif isinstance(value, dt.datetime):
-                value = value.isoformat()
-            elif f.name == "details":
-                value = [asdict(d) for d in value]
-            elif f.name == "highlights":
-                value = list(value)
-            data[f.name] = value
+        """JSON form (what a catalogue version stores): every field, in field order."""
+        data = dict(self.__dict__)  # a sync turns every variant of the feed to JSON: kept quick
+        for name in ("price", "sale_price"):
+            if data[name] is not None:
+                data[name] = data[name].to_dict()
+        for name in ("sale_start", "sale_end", "availability_date"):
+            if data[name] is not None:
+                data[name] = data[name].isoformat()
+        data["details"] = [
+            {"name": d.name, "value": d.value, "section": d.section} for d in self.details
+        ]
+        data["highlights"] = list(self.highlights)
         return data
 
     @classmethod
@@ -185,6 +184,14 @@ class Product:
         """A hash of every field of every variant: a product whose hash changed is synced again."""
         payload = json.dumps([v.to_dict() | {"line": 0} for v in self.variants], sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+    def stored_form(self) -> tuple[str, str]:
+        """The product's stored JSON (to_dict) and its content_hash, the variants' fields
+        turned to JSON once for both."""
+        variants = [v.to_dict() for v in self.variants]
+        stored = json.dumps({"id": self.id, "variants": variants}, separators=(",", ":"))
+        payload = json.dumps([v | {"line": 0} for v in variants], sort_keys=True)
+        return stored, hashlib.sha256(payload.encode()).hexdigest()[:20]
 
     def embedding_text(self) -> str:
         """What the embedding model reads for this product: name, kind, brand and attributes."""

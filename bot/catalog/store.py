@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import sqlite3
 from pathlib import Path
@@ -25,14 +26,21 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 1
 PRODUCTS_DB = "products.db"
 VECTORS = "vectors.npy"
+ANN_INDEX = "vectors.faiss"  # an IVF index over the vectors, for catalogues of ANN_MIN_PRODUCTS+
+CENTROIDS = "centroids.npy"  # its trained cells, reused by the next sync of the same model
 STATUS = "status.json"
+# below this many products a search scores every product's vector (a few ms); from it on, an
+# IVF index finds the closest ones (a full scan of 100,000 vectors is 150 MB read per question)
+ANN_MIN_PRODUCTS = 20_000
+ANN_PROBE = 24  # cells searched per question (of about √products cells: 316 at 100,000)
+ANN_TRAIN_SAMPLE = 64  # training vectors per cell (k-means on a sample, 10 rounds)
 
 SCHEMA = """
 CREATE TABLE products (
     ordinal INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, hash TEXT NOT NULL,
     embed_hash TEXT NOT NULL, title TEXT NOT NULL, brand TEXT NOT NULL, type TEXT NOT NULL,
     colors TEXT NOT NULL, sizes TEXT NOT NULL, materials TEXT NOT NULL, codes TEXT NOT NULL,
-    min_price REAL NOT NULL, in_stock INTEGER NOT NULL, data TEXT NOT NULL
+    min_price REAL NOT NULL, in_stock INTEGER NOT NULL, data TEXT NOT NULL, stock TEXT
 );
 """
 
@@ -41,10 +49,15 @@ class CatalogNotFound(RuntimeError):
     """No catalogue has been synced into this folder yet."""
 
 
-def write_products(path: Path, products: list[Product], hashes: list[tuple[str, str]]) -> None:
-    """Write a version's product table: searchable columns beside each product's full JSON."""
+def write_products(
+    path: Path, products: list[Product], hashes: list[tuple[str, str]], data: list[str]
+) -> None:
+    """Write a version's product table in one transaction: searchable columns beside each
+    product's full JSON (`data`, as `Product.stored_form` made it)."""
     conn = sqlite3.connect(path)
     try:
+        conn.execute("PRAGMA journal_mode=OFF")  # a staging file: nothing reads it before publish
+        conn.execute("PRAGMA synchronous=OFF")
         conn.executescript(SCHEMA)
         rows = []
         for ordinal, (product, (content, embed)) in enumerate(zip(products, hashes, strict=True)):
@@ -67,13 +80,56 @@ def write_products(path: Path, products: list[Product], hashes: list[tuple[str, 
                     # the lowest price any variant can have (a sale's dates are checked later)
                     float(min(lowest_price(v) for v in product.variants)),
                     int(product.in_stock()),
-                    json.dumps(product.to_dict(), separators=(",", ":")),
+                    data[ordinal],
+                    # variant id -> availability, for the next sync's back-in-stock check
+                    json.dumps({v.id: v.availability for v in product.variants}),
                 )
             )
-        conn.executemany(f"INSERT INTO products VALUES ({','.join('?' * 14)})", rows)
+        conn.executemany(f"INSERT INTO products VALUES ({','.join('?' * 15)})", rows)
         conn.commit()
     finally:
         conn.close()
+
+
+def build_ann(vectors: np.ndarray, centroids: np.ndarray | None = None):
+    """An IVF index over the vectors (ids = ordinals), or None below ANN_MIN_PRODUCTS.
+
+    `centroids`: the previous version's cells (same model), reused instead of training again,
+    so a small change does not pay for k-means; trained afresh when the catalogue has grown or
+    shrunk past twice or half of what they were trained for."""
+    import faiss
+    import numpy as np
+
+    size, dimension = vectors.shape
+    if size < ANN_MIN_PRODUCTS:
+        return None
+    cells = min(max(16, int(math.sqrt(size))), max(1, size // 2))
+    if centroids is not None and centroids.shape[1] == dimension:
+        if cells / 2 <= len(centroids) <= cells * 2:
+            cells = len(centroids)
+        else:
+            centroids = None
+    quantizer = faiss.IndexFlatIP(dimension)
+    index = faiss.IndexIVFFlat(quantizer, dimension, cells, faiss.METRIC_INNER_PRODUCT)
+    index.cp.niter = 10
+    if centroids is None:
+        rng = np.random.default_rng(0)
+        sample = rng.choice(size, min(size, cells * ANN_TRAIN_SAMPLE), replace=False)
+        index.train(np.ascontiguousarray(vectors[np.sort(sample)]))
+    else:
+        quantizer.add(np.ascontiguousarray(centroids, dtype=np.float32))
+        index.is_trained = True
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    index.nprobe = ANN_PROBE
+    return index
+
+
+def ann_centroids(index) -> np.ndarray:
+    """The cells an IVF index was trained to."""
+    import faiss
+
+    quantizer = faiss.downcast_index(index.quantizer)
+    return quantizer.reconstruct_n(0, quantizer.ntotal)
 
 
 def lowest_price(item) -> float:
@@ -97,7 +153,9 @@ class CatalogVersion:
         self.version = version
         self.manifest = manifest
         folder = version_dir(catalog_dir, version)
-        self.vectors: np.ndarray = np.load(folder / VECTORS)
+        self.folder = folder
+        # mapped, not read: the processes that search share one copy in the page cache
+        self.vectors: np.ndarray = np.load(folder / VECTORS, mmap_mode="r")
         uri = f"file:{(folder / PRODUCTS_DB).resolve()}?mode=ro&immutable=1"
         self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
 
@@ -115,6 +173,38 @@ class CatalogVersion:
             r[0]: (r[1], r[2], r[3])
             for r in self._db.execute("SELECT id, hash, embed_hash, ordinal FROM products")
         }
+
+    def ann(self):
+        """The version's IVF index (None for a catalogue below ANN_MIN_PRODUCTS; built here
+        for a version a sync wrote without one)."""
+        import faiss
+
+        if len(self.vectors) < ANN_MIN_PRODUCTS:
+            return None
+        path = self.folder / ANN_INDEX
+        if path.is_file():
+            index = faiss.read_index(str(path))
+            index.nprobe = ANN_PROBE
+            return index
+        return build_ann(self.vectors)
+
+    def centroids(self) -> np.ndarray | None:
+        """The cells of the version's IVF index, when it has one."""
+        import numpy as np
+
+        path = self.folder / CENTROIDS
+        return np.load(path) if path.is_file() else None
+
+    def stock(self) -> dict[str, str]:
+        """variant id -> availability, of every variant."""
+        out: dict[str, str] = {}
+        try:
+            for (stock,) in self._db.execute("SELECT stock FROM products"):
+                out.update(json.loads(stock))
+        except sqlite3.OperationalError:  # a version written before the stock column
+            for product in self.all_products():
+                out.update({v.id: v.availability for v in product.variants})
+        return out
 
     def products(self, ordinals: list[int]) -> dict[int, Product]:
         """Full products by ordinal."""

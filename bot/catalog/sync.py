@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -22,11 +23,15 @@ from bot.catalog.feed import FeedError, ItemProblem, parse_feed
 from bot.catalog.fetch import FetchFailed, fetch
 from bot.catalog.product import group
 from bot.catalog.store import (
+    ANN_INDEX,
+    CENTROIDS,
     FORMAT_VERSION,
     PRODUCTS_DB,
     VECTORS,
     CatalogNotFound,
     CatalogVersion,
+    ann_centroids,
+    build_ann,
     write_products,
     write_status,
 )
@@ -63,6 +68,7 @@ class SyncOptions:
     max_bytes: int = 200_000_000
     timeout: float = 30.0
     keep_versions: int = 3
+    threads: int | None = None  # torch threads for embedding (default: all cores but one)
 
 
 @dataclass
@@ -157,6 +163,7 @@ def _publish(options: SyncOptions, data: bytes, items: list, encoder) -> SyncRep
     previous_hashes: dict[str, tuple[str, str, int]] = {}
     previous_vectors = None
     previous_stock: dict[str, str] = {}
+    previous_centroids = None
     try:
         previous = CatalogVersion(options.catalog_dir)
     except CatalogNotFound:
@@ -166,12 +173,15 @@ def _publish(options: SyncOptions, data: bytes, items: list, encoder) -> SyncRep
         try:
             if previous.manifest.get("model") == model_name:
                 previous_hashes = previous.hashes()
-                previous_vectors = previous.vectors
-            previous_stock = _stock(previous)
+                previous_vectors = np.asarray(previous.vectors)
+            previous_stock = previous.stock()
+            previous_centroids = previous.centroids()
         finally:
             previous.close()
     report = SyncReport(options.source, None, len(products), len(items))
-    hashes = [(p.content_hash(), p.embedding_hash()) for p in products]
+    forms = [p.stored_form() for p in products]  # each variant's fields turned to JSON once
+    stored = [form[0] for form in forms]
+    hashes = [(form[1], p.embedding_hash()) for p, form in zip(products, forms, strict=True)]
     current_ids = {p.id for p in products}
     for product, (content, _) in zip(products, hashes, strict=True):
         before = previous_hashes.get(product.id)
@@ -202,7 +212,7 @@ def _publish(options: SyncOptions, data: bytes, items: list, encoder) -> SyncRep
     fresh = None
     dimension = previous_vectors.shape[1] if previous_vectors is not None else None
     if todo:
-        model = _encoder(encoder, options.model)
+        model = _encoder(encoder, options.model, options.threads)
         fresh = model.encode([products[i].embedding_text() for i in todo], options.batch_size)
         dimension = model.dimension
     vectors = np.zeros((len(products), dimension or 1), dtype=np.float32)
@@ -213,8 +223,14 @@ def _publish(options: SyncOptions, data: bytes, items: list, encoder) -> SyncRep
     report.embedded = len(todo)
     version = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
     staging = staging_dir(options.catalog_dir, version)
-    write_products(staging / PRODUCTS_DB, products, hashes)
+    write_products(staging / PRODUCTS_DB, products, hashes, stored)
     np.save(staging / VECTORS, vectors)
+    ann = build_ann(vectors, previous_centroids if previous_vectors is not None else None)
+    if ann is not None:
+        import faiss
+
+        faiss.write_index(ann, str(staging / ANN_INDEX))
+        np.save(staging / CENTROIDS, ann_centroids(ann))
     manifest = {
         "format": FORMAT_VERSION,
         "version": version,
@@ -222,6 +238,7 @@ def _publish(options: SyncOptions, data: bytes, items: list, encoder) -> SyncRep
         "dimension": int(vectors.shape[1]),
         "products": len(products),
         "variants": len(items),
+        "ann": None if ann is None else {"type": "ivf", "cells": int(ann.nlist)},
         "source": options.source,
         "feed_sha256": digest,
         "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -233,23 +250,22 @@ def _publish(options: SyncOptions, data: bytes, items: list, encoder) -> SyncRep
     return report
 
 
-def _stock(version: CatalogVersion) -> dict[str, str]:
-    out = {}
-    for product in version.all_products():
-        for variant in product.variants:
-            out[variant.id] = variant.availability
-    return out
-
-
 def _model_name(name: str) -> str:
     from bot.kb.embedder import canonical_model_name
 
     return canonical_model_name(name)
 
 
-def _encoder(encoder, model: str) -> TextEncoder:
+def embedding_threads() -> int:
+    """Threads a sync embeds with: all cores but one, so the live bot keeps a core (on a shared
+    2-core machine one thread also embeds more texts per CPU second than two that wait on
+    each other)."""
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
+def _encoder(encoder, model: str, threads: int | None = None) -> TextEncoder:
     if encoder is None:
         from bot.kb.embedder import Embedder
 
-        return Embedder(model)
+        return Embedder(model, threads=threads or embedding_threads())
     return encoder() if callable(encoder) and not hasattr(encoder, "encode") else encoder

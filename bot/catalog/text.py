@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 WORD = re.compile(r"[a-z0-9]+(?:[.'][a-z0-9]+)*")
 IRREGULAR = {"knives": "knife", "loaves": "loaf", "dishes": "dish", "glasses": "glass"}
@@ -55,6 +56,7 @@ STOP = frozenset(
 )
 
 
+@lru_cache(maxsize=1 << 16)  # a catalogue repeats a few thousand words over every product
 def singular(word: str) -> str:
     """A plural noun's singular by the common English rules (candles, glasses, knives...)."""
     if word in IRREGULAR:

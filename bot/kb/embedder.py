@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _BUNDLED = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
+CHUNK_BATCHES = 32  # batches per call to the model: its length sorting works within a call
 
 
 class ModelNotAvailable(RuntimeError):
@@ -41,7 +42,9 @@ def resolve_model_path(name: str) -> str:
 class Embedder:
     """Turns texts into L2-normalised float32 vectors with a sentence-transformers model."""
 
-    def __init__(self, model_name: str = DEFAULT_MODEL, device: str = "cpu") -> None:
+    def __init__(
+        self, model_name: str = DEFAULT_MODEL, device: str = "cpu", threads: int | None = None
+    ) -> None:
         self.name = canonical_model_name(model_name)
         location = resolve_model_path(model_name)
         # Never reach for a model hub: everything must already be on this machine.
@@ -50,11 +53,16 @@ class Embedder:
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         try:
+            import torch
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:  # pragma: no cover - guarded import
             raise ModelNotAvailable(
                 "sentence-transformers is not installed: run `make setup`"
             ) from exc
+        if threads:
+            # torch's threads are per process: a sync sharing the machine with the live bot
+            # (and, on a busy machine, with other work) is faster per core with fewer threads
+            torch.set_num_threads(threads)
         try:
             self.model = SentenceTransformer(location, device=device)
         except Exception as exc:
@@ -79,17 +87,22 @@ class Embedder:
         batch_size: int = 32,
         on_progress: Callable[[int], None] | None = None,
     ) -> np.ndarray:
-        """Embed texts in batches; calls on_progress with the number done after each batch."""
+        """Embed texts in batches; calls on_progress with the number done after each chunk.
+
+        Texts go to the model in chunks of many batches: sentence-transformers sorts a call's
+        texts by length, so each batch pads to similar lengths (fewer wasted tokens).
+        """
         import numpy as np
 
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        chunk = batch_size * CHUNK_BATCHES if on_progress is None else batch_size
         parts = []
-        for start in range(0, len(texts), batch_size):
-            batch = texts[start : start + batch_size]
+        for start in range(0, len(texts), chunk):
+            part = texts[start : start + chunk]
             parts.append(
                 self.model.encode(
-                    batch,
+                    part,
                     batch_size=batch_size,
                     normalize_embeddings=True,
                     convert_to_numpy=True,
@@ -97,7 +110,7 @@ class Embedder:
                 )
             )
             if on_progress is not None:
-                on_progress(len(batch))
+                on_progress(len(part))
         return np.ascontiguousarray(np.vstack(parts), dtype=np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:
