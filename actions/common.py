@@ -19,6 +19,7 @@ from bot.dialogue.guides import ENTITY as GUIDE_ENTITY
 from bot.dialogue.guides import Walk
 from bot.dialogue.knowledge import IndexKnowledge
 from bot.dialogue.plan import Plan, Say
+from bot.dialogue.references import QUESTION_ENTITY
 from bot.dialogue.turn import Turn
 from bot.handoff import HandoffQueue
 from bot.kb.encoder import load_query_encoder
@@ -151,11 +152,17 @@ def knowledge(tracker: Tracker) -> IndexKnowledge:
     return IndexKnowledge(knowledge_base(), ranking, settings().nlu_weight, product_reply)
 
 
+def _said(tracker: Tracker, message: dict) -> str:
+    """The customer's words: what they typed, or the question a "which one?" button asks."""
+    asked = next(tracker.get_latest_entity_values(QUESTION_ENTITY), None)
+    return asked if isinstance(asked, str) and asked.strip() else message.get("text") or ""
+
+
 def turn_of(tracker: Tracker) -> Turn:
     """The latest customer message and the slots the decision reads."""
     message = tracker.latest_message
     return Turn(
-        text=message.get("text") or "",
+        text=_said(tracker, message),
         intent=intent_of(tracker),
         entities=tuple(message.get("entities") or ()),
         number=customer_turns(tracker),

@@ -11,7 +11,7 @@ from bot.dialogue.answers import Gate
 from bot.dialogue.decision import decide
 from bot.dialogue.followup import Topic
 from bot.dialogue.products import answer_product
-from bot.dialogue.references import refers_to
+from bot.dialogue.references import about_the, refers_to
 from bot.dialogue.turn import Turn
 from tests.catalog_fixtures import DEMO_NOW
 from tests.test_product_answers import Catalogue
@@ -28,7 +28,6 @@ GATE = Gate(0.5, 0.3, 0.5)
         ("I'll take the last one", ("P1704",), True),
         ("is the third one in stock?", ("P1704",), False),
         ("ok, that one", ("P1705",), True),
-        ("how much is it?", ("P1705",), False),
         ("are they dishwasher safe?", SHOWN, False),
         ("in blue instead", SHOWN, False),
         ("what about in large?", SHOWN, False),
@@ -52,6 +51,37 @@ def test_what_a_message_points_at(text: str, products: tuple, pick: bool) -> Non
 )
 def test_messages_not_about_the_shown_products(text: str) -> None:
     assert refers_to(text, SHOWN) is None
+
+
+def test_it_after_several_products_asks_which_and_each_button_asks_the_same_of_one() -> None:
+    reference = refers_to("how much is it?", SHOWN)
+    assert reference is not None and reference.which and reference.products == SHOWN
+    assert refers_to("how much is it?", SHOWN[:1]).products == SHOWN[:1]  # one shown: that one
+    assert about_the("how much is it?", 1) == "how much is the second one?"
+    assert about_the("what's its price?", 2) == "what's the third one's price?"
+    for place, product in enumerate(SHOWN):
+        picked = refers_to(about_the("is it dishwasher safe?", place), SHOWN)
+        assert picked is not None and picked.products == (product,) and not picked.which
+
+
+@pytest.mark.model
+def test_how_much_is_it_after_a_list_asks_which_then_answers_the_one_clicked(
+    product_search,
+) -> None:
+    listed, which = talk(product_search, "what candles do you sell?", "how much is it?")
+    shown = listed.says[0].meta["products"]
+    assert which.outcome == "product" and which.says[0].text == "Which one do you mean?"
+    buttons = which.says[0].buttons
+    assert [b.title for b in buttons] == [c["title"] for c in shown]
+    assert buttons[1].payload == '/ask_question{"product_question":"how much is the second one?"}'
+    # the button asks that question for the customer (actions/common.py reads the entity)
+    (_, _, price) = talk(
+        product_search,
+        "what candles do you sell?",
+        "how much is it?",
+        "how much is the second one?",
+    )
+    assert price.says[0].text.startswith(f"{shown[1]['title']} is $")
 
 
 def test_after_a_pick_it_is_the_picked_one_and_ordinals_still_count_in_the_list() -> None:

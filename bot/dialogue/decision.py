@@ -36,9 +36,9 @@ from bot.dialogue.flows import (
 )
 from bot.dialogue.followup import Topic, is_follow_up, subject_words
 from bot.dialogue.knowledge import Knowledge
-from bot.dialogue.plan import Plan, Say
+from bot.dialogue.plan import Button, Plan, Say
 from bot.dialogue.products import ProductReply, clearly_shopping
-from bot.dialogue.references import refers_to
+from bot.dialogue.references import PLACES, about_the, asked_of, refers_to
 from bot.dialogue.results import offering_a_person
 from bot.dialogue.turn import Turn
 from bot.kb.router import ARTICLE, INTENT, ROUTED_INTENTS, Route, Routing
@@ -531,6 +531,22 @@ def _product_plan(
     return Plan("product", reply.says, slots)
 
 
+def _which_one(text: str, shown: Sequence[str], reply: ProductReply) -> Say | None:
+    """ "How much is it?" after several products: which one, a button per product (in the order
+    shown) that asks the same of it. None when the answer did not show them all."""
+    cards = {c.get("id"): c for say in reply.says for c in (say.meta or {}).get("products", [])}
+    if len(shown) > len(PLACES) or any(p not in cards for p in shown):
+        return None
+    buttons = tuple(
+        Button(cards[p]["title"], asked_of(about_the(text, place))) for place, p in enumerate(shown)
+    )
+    return Say(
+        replies.PRODUCT_WHICH,
+        buttons=buttons,
+        meta=replies.meta("product", products=[], more=None, which=True),
+    )
+
+
 def _about_shown(turn: Turn, knowledge: Knowledge) -> Plan | None:
     """ "The second one", "in blue instead", "how much is it?" after products were shown: the
     answer about those products (None when the message is not about them)."""
@@ -544,6 +560,12 @@ def _about_shown(turn: Turn, knowledge: Knowledge) -> Plan | None:
     reply = products(turn.text, reference.products, reference.pick)
     if reply is None or not reply.products:
         return None
+    if reference.which:
+        asked = _which_one(turn.text, reference.products, reply)
+        if asked is not None:
+            kept = replace(topic, turn=turn.number)  # the click counts in the same list
+            slots = {"route": "done", "clarify_options": None, "topic": kept.to_slot()}
+            return Plan("product", (asked,), slots)
     if len(reply.products) > 1:  # a list again ("in blue instead" of three): these are shown now
         kept = replace(topic, turn=turn.number, products=tuple(reply.products), focus=None)
     else:  # the list shown stays what "the third one" counts in; this one is what "it" is now

@@ -3,15 +3,17 @@ much is it?" (no Rasa here).
 
 After product cards, a shopper points at them instead of naming them again. `refers_to` reads
 which of the shown products a short message means: an ordinal picks one ("the second one",
-"number 3", "the last one"), "that one" / "it" the first shown (the one the answer led with),
-"they" / "them" / "these" all of them, and an attribute on its own ("in blue instead", "what
-about large?") all of them, to look for that attribute among. A pronoun counts only with a product
+"number 3", "the last one"), "that one" the first shown (the one the answer led with), "it" the
+one picked since or the only one shown (after several, the bot asks which), "they" / "them" /
+"these" all of them, and an attribute on its own ("in blue instead", "what about large?") all
+of them, to look for that attribute among. A pronoun counts only with a product
 question ("how much is it?", "is it in stock?", "are they dishwasher safe?"): "that's it, thanks"
 and "how do I reset it?" are not about the products.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +42,8 @@ ORDINAL = re.compile(
     r"(?:number|no\.?|option|#)\s*(one|two|three|[123])\b)",
     re.I,
 )
+PLACES = ("first", "second", "third")
+QUESTION_ENTITY = "product_question"  # a "which one?" button's question (domain.yml)
 THAT_ONE = re.compile(r"\b(?:that|this|the same)\s+one\b", re.I)
 ONE_OF_THEM = re.compile(r"\b(it|its|it's|that|this)\b", re.I)
 ALL_OF_THEM = re.compile(r"\b(they|them|these|those|their|any of them)\b", re.I)
@@ -65,6 +69,8 @@ class Reference:
 
     products: tuple[str, ...]
     pick: bool = False  # "that one", "the second": a product chosen, nothing else asked
+    # "how much is it?" after several products and none picked: which one is not ours to guess
+    which: bool = False
 
 
 def refers_to(text: str, shown: Sequence[str], focus: str | None = None) -> Reference | None:
@@ -95,5 +101,20 @@ def refers_to(text: str, shown: Sequence[str], focus: str | None = None) -> Refe
     if ALL_OF_THEM.search(text):  # after a pick, "are they dishwasher safe?" is about it
         return Reference((focus,) if focus in shown else tuple(shown))
     if ONE_OF_THEM.search(text):
+        if focus not in shown and len(shown) > 1:
+            return Reference(tuple(shown), which=True)
         return Reference((first,))
     return None
+
+
+def about_the(text: str, place: int) -> str:
+    """The question asked of one shown product by its place: "how much is it?" for the second
+    becomes "how much is the second one?" (what a "which one?" button sends)."""
+    name = f"the {PLACES[place]} one"
+    return ONE_OF_THEM.sub(lambda m: name + ("'s" if m.group(1).lower() == "its" else ""), text, 1)
+
+
+def asked_of(question: str) -> str:
+    """The payload of a button that asks a question for the customer: Rasa's intent form, the
+    question in an entity that the turn reads as the customer's words."""
+    return "/ask_question" + json.dumps({QUESTION_ENTITY: question}, separators=(",", ":"))

@@ -354,6 +354,7 @@ PRODUCT_NO_DETAIL = (
 )
 PRODUCT_CARD_EXPECTED = "{state}, expected {date}"
 PRODUCT_LIST = "Here's what I found:"
+PRODUCT_WHICH = "Which one do you mean?"
 PRODUCT_LIST_UNDER = "Here's what I found for {limit} or less:"
 PRODUCT_NONE_UNDER = "I didn't find anything for {limit} or less."
 PRODUCT_NOT_SOLD = "I'm sorry, we don't sell that. These are the closest things we have:"
