@@ -22,6 +22,7 @@ A --dir with your own kb/ and index/ (a copy of kb_articles and its built index)
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -150,6 +151,7 @@ def live_latency(options: BuildOptions, embedder: Embedder, updates: int, articl
         "save_to_answer_max_s": round(max(times), 3),
         "build_seconds": builds,
         "of_which_router": routers,
+        "article_classes": bot_kb.reader.manifest["router"].get("article_classes"),
     }
 
 
@@ -184,17 +186,21 @@ def main() -> None:
         start = time.perf_counter()
         build_index(options, embedder_factory=lambda name: embedder)
         print(f"full build: {time.perf_counter() - start:.0f} s", flush=True)
+    load = {"before": [round(x, 1) for x in os.getloadavg()]}  # the machine is shared
     search = search_latency(args.dir, embedder, args.searches) if args.only != "live" else None
+    load["after_search"] = [round(x, 1) for x in os.getloadavg()]
     print("search", search, flush=True)
     live = None
     if args.only != "search":
         live = live_latency(options, embedder, args.updates, args.articles)
     print("live", live, flush=True)
+    load["after"] = [round(x, 1) for x in os.getloadavg()]
     save(
         {
             "kb": label,
             "search": search,
             "live": live,
+            "load_average_1_5_15_min": load,
         },
         f"python benchmarks/help_centre.py --articles {args.articles} --dir DIR"
         + (f" --only {args.only}" if args.only else ""),
