@@ -100,12 +100,14 @@ def search_latency(folder: Path, embedder: Embedder, searches: int) -> dict:
 
 
 def _answered(kb: KnowledgeBase, sentence: str, word: str, article_id: str) -> bool:
-    """The bot would answer the sentence from that article, quoting the new section."""
+    """The bot would answer the sentence from that article, as saved now (the router's nearest
+    phrasing is the new question; the search finds the article first)."""
     hits = kb.search(sentence, 1)
-    if not (hits and hits[0].id == article_id and word in hits[0].text):
+    if not (hits and hits[0].id == article_id):
         return False
     routing = kb.route(sentence)
-    return routing is not None and routing.top.article_id == article_id
+    top = routing.top if routing is not None else None
+    return top is not None and top.article_id == article_id and word in top.phrasing
 
 
 def live_latency(options: BuildOptions, embedder: Embedder, updates: int, articles: int) -> dict:
