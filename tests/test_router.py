@@ -207,6 +207,46 @@ def test_a_refitted_router_knows_a_new_label_and_forgets_a_removed_one(demo_inde
     assert refitted.route(first.text, router.vectors[keep[0]]).top.label == first.label
 
 
+def test_above_the_article_count_the_heads_learn_any_article_and_the_neighbours_pick_it(
+    demo_index: Path, embedder
+) -> None:
+    """What a KB of thousands of articles gets (PER_ARTICLE_CLASSES_UP_TO), tried on the demo."""
+    import numpy as np
+
+    from bot.kb.router import ANY_ARTICLE, Phrasing
+
+    exact = Router.load(version_dir(demo_index, current_version(demo_index)))
+    router = Router.train(exact.phrasings, exact.vectors, per_article_up_to=10)
+    assert ANY_ARTICLE in router.classes and router.labels == exact.labels
+    assert len(router.classes) == 1 + sum(1 for x in router.labels if x.startswith("intent:"))
+    assert router.article_classes.startswith("one class for all")
+    assert exact.article_classes == "one class per article"
+    cases = {
+        "I forgot my password": "intent:reset_password",
+        "i want to talk to a real person": "intent:request_human",
+        "how much does it cost to cancel an order": "article:cancellation-fees",
+        "do you delikver to japan": "article:international-shipping",
+        "my card got swallowed by the cash machine": "intent:out_of_scope",
+    }
+    vectors = embedder.encode(list(cases), 8)
+    got = {text: router.route(text, v).top.label for text, v in zip(cases, vectors, strict=True)}
+    assert got == cases
+    # the heads' "an article" goes to the articles the nearest phrasings point at
+    channels = router.route(list(cases)[2], vectors[2]).channels["article:cancellation-fees"]
+    assert channels["embedding"] > 0.5 and channels["chars"] > 0.5
+    # a save: one article removed, one added; the heads keep their classes
+    gone = "article:leave-review"
+    keep = [i for i, p in enumerate(router.phrasings) if p.label != gone]
+    new = [Phrasing(text="ship my parcel to the moon", label="article:moon", source="question")]
+    vector = np.zeros((1, router.vectors.shape[1]), dtype=np.float32)
+    vector[0, 0] = 1.0
+    phrasings = [router.phrasings[i] for i in keep] + new
+    refitted = router.refitted(phrasings, np.vstack([router.vectors[keep], vector]))
+    assert refitted.classes == router.classes and refitted.per_article_up_to == 10
+    assert gone not in refitted.labels and "article:moon" in refitted.labels
+    assert refitted.route(new[0].text, vector).top.label == "article:moon"
+
+
 def test_nlu_changes_retrain_the_router_and_no_change_builds_nothing(
     tmp_path: Path, builder
 ) -> None:

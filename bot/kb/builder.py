@@ -432,6 +432,9 @@ def _train_router(
         "exact": exact,
         "how": how,
         "labels": len(router.labels),
+        # above PER_ARTICLE_CLASSES_UP_TO articles the regressions learn "an article" as one
+        # class and the nearest phrasings pick which (bot.kb.router)
+        "article_classes": router.article_classes,
         "phrasings": len(phrasings),
         "embedded": len(missing),
         "trained_from": trained_from,

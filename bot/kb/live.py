@@ -8,11 +8,14 @@ parse cache. Everything that reads the index (the web app, the action server's w
 already switches to a newly published version by itself (KnowledgeBase.reload_if_stale).
 
 Within a second: the router is not trained from scratch on a save (1.7 s idle on the demo's 45
-labels, far more at 10,000 or on a busy machine) but refitted from its last weights, which
-takes a few tenths. Such a router is recorded as not exact (its character n-grams are the old
-ones); once the writer has paused for EXACT_AFTER_SECONDS, a second thread trains one from
-scratch on the same phrasings, and it is published if nothing was saved meanwhile (otherwise
-the next pause tries again). Saves never wait for that training.
+labels, far more on a busy machine) but refitted from its last weights, which takes a few
+tenths. Above PER_ARTICLE_CLASSES_UP_TO articles the refit stays that small: the regressions
+learn the flows and "an article" (a dozen classes, not one per article), and the new article
+is routed to through its phrasings' vectors, the nearest-phrasings channel (bot.kb.router).
+Such a router is recorded as not exact (its character n-grams are the old ones); once the
+writer has paused for EXACT_AFTER_SECONDS, a second thread trains one from scratch on the
+same phrasings, and it is published if nothing was saved meanwhile (otherwise the next pause
+tries again). Saves never wait for that training.
 
 A save with errors is never published: the file's last good version keeps serving, and the
 problems (file:line) go to the log and to `problems()`, which the help centre shows signed-in

@@ -9,6 +9,11 @@ out of scope. Three channels are fused:
   paraphrase of one phrasing is not outvoted;
 - a logistic regression over character n-grams of the phrasings (spelling: "delikveries").
 
+In a large KB (above PER_ARTICLE_CLASSES_UP_TO articles) the two regressions learn the flows,
+small talk, out of scope and "an article" as one class, and each head's "an article" is shared
+among the articles by their nearest phrasings: the regressions' cost then no longer grows with
+the number of articles, and a saved article is known as soon as its phrasings' vectors are.
+
 Besides the fused probabilities, each route carries the cosine similarity of the message to
 the nearest phrasing of its label: a message far from every phrasing is out of distribution
 even when one label wins the softmax. The gate in `bot.dialogue.answers` decides from all of
@@ -37,7 +42,7 @@ if TYPE_CHECKING:
 
 ROUTER_FILE = "router.pickle"
 ROUTER_INFO = "router.json"
-ROUTER_VERSION = 1
+ROUTER_VERSION = 2  # 2: the heads' classes (ANY_ARTICLE above PER_ARTICLE_CLASSES_UP_TO)
 ARTICLE = "article:"
 INTENT = "intent:"
 # The Rasa intents the router learns from the NLU examples; the others are contextual
@@ -63,6 +68,15 @@ WEIGHTS = {"embedding": 0.3, "neighbours": 0.4, "chars": 0.3}
 TEMPERATURE = 0.05
 C = 5.0  # inverse regularisation of both logistic regressions
 REFIT_TOLERANCE = 1e-3  # Router.refitted's stopping tolerance (a training uses 1e-4)
+# Up to this many articles the two logistic regressions learn each article as a class of its
+# own. Above it they learn the flows, small talk, out of scope and "an article" (ANY_ARTICLE,
+# one class), and the nearest phrasings share an article's probability among the articles: a
+# regression's fit grows with classes x phrasings (54 CPU-s from scratch at 1,000 articles, 1.4
+# with "an article"), while the neighbours are one matrix product and a save only adds or drops
+# its phrasings' vectors (benchmarks/README.md, "The router at 10,000 articles"). The demo's
+# 34-38 articles are far below it: there nothing changes.
+PER_ARTICLE_CLASSES_UP_TO = 1000
+ANY_ARTICLE = "article:*"
 ENTITY = re.compile(r"\[([^\]]+)\]\([^)]*\)|\[([^\]]+)\]\{[^}]*\}")
 MIN_HEADING_WORDS = 3  # "Before you start" says nothing; "My payment was declined" does
 
@@ -197,6 +211,32 @@ def _examples(path: Path) -> list[tuple[str, str]]:
     return pairs
 
 
+def head_classes(labels: list[str], per_article_up_to: int) -> list[str]:
+    """What the two regressions learn for these labels (sorted): the labels themselves, or,
+    above per_article_up_to articles, the labels that are not articles and ANY_ARTICLE."""
+    others = [label for label in labels if not label.startswith(ARTICLE)]
+    if len(labels) - len(others) <= per_article_up_to:
+        return list(labels)
+    return sorted([*others, ANY_ARTICLE])
+
+
+def _targets(phrasings: list[Phrasing], classes: list[str]) -> np.ndarray:
+    """Each phrasing's class: its label's, or ANY_ARTICLE when the articles share one."""
+    import numpy as np
+
+    index = {c: i for i, c in enumerate(classes)}
+    shared = index.get(ANY_ARTICLE)
+    return np.array([index.get(p.label, shared) for p in phrasings], dtype=np.int64)
+
+
+def _softmax(nearest: np.ndarray) -> np.ndarray:
+    """The neighbours channel: a softmax over each label's best cosine (-inf: left out)."""
+    import numpy as np
+
+    scaled = np.exp((nearest - nearest.max()) / TEMPERATURE)
+    return scaled / scaled.sum()
+
+
 def normalised(text: str) -> str:
     """The form in which two phrasings are the same: case and spacing aside."""
     return " ".join(text.casefold().split())
@@ -214,10 +254,26 @@ def _unique(phrasings: list[Phrasing]) -> list[Phrasing]:
 
 
 class Router:
-    """A trained router: two calibrated channels and the phrasings' vectors."""
+    """A trained router: two calibrated channels and the phrasings' vectors.
 
-    def __init__(self, labels, embedding_head, char_head, chars, vectors, phrasings) -> None:
+    `classes`: what the two heads learn, the labels themselves or (above `per_article_up_to`
+    articles) the other labels and ANY_ARTICLE; the labels stay every article and intent."""
+
+    def __init__(
+        self,
+        labels,
+        embedding_head,
+        char_head,
+        chars,
+        vectors,
+        phrasings,
+        classes=None,
+        per_article_up_to: int = PER_ARTICLE_CLASSES_UP_TO,
+    ) -> None:
+        self.version = ROUTER_VERSION
         self.labels: list[str] = list(labels)
+        self.classes: list[str] = list(self.labels if classes is None else classes)
+        self.per_article_up_to = per_article_up_to
         self.embedding_head = embedding_head
         self.char_head = char_head
         self.chars = chars
@@ -227,9 +283,28 @@ class Router:
 
         self._index = {label: i for i, label in enumerate(self.labels)}
         self._phrasing_label = np.array([self._index[p.label] for p in phrasings], dtype=np.int64)
+        self._class_index = {c: i for i, c in enumerate(self.classes)}
+        shared = self._class_index.get(ANY_ARTICLE, -1)
+        self._class_of = np.array([self._class_index.get(x, shared) for x in self.labels])
+        self._shared = np.array([x not in self._class_index for x in self.labels], dtype=bool)
+
+    @property
+    def article_classes(self) -> str:
+        """How the heads see the articles, for the manifest."""
+        if ANY_ARTICLE in self._class_index:
+            return (
+                f"one class for all (above {self.per_article_up_to} articles): "
+                "the nearest phrasings pick the article"
+            )
+        return "one class per article"
 
     @classmethod
-    def train(cls, phrasings: list[Phrasing], vectors: np.ndarray) -> Router:
+    def train(
+        cls,
+        phrasings: list[Phrasing],
+        vectors: np.ndarray,
+        per_article_up_to: int = PER_ARTICLE_CLASSES_UP_TO,
+    ) -> Router:
         """Fit both channels on the phrasings (vectors: their embeddings, in order)."""
         import numpy as np
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -240,7 +315,8 @@ class Router:
         from threadpoolctl import threadpool_limits
 
         labels = sorted({p.label for p in phrasings})
-        y = np.array([labels.index(p.label) for p in phrasings])
+        classes = head_classes(labels, per_article_up_to)
+        y = _targets(phrasings, classes)
         # one BLAS thread: the fit is small matrices, where threads waiting for each other cost
         # more than they bring (1.7 s against 3.9 s on the demo, idle 2 cores; far worse busy)
         with threadpool_limits(1):
@@ -251,7 +327,10 @@ class Router:
             char_matrix = chars.fit_transform([p.text for p in phrasings])
             char_head = LogisticRegression(C=C, max_iter=3000)
             char_head.fit(char_matrix, y)
-        return cls(labels, embedding_head, char_head, chars, vectors.astype(np.float32), phrasings)
+        vectors = vectors.astype(np.float32)
+        return cls(
+            labels, embedding_head, char_head, chars, vectors, phrasings, classes, per_article_up_to
+        )
 
     def refitted(self, phrasings: list[Phrasing], vectors: np.ndarray) -> Router:
         """A router on exactly these phrasings, its heads refitted from this router's weights.
@@ -261,12 +340,15 @@ class Router:
         start from where they were, so the fit takes a few iterations. The character n-grams
         stay this router's (an n-gram only the new phrasings have is not a feature until the
         next full training, which `Router.train` is and the live indexer runs when the writer
-        pauses). Falls back to a full training when fewer than two labels remain known.
+        pauses). Falls back to a full training when fewer than two labels remain known. Above
+        PER_ARTICLE_CLASSES_UP_TO articles no class is added or dropped: the heads start from
+        their own weights, and a new article is known through its phrasings' vectors.
         """
         labels = sorted({p.label for p in phrasings})
-        if min(len(labels), len(self.labels)) < 3 or not set(labels) & set(self.labels):
-            # (two labels are one row of weights in scikit-learn: nothing to map)
-            return type(self).train(phrasings, vectors)
+        classes = head_classes(labels, self.per_article_up_to)
+        if min(len(classes), len(self.classes)) < 3 or not set(labels) & set(self.labels):
+            # (two classes are one row of weights in scikit-learn: nothing to map)
+            return type(self).train(phrasings, vectors, self.per_article_up_to)
         # a looser tolerance than a training's: 8 + 6 iterations instead of 15 + 25 for a new
         # label on the demo, with the same top label as a full training for every one of its
         # 1,139 phrasings (benchmarks/README.md, the help centre)
@@ -315,7 +397,8 @@ class Router:
         import numpy as np
 
         if len({p.label for p in phrasings}) != len(self.labels):
-            return type(self).train(phrasings, np.asarray(vectors))  # a label lost its last one
+            # a label lost its last one
+            return type(self).train(phrasings, np.asarray(vectors), self.per_article_up_to)
         return self._warm_fit(self.labels, phrasings, vectors)
 
     def _warm_fit(
@@ -326,7 +409,7 @@ class Router:
         tol: float | None = None,
     ) -> Router:
         """Both heads fitted on these phrasings for these labels (sorted), each starting from
-        this router's weights for the labels it knows and from zero for the others; the
+        this router's weights for the classes it knows and from zero for the others; the
         character n-grams stay this router's. tol: the fit's stopping tolerance, when not the
         heads' own."""
         import copy
@@ -334,8 +417,8 @@ class Router:
         import numpy as np
         from threadpoolctl import threadpool_limits
 
-        index = {label: i for i, label in enumerate(labels)}
-        y = np.array([index[p.label] for p in phrasings])
+        classes = head_classes(labels, self.per_article_up_to)
+        y = _targets(phrasings, classes)
         heads = []
         # one BLAS thread: on a busy machine, threads waiting for each other made a refit of
         # under a second take twenty (benchmarks/README.md, "Learning curve")
@@ -345,18 +428,19 @@ class Router:
                 (self.char_head, self.chars.transform([p.text for p in phrasings])),
             ):
                 head = copy.deepcopy(head)
-                coef = np.zeros((len(labels), head.coef_.shape[1]), dtype=head.coef_.dtype)
-                intercept = np.zeros(len(labels), dtype=head.intercept_.dtype)
-                for label, row in index.items():
-                    old = self._index.get(label)
+                coef = np.zeros((len(classes), head.coef_.shape[1]), dtype=head.coef_.dtype)
+                intercept = np.zeros(len(classes), dtype=head.intercept_.dtype)
+                for row, name in enumerate(classes):
+                    old = self._class_index.get(name)
                     if old is not None:
                         coef[row], intercept[row] = head.coef_[old], head.intercept_[old]
                 head.coef_, head.intercept_ = coef, intercept
                 head.set_params(warm_start=True, **({} if tol is None else {"tol": tol}))
                 head.fit(matrix, y)
                 heads.append(head)
+        vectors = np.asarray(vectors, np.float32)
         return type(self)(
-            labels, heads[0], heads[1], self.chars, np.asarray(vectors, np.float32), phrasings
+            labels, *heads, self.chars, vectors, phrasings, classes, self.per_article_up_to
         )
 
     def route(
@@ -378,13 +462,14 @@ class Router:
         import numpy as np
 
         vector = np.asarray(vector, dtype=np.float32).reshape(1, -1)
-        p_embedding = self.embedding_head.predict_proba(vector)[0]
-        p_chars = self.char_head.predict_proba(self.chars.transform([text]))[0]
         similarities = self.vectors @ vector[0]
         nearest = np.full(len(self.labels), -1.0)
         np.maximum.at(nearest, self._phrasing_label, similarities)
-        scaled = np.exp((nearest - nearest.max()) / TEMPERATURE)
-        p_neighbours = scaled / scaled.sum()
+        p_neighbours = _softmax(nearest)
+        p_embedding = self._per_label(self.embedding_head.predict_proba(vector)[0], nearest)
+        p_chars = self._per_label(
+            self.char_head.predict_proba(self.chars.transform([text]))[0], nearest
+        )
         fused = (
             WEIGHTS["embedding"] * p_embedding
             + WEIGHTS["neighbours"] * p_neighbours
@@ -409,7 +494,7 @@ class Router:
             )
         channels = {}
         for r in routes:
-            i = self.labels.index(r.label)
+            i = self._index[r.label]
             channels[r.label] = {
                 "embedding": round(float(p_embedding[i]), 4),
                 "neighbours": round(float(p_neighbours[i]), 4),
@@ -418,6 +503,17 @@ class Router:
                 "similarity": round(r.nearest, 4),
             }
         return Routing(routes, channels)
+
+    def _per_label(self, p_classes: np.ndarray, nearest: np.ndarray) -> np.ndarray:
+        """A head's probabilities of its classes as the router's labels': a class that is a
+        label is that label; ANY_ARTICLE is shared among the articles as the neighbours
+        channel would share it among them alone (nearest: each label's best cosine)."""
+        import numpy as np
+
+        p = p_classes[self._class_of]
+        if not self._shared.any():
+            return p
+        return np.where(self._shared, p * _softmax(np.where(self._shared, nearest, -np.inf)), p)
 
     def _nlu_distribution(self, ranking: list[dict], router: np.ndarray) -> np.ndarray | None:
         """Rasa's intent ranking as a distribution over the router's labels (None if empty)."""
@@ -443,6 +539,8 @@ class Router:
         info = {
             "version": ROUTER_VERSION,
             "labels": len(self.labels),
+            "classes": len(self.classes),
+            "article_classes": self.article_classes,
             "phrasings": len(self.phrasings),
             "weights": WEIGHTS,
             "temperature": TEMPERATURE,
@@ -467,4 +565,8 @@ class Router:
             ) from exc
         if not isinstance(router, Router):
             raise RouterUnreadable(f"{path}: not a router; rebuild the index with `bot kb build`")
+        if getattr(router, "version", None) != ROUTER_VERSION:
+            raise RouterUnreadable(
+                f"{path}: a router of another version; rebuild the index with `bot kb build`"
+            )
         return router
