@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from bot.dialogue import replies
-from bot.dialogue.flows import declines
+from bot.dialogue.flows import declines, typo_answer
 from bot.dialogue.plan import Button, Plan, Say
 from bot.dialogue.turn import Turn
 from bot.mail.typos import suggest
@@ -75,7 +75,8 @@ def restock_step(turn: Turn, subscribe: Subscribe) -> Plan | None:
     known = turn.verified_email or turn.customer_email
     if known and valid_email(known):
         return _subscribe(turn, offer, normalize_email(known), subscribe)
-    text = replies.RESTOCK_ASK_EMAIL.format(what=what(offer))
+    when = replies.restock_when(offer.get("availability"))
+    text = replies.RESTOCK_ASK_EMAIL.format(what=what(offer), when=when)
     return _plan(turn, text, "ask_email", {**offer, "asking": True, "suggested": None})
 
 
@@ -94,6 +95,16 @@ def _email_answer(turn: Turn, offer: dict, subscribe: Subscribe) -> Plan | None:
         None,
     )
     candidate = entity or extract_email(text)
+    suggested = offer.get("suggested") or {}
+    if candidate is None and suggested.get("typed"):
+        # "yes" / "no, it's right" typed to "Did you mean ...?": as its buttons
+        answer = typo_answer(text, turn.intent)
+        if answer == "yes":
+            return _subscribe(turn, offer, suggested["suggestion"], subscribe)
+        if answer == "no":
+            return _subscribe(turn, offer, suggested["typed"], subscribe)
+        if answer == "cancel":
+            return _plan(turn, replies.RESTOCK_CANCELLED, "cancelled", None)
     if candidate is None:
         if "@" in text:
             return _plan(turn, replies.RESTOCK_EMAIL_NOT_VALID, "email_invalid", offer)
@@ -104,7 +115,7 @@ def _email_answer(turn: Turn, offer: dict, subscribe: Subscribe) -> Plan | None:
     if not valid_email(candidate):
         return _plan(turn, replies.RESTOCK_EMAIL_NOT_VALID, "email_invalid", offer)
     suggestion = suggest(candidate)
-    insisted = (offer.get("suggested") or {}).get("typed") == candidate
+    insisted = suggested.get("typed") == candidate
     if suggestion and not insisted:
         said = Say(
             replies.EMAIL_TYPO.format(suggestion=suggestion),
@@ -122,11 +133,11 @@ def _email_answer(turn: Turn, offer: dict, subscribe: Subscribe) -> Plan | None:
 def _subscribe(turn: Turn, offer: dict, email: str, subscribe: Subscribe) -> Plan:
     """Subscribe, and say what happened."""
     done = subscribe(email, offer)
-    thing = what(offer)
+    thing, when = what(offer), replies.restock_when(offer.get("availability"))
     if done.state == "sent":
-        text = replies.RESTOCK_CHECK_INBOX.format(email=email, what=thing)
+        text = replies.RESTOCK_CHECK_INBOX.format(email=email, what=thing, when=when)
     elif done.state == "already_confirmed":
-        text = replies.RESTOCK_ALREADY.format(email=email, what=thing)
+        text = replies.RESTOCK_ALREADY.format(email=email, what=thing, when=when)
     elif done.state == "already_pending":
         text = replies.RESTOCK_ALREADY_PENDING.format(email=email, what=thing)
     elif done.state == "limited":
