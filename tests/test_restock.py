@@ -249,6 +249,26 @@ def test_a_preorder_alert_says_in_stock_not_back() -> None:
     gone = step(replies.RESTOCK_PAYLOAD, shown(), subs)
     assert "is back in stock. What's your email" in gone.says[0].text
 
+
+def test_words_that_try_to_be_an_email_are_asked_again_and_the_step_goes_on() -> None:
+    subs = Subscriptions()
+    asking = shown(asking=True)
+    for words in (
+        "my email is bob at example", "bob at example dot com", "bob (at) example.com",
+        "bob.gmail.com", "it's my gmail", "my e-mail address is bob",
+    ):  # fmt: skip
+        again = step(words, asking, subs)
+        assert again is not None, words
+        assert again.says[0].text == replies.RESTOCK_EMAIL_NOT_VALID, words
+        assert Topic.from_slot(again.slots["topic"]).restock["asking"], words
+    done = step("bob@example.com", Topic.from_slot(again.slots["topic"]), subs, number=3)
+    assert subs.calls == [("bob@example.com", "RUN-CHAR-240")] and done.slots["customer_email"]
+    # a question is not an attempt at an address: the decision answers it
+    for other in ("is the mug at the shop dishwasher safe?", "how much is the oak board"):
+        assert step(other, asking, subs) is None, other
+
+
+def test_a_known_email_needs_no_question_and_no_is_taken() -> None:
     subs = Subscriptions("already_confirmed")
     plan = step("notify me", shown(), subs, verified_email="tara@example.com")
     assert subs.calls == [("tara@example.com", "RUN-CHAR-240")]

@@ -33,6 +33,16 @@ NOTIFY = re.compile(
     re.IGNORECASE,
 )
 
+# A message that tries to give an address without being one ("my email is bob at example",
+# "bob at example dot com", "bob.gmail.com"): asked again, not taken for another question
+TRIES_EMAIL = re.compile(
+    r"\b(?:e-?mail|address|gmail|googlemail|yahoo|hotmail|outlook|icloud|protonmail|aol)\b"
+    r"|\S\s*(?:\(at\)|\[at\]|\(dot\)|\[dot\])"
+    r"|\b\w[\w.+-]*\s+at\s+[\w-]+(?:\s*(?:\.|\bdot\b)\s*[\w-]+)+"
+    r"|^\W*[\w+-]+(?:\.[\w+-]+)*\.(?:com|net|org|io|co|uk|de|fr|example)\W*$",
+    re.IGNORECASE,
+)
+
 State = Literal[
     "sent",  # a new alert: the confirmation link was emailed
     "already_confirmed",  # this email already waits for this variant
@@ -87,8 +97,9 @@ def what(offer: dict) -> str:
 
 
 def _email_answer(turn: Turn, offer: dict, subscribe: Subscribe) -> Plan | None:
-    """A message while the email is asked for: the email, a typo question, "not an email",
-    "cancel"; None for anything else (a new question: the decision answers it)."""
+    """A message while the email is asked for: the email, a typo question (and a typed answer to
+    it), "not an email" (also for words that try to be one: "bob at example"), "cancel"; None
+    for anything else (a new question: the decision answers it)."""
     text = turn.text
     entity = next(
         (e.get("value") for e in turn.entities if e.get("entity") == "email" and e.get("value")),
@@ -110,6 +121,8 @@ def _email_answer(turn: Turn, offer: dict, subscribe: Subscribe) -> Plan | None:
             return _plan(turn, replies.RESTOCK_EMAIL_NOT_VALID, "email_invalid", offer)
         if turn.intent == "deny" or declines(text):
             return _plan(turn, replies.RESTOCK_CANCELLED, "cancelled", None)
+        if "?" not in text and TRIES_EMAIL.search(text):
+            return _plan(turn, replies.RESTOCK_EMAIL_NOT_VALID, "email_invalid", offer)
         return None
     candidate = normalize_email(str(candidate)).strip(".,;:!?")
     if not valid_email(candidate):
