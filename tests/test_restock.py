@@ -302,6 +302,14 @@ def test_an_out_of_stock_answer_offers_the_alert_and_an_in_stock_one_does_not(
     assert out.restock["availability"] == "preorder"
     sage = answer_product("how much is the sage green linen runner?", search)
     assert sage.restock is None and not sage.says[0].buttons
+    # the size a question names picks that variant's card (and alert), as a reorder only
+    from bot.dialogue.products import _asked_variant_first
+
+    found = search.search("table runner", limit=1)
+    assert [v.id for v in found.hits[0].variants] == ["RUN-SAGE-180", "RUN-CHAR-240"]
+    asked = _asked_variant_first(found, "is the runner, the 240 cm one, back?")
+    assert [v.id for v in asked.hits[0].variants] == ["RUN-CHAR-240", "RUN-SAGE-180"]
+    assert _asked_variant_first(found, "is the runner back?") == found
     # the alert asked for something in stock: it is there now, with its link, and no alert
     now = answer_product("notify me when the sage green linen runner is back", search)
     [said] = now.says

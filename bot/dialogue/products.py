@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.catalog.offer import Offer, offers
 from bot.catalog.product import Product
@@ -107,6 +107,7 @@ def answer_product(
     result = search.search(
         searched, limit=MAX_CARDS, now=now, prefer_in_stock=not restock, among=among
     )
+    result = _asked_variant_first(result, question)
     if among is not None and result.hits:
         return _about_shown(question, result, store, now, pick, restock)
     if not result.hits:
@@ -234,6 +235,23 @@ def named_product(
     best = fits[0][2]
     text = f"{_price(best, store, now)} {_stock(best, store, now)}"
     return _single(text, best, result, store, now)
+
+
+def _asked_variant_first(result: SearchResult, question: str) -> SearchResult:
+    """Each product's variants with the size the question names first ("is the large walnut
+    board in stock?": the Large one's card, stock and alert), the longest size named winning
+    ("extra large" over "large"); a size said before the noun is no filter, only an order."""
+    asked = set(words(question))
+
+    def named(variant) -> int:
+        size = set(words(variant.size or ""))
+        return len(size) if size and size <= asked else 0
+
+    hits = []
+    for hit in result.hits:
+        ordered = tuple(sorted(hit.variants, key=lambda v: -named(v)))  # stable: else as found
+        hits.append(hit if ordered == tuple(hit.variants) else replace(hit, variants=ordered))
+    return replace(result, hits=hits)
 
 
 def wants_restock(question: str) -> bool:
