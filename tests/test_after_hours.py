@@ -127,6 +127,17 @@ def test_an_email_for_the_answer_is_checked_before_it_is_kept() -> None:
     assert fixed.keep_email == "maya@gmail.com"
     assert "maya@gmail.com" in fixed.plan.says[0].text
     assert step("maya@ something").plan.says[0].text == replies.EMAIL_NOT_VALID
+    # typed instead of clicked: "yes" is the suggestion, "no, it's right" the address as typed
+    for yes, intent in [("yes", "affirm"), ("yep", "affirm"), ("correct", None)]:
+        typed = after_hours_message(intent, 7, yes, [], None, typo.suggested, False)
+        assert typed.keep_email == "maya@gmail.com", yes
+        assert "maya@gmail.com" in typed.plan.says[0].text, yes
+    for no, intent in [("no", "deny"), ("no, it's right", "deny")]:
+        typed = after_hours_message(intent, 7, no, [], None, typo.suggested, False)
+        assert typed.keep_email == "maya@gmial.com", no
+    # once an address is kept, a later "yes" is only relayed
+    later = after_hours_message("affirm", 7, "yes", [], "maya@gmail.com", typo.suggested, True)
+    assert later.keep_email is None
     relayed_text = step("also the box was wet").plan.says[0].text
     assert relayed_text == replies.RELAYED_NO_EMAIL
     known = step("anything new?", ticket_email="maya@gmail.com").plan.says[0].text

@@ -124,6 +124,29 @@ def test_a_link_works_only_for_its_purpose_until_it_expires() -> None:
     assert verify(SECRET, "unsubscribe", sign(SECRET, "unsubscribe", 7)) == 7  # never expires
 
 
+def raw_header(raw: bytes, name: str) -> str:
+    """A header's value exactly as the message's bytes carry it (no decoding, no unfolding)."""
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    [line] = [x for x in head.split(b"\r\n") if x.lower().startswith(name.lower().encode() + b":")]
+    return line.split(b":", 1)[1].strip().decode("ascii")
+
+
+def test_list_unsubscribe_is_a_plain_url_in_the_raw_message(engine: Engine) -> None:
+    # RFC 8058 one-click unsubscribe: the header must be <https://...>, not an RFC 2047 word
+    mailer = AlertMailer(
+        AlertStore(engine), Outbox(engine), SENDER, "https://shop.example/a/long/base", SECRET
+    )
+    alert = mailer.subscribe("ana@example.com", RUNNER).alert
+    [queued] = Outbox(engine).list()
+    raw = queued.raw.encode("utf-8")
+    link = mailer.unsubscribe_link(alert)
+    assert len(f"List-Unsubscribe: <{link}>") > 78  # what the email package would encode
+    assert raw_header(raw, "List-Unsubscribe") == f"<{link}>"
+    assert raw_header(raw, "List-Unsubscribe-Post") == "List-Unsubscribe=One-Click"
+    assert b"=?" not in raw.split(b"\r\n\r\n", 1)[0]
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+
+
 # -- the chat step ------------------------------------------------------------------------------
 
 
@@ -185,6 +208,66 @@ def test_a_bad_email_is_asked_again_and_a_typo_is_checked_once() -> None:
     assert subs.calls[-1] == ("ana@gmail.com", "RUN-CHAR-240")
 
 
+def test_a_typed_yes_or_no_to_the_typo_question_acts_as_its_buttons() -> None:
+    subs = Subscriptions()
+    typo = step("bob@gmial.com", shown(asking=True), subs)
+    checked = Topic.from_slot(typo.slots["topic"])
+    for yes, intent in [
+        ("yes", "affirm"), ("Yes please", "affirm"), ("yep", "affirm"), ("correct", None),
+        ("that's right!", None), ("yeah, thanks", "affirm"), ("ok", "affirm"),
+    ]:  # fmt: skip
+        done = step(yes, checked, subs, number=3, intent=intent)
+        assert subs.calls[-1] == ("bob@gmail.com", "RUN-CHAR-240"), yes
+        assert "sent a link to bob@gmail.com" in done.says[0].text, yes
+        assert not Topic.from_slot(done.slots["topic"]).restock.get("suggested")
+    for no, intent in [("no", "deny"), ("no, it's right", "deny"), ("nope", None)]:
+        done = step(no, checked, subs, number=3, intent=intent)
+        assert subs.calls[-1] == ("bob@gmial.com", "RUN-CHAR-240"), no
+        assert done.slots["customer_email"] == "bob@gmial.com", no
+    calls = len(subs.calls)
+    cancelled = step("no thanks", checked, subs, number=3, intent="deny")
+    assert cancelled.says[0].text == replies.RESTOCK_CANCELLED and len(subs.calls) == calls
+    # a new question is not an answer: the decision takes it
+    assert step("how much is the mug?", checked, subs, number=3) is None
+    # "yes" with no typo question pending is not an email
+    assert step("yes", shown(asking=True), subs, intent="affirm") is None
+    assert len(subs.calls) == calls
+
+
+def test_a_preorder_alert_says_in_stock_not_back() -> None:
+    subs = Subscriptions()
+    coming = Topic(
+        "is the mug in stock", 1, products=("MUG",), restock=OFFER | {"availability": "preorder"}
+    )
+    asked = step(replies.RESTOCK_PAYLOAD, coming, subs)
+    assert "once when Linen Table Runner (" in asked.says[0].text
+    assert "is in stock. What's your email" in asked.says[0].text
+    done = step("ana@example.com", Topic.from_slot(asked.slots["topic"]), subs, number=3)
+    assert "is in stock. Every email" in done.says[0].text and "back" not in done.says[0].text
+    assert replies.restock_button("out_of_stock") == "Tell me when it's back"
+    assert replies.restock_button("backorder") == "Tell me when it's in stock"
+    gone = step(replies.RESTOCK_PAYLOAD, shown(), subs)
+    assert "is back in stock. What's your email" in gone.says[0].text
+
+
+def test_words_that_try_to_be_an_email_are_asked_again_and_the_step_goes_on() -> None:
+    subs = Subscriptions()
+    asking = shown(asking=True)
+    for words in (
+        "my email is bob at example", "bob at example dot com", "bob (at) example.com",
+        "bob.gmail.com", "it's my gmail", "my e-mail address is bob",
+    ):  # fmt: skip
+        again = step(words, asking, subs)
+        assert again is not None, words
+        assert again.says[0].text == replies.RESTOCK_EMAIL_NOT_VALID, words
+        assert Topic.from_slot(again.slots["topic"]).restock["asking"], words
+    done = step("bob@example.com", Topic.from_slot(again.slots["topic"]), subs, number=3)
+    assert subs.calls == [("bob@example.com", "RUN-CHAR-240")] and done.slots["customer_email"]
+    # a question is not an attempt at an address: the decision answers it
+    for other in ("is the mug at the shop dishwasher safe?", "how much is the oak board"):
+        assert step(other, asking, subs) is None, other
+
+
 def test_a_known_email_needs_no_question_and_no_is_taken() -> None:
     subs = Subscriptions("already_confirmed")
     plan = step("notify me", shown(), subs, verified_email="tara@example.com")
@@ -213,10 +296,26 @@ def test_an_out_of_stock_answer_offers_the_alert_and_an_in_stock_one_does_not(
     search = ProductSearch(catalog, "all-MiniLM-L6-v2", encoder=lambda: embedder)
     out = answer_product("is the stoneware mug in stock?", search)
     [said] = out.says
-    assert [b.title for b in said.buttons] == [replies.RESTOCK_BUTTON]
+    # a preorder was never "back": its button and the alert's words say "in stock"
+    assert [b.title for b in said.buttons] == ["Tell me when it's in stock"]
     assert out.restock["variant"] == "MUG-1" and said.meta["restock"] is True
+    assert out.restock["availability"] == "preorder"
     sage = answer_product("how much is the sage green linen runner?", search)
     assert sage.restock is None and not sage.says[0].buttons
+    # the size a question names picks that variant's card (and alert), as a reorder only
+    from bot.dialogue.products import _asked_variant_first
+
+    found = search.search("table runner", limit=1)
+    assert [v.id for v in found.hits[0].variants] == ["RUN-SAGE-180", "RUN-CHAR-240"]
+    asked = _asked_variant_first(found, "is the runner, the 240 cm one, back?")
+    assert [v.id for v in asked.hits[0].variants] == ["RUN-CHAR-240", "RUN-SAGE-180"]
+    assert _asked_variant_first(found, "is the runner back?") == found
+    # the alert asked for something in stock: it is there now, with its link, and no alert
+    now = answer_product("notify me when the sage green linen runner is back", search)
+    [said] = now.says
+    assert said.text.startswith("Good news: Linen Table Runner") and now.restock is None
+    assert "in stock now, so no alert is needed" in said.text and not said.buttons
+    assert "](https://shop.example/products/linen-table-runner" in said.text, said.text
 
 
 # -- end to end ---------------------------------------------------------------------------------
@@ -296,7 +395,7 @@ def test_subscribe_confirm_back_in_stock_one_email_then_unsubscribe(
             ]
             assert mailer.store.get(unconfirmed.id).status == "pending"
             back = server.received[1].message
-            assert back["Subject"] == "Linen Table Runner is back in stock"
+            assert back["Subject"] == "Linen Table Runner is in stock now"
             text = back.get_content()
             assert "Variant: Charcoal / 240 cm" in text and "Price: $45.00" in text
             assert "https://shop.example/products/linen-table-runner?variant=2" in text
@@ -307,6 +406,8 @@ def test_subscribe_confirm_back_in_stock_one_email_then_unsubscribe(
 
             unsubscribe = link_in(text, "/restock/unsubscribe").replace("https://shop.example", "")
             assert back["List-Unsubscribe"] == f"<https://shop.example{unsubscribe}>"
+            listed = raw_header(server.received[1].data, "List-Unsubscribe")
+            assert listed == f"<https://shop.example{unsubscribe}>"  # as sent: no RFC 2047
             assert back["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
             assert "Unsubscribe" in client.get(unsubscribe).text
             assert mailer.store.get(alert_id).status == "sent"

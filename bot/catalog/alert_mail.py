@@ -104,13 +104,14 @@ class AlertMailer:
         """Please confirm: the link that turns the subscription on."""
         what = _what(alert)
         body = (
-            f"You asked us to tell you when {what} is back in stock.\n\n"
+            f"You asked us to tell you when {what} is in stock.\n\n"
             f"Please confirm that this is your email address:\n{self.confirm_link(alert)}\n\n"
             f"The link works for {self.confirm_days} days. If you did not ask for this, ignore "
             "this email: without your confirmation we send you nothing more.\n\n"
             f"Stop: {self.unsubscribe_link(alert)}\n"
         )
-        return self._compose(alert, f"Confirm: tell me when {alert.product_title} is back", body)
+        subject = f"Confirm: tell me when {alert.product_title} is in stock"
+        return self._compose(alert, subject, body)
 
     # -- after a sync --------------------------------------------------------------------------
 
@@ -160,7 +161,7 @@ class AlertMailer:
         variant = " / ".join(w for w in (item.color, item.size) if w)
         link = urljoin(self.public_url + "/", item.link or alert.link or "/")
         lines = [
-            f"Good news: {product.title} is back in stock.",
+            f"Good news: {product.title} is in stock now.",
             "",
             f"Product: {product.title}",
             *([f"Variant: {variant}"] if variant else []),
@@ -170,7 +171,7 @@ class AlertMailer:
             "This was a one-time alert: we will not write again about it.",
             f"Unsubscribe: {self.unsubscribe_link(alert)}",
         ]
-        return self._compose(alert, f"{product.title} is back in stock", "\n".join(lines) + "\n")
+        return self._compose(alert, f"{product.title} is in stock now", "\n".join(lines) + "\n")
 
     def _compose(self, alert: Alert, subject: str, body: str) -> EmailMessage:
         unsubscribe = self.unsubscribe_link(alert)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from bot.store.base import extract_email, extract_order_number, order_numbers_in, valid_email
 
@@ -181,6 +181,40 @@ DECLINES = re.compile(
 def declines(text: str) -> bool:
     """Whether a message opens by saying no ("no I don't want to", "stop asking")."""
     return bool(DECLINES.match(text))
+
+
+# An answer to "Did you mean bob@gmail.com?" typed instead of clicked (typo_answer).
+_CANCELS = re.compile(
+    r"^\W*(?:cancel|stop|never ?mind|nevermind|forget (?:it|that|about it)|no,? thanks?|"
+    r"no,? thank you|don'?t bother|i don'?t want)\b",
+    re.IGNORECASE,
+)
+_TYPO_NO = re.compile(
+    r"^\W*(?:no|nope|nah|not (?:that|quite|really)|wrong|incorrect|negative)\b", re.IGNORECASE
+)
+_TYPO_YES = re.compile(
+    r"^\W*(?:(?:that|it)(?:'|’)?s |(?:that|it) is |you'?re |yes,? )?"
+    r"(?:y|yes|yeah|yea|yep|yup|ya|sure|correct|right|exactly|indeed|ok|okay|absolutely|"
+    r"definitely|of course|i did|affirmative|please|the first one)\b",
+    re.IGNORECASE,
+)
+
+
+def typo_answer(text: str, intent: str | None) -> Literal["yes", "no", "cancel"] | None:
+    """A typed answer to "Did you mean <suggestion>?": "yes" (the suggestion), "no" (the address
+    as typed, as the "No, ... is right" button), "cancel" ("never mind", "no thanks"), or None
+    (not an answer: another question). A button's payload is none of these."""
+    if text.lstrip().startswith("/"):
+        return None
+    if _CANCELS.match(text):
+        return "cancel"
+    if _TYPO_NO.match(text):
+        return "no"
+    if _TYPO_YES.match(text):
+        return "yes"
+    if intent in {"affirm", "deny"} and len(text.split()) <= 3:
+        return "yes" if intent == "affirm" else "no"
+    return None
 
 
 def says_yes_or_no(text: str) -> bool:

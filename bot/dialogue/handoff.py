@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 
 from bot.dialogue import replies
+from bot.dialogue.flows import typo_answer
 from bot.dialogue.plan import Button, Plan, Say
 from bot.dialogue.products import about_products
 from bot.mail.typos import suggest
@@ -241,6 +242,9 @@ def after_hours_message(
     after the question is what the customer means); the rest is relayed with where the answer
     will go."""
     candidate = next((e for e in entity_emails if e), None) or extract_email(text)
+    chosen = _typed_choice(text, intent, last_suggestion, ticket_email) if not candidate else None
+    if chosen:  # "yes" / "no, it's right" typed to "Did you mean ...?": as its buttons
+        return EmailStep(email_noted(intent, ticket_id, chosen), keep_email=chosen)
     if for_the_bot(intent, text):
         return EmailStep(relayed_and_answered(intent, ticket_id, said_before))
     if candidate is None:
@@ -260,3 +264,16 @@ def after_hours_message(
             suggested={"typed": candidate, "suggestion": suggestion},
         )
     return EmailStep(email_noted(intent, ticket_id, candidate), keep_email=candidate)
+
+
+def _typed_choice(
+    text: str, intent: str | None, last: dict | None, ticket_email: str | None
+) -> str | None:
+    """The address a typed yes or no to a pending "Did you mean ...?" picks (None: no question
+    pending, answered already, or not a yes or no)."""
+    if not last or not last.get("typed") or not last.get("suggestion"):
+        return None
+    if ticket_email and normalize_email(ticket_email) in (last["typed"], last["suggestion"]):
+        return None  # one of the two was kept since: the question is answered
+    answer = typo_answer(text, intent)
+    return {"yes": last["suggestion"], "no": last["typed"]}.get(answer or "")

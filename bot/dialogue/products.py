@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.catalog.offer import Offer, offers
 from bot.catalog.product import Product
@@ -21,6 +21,7 @@ from bot.catalog.search import ProductHit, ProductSearch, SearchResult
 from bot.catalog.text import STOP, words
 from bot.dialogue import replies
 from bot.dialogue.plan import Button, Say
+from bot.dialogue.restock import NOTIFY
 from bot.store.base import StoreBackend
 
 MAX_CARDS = 3
@@ -50,6 +51,15 @@ CLEARLY_SHOPPING = re.compile(
 MAX_RELAXED_WORDS = 8  # "blue candles in stock": retried without the colour to say we have none
 NAMED_WORDS = 2  # words of a product's title that name it beside another question
 SHORT = 4  # a message of this many words or fewer may be a product's name on its own
+# The words around the product in "please let me know when X is back in stock" (not X)
+ALERT_WORDS = re.compile(
+    r"^\W*(?:please\s+)?(?:can you\s+|could you\s+)?"
+    r"(?:tell|let|notify|email|e-mail|text|message|ping|alert|inform)\s+me(?:\s+know)?\s+"
+    r"(?:when|if|once|as soon as)\s+"
+    r"|(?:\s+(?:is|are|gets?|comes?)|'s|’s)\s+(?:back(?:\s+in\s+stock)?|in\s+stock|restocked|available|in)"
+    r"(?:\s+again)?\W*$",
+    re.IGNORECASE,
+)
 RESTOCK = re.compile(
     r"\b(back in stock|be back|come back|restock|when will .* (?:be )?available)\b", re.I
 )
@@ -91,10 +101,13 @@ def answer_product(
     shown that "the second one" or "in blue instead" points at), `pick`: one was chosen and
     nothing more asked ("that one"): its price and stock."""
     now = now or dt.datetime.now(dt.UTC)
-    restock = bool(RESTOCK.search(question))
+    restock = wants_restock(question)
+    # "notify me when the sage runner is back": the product is searched without the alert's words
+    searched = (ALERT_WORDS.sub(" ", question).strip() or question) if restock else question
     result = search.search(
-        question, limit=MAX_CARDS, now=now, prefer_in_stock=not restock, among=among
+        searched, limit=MAX_CARDS, now=now, prefer_in_stock=not restock, among=among
     )
+    result = _asked_variant_first(result, question)
     if among is not None and result.hits:
         return _about_shown(question, result, store, now, pick, restock)
     if not result.hits:
@@ -224,10 +237,34 @@ def named_product(
     return _single(text, best, result, store, now)
 
 
+def _asked_variant_first(result: SearchResult, question: str) -> SearchResult:
+    """Each product's variants with the size the question names first ("is the large walnut
+    board in stock?": the Large one's card, stock and alert), the longest size named winning
+    ("extra large" over "large"); a size said before the noun is no filter, only an order."""
+    asked = set(words(question))
+
+    def named(variant) -> int:
+        size = set(words(variant.size or ""))
+        return len(size) if size and size <= asked else 0
+
+    hits = []
+    for hit in result.hits:
+        ordered = tuple(sorted(hit.variants, key=lambda v: -named(v)))  # stable: else as found
+        hits.append(hit if ordered == tuple(hit.variants) else replace(hit, variants=ordered))
+    return replace(result, hits=hits)
+
+
+def wants_restock(question: str) -> bool:
+    """ "When will X be back?", or "notify me when it's back" (the alert's words)."""
+    return bool(RESTOCK.search(question) or NOTIFY.search(question))
+
+
 def about_products(question: str) -> bool:
     """Whether a message shows any sign of being about the shop's goods (buying, price,
     stock, what something is made of), whatever the NLU called it."""
-    return any(p.search(question) for p in (SHOPPING, PRICE, STOCK, RESTOCK, DETAIL))
+    return wants_restock(question) or any(
+        p.search(question) for p in (SHOPPING, PRICE, STOCK, DETAIL)
+    )
 
 
 def clearly_shopping(question: str) -> bool:
@@ -314,7 +351,8 @@ def _restock(hit: ProductHit, store: StoreBackend | None, now: dt.datetime) -> s
     rows = offers(hit.variants, store, now)
     if all(o.availability == "in_stock" for o in rows):
         variant = _variant_words(rows[0], hit.product) if len(rows) == 1 else ""
-        return replies.PRODUCT_BACK_NOW.format(title=hit.product.title, variant=variant)
+        link = rows[0].link or hit.product.link
+        return replies.PRODUCT_BACK_NOW.format(title=hit.product.title, variant=variant, link=link)
     return _stock(hit, store, now)
 
 
@@ -370,10 +408,11 @@ def _single(text: str, hit: ProductHit, result: SearchResult, store, now) -> Pro
         "title": hit.product.title,
         "variant_title": card["variant_title"],
         "link": card["link"],
+        "availability": card["availability"],  # preorder or backorder: "in stock", not "back"
     }
     said = Say(
         text,
-        buttons=(Button(replies.RESTOCK_BUTTON, replies.RESTOCK_PAYLOAD),),
+        buttons=(Button(replies.restock_button(card["availability"]), replies.RESTOCK_PAYLOAD),),
         meta=replies.meta("product", products=[card], more=None, restock=True),
     )
     return ProductReply((said,), [hit.product.id], restock=restock)

@@ -344,7 +344,9 @@ PRODUCT_STOCK = "{title}{variant} is {state}."
 PRODUCT_EXPECTED = " We expect it on {date}."
 PRODUCT_NO_DATE = " We don't have a date for it yet."
 PRODUCT_YES_IN = "Yes, {title} comes in {choices}."
-PRODUCT_BACK_NOW = "Good news: {title}{variant} is in stock now."
+PRODUCT_BACK_NOW = (
+    "Good news: {title}{variant} is in stock now, so no alert is needed. [Order it here]({link})"
+)
 PRODUCT_NOT_IN = "We don't have {title} in {asked}. It comes in {choices}."
 PRODUCT_QUOTE = "From the product page of {title}:"
 PRODUCT_QUOTED = "“{text}”"  # the feed's words, as they are
@@ -362,21 +364,23 @@ PRODUCT_SEE_MORE = "See {count} more"
 PRODUCT_PICK_WHICH = "Which one do you mean?"
 # Back-in-stock alerts (bot.dialogue.restock)
 RESTOCK_BUTTON = "Tell me when it's back"
+# A variant on preorder or backorder was never "back": the alert says "in stock" instead
+RESTOCK_BUTTON_COMING = "Tell me when it's in stock"
+RESTOCK_WHEN = {"out_of_stock": "back in stock"}  # else "in stock" (restock_when)
 # The button's payload: any intent the open-message rule routes to action_kb_answer, where the
 # restock step (bot.dialogue.restock) reads it before the decision (no intent of its own, so
 # no retraining); the alert's variant is in the `topic` slot, not the payload.
 RESTOCK_PAYLOAD = "/ask_question"
-RESTOCK_ASK_EMAIL = "I'll email you once when {what} is back in stock. What's your email address?"
+RESTOCK_ASK_EMAIL = "I'll email you once when {what} is {when}. What's your email address?"
 RESTOCK_CHECK_INBOX = (
     "Thanks! I've sent a link to {email}: open it to confirm, and we'll email you once when "
-    "{what} is back in stock. Every email has a link to stop."
+    "{what} is {when}. Every email has a link to stop."
 )
-RESTOCK_ALREADY = "You're already on the list: we'll email {email} when {what} is back."
+RESTOCK_ALREADY = "You're already on the list: we'll email {email} when {what} is {when}."
 RESTOCK_ALREADY_PENDING = (
     "I've already sent a link to {email} for {what}: open it to confirm (check your spam folder "
     "too)."
 )
-RESTOCK_IN_STOCK = "Good news: {what} is in stock now, no need to wait."
 RESTOCK_LIMITED = (
     "I can't add more back-in-stock alerts right now. Please try again in about {minutes} minutes."
 )
@@ -390,6 +394,16 @@ RESTOCK_EMAIL_NOT_VALID = (
     '"cancel".'
 )
 RESTOCK_UNAVAILABLE = "Sorry, I can't set up alerts right now. Please try again later."
+
+
+def restock_button(availability: str | None) -> str:
+    """The alert's button for a variant that is out of stock, or on preorder or backorder."""
+    return RESTOCK_BUTTON if availability in (None, "out_of_stock") else RESTOCK_BUTTON_COMING
+
+
+def restock_when(availability: str | None) -> str:
+    """ "back in stock" for a variant out of stock; "in stock" for preorder and backorder."""
+    return RESTOCK_WHEN.get(availability or "out_of_stock", "in stock")
 
 
 def product_date(day: dt.date) -> str:

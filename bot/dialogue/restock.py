@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from bot.dialogue import replies
-from bot.dialogue.flows import declines
+from bot.dialogue.flows import declines, typo_answer
 from bot.dialogue.plan import Button, Plan, Say
 from bot.dialogue.turn import Turn
 from bot.mail.typos import suggest
@@ -30,6 +30,16 @@ NOTIFY = re.compile(
     r"\b(?:tell|let|notify|email|e-mail|text|message|ping|alert|inform|warn)\s+me\b.{0,40}?"
     r"\b(?:back|in stock|restock(?:ed)?|available|arrives?|comes? in|gets? in)\b"
     r"|\bnotify me\b|\b(?:back[- ]in[- ]stock|restock(?:ing)?)\s+(?:alert|email|notification)s?\b",
+    re.IGNORECASE,
+)
+
+# A message that tries to give an address without being one ("my email is bob at example",
+# "bob at example dot com", "bob.gmail.com"): asked again, not taken for another question
+TRIES_EMAIL = re.compile(
+    r"\b(?:e-?mail|address|gmail|googlemail|yahoo|hotmail|outlook|icloud|protonmail|aol)\b"
+    r"|\S\s*(?:\(at\)|\[at\]|\(dot\)|\[dot\])"
+    r"|\b\w[\w.+-]*\s+at\s+[\w-]+(?:\s*(?:\.|\bdot\b)\s*[\w-]+)+"
+    r"|^\W*[\w+-]+(?:\.[\w+-]+)*\.(?:com|net|org|io|co|uk|de|fr|example)\W*$",
     re.IGNORECASE,
 )
 
@@ -75,7 +85,8 @@ def restock_step(turn: Turn, subscribe: Subscribe) -> Plan | None:
     known = turn.verified_email or turn.customer_email
     if known and valid_email(known):
         return _subscribe(turn, offer, normalize_email(known), subscribe)
-    text = replies.RESTOCK_ASK_EMAIL.format(what=what(offer))
+    when = replies.restock_when(offer.get("availability"))
+    text = replies.RESTOCK_ASK_EMAIL.format(what=what(offer), when=when)
     return _plan(turn, text, "ask_email", {**offer, "asking": True, "suggested": None})
 
 
@@ -86,25 +97,38 @@ def what(offer: dict) -> str:
 
 
 def _email_answer(turn: Turn, offer: dict, subscribe: Subscribe) -> Plan | None:
-    """A message while the email is asked for: the email, a typo question, "not an email",
-    "cancel"; None for anything else (a new question: the decision answers it)."""
+    """A message while the email is asked for: the email, a typo question (and a typed answer to
+    it), "not an email" (also for words that try to be one: "bob at example"), "cancel"; None
+    for anything else (a new question: the decision answers it)."""
     text = turn.text
     entity = next(
         (e.get("value") for e in turn.entities if e.get("entity") == "email" and e.get("value")),
         None,
     )
     candidate = entity or extract_email(text)
+    suggested = offer.get("suggested") or {}
+    if candidate is None and suggested.get("typed"):
+        # "yes" / "no, it's right" typed to "Did you mean ...?": as its buttons
+        answer = typo_answer(text, turn.intent)
+        if answer == "yes":
+            return _subscribe(turn, offer, suggested["suggestion"], subscribe)
+        if answer == "no":
+            return _subscribe(turn, offer, suggested["typed"], subscribe)
+        if answer == "cancel":
+            return _plan(turn, replies.RESTOCK_CANCELLED, "cancelled", None)
     if candidate is None:
         if "@" in text:
             return _plan(turn, replies.RESTOCK_EMAIL_NOT_VALID, "email_invalid", offer)
         if turn.intent == "deny" or declines(text):
             return _plan(turn, replies.RESTOCK_CANCELLED, "cancelled", None)
+        if "?" not in text and TRIES_EMAIL.search(text):
+            return _plan(turn, replies.RESTOCK_EMAIL_NOT_VALID, "email_invalid", offer)
         return None
     candidate = normalize_email(str(candidate)).strip(".,;:!?")
     if not valid_email(candidate):
         return _plan(turn, replies.RESTOCK_EMAIL_NOT_VALID, "email_invalid", offer)
     suggestion = suggest(candidate)
-    insisted = (offer.get("suggested") or {}).get("typed") == candidate
+    insisted = suggested.get("typed") == candidate
     if suggestion and not insisted:
         said = Say(
             replies.EMAIL_TYPO.format(suggestion=suggestion),
@@ -122,11 +146,11 @@ def _email_answer(turn: Turn, offer: dict, subscribe: Subscribe) -> Plan | None:
 def _subscribe(turn: Turn, offer: dict, email: str, subscribe: Subscribe) -> Plan:
     """Subscribe, and say what happened."""
     done = subscribe(email, offer)
-    thing = what(offer)
+    thing, when = what(offer), replies.restock_when(offer.get("availability"))
     if done.state == "sent":
-        text = replies.RESTOCK_CHECK_INBOX.format(email=email, what=thing)
+        text = replies.RESTOCK_CHECK_INBOX.format(email=email, what=thing, when=when)
     elif done.state == "already_confirmed":
-        text = replies.RESTOCK_ALREADY.format(email=email, what=thing)
+        text = replies.RESTOCK_ALREADY.format(email=email, what=thing, when=when)
     elif done.state == "already_pending":
         text = replies.RESTOCK_ALREADY_PENDING.format(email=email, what=thing)
     elif done.state == "limited":

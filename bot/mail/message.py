@@ -5,10 +5,30 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from email.headerregistry import Address
+from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
+
+
+class VerbatimHeader(UnstructuredHeader):
+    """A header written as given on one line (an ASCII value up to RFC 5322's 998 characters):
+    List-Unsubscribe's `<https://...>` must stay a URL in angle brackets for a mail client's
+    one-click unsubscribe (RFC 2369, RFC 8058). The email package would fold a value with one
+    word longer than 78 characters into RFC 2047 encoded words, which no client reads as a URL."""
+
+    def fold(self, *, policy) -> str:
+        value = str(self)
+        line = f"{self.name}: {value}"
+        if not value.isascii() or len(line) > 998 or "\r" in value or "\n" in value:
+            return super().fold(policy=policy)
+        return line + policy.linesep
+
+
+# SMTP's policy, with the headers that must not be folded or encoded written verbatim
+_HEADERS = HeaderRegistry()
+_HEADERS.map_to_type("list-unsubscribe", VerbatimHeader)
+POLICY = SMTP.clone(header_factory=_HEADERS)
 
 
 class BadAddress(ValueError):
@@ -61,7 +81,7 @@ def compose(
     multipart/alternative with that HTML as the second part (the caller escapes it); automatic
     marks a notice nobody should answer (RFC 3834 Auto-Submitted: no vacation replies), never
     the handoff a helpdesk must turn into a ticket."""
-    message = EmailMessage(policy=SMTP)
+    message = EmailMessage(policy=POLICY)
     message["From"] = sender
     message["To"] = ", ".join(plain_addresses(to))
     message["Subject"] = " ".join(subject.split())[:250]  # never a header on several lines
