@@ -12,6 +12,7 @@ from bot.dialogue.knowledge import IndexKnowledge
 from bot.dialogue.plan import Plan
 from bot.dialogue.results import reset_troubleshooting
 from bot.dialogue.turn import Turn
+from bot.handoff.queue import GuideTaken
 from bot.handoff.summary import summarize
 from bot.kb.search import Hit, KnowledgeBase
 from tests.decision_chat import DecisionChat
@@ -212,6 +213,7 @@ def test_the_ticket_of_a_walk_names_its_article_and_says_the_bot_tried_it(
     assert chat.slots["last_article"] == "reset-password" and titles(plan) == FIRST_CHOICES
     click(chat, click(chat, plan, "No, it isn't there"), "Yes, it was right")
     walk = Walk.from_slot(chat.slots["guide"])
+    assert GuideTaken(**walk.for_ticket()).title == "How do I reset my password?"  # the queue's
     lines = [{"sender": "customer", "text": "My reset email didn't arrive"}]
     summary = summarize(
         lines, "flow_failure", chat.slots["kb_articles_tried"], guide=walk.for_ticket()
