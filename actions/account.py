@@ -100,5 +100,8 @@ class ActionResetTroubleshoot(Action):
         hit = knowledge_base().best_section(
             "the password reset email never arrived", results.RESET_ARTICLE
         )
-        plan = results.reset_troubleshooting(hit, knowledge(tracker), customer_turns(tracker))
+        tried = tracker.get_slot("kb_articles_tried") or ()
+        plan = results.reset_troubleshooting(
+            hit, knowledge(tracker), customer_turns(tracker), tried
+        )
         return render(dispatcher, plan)

@@ -187,10 +187,12 @@ def test_the_missing_email_walks_the_troubleshooting_guide_to_a_person(env) -> N
         ActionResetTroubleshoot(), tracker("the email never arrived", "reset_email_missing")
     )
     assert messages[0]["custom"]["citation"]["url"].endswith("#the-reset-email-never-arrived")
-    assert [b["title"] for b in messages[0]["buttons"]][1] == "It isn't there either"
+    assert [b["title"] for b in messages[0]["buttons"]][1] == "No, it isn't there"
     walk = slots(events)["guide"]
+    # the guide cites its article: the ticket says the bot tried it
+    assert [a["id"] for a in slots(events)["kb_articles_tried"]] == ["reset-password"]
     # the clicks: the button's entity names the step, whatever the slot holds
-    for title in ("It isn't there either", "Yes, it was right"):
+    for title in ("No, it isn't there", "Yes, it was right"):
         button = next(b for b in messages[0]["buttons"] if b["title"] == title)
         step = button["payload"].partition('"guide_step": "')[2].rstrip('"}')
         entity = [{"entity": "guide_step", "value": step}]
@@ -200,7 +202,7 @@ def test_the_missing_email_walks_the_troubleshooting_guide_to_a_person(env) -> N
     assert messages[0]["buttons"][0]["payload"] == "/request_human"
     assert slots(events)["handoff_offer_reason"] == "flow_failure"
     assert walk["end"] == "handoff" and walk["labels"] == [
-        "It isn't there either",
+        "No, it isn't there",
         "Yes, it was right",
     ]
 

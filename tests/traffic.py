@@ -465,7 +465,7 @@ def reset_never_arrived(w: Writer, customer: str, data: StoreData) -> Script:
             Step(say=said, outcome="flow", flow="reset_password", result="sent"),
             # the troubleshooting guide of the reset article, clicked through to a person
             Step(say="The email didn't arrive", payload="/reset_email_missing", outcome="article"),
-            Step(say="It isn't there either", payload=button_payload(RESET, 0, (1,))),
+            Step(say="No, it isn't there", payload=button_payload(RESET, 0, (1,))),
             Step(
                 say="Yes, it was right",
                 payload=button_payload(RESET, 0, (1, 1)),

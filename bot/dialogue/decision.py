@@ -51,7 +51,10 @@ ROUTABLE = frozenset(ROUTED_INTENTS)
 SEARCH_ANSWER, SEARCH_CLARIFY = 0.50, 0.38
 # Replies that leave a form where it was when said in the middle of it.
 SMALL_TALK = frozenset({"greet", "thanks", "bot_challenge", "chitchat"})
-MAX_TRIED = 10
+MAX_TRIED = guides.MAX_TRIED
+UNCLEAR_REPLIES = frozenset(
+    replies.RESPONSES[i] for i in ("affirm", "deny", "chitchat", "out_of_scope")
+)
 SOMETHING_ELSE = "none_of_these"  # the intent of the "Something else" button (and its words)
 
 
@@ -62,6 +65,10 @@ def decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
     if walked is not None:
         return replace(walked, slots={**walked.slots, "route": "done"})
     plan = _decide(turn, knowledge, gate)
+    if _unclear(plan):
+        again = _step_again(turn, knowledge)
+        if again is not None:
+            return again  # "hmm" in the middle of a guide: its step again, and no miss
     if turn.guide is not None and "guide" not in plan.slots and plan.outcome != "handoff":
         # something else than a step: the walk is over (a handoff keeps it for the ticket)
         plan = replace(plan, slots={**plan.slots, "guide": None})
@@ -82,6 +89,23 @@ def _typed_step(turn: Turn, knowledge: Knowledge) -> Plan | None:
     if turn.guide is None or source is None:
         return None
     return guides.typed(turn.text, turn.guide, source, turn.intent, turn.number)
+
+
+def _unclear(plan: Plan) -> bool:
+    """A plan for a message that asks for nothing we know: a miss, the closest articles, or the
+    reply to a bare yes/no, small talk or out of scope (not a confident new question)."""
+    if plan.outcome in {"cant_answer", "clarify"}:
+        return True
+    return plan.outcome == "reply" and all(s.response in UNCLEAR_REPLIES for s in plan.says)
+
+
+def _step_again(turn: Turn, knowledge: Knowledge) -> Plan | None:
+    """The step of the guide the customer is walking, asked again (None with no walk under way)."""
+    source = _guide_source(knowledge)
+    if turn.guide is None or source is None or turn.is_payload:
+        return None
+    again = guides.again(turn.guide, source, turn.intent, turn.number)
+    return replace(again, slots={**again.slots, "route": "done"}) if again else None
 
 
 def _guide_source(knowledge: Knowledge) -> guides.GuideSource | None:
@@ -236,6 +260,9 @@ def decide_feedback(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
     if _is_a_request(turn, knowledge, gate):
         # "i got the wrong item" is a problem to solve, not a verdict on the last answer
         return Plan("routed", followup="action_kb_answer")
+    again = _step_again(turn, knowledge)
+    if again is not None:
+        return again  # "i don't know" to a guide's question is not a verdict on an answer
     intent = turn.intent
     if intent == "feedback_helpful":
         said = Say(replies.HELPED, meta=replies.meta("smalltalk", intent, turn.last_article))

@@ -9,7 +9,10 @@ then says which guide and which choices led there.
 Each button's payload names the whole step (`/guide_choice{"guide_step": "article|n|0.1"}`),
 so a click is understood even after a restart or from an older message; the `guide` slot
 (`Walk`) keeps where the walk is for what is typed instead: "2", a choice's words, "back",
-"start over". Anything else ends the walk and is an open message again, decided as usual.
+"start over", and a plain "yes" or "no" ("yep", "nope, not there"), which picks the step's
+choice whose label starts with "Yes"/"No" (the writers' convention, docs/writers.md). Anything
+else is an open message again, decided as usual: a new question leaves the walk, and what is
+not one ("hmm", "i don't know") asks the step again (`again`) without counting a miss.
 On a channel without buttons Rasa lists them numbered, and the number typed picks the choice.
 """
 
@@ -28,6 +31,7 @@ from bot.dialogue.plan import Button, Plan, Say
 from bot.kb.guide import Step, find_guides, parse_guide
 from bot.kb.search import Hit
 
+MAX_TRIED = 10  # as many articles as the conversation's kb_articles_tried keeps
 INTENT = "guide_choice"  # the intent of a guide's buttons (data/nlu, domain.yml)
 ENTITY = "guide_step"  # the step a button leads to, as `step_id` writes it
 BACK = re.compile(r"^\W*(?:go\s+)?(?:back|previous|undo|the step before)\W*$", re.I)
@@ -36,6 +40,16 @@ START_OVER = re.compile(
     r"begin again|back to the (?:start|beginning))\W*$",
     re.I,
 )
+# A plain yes or no to a step's question: a leading yes/no word, then only words that say
+# nothing more ("nope, not there", "yes i did"); "no, how do returns work?" is a question.
+YES_WORDS = frozenset({"yes", "yeah", "yep", "yup", "yea", "y", "sure", "correct"})
+NO_WORDS = frozenset({"no", "nope", "nah", "n", "not", "nothing", "isn't", "wasn't"})
+SAYS_NOTHING_MORE = frozenset(
+    {"it", "it's", "its", "is", "isn't", "not", "there", "here", "either", "i", "did", "didn't",
+     "have", "haven't", "checked", "found", "was", "wasn't", "nothing", "already", "yet",
+     "please", "thanks", "really", "in", "the", "folder", "that", "that's", "of", "course",
+     "no", "nope", "yes", "yep", "sorry", "unfortunately", "afraid", "i'm"}
+)  # fmt: skip
 
 
 class GuideSource(Protocol):
@@ -57,6 +71,8 @@ class Walk:
     question: str  # the guide's first question (for the ticket)
     turn: int  # the customer message that showed this step
     end: str | None = None  # "answer" or "handoff" once a branch has ended
+    title: str = ""  # the article's title and the guide's section (for the ticket)
+    section: str = ""
 
     @classmethod
     def from_slot(cls, value: Any) -> Walk | None:
@@ -72,6 +88,8 @@ class Walk:
                 question=str(value["question"]),
                 turn=int(value["turn"]),
                 end=value.get("end"),
+                title=str(value.get("title") or ""),
+                section=str(value.get("section") or ""),
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -86,12 +104,17 @@ class Walk:
             "question": self.question,
             "turn": self.turn,
             "end": self.end,
+            "title": self.title,
+            "section": self.section,
         }
 
     def for_ticket(self) -> dict[str, Any]:
-        """What an agent reads about the walk: the guide and the choices taken."""
+        """What an agent reads about the walk: the guide (its article's title and section,
+        its first question) and the choices taken."""
         return {
             "article_id": self.article,
+            "title": self.title,
+            "section": self.section,
             "question": self.question,
             "path": list(self.labels),
             "end": self.end,
@@ -143,15 +166,33 @@ def guide_in(hit: Hit, source: GuideSource) -> tuple[int, Step, Hit] | None:
 
 
 def start(
-    hit: Hit, source: GuideSource, intent: str | None, turn: int, slots: dict[str, Any]
+    hit: Hit,
+    source: GuideSource,
+    intent: str | None,
+    turn: int,
+    slots: dict[str, Any],
+    tried: Sequence[dict[str, Any]] = (),
 ) -> Plan | None:
-    """The guide's first question, when the section answering the customer holds a guide."""
+    """The guide's first question, when the section answering the customer holds a guide.
+    Its article counts as offered (`kb_articles_tried`, `last_article`): the ticket of a
+    walk that ends with a person says the bot tried it."""
     found = guide_in(hit, source)
     if found is None:
         return None
     index, root, section = found
-    walk = Walk(hit.id, index, (), (), root.shown, turn)
+    walk = Walk(hit.id, index, (), (), root.shown, turn, None, *_names(section))
+    offered = list(slots.get("kb_articles_tried") or tried)
+    if all(t.get("id") != hit.id for t in offered):
+        offered.append(
+            {"id": hit.id, "title": hit.title, "url": hit.link, "score": round(hit.score, 4)}
+        )
+    slots = {**slots, "kb_articles_tried": offered[-MAX_TRIED:], "last_article": hit.id}
     return _show(walk, root, section, intent, slots, first=True)
+
+
+def _names(section: Hit) -> tuple[str, str]:
+    """The article's title and the guide's section, as the ticket names the guide."""
+    return section.title, section.section if section.section != section.title else ""
 
 
 def take(
@@ -174,8 +215,23 @@ def take(
             return _gone(intent)
         label, step = step.choices[choice]
         labels.append(label)
-    walk = Walk(article, index, tuple(path), tuple(labels), root.shown, turn)
+    walk = Walk(
+        article, index, tuple(path), tuple(labels), root.shown, turn, None, *_names(section)
+    )
     return _show(walk, step, section, intent, slots or {}, first=not path)
+
+
+def again(walk: Walk, source: GuideSource, intent: str | None, turn: int) -> Plan | None:
+    """The step the customer is at, asked again after a reply that is neither one of its
+    choices nor a new question ("hmm"); None when the walk has ended or is long past."""
+    if walk.end is not None or walk.turn < turn - 2:
+        return None
+    plan = take(walk.article, walk.index, walk.path, source, intent, turn)
+    if plan.outcome != "guide" or not plan.says:
+        return None
+    first = plan.says[0]
+    said = replace(first, text=f"{replies.GUIDE_NOT_CAUGHT}\n\n{first.text}")
+    return replace(plan, says=(said, *plan.says[1:]))
 
 
 def clicked(value: str, source: GuideSource, intent: str | None, turn: int) -> Plan:
@@ -208,7 +264,7 @@ def typed(text: str, walk: Walk, source: GuideSource, intent: str | None, turn: 
             return None
         step = step.choices[choice][1]
     labels = [str(n) for n in range(len(step.choices))]
-    picked = by_ordinal(text, labels) or _by_label(text, step)
+    picked = by_ordinal(text, labels) or _by_label(text, step) or _by_yes_or_no(text, step)
     if picked is None:
         return None
     return take(walk.article, walk.index, (*walk.path, int(picked)), source, intent, turn)
@@ -226,6 +282,23 @@ def _by_label(text: str, step: Step) -> str | None:
     if said and len(starts) == 1:
         return starts[0]
     return by_title(text, {str(n): label for n, (label, _) in enumerate(step.choices)})
+
+
+def _by_yes_or_no(text: str, step: Step) -> str | None:
+    """A plain yes or no: the one choice whose label starts with "Yes" or "No"."""
+    words = _normal(text).split()
+    if not words or not all(w in SAYS_NOTHING_MORE | YES_WORDS | NO_WORDS for w in words):
+        return None
+    if words[0] in YES_WORDS:
+        said = "yes"
+    elif any(w in NO_WORDS for w in words):
+        said = "no"  # "not there", "it's not there", "i'm not sure"
+    else:
+        return None
+    fits = [
+        str(n) for n, (label, _) in enumerate(step.choices) if _normal(label).split()[:1] == [said]
+    ]
+    return fits[0] if len(fits) == 1 else None
 
 
 def _normal(text: str) -> str:

@@ -69,6 +69,7 @@ GUIDE_GONE = (
     "That step has changed since I showed it. Tell me again what's wrong and I'll start from "
     "the beginning."
 )
+GUIDE_NOT_CAUGHT = "Sorry, I didn't catch that. Pick one of these, or ask me something else:"
 # The last button of a choice: none of the offered ones (data/nlu/faq.yml's none_of_these).
 SOMETHING_ELSE = Button("Something else", "/none_of_these")
 # How a flow or a person is worded when it is offered as a choice (the gate's middle).

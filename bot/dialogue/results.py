@@ -79,12 +79,16 @@ def reset_sent(email: str, result: str, again: bool, link: str | None, turn: int
 
 
 def reset_troubleshooting(
-    hit: Hit | None, source: guides.GuideSource | None = None, turn: int = 1
+    hit: Hit | None,
+    source: guides.GuideSource | None = None,
+    turn: int = 1,
+    tried: Sequence[dict[str, Any]] = (),
 ) -> Plan:
     """'The email never arrived': the guide in the article's troubleshooting section, walked
-    step by step; without a guide there, the section and the offer of a person."""
+    step by step (its article added to the articles `tried`); without a guide there, the
+    section and the offer of a person."""
     intent = "reset_email_missing"
-    walked = guides.start(hit, source, intent, turn, {}) if hit and source else None
+    walked = guides.start(hit, source, intent, turn, {}, tried) if hit and source else None
     if walked is not None:
         return walked
     says = (article_reply(hit, intent, hit.score, feedback=False),) if hit else ()

@@ -159,6 +159,8 @@ class GuideTaken(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     article_id: str = Field(min_length=1, max_length=128, pattern=NO_NUL)
+    title: str = Field("", max_length=300, pattern=NO_NUL, description="The article's title.")
+    section: str = Field("", max_length=300, pattern=NO_NUL, description="The guide's section.")
     question: str = Field(min_length=1, max_length=1000, pattern=NO_NUL)
     path: list[Annotated[str, Field(max_length=300, pattern=NO_NUL)]] = Field(
         default_factory=list, max_length=30

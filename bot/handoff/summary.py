@@ -116,7 +116,8 @@ def summarize(
     transcript: lines with "sender" and "text", oldest first. verified: the email and order
     number the bot confirmed with the store, when the action knows them. products: the titles
     of the products the bot showed, latest last. guide: the article's guide the customer
-    walked ("question", the choices taken as "path"); its clicks are not quoted as requests.
+    walked ("title" and "section" of its article, or its first "question"; the choices taken as
+    "path"); its clicks are not quoted as requests.
     """
     taken = {_normal(label) for label in (guide or {}).get("path") or ()}
     said = [
@@ -152,9 +153,12 @@ def summarize(
         )
         if value
     ]
-    if guide and guide.get("question"):
+    named = " › ".join(n for n in ((guide or {}).get("title"), (guide or {}).get("section")) if n)
+    if guide and (named or guide.get("question")):
+        # the guide by its article and section ("How do I reset my password? › The reset
+        # email never arrived"); a ticket from before they were kept, by its first question
         path = " › ".join(guide.get("path") or ()) or "its first question"
-        parts.append(f"Guide {_quote(guide['question'], EARLIER_QUOTE)}: {path}.")
+        parts.append(f"Guide {_quote(named or guide['question'], EARLIER_QUOTE)}: {path}.")
     if facts:
         parts.append(f"Verified {', '.join(facts)}.")
     if products:

@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from bot.kb.chunker import plain_text
+from bot.kb.guide import as_prose
 from bot.kb.search import Hit, KnowledgeBase
 from bot.kb.store import IndexReader
 
@@ -201,7 +202,7 @@ def _distance(a: str, b: str) -> int:
 def highlight(text: str, terms: set[str], limit: int = SNIPPET_CHARS) -> tuple[str, list]:
     """A one-line snippet of `text` around the first of `terms` it contains, and the spans of
     every word that matches a term (the same word, or the same stem: "refunds", "refunded")."""
-    flat = re.sub(r"\s+", " ", plain_text(text)).strip()
+    flat = re.sub(r"\s+", " ", plain_text(as_prose(text))).strip()
     stems = {_stem(t) for t in terms if t not in STOPWORDS and len(t) > 1}
     spans = [
         (m.start(), m.end()) for m in WORD.finditer(flat) if _stem(m.group(0).casefold()) in stems

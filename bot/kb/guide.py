@@ -81,6 +81,32 @@ def find_guides(body: str) -> list[tuple[int, int, list[str]]]:
     return found
 
 
+def as_prose(body: str) -> str:
+    """A body with each guide reduced to its first question, for a snippet to quote: its
+    choices read as markup out of their tree. A chunk that starts inside a guide (one split
+    over two chunks) loses the choices before the closing fence too."""
+    lines = body.split("\n")
+    opened = next((i for i, line in enumerate(lines) if FENCE_OPEN.match(line)), len(lines))
+    closed = next((i for i, line in enumerate(lines[:opened]) if FENCE_CLOSE.match(line)), None)
+    if closed is not None and all(
+        CHOICE.match(line) or not line.strip() for line in lines[:closed]
+    ):
+        lines = lines[closed + 1 :]
+    out: list[str] = []
+    inside, asked = False, False
+    for line in lines:
+        if not inside and FENCE_OPEN.match(line):
+            inside, asked = True, False
+        elif inside and FENCE_CLOSE.match(line):
+            inside = False
+        elif not inside:
+            out.append(line)
+        elif not asked and line.strip():
+            out.append(line.strip())
+            asked = True
+    return "\n".join(out)
+
+
 def parse_guide(lines: list[str], first_line: int, shown: str) -> tuple[Step | None, list]:
     """A guide's tree from its lines (the first at file line first_line), and its problems."""
     problems: list[Problem] = []
