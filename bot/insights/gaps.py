@@ -121,19 +121,8 @@ def find_gaps(
     if not texts or limit < 1:
         return []
     vectors = kb.embedder.encode([t.text for t in texts])
-    clusters: dict[int, list[int]] = defaultdict(list)
     asks_price = [bool(PRICE.search(t.text)) for t in texts]
-    for i, label in enumerate(_cluster(vectors, asks_price).tolist()):
-        clusters[label].append(i)
-
-    ranked = []
-    for members in clusters.values():
-        asked = [q for i in members for q in texts[i].asked]
-        customers = len({q.conversation_id for q in asked})
-        if customers >= min_customers:
-            last = max(q.at for q in asked)
-            ranked.append((-customers, -len(asked), -last.timestamp(), members))
-    ranked.sort(key=lambda item: item[:3])
+    ranked = _ranked(texts, _cluster(vectors, asks_price), min_customers)
 
     kb.reload_if_stale(force=True)
     index = _Index(kb, kb.reader, gate, nlu_weight, close)
@@ -196,17 +185,7 @@ def find_catalog_gaps(
     if not texts or limit < 1:
         return []
     vectors = embedder.encode([wanted(t.text) for t in texts])
-    clusters: dict[int, list[int]] = defaultdict(list)
-    for i, label in enumerate(_cluster(vectors).tolist()):
-        clusters[label].append(i)
-    ranked = []
-    for members in clusters.values():
-        asked = [q for i in members for q in texts[i].asked]
-        customers = len({q.conversation_id for q in asked})
-        if customers >= min_customers:
-            last = max(q.at for q in asked)
-            ranked.append((-customers, -len(asked), -last.timestamp(), members))
-    ranked.sort(key=lambda item: item[:3])
+    ranked = _ranked(texts, _cluster(vectors), min_customers)
     gaps = []
     for *_, members in ranked[:limit]:
         typical = _typical_order([texts[i] for i in members], vectors[members])
@@ -223,6 +202,25 @@ def find_catalog_gaps(
             )
         )
     return gaps
+
+
+def _ranked(
+    texts: list[_Text], labels: np.ndarray, min_customers: int
+) -> list[tuple[int, int, float, list[int]]]:
+    """The clusters asked by at least `min_customers` customers, most customers first, then
+    most asked, then most recent: (-customers, -times asked, -last asked, member indexes)."""
+    clusters: dict[int, list[int]] = defaultdict(list)
+    for i, label in enumerate(labels.tolist()):
+        clusters[label].append(i)
+    ranked = []
+    for members in clusters.values():
+        asked = [q for i in members for q in texts[i].asked]
+        customers = len({q.conversation_id for q in asked})
+        if customers >= min_customers:
+            last = max(q.at for q in asked)
+            ranked.append((-customers, -len(asked), -last.timestamp(), members))
+    ranked.sort(key=lambda item: item[:3])
+    return ranked
 
 
 def _typical_order(texts: list[_Text], vectors: np.ndarray) -> list[int]:
