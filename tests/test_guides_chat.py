@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from bot.dialogue.decision import decide_guide
-from bot.dialogue.guides import Walk, guides_of, parse_step_id
+from bot.dialogue.guides import Walk, guides_of, lead_in, parse_step_id
 from bot.dialogue.knowledge import IndexKnowledge
 from bot.dialogue.plan import Plan
 from bot.dialogue.results import reset_troubleshooting
@@ -61,6 +61,9 @@ def test_the_reset_troubleshooting_asks_the_guides_first_question_with_a_button_
     plan = troubleshoot(DecisionChat(kb))
     assert plan.outcome == "guide" and titles(plan) == FIRST_CHOICES
     assert "spam" in text(plan) and "```" not in text(plan)
+    # the writer's lead-in comes first, the heading does not
+    assert text(plan).startswith("Most reset emails arrive within 2 minutes.")
+    assert "###" not in text(plan)
     meta = plan.says[0].meta
     assert meta["citation"]["url"].endswith("/help/reset-password#the-reset-email-never-arrived")
     assert meta["guide"]["step"] == "question" and not meta.get("feedback")
@@ -233,3 +236,16 @@ def test_help_search_snippets_read_a_guide_as_its_first_question(client) -> None
     body = "Intro.\n\n```guide\nDid it work?\n- Yes: Good.\n- No: Bad.\n```\n\nAfter."
     assert as_prose(body) == "Intro.\n\nDid it work?\n\nAfter."
     assert as_prose("  - No: (handoff) A person.\n```\n\nAfter.") == "\nAfter."
+
+
+def test_the_lead_in_is_the_prose_just_before_each_guide_of_a_section() -> None:
+    def section(body: str, chunk: int) -> Hit:
+        return Hit("a", "A", "S", "s", "/help/a", 1.0, "", body, chunk)
+
+    guide = "```guide\nWorks?\n- Yes: Good.\n- No: (handoff) Ask us.\n```"
+    body = f"### S\n\nFirst, read this.\n\n{guide}\n\nThen this one:\n\n{guide}"
+    guides = guides_of([section(body, 7)])
+    assert [lead_in(guides, i) for i in range(3)] == ["First, read this.", "Then this one:", ""]
+    # a chunk that starts inside a guide split over two chunks skips that guide's choices
+    split = "- No: (handoff) Ask us.\n```\n\nAfter it:\n\n" + guide
+    assert lead_in(guides_of([section(split, 8)]), 0) == "After it:"

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from bot.handoff.auth import hash_token
 from bot.help import record
 from bot.help.record import failed_searches, vote_counts
-from bot.help.search import Speller, highlight
+from bot.help.search import CLOSEST_WHEN_NONE_GOOD, RELATIVE_FLOOR, Speller, highlight
 from bot.settings import Settings
 from tests.conftest import BASE_URL as BASE
 from tests.conftest import write
@@ -64,6 +64,8 @@ def test_the_json_twin_gives_id_title_url_with_anchor_snippet_and_score(
         assert best["snippet"][start:end].casefold().startswith(("email", "arriv", "reset"))
     scores = [r["score"] for r in found["results"]]
     assert scores == sorted(scores, reverse=True)
+    # beside a good answer only results near it: none far below the best
+    assert all(s >= scores[0] * RELATIVE_FLOOR for s in scores)
 
 
 def test_a_typing_mistake_is_corrected_to_a_word_the_articles_use(client: TestClient) -> None:
@@ -102,6 +104,8 @@ def test_a_search_with_no_good_result_says_so_offers_the_chat_and_is_kept(
     page = client.get("/help/search", params={"q": query}).text
     assert "couldn't find an article that answers this" in page
     assert f'data-ask="{query}"' in page
+    closest = client.get("/help/search.json", params={"q": query}).json()["results"]
+    assert len(closest) <= CLOSEST_WHEN_NONE_GOOD  # a few, headed as the closest we have
     kept = [q for q in failed_searches(_engine(client), *_period()) if q["text"] == query]
     assert len(kept) == 1 and kept[0]["kind"] == "help_search"
     # suggestions while typing are never kept; a submitted search from the JSON twin is

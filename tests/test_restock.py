@@ -420,6 +420,10 @@ def test_subscribe_confirm_back_in_stock_one_email_then_unsubscribe(
             link = mailer.unsubscribe_link(fresh).replace("https://shop.example", "")
             assert client.post(link).status_code == 200
             assert mailer.store.get(fresh.id).status == "unsubscribed"
+            # its confirm link, opened afterwards, says it is stopped and offers no button
+            stopped = client.get(mailer.confirm_link(fresh).replace("https://shop.example", ""))
+            assert stopped.status_code == 200 and "This alert is stopped" in stopped.text
+            assert "Confirm the alert" not in stopped.text and "/static/store.css" in stopped.text
             assert mailer.notify(settings.catalog_dir).sent == []
     finally:
         server.stop()

@@ -28,7 +28,7 @@ from bot.dialogue import replies
 from bot.dialogue.answers import article_meta, citation
 from bot.dialogue.choices import by_ordinal, by_title
 from bot.dialogue.plan import Button, Plan, Say
-from bot.kb.guide import Step, find_guides, parse_guide
+from bot.kb.guide import CHOICE, FENCE_CLOSE, Step, find_guides, parse_guide
 from bot.kb.search import Hit
 
 MAX_TRIED = 10  # as many articles as the conversation's kb_articles_tried keeps
@@ -187,7 +187,8 @@ def start(
             {"id": hit.id, "title": hit.title, "url": hit.link, "score": round(hit.score, 4)}
         )
     slots = {**slots, "kb_articles_tried": offered[-MAX_TRIED:], "last_article": hit.id}
-    return _show(walk, root, section, intent, slots, first=True)
+    lead = lead_in(source.guides(hit.id), index)
+    return _show(walk, root, section, intent, slots, first=True, lead=lead)
 
 
 def _names(section: Hit) -> tuple[str, str]:
@@ -218,7 +219,33 @@ def take(
     walk = Walk(
         article, index, tuple(path), tuple(labels), root.shown, turn, None, *_names(section)
     )
-    return _show(walk, step, section, intent, slots or {}, first=not path)
+    lead = "" if path else lead_in(guides, index)
+    return _show(walk, step, section, intent, slots or {}, first=not path, lead=lead)
+
+
+def lead_in(guides: Sequence[tuple[Step, Hit]], index: int) -> str:
+    """The writer's words just before a guide in its section ("Most reset emails arrive within
+    2 minutes. If yours has not, these questions find out why:"), shown above its first
+    question; headings and an earlier guide's lines are left out."""
+    if not 0 <= index < len(guides):
+        return ""
+    section = guides[index][1]
+    before = sum(1 for _, other in guides[:index] if other.chunk_id == section.chunk_id)
+    spans = find_guides(section.text)
+    if before >= len(spans):
+        return ""
+    lines = section.text.split("\n")
+    opened = spans[before][0]
+    begin = spans[before - 1][1] + 1 if before else 0
+    closed = next((i for i in range(begin, opened) if FENCE_CLOSE.match(lines[i])), None)
+    if (
+        not before
+        and closed is not None
+        and all(CHOICE.match(line) or not line.strip() for line in lines[begin:closed])
+    ):
+        begin = closed + 1  # the chunk starts inside a guide split from the one before
+    prose = [line for line in lines[begin:opened] if not line.lstrip().startswith("#")]
+    return "\n".join(prose).strip()
 
 
 def again(walk: Walk, source: GuideSource, intent: str | None, turn: int) -> Plan | None:
@@ -312,6 +339,7 @@ def _show(
     intent: str | None,
     slots: dict[str, Any],
     first: bool = False,
+    lead: str = "",
 ) -> Plan:
     """One step as a message: a question with its choices, an answer, or the offer of a person."""
     payload = _payload(walk.article, walk.index)
@@ -333,7 +361,8 @@ def _show(
         choices = tuple(
             Button(label, payload((*walk.path, n))) for n, (label, _) in enumerate(step.choices)
         )
-        text = f"{step.shown}\n\n{citation(section)}" if first else step.shown
+        asked = f"{lead}\n\n{step.shown}" if lead else step.shown
+        text = f"{asked}\n\n{citation(section)}" if first else asked
         said = Say(
             text,
             buttons=(*choices, *moves),

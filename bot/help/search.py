@@ -25,6 +25,10 @@ from bot.kb.store import IndexReader
 SNIPPET_CHARS = 220
 LEAD_CHARS = 40  # shown before the first highlighted word
 MIN_CORRECTED = 4  # shorter words are too ambiguous to correct
+# Results shown beside a good one: at least this share of its score (the rest is noise that
+# buries the answer); with no good result, only the few closest, offered as such.
+RELATIVE_FLOOR = 0.6
+CLOSEST_WHEN_NONE_GOOD = 3
 WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 # words that match everything: never highlighted, never worth a correction
 STOPWORDS = frozenset(
@@ -277,8 +281,13 @@ class HelpSearch:
         hits = [h for h in self.kb.search(searched, k + len(exclude)) if h.id not in exclude][:k]
         terms = {w.casefold() for w in WORD.findall(searched)}
         terms |= {w.casefold() for w in WORD.findall(query)}
+        good = bool(hits) and hits[0].score >= self.good_score
+        if good:
+            floor = max(self.good_score, hits[0].score * RELATIVE_FLOOR)
+            hits = [h for h in hits if h.score >= floor]
+        else:
+            hits = hits[:CLOSEST_WHEN_NONE_GOOD]
         results = [self._result(hit, terms) for hit in hits]
-        good = bool(results) and results[0].score >= self.good_score
         return Found(query, searched, results, good)
 
     @staticmethod

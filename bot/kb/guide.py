@@ -203,7 +203,7 @@ def guide_html(root: Step, name: str) -> str:
                     "Contact us</a></p>"
                 )
         if n:
-            parts.append(f'<p class="restart"><a href="#{name}-0">Start again</a></p>')
+            parts.append(f'<p class="restart"><a href="#{name}-0">Start over</a></p>')
         parts.append("</div>")
     parts.append("</section>")
     return "".join(parts)

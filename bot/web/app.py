@@ -369,11 +369,7 @@ def create_app(
         shop.build_router(shop.Shop(settings.catalog_dir), TEMPLATES, settings.theme_color)
     )
     app.state.alerts = AlertStore(queue.engine)
-    app.include_router(
-        restock.build_router(
-            app.state.alerts, restock_secret(settings), TEMPLATES, settings.theme_color
-        )
-    )
+    app.include_router(restock.build_router(app.state.alerts, restock_secret(settings), TEMPLATES))
 
     @app.get("/widget.js", include_in_schema=False)
     def widget_js() -> FileResponse:

@@ -25,14 +25,12 @@ Token = Annotated[str, Query(max_length=200, description="The token of the email
 FormToken = Annotated[str, Form(max_length=200)]
 
 
-def build_router(
-    store: AlertStore, secret: str, templates: Jinja2Templates, theme_color: str
-) -> APIRouter:
+def build_router(store: AlertStore, secret: str, templates: Jinja2Templates) -> APIRouter:
     """Routes under /restock."""
     router = APIRouter(include_in_schema=False)
 
     def page(request: Request, status: int = 200, **values) -> HTMLResponse:
-        defaults = {"q": "", "theme_color": theme_color, "token": "", "done": False}
+        defaults = {"token": "", "done": False}
         response = templates.TemplateResponse(
             request, "restock.html", defaults | values, status_code=status
         )
