@@ -371,8 +371,8 @@ class Settings(BaseSettings):
         ge=0,
         le=60,
         description="A client refused again before its Retry-After has passed (a script that "
-        "ignores it) gets its 429 only after this delay, at the edge and in the web app (there "
-        "at most until its Retry-After): a script that sends as soon as it is answered slows to "
+        "ignores it) gets its 429 only after this delay, at the edge and in the web app (the "
+        "app never past its Retry-After): a script that sends as soon as it is answered slows to "
         "a trickle. The first refusal is answered at once. 0: no delay.",
     )
     rate_limit_tarpit_max: int = Field(
