@@ -37,7 +37,8 @@ Writes benchmarks/results/load.json and prints a Markdown table, the replica cou
 
 `--abusers N` runs N abusive senders (the locustfile's Abuser) in a Locust process of their own
 beside the customers'; `--edge` puts HAProxy in front of the web app (settings' web_edge), and
-Locust then goes through it. See benchmarks/README.md, "Abusive senders".
+Locust then goes through it; `--tarpit S` sets rate_limit_tarpit_seconds (default the setting's,
+5; 0: repeat refusals answered at once). See benchmarks/README.md, "Abusive senders".
 
 Builds the KB index first (`bot kb build`) when `--index` holds none; trains the model if needed.
 """

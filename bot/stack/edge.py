@@ -184,29 +184,31 @@ def _limit_rules(index: int, rule: EdgeRule, tarpit: float) -> list[str]:
         f"hdr Retry-After '%[var({RETRY_VAR})]' hdr Cache-Control no-store "
         + "".join(f"hdr {name} {_quoted(value)} " for name, value in headers.items())
     )
-    held = int(tarpit)  # whole seconds the tarpit takes off Retry-After
-    lines = [
+    return [
         *(f"acl {acl} {criterion}" for acl, criterion in zip(matches, rule.match, strict=True)),
         f"acl {name}_over sc_gpc0_rate(0) ge {limit.count}",
         f"http-request track-sc0 var(txn.client) table {rule.table} if {when}",
         f"http-request set-var(txn.rate) sc_gpc0_rate(0) if {over}",
         f"http-request set-var({RETRY_VAR}) {retry} if {over}",
-    ]
-    if tarpit > 0:
-        repeat = "{ var(txn.left) -m int gt 0 }"  # its last Retry-After has not passed
-        lines += [
-            f"http-request set-var(txn.now) date if {over}",
-            f"http-request set-var(txn.left) sc_get_gpt0(0),sub(txn.now) if {over}",
-            f"http-request sc-set-gpt0(0) var(txn.now),add({RETRY_VAR}) if {over}",
-            f"http-request set-var({RETRY_VAR}) var({RETRY_VAR}),sub({held}) if {over} {repeat}",
-            f"http-request set-var({RETRY_VAR}) int(1) if {over} {repeat} "
-            f"{{ var({RETRY_VAR}) -m int lt 1 }}",
-            f"http-request tarpit status 429 {answer}if {over} {repeat}",
-        ]
-    return [
-        *lines,
+        *(_tarpit_rules(over, answer, tarpit) if tarpit > 0 else []),
         f"http-request return status 429 {answer}if {over}",
         f"http-request sc-inc-gpc0(0) if {when}",
+    ]
+
+
+def _tarpit_rules(over: str, answer: str, tarpit: float) -> list[str]:
+    """Keep when the address's Retry-After passes (gpt0, Unix time); refused before then (a
+    repeat), hold it for the tarpit, then answer with the Retry-After that is left."""
+    repeat = "{ var(txn.left) -m int gt 0 }"  # its last Retry-After has not passed
+    held = int(tarpit)  # whole seconds the tarpit takes off Retry-After
+    return [
+        f"http-request set-var(txn.now) date if {over}",
+        f"http-request set-var(txn.left) sc_get_gpt0(0),sub(txn.now) if {over}",
+        f"http-request sc-set-gpt0(0) var(txn.now),add({RETRY_VAR}) if {over}",
+        f"http-request set-var({RETRY_VAR}) var({RETRY_VAR}),sub({held}) if {over} {repeat}",
+        f"http-request set-var({RETRY_VAR}) int(1) if {over} {repeat} "
+        f"{{ var({RETRY_VAR}) -m int lt 1 }}",
+        f"http-request tarpit status 429 {answer}if {over} {repeat}",
     ]
 
 
