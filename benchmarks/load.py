@@ -37,7 +37,8 @@ Writes benchmarks/results/load.json and prints a Markdown table, the replica cou
 
 `--abusers N` runs N abusive senders (the locustfile's Abuser) in a Locust process of their own
 beside the customers'; `--edge` puts HAProxy in front of the web app (settings' web_edge), and
-Locust then goes through it. See benchmarks/README.md, "Abusive senders".
+Locust then goes through it; `--tarpit S` sets rate_limit_tarpit_seconds (default the setting's,
+5; 0: repeat refusals answered at once). See benchmarks/README.md, "Abusive senders".
 
 Builds the KB index first (`bot kb build`) when `--index` holds none; trains the model if needed.
 """
@@ -62,6 +63,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import QUESTIONS, save  # noqa: E402
+from bot.settings import Settings  # noqa: E402
 from bot.stack import (  # noqa: E402
     Server,
     StackError,
@@ -438,6 +440,7 @@ def run_stack(replicas: int, args: argparse.Namespace, model: Path) -> dict:
         "action_workers": args.action_workers,
         "web_workers": args.web_workers,
         "web_edge": args.edge,
+        "rate_limit_tarpit_seconds": args.tarpit,
     }
     tag = secrets.token_hex(4)
     database = None
@@ -488,6 +491,8 @@ def run_stack(replicas: int, args: argparse.Namespace, model: Path) -> dict:
             "LOAD_LINGER": str(args.linger),
             "LOAD_ABUSERS": str(args.abusers),
             "LOAD_ABUSER_ADDRESSES": str(args.abuser_addresses),
+            # a 429 this slow was tarpitted: a hold is at least min(tarpit, Retry-After >= 1 s)
+            "LOAD_HELD_SECONDS": str(0.9 * min(args.tarpit, 1.0) if args.tarpit else 1e9),
         }
         record["levels"] = []
         for users in args.users:
@@ -716,6 +721,14 @@ def main() -> None:
         "machines of their own, whose sending takes this machine's CPU only when it is idle).",
     )
     parser.add_argument(
+        "--tarpit",
+        type=float,
+        default=Settings.model_fields["rate_limit_tarpit_seconds"].default,
+        help="Settings' rate_limit_tarpit_seconds: a repeat refusal (sent again before its "
+        "Retry-After) is answered after this delay, at the edge and in the app (0: at once, as "
+        "before the tarpit).",
+    )
+    parser.add_argument(
         "--edge",
         action="store_true",
         help="Settings' web_edge: HAProxy in front of the web app refuses addresses over the "
@@ -758,6 +771,7 @@ def main() -> None:
         "abuser_addresses": args.abuser_addresses,
         "abuser_nice": args.abuser_nice,
         "web_edge": args.edge,
+        "rate_limit_tarpit_seconds": args.tarpit,
         "stacks": stacks,
     }
     save(result, "python benchmarks/load.py " + " ".join(sys.argv[1:]), args.out)

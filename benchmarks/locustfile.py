@@ -24,7 +24,10 @@ With LOAD_ABUSERS = N, N more users are abusive senders from one address (LOAD_A
 from that many): each sends messages into its conversation as fast as answers come, never
 waiting for Retry-After, and starts a new conversation whenever it is refused (reported as
 "abuse message" and "abuse new conversation", a 429 counted as the expected answer); the
-customers' "turn" figures are what the abuse does to everyone else.
+customers' "turn" figures are what the abuse does to everyone else. A 429 that took at least
+LOAD_HELD_SECONDS (load.py: 0.9 s, or 0.9 of a shorter tarpit) is counted as "429 held": a
+refusal the server tarpitted (rate_limit_tarpit_seconds) rather than answered at once. Answers
+are counted when they arrive, so a held one counts in the window it is answered in.
 
 benchmarks/load.py runs it headless at each load level (see its docstring): it passes the demo
 store's orders and customers (LOAD_ORDERS, LOAD_CUSTOMERS) and LOAD_WINDOW_SECONDS and LOAD_RESULT,
@@ -80,6 +83,7 @@ OUTCOMES: Counter[str] = Counter()  # the bot's outcome of each answered turn, i
 ABUSERS = int(os.environ.get("LOAD_ABUSERS", "0"))
 ABUSER_ADDRESSES = max(1, int(os.environ.get("LOAD_ABUSER_ADDRESSES", "1")))
 ABUSE: Counter[str] = Counter()  # the abusers' answers by status, in the window
+HELD_SECONDS = float(os.environ.get("LOAD_HELD_SECONDS", "1"))  # a 429 this slow was tarpitted
 # benchmarks/load.py runs the abusers in a Locust process of their own (so their sending does
 # not delay the customers' timings): that process counts every answer and writes the running
 # totals here twice a second, and load.py reads them when the customers' window starts and ends
@@ -261,9 +265,14 @@ def _address(rng: random.Random) -> str:
     return f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
 
 
-def _count_abuse(key: str) -> None:
+def _count_abuse(name: str, response) -> int:
+    """Count one abusive request's answer ("<name> <status>", "<name> 429 held" when it was
+    tarpitted); its status (0: no answer)."""
+    status = response.status_code or 0
+    held = status == 429 and response.request_meta["response_time"] >= HELD_SECONDS * 1000
     if ABUSE_COUNTS or "start" in _window:
-        ABUSE[key] += 1
+        ABUSE[f"{name} {status}{' held' if held else ''}"] += 1
+    return status
 
 
 def _write_abuse_counts() -> None:
@@ -293,8 +302,7 @@ class Abuser(FastHttpUser):
         with self.client.post(
             path, json=body, headers=self.headers, name=name, catch_response=True
         ) as response:
-            status = response.status_code or 0
-            _count_abuse(f"{name} {status}")
+            status = _count_abuse(name, response)
             if status in (200, 201, 409, 429):
                 response.success()  # what the server should say to a script
             else:
@@ -310,8 +318,7 @@ class Abuser(FastHttpUser):
                 name="abuse new conversation",
                 catch_response=True,
             ) as response:
-                status = response.status_code or 0
-                _count_abuse(f"abuse new conversation {status}")
+                status = _count_abuse("abuse new conversation", response)
                 if status == 201:
                     self.id = response.json()["conversation_id"]
                 response.success() if status in (201, 429) else response.failure(_problem(response))

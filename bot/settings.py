@@ -366,6 +366,28 @@ class Settings(BaseSettings):
         description="Searches (/api/search, the help centre's search) one client address may "
         "make per minute. 0: no limit.",
     )
+    rate_limit_tarpit_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=60,
+        description="A client refused again before its Retry-After has passed (a script that "
+        "ignores it) gets its 429 only after this delay, at the edge and in the web app (the "
+        "app never past its Retry-After): a script that sends as soon as it is answered slows to "
+        "a trickle. The first refusal is answered at once. 0: no delay.",
+    )
+    rate_limit_tarpit_max: int = Field(
+        256,
+        ge=0,
+        description="Refusals one web worker holds back at once (rate_limit_tarpit_seconds); "
+        "past it a refusal is answered at once, so held requests cannot exhaust its sockets.",
+    )
+    edge_connections_per_address: int = Field(
+        500,
+        ge=0,
+        description="Open connections one client address may hold at the edge (web_edge) at "
+        "once; more are closed. Generous: a shop or office behind one address opens several "
+        "per browser. Not applied to trusted_proxies (they carry many clients). 0: no cap.",
+    )
     conversation_max_messages: int = Field(
         300,
         ge=10,

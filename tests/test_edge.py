@@ -1,10 +1,13 @@
 """The web edge (web_edge): a real HAProxy in front of the real web app refuses an address over
 its limit with 429 + Retry-After before the app, serves other addresses, and works the client's
-address out of X-Forwarded-For as the app (uvicorn) does."""
+address out of X-Forwarded-For as the app (uvicorn) does; an address refused again before its
+Retry-After is tarpitted, and one address holds a bounded number of connections."""
 
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +36,7 @@ class Edge:
 
 
 def _edge(tmp_path: Path, **fields) -> Iterator[Edge]:
+    fields.setdefault("rate_limit_tarpit_seconds", 0)  # the tarpit has tests of its own below
     settings = own_stack_settings(tmp_path, web_edge=True, **fields)
     web = start_web(settings, tmp_path)
     edge = None
@@ -147,3 +151,62 @@ def test_x_forwarded_proto_passes_only_from_a_trusted_proxy(tmp_path: Path) -> N
 def test_a_limit_of_zero_is_not_counted_at_the_edge(tmp_path: Path) -> None:
     config = edge_config(own_stack_settings(tmp_path, searches_per_minute_per_address=0))
     assert "edge_search" not in config and "edge_conversations" in config
+
+
+def _timed(edge: Edge, address: str, answered: list) -> None:
+    started = time.monotonic()
+    response = edge.new_conversation(address)
+    answered.append((response, time.monotonic() - started))
+
+
+def test_a_repeat_refusal_is_tarpitted_while_another_address_is_served(tmp_path: Path) -> None:
+    """The first refusal is answered at once (a client that reads Retry-After needs no more);
+    one sent again before that Retry-After is held for rate_limit_tarpit_seconds, then gets
+    the same 429 with what is left of it; meanwhile other addresses are served."""
+    tarpit = 5.0  # long enough for the other address to be served meanwhile on a busy machine
+    for edge in _edge(
+        tmp_path, conversations_per_hour_per_address=1, rate_limit_tarpit_seconds=tarpit
+    ):
+        assert edge.new_conversation("198.51.100.20").status_code == 201
+        first = edge.new_conversation("198.51.100.20")
+        assert first.status_code == 429
+        wait = int(first.headers["Retry-After"])  # ceil(1 * 3600 / 1)
+        answered: list[tuple[httpx.Response, float]] = []
+
+        held = threading.Thread(target=_timed, args=(edge, "198.51.100.20", answered))
+        held.start()
+        other = edge.new_conversation("198.51.100.21")
+        still_held = held.is_alive()
+        held.join(timeout=30)
+        assert other.status_code == 201 and still_held
+        ((response, seconds),) = answered
+        assert seconds >= tarpit  # held at least the tarpit's time
+        assert response.status_code == 429
+        assert int(response.headers["Retry-After"]) == wait - int(tarpit)
+        assert response.json()["detail"].endswith(f"Try again in {wait - int(tarpit)} s.")
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_one_address_holds_a_bounded_number_of_connections(tmp_path: Path) -> None:
+    """So that tarpitted connections cannot fill HAProxy's maxconn: past
+    edge_connections_per_address open connections from one peer, a new one is closed
+    (127.0.0.1 is not a trusted proxy here; a trusted one is never capped)."""
+    for edge in _edge(tmp_path, edge_connections_per_address=1, trusted_proxies=["192.0.2.1"]):
+        with httpx.Client(timeout=30) as kept:  # one connection, kept open between requests
+            url = f"{edge.edge.url}/api/chat/conversations"
+            assert kept.post(url).status_code == 201
+            with pytest.raises(httpx.TransportError):
+                httpx.post(url, timeout=30)  # a second connection from the same address
+            assert kept.post(url).status_code == 201  # the open one is still served
+
+
+def test_the_tarpit_and_the_connection_cap_can_be_turned_off(tmp_path: Path) -> None:
+    on = edge_config(own_stack_settings(tmp_path, trusted_proxies=["10.0.0.0/8"]))
+    assert "http-request tarpit status 429" in on and "timeout tarpit 5000ms" in on
+    assert "track-sc2 src table edge_connections if !{ src 10.0.0.0/8 }" in on
+    off = edge_config(
+        own_stack_settings(tmp_path, rate_limit_tarpit_seconds=0, edge_connections_per_address=0)
+    )
+    assert "http-request tarpit" not in off and "edge_connections" not in off
+    everyone = edge_config(own_stack_settings(tmp_path, trusted_proxies=["*"]))
+    assert "edge_connections" not in everyone  # every peer may be a proxy: none is capped

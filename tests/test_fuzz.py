@@ -95,7 +95,11 @@ def help_app(demo_index: Path, embedder, tmp_path_factory: pytest.TempPathFactor
     """The app serving the demo knowledge base's built index."""
     tmp_path = tmp_path_factory.mktemp("help")
     settings = _settings(f"sqlite:///{tmp_path / 'handoff.db'}", tmp_path)
-    settings = settings.model_copy(update={"kb_dir": DEMO_KB, "index_dir": demo_index})
+    # past the search limit a repeat 429 would be held (rate_limit_tarpit_seconds): not what
+    # this test is about (tests/test_rate_limits_tarpit.py is), and it would only slow it down
+    settings = settings.model_copy(
+        update={"kb_dir": DEMO_KB, "index_dir": demo_index, "rate_limit_tarpit_seconds": 0}
+    )
     kb = KnowledgeBase(demo_index, settings.embedding_model, embedder=embedder)
     return create_app(settings, kb=kb)
 

@@ -24,6 +24,14 @@ Counting as the app does:
   the limit to slide out at the address's current rate, at least 1 s; a client that comes back
   early is refused again with a new estimate.
 
+Tarpitting a script that does not read Retry-After: each address's table entry keeps (gpt0) the
+Unix time its last Retry-After passes; a request refused before then is a repeat, and HAProxy
+holds it for rate_limit_tarpit_seconds (`http-request tarpit`, `timeout tarpit`; no CPU while
+held) before the same 429, whose Retry-After is then what is left. The first refusal is
+immediate. So that held connections cannot fill maxconn, one address may hold at most
+edge_connections_per_address connections (a trusted proxy, carrying many clients, is not
+capped); past it new connections are closed.
+
 Not covered here (the app still refuses them): X-Forwarded-For entries that are not IP addresses
 (uvicorn takes them as they are; HAProxy skips them), bracketed IPv6 with a port, and chains of
 more than MAX_HOPS trusted proxies. A 429 from HAProxy carries no CORS headers: a widget on
@@ -45,6 +53,7 @@ EDGE_HEALTH = "/haproxy-health"
 EDGE_NAME = "web edge (HAProxy)"
 MAX_HOPS = 5  # X-Forwarded-For entries looked at from the right
 RETRY_VAR = "txn.retry"
+CONNECTIONS_TABLE = "edge_connections"
 XFF = "x-forwarded-for"
 
 
@@ -154,8 +163,9 @@ def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _limit_rules(index: int, rule: EdgeRule) -> list[str]:
-    """Track the address in the rule's table, refuse when over, else count the request."""
+def _limit_rules(index: int, rule: EdgeRule, tarpit: float) -> list[str]:
+    """Track the address in the rule's table, refuse when over (a repeat after the tarpit),
+    else count the request."""
     name = f"limit{index}"
     limit = rule.limit
     matches = [f"{name}_{i}" for i in range(len(rule.match))]
@@ -169,17 +179,50 @@ def _limit_rules(index: int, rule: EdgeRule) -> list[str]:
         f"var(txn.rate),sub({limit.count - 1}),mul({limit.seconds}),add(txn.rate),sub(1),"
         "div(txn.rate)"
     )
+    answer = (
+        f"content-type '{kind}; charset=utf-8' lf-string '{body}' "
+        f"hdr Retry-After '%[var({RETRY_VAR})]' hdr Cache-Control no-store "
+        + "".join(f"hdr {name} {_quoted(value)} " for name, value in headers.items())
+    )
     return [
         *(f"acl {acl} {criterion}" for acl, criterion in zip(matches, rule.match, strict=True)),
         f"acl {name}_over sc_gpc0_rate(0) ge {limit.count}",
         f"http-request track-sc0 var(txn.client) table {rule.table} if {when}",
         f"http-request set-var(txn.rate) sc_gpc0_rate(0) if {over}",
         f"http-request set-var({RETRY_VAR}) {retry} if {over}",
-        f"http-request return status 429 content-type '{kind}; charset=utf-8' "
-        f"lf-string '{body}' hdr Retry-After '%[var({RETRY_VAR})]' hdr Cache-Control no-store "
-        + "".join(f"hdr {name} {_quoted(value)} " for name, value in headers.items())
-        + f"if {over}",
+        *(_tarpit_rules(over, answer, tarpit) if tarpit > 0 else []),
+        f"http-request return status 429 {answer}if {over}",
         f"http-request sc-inc-gpc0(0) if {when}",
+    ]
+
+
+def _tarpit_rules(over: str, answer: str, tarpit: float) -> list[str]:
+    """Keep when the address's Retry-After passes (gpt0, Unix time); refused before then (a
+    repeat), hold it for the tarpit, then answer with the Retry-After that is left."""
+    repeat = "{ var(txn.left) -m int gt 0 }"  # its last Retry-After has not passed
+    held = int(tarpit)  # whole seconds the tarpit takes off Retry-After
+    return [
+        f"http-request set-var(txn.now) date if {over}",
+        f"http-request set-var(txn.left) sc_get_gpt0(0),sub(txn.now) if {over}",
+        f"http-request sc-set-gpt0(0) var(txn.now),add({RETRY_VAR}) if {over}",
+        f"http-request set-var({RETRY_VAR}) var({RETRY_VAR}),sub({held}) if {over} {repeat}",
+        f"http-request set-var({RETRY_VAR}) int(1) if {over} {repeat} "
+        f"{{ var({RETRY_VAR}) -m int lt 1 }}",
+        f"http-request tarpit status 429 {answer}if {over} {repeat}",
+    ]
+
+
+def _connection_rules(settings: Settings) -> list[str]:
+    """At most edge_connections_per_address open connections from one peer (not from a trusted
+    proxy, which carries many clients; none with "*")."""
+    most = settings.edge_connections_per_address
+    if not most or "*" in settings.trusted_proxies:
+        return []
+    networks = trusted_networks(settings)
+    unless = f" if !{{ src {' '.join(networks)} }}" if networks else ""
+    return [
+        f"tcp-request connection track-sc2 src table {CONNECTIONS_TABLE}{unless}",
+        f"tcp-request connection reject if {{ sc_conn_cur(2) gt {most} }}",
     ]
 
 
@@ -203,11 +246,18 @@ def edge_config(settings: Settings) -> str:
         tables[rule.table] = (
             f"backend {rule.table}\n"
             f"    stick-table type ipv6 size 200k expire {2 * period}s "
-            f"store gpc0,gpc0_rate({period}s)\n"
+            f"store gpc0,gpc0_rate({period}s),gpt0\n"
         )
-    front = _client_rules(settings)
+    connections = _connection_rules(settings)
+    if connections:
+        tables[CONNECTIONS_TABLE] = (
+            f"backend {CONNECTIONS_TABLE}\n"
+            "    stick-table type ipv6 size 200k expire 10m store conn_cur\n"
+        )
+    tarpit = settings.rate_limit_tarpit_seconds
+    front = [*connections, *_client_rules(settings)]
     for index, rule in enumerate(rules):
-        front += _limit_rules(index, rule)
+        front += _limit_rules(index, rule, tarpit)
     front.append(f"http-request set-header {XFF} %[var(txn.client)]")
     body = "\n".join(f"    {line}" for line in front)
     return f"""# Written by `bot up` (bot/stack/edge.py edge_config); edits are overwritten.
@@ -223,6 +273,7 @@ defaults
     timeout server 120s
     timeout http-request 10s
     timeout queue 30s
+    timeout tarpit {max(1, round(settings.rate_limit_tarpit_seconds * 1000))}ms
     retries 2
     retry-on conn-failure
 

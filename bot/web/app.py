@@ -100,7 +100,8 @@ async def server_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def too_many_requests(request: Request, exc: TooManyRequests) -> Response:
     """429 with Retry-After and the reason: a short page for the help centre's pages, JSON for
-    everything else."""
+    everything else; a repeat refusal after the tarpit's delay (bot.web.limits.Tarpit)."""
+    exc = await request.app.state.limits.tarpit.hold(exc)
     headers = dict(exc.headers or {})
     if request.url.path.startswith("/help/"):
         page = TEMPLATES.get_template("too_many.html").render(reason=exc.detail)

@@ -6,6 +6,13 @@ typing never reaches. Counts are shared by every web worker (bot.ratelimit: Redi
 stack runs it, else the handoff database). A refused request gets 429 with Retry-After and a
 reason that names the limit: JSON for the APIs, a short page for the help centre.
 
+A key refused again before its Retry-After has passed (a script that does not read it) is
+tarpitted: its 429 comes only after rate_limit_tarpit_seconds (at most its Retry-After), an
+asyncio sleep in the exception handler that holds no thread, so a script that sends as soon as
+it is answered slows to a trickle and costs no CPU on either side. The first refusal is
+immediate. At most rate_limit_tarpit_max refusals are held at once per worker; past it they are
+answered at once.
+
 The client's address is the one uvicorn gives the request: the connection's peer, or the
 X-Forwarded-For of a proxy listed in trusted_proxies (uvicorn's forwarded_allow_ips), never a
 header from anyone else. Tickets are counted where they are made, in the action server, under
@@ -14,13 +21,14 @@ a key the gateway derives from the address (`client_key`) and sends with each me
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from fastapi import HTTPException, Request
 from sqlalchemy import Engine
@@ -34,11 +42,44 @@ MAX_REMEMBERED = 10_000  # refused keys a worker remembers (see RateLimits._refu
 
 
 class TooManyRequests(HTTPException):
-    """A 429 whose detail says which limit and when to try again (Retry-After)."""
+    """A 429 whose detail says which limit and when to try again (Retry-After); repeat: the
+    key was refused before and its Retry-After has not passed (the tarpit's business)."""
 
-    def __init__(self, refused: Refused) -> None:
+    def __init__(self, refused: Refused, repeat: bool = False) -> None:
         super().__init__(429, refused.reason(), headers={"Retry-After": str(refused.retry_after)})
         self.refused = refused
+        self.repeat = repeat
+
+
+class Tarpit:
+    """Holds a repeat refusal for `seconds` (at most its Retry-After) before it is answered;
+    at most `most` at once (one event loop's count: only the exception handler touches it)."""
+
+    def __init__(
+        self,
+        seconds: float,
+        most: int,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        self.seconds = seconds
+        self.most = most
+        self.sleep = sleep
+        self.held = 0  # refusals being held now
+
+    async def hold(self, exc: TooManyRequests) -> TooManyRequests:
+        """The refusal to answer: a first one at once; a repeat after the delay, with the
+        Retry-After that is left (at least 1 s). Past `most` held, at once."""
+        if not exc.repeat or self.seconds <= 0 or self.held >= self.most:
+            return exc
+        wait = exc.refused.retry_after
+        delay = min(self.seconds, wait)
+        self.held += 1
+        try:
+            await self.sleep(delay)
+        finally:
+            self.held -= 1
+        left = Refused(exc.refused.limit, max(1, math.ceil(wait - delay)))
+        return TooManyRequests(left, repeat=True)
 
 
 def client_address(request: Request) -> str:
@@ -152,8 +193,12 @@ def search_limit(settings: Settings) -> Limit:
 class RateLimits:
     """The limits of the public endpoints and the counter they share."""
 
-    def __init__(self, settings: Settings, counter: Counter) -> None:
+    def __init__(
+        self, settings: Settings, counter: Counter, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.counter = counter
+        self.clock = clock
+        self.tarpit = Tarpit(settings.rate_limit_tarpit_seconds, settings.rate_limit_tarpit_max)
         # a conversation's length, as messages in a day: past it each turn grows slow
         self.length = Limit(
             "conversation_length",
@@ -171,33 +216,40 @@ class RateLimits:
         self.conversations = conversations_limit(settings)
         self.searches = search_limit(settings)
         self._warned = 0.0
-        # (limit name, key) -> (monotonic time it is allowed again, the refusal): a key refused
-        # stays refused until then (refused requests count nowhere, so nothing can free it
-        # sooner), and this worker says so without asking the counter store: a script that
-        # keeps sending costs a dictionary lookup, not a write to the database or Redis
+        # (limit name, key) -> (clock time its Retry-After passes, the refusal): a key refused
+        # stays refused until a second before then (refused requests count nowhere, so nothing
+        # can free it sooner), and this worker says so without asking the counter store: a
+        # script that keeps sending costs a dictionary lookup, not a write to the database or
+        # Redis. A refusal before that time is a repeat (tarpitted).
         self._refused: dict[tuple[str, str], tuple[float, Refused]] = {}
         self._lock = threading.Lock()
 
     def _known_refusal(self, checks: Sequence[tuple[Limit, str]]) -> Refused | None:
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             for limit, key in checks:
                 known = self._refused.get((limit.name, key))
                 if known is None:
                     continue
-                until, refused = known
-                if now < until:
-                    return Refused(refused.limit, max(1, math.ceil(until - now)))
-                del self._refused[(limit.name, key)]
+                deadline, refused = known
+                if now < deadline - 1:  # never past the store's time
+                    return Refused(refused.limit, max(1, math.ceil(deadline - 1 - now)))
+                if now >= deadline:
+                    del self._refused[(limit.name, key)]
         return None
 
-    def _remember(self, refused: Refused, checks: Sequence[tuple[Limit, str]]) -> None:
+    def _remember(self, refused: Refused, checks: Sequence[tuple[Limit, str]]) -> bool:
+        """Remember the refusal until its Retry-After; True when the key's last Retry-After
+        had not yet passed (a repeat)."""
         key = next(k for limit, k in checks if limit is refused.limit)
+        now = self.clock()
         with self._lock:
+            known = self._refused.get((refused.limit.name, key))
+            repeat = known is not None and now < known[0]
             if len(self._refused) >= MAX_REMEMBERED:  # many keys refused at once: start over
                 self._refused.clear()
-            until = time.monotonic() + refused.retry_after - 1  # never past the store's time
-            self._refused[(refused.limit.name, key)] = (until, refused)
+            self._refused[(refused.limit.name, key)] = (now + refused.retry_after, refused)
+        return repeat
 
     def check(self, checks: Sequence[tuple[Limit, str]]) -> None:
         """Count a request against these (limit, key) pairs; TooManyRequests when one refuses.
@@ -205,7 +257,7 @@ class RateLimits:
         guard the service, and must not take it down."""
         known = self._known_refusal(checks)
         if known is not None:
-            raise TooManyRequests(known)
+            raise TooManyRequests(known, repeat=True)
         try:
             refused = self.counter.hit(checks)
         except Exception as exc:  # Redis or the database away for a moment
@@ -215,8 +267,7 @@ class RateLimits:
             return
         if refused is not None:
             logger.info("rate limit: %s reached", refused.limit.describe())
-            self._remember(refused, checks)
-            raise TooManyRequests(refused)
+            raise TooManyRequests(refused, repeat=self._remember(refused, checks))
 
     def message(self, request: Request, conversation_id: str) -> None:
         """A chat message: per conversation, per client address, and the conversation's length
