@@ -143,6 +143,7 @@ def check_turn(name: str, said: str, replies: list[dict], expect: dict, values: 
         assert any(fits(m) for m in metas), f"{where}: wanted {expect}, got {metas} / {texts!r}"
     offered = [b["title"] for r in replies for b in r.get("buttons") or []]
     for title in expect.get("offers", []):
+        title = fill(title, values, name)
         assert title in offered, f"{where}: no button {title!r} among {offered}"
     for phrase in expect.get("says", []):
         phrase = fill(phrase, values, name)

@@ -268,14 +268,16 @@ def test_words_that_try_to_be_an_email_are_asked_again_and_the_step_goes_on() ->
         assert step(other, asking, subs) is None, other
 
 
-def test_a_known_email_needs_no_question_and_no_is_taken() -> None:
+def test_a_verified_email_needs_no_question_and_no_is_taken() -> None:
     subs = Subscriptions("already_confirmed")
     plan = step("notify me", shown(), subs, verified_email="tara@example.com")
     assert subs.calls == [("tara@example.com", "RUN-CHAR-240")]
     assert "already on the list" in plan.says[0].text
-    limited = step("notify me", shown(), Subscriptions("limited"), customer_email="a@b.example")
-    assert "try again in about 30 minutes" in limited.says[0].text
-    no = step("no thanks", shown(asking=True), subs)
+    # asked again for the same product: the address this alert was made with, no question
+    topic = Topic.from_slot(plan.slots["topic"])
+    again = step("notify me", topic, Subscriptions("limited"), number=3)
+    assert "try again in about 30 minutes" in again.says[0].text
+    no = step("no thanks", shown(asking=True), Subscriptions())
     assert no.says[0].text == replies.RESTOCK_CANCELLED
     assert Topic.from_slot(no.slots["topic"]).restock is None
     # another question while the email is asked for: the decision answers it
@@ -496,3 +498,30 @@ def test_alerts_are_limited_per_email_and_per_client_address(engine: Engine, tmp
     assert restock_refused(counter, settings, "client-a", "cy@example.com") is None
     refused = restock_refused(counter, settings, "client-a", "di@example.com")
     assert refused is not None and "from one address" in refused.reason()
+
+
+def test_an_address_given_earlier_is_offered_not_assumed() -> None:
+    subs = Subscriptions()
+    asked = step("notify me", shown(), subs, customer_email="Ana@Example.com")
+    [said] = asked.says
+    assert "Shall I use **ana@example.com**?" in said.text and subs.calls == []
+    assert [b.title for b in said.buttons] == ["Yes, use ana@example.com"]
+    topic = Topic.from_slot(asked.slots["topic"])
+    # its button (the address as an entity), or a typed yes, takes it
+    clicked = step(
+        said.buttons[0].payload, topic, subs, number=3,
+        entities=[{"entity": "email", "value": "ana@example.com"}],
+    )  # fmt: skip
+    assert subs.calls == [("ana@example.com", "RUN-CHAR-240")]
+    assert "sent a link to ana@example.com" in clicked.says[0].text
+    yes = step("yes please", topic, Subscriptions(), number=3)
+    assert "sent a link to ana@example.com" in yes.says[0].text
+    # "no" asks for another; another address typed instead is taken
+    no = step("no", topic, Subscriptions(), number=3)
+    assert no.says[0].text == replies.RESTOCK_ASK_OTHER_EMAIL
+    other = Subscriptions()
+    step("bo@example.com", Topic.from_slot(no.slots["topic"]), other, number=4)
+    assert other.calls == [("bo@example.com", "RUN-CHAR-240")]
+    typed = Subscriptions()
+    step("use bo@example.com instead", topic, typed, number=3)
+    assert typed.calls == [("bo@example.com", "RUN-CHAR-240")]

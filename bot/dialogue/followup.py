@@ -62,7 +62,8 @@ class Topic:
     focus: str | None = None  # of those, the one picked since ("the second one")
     # the variant shown out of stock, that "tell me when it's back" is about (ProductReply's
     # restock), and the alert's state: {"asking": True} while its email is asked for, and
-    # {"suggested": {...}} after a typo question (bot.dialogue.restock)
+    # {"suggested": {...}} after a typo question, {"known": email} while an address given before
+    # is offered, {"email": ...} once made (bot.dialogue.restock)
     restock: dict | None = None
 
     @classmethod

@@ -373,6 +373,13 @@ RESTOCK_WHEN = {"out_of_stock": "back in stock"}  # else "in stock" (restock_whe
 # no retraining); the alert's variant is in the `topic` slot, not the payload.
 RESTOCK_PAYLOAD = "/ask_question"
 RESTOCK_ASK_EMAIL = "I'll email you once when {what} is {when}. What's your email address?"
+# An address the customer gave earlier in the conversation (for a reset, a person): offered,
+# not assumed; a signed-in customer's verified address is used without asking
+RESTOCK_ASK_KNOWN_EMAIL = (
+    "I'll email you once when {what} is {when}. Shall I use **{email}**? Or type another address."
+)
+RESTOCK_USE_EMAIL = "Yes, use {email}"
+RESTOCK_ASK_OTHER_EMAIL = "Which email address should I use?"
 RESTOCK_CHECK_INBOX = (
     "Thanks! I've sent a link to {email}: open it to confirm, and we'll email you once when "
     "{what} is {when}. Every email has a link to stop."

@@ -2,9 +2,10 @@
 
 A product answer that shows one variant out of stock (or on preorder or backorder) offers the
 alert as a button and keeps the variant in the `topic` slot (bot.dialogue.products). The button,
-or the words ("let me know when it's in stock", "notify me"), start the alert: with an email
-the conversation already holds (verified with an order, or given before) it is taken at once;
-otherwise the bot asks for one, checks it as the after-hours handoff does (not an address:
+or the words ("let me know when it's in stock", "notify me"), start the alert: an email verified
+with an order, or the one this product's alert was made with, is taken at once; one the customer
+gave before (for a reset, for a person) is offered ("Shall I use ...?", a button, a typed yes or
+no, or another address typed instead); otherwise the bot asks for one, checks it as the after-hours handoff does (not an address:
 asked again; an obvious typo in a well-known domain: "Did you mean ...?", and the same address
 sent again after that question is what the customer means), and subscribes. Subscribing is the
 caller's (`Subscribe`): rate limits, the store and the confirmation email.
@@ -82,12 +83,23 @@ def restock_step(turn: Turn, subscribe: Subscribe) -> Plan | None:
         if turn.is_payload:  # the button, and what it was for has gone: ask which product
             return _plan(turn, replies.RESTOCK_WHICH, "which", None)
         return None  # "notify me when the oak board is back": the product answer offers it
-    known = turn.verified_email or turn.customer_email
+    # a signed-in customer's verified address, or the one this alert was made with: no question
+    known = turn.verified_email or offer.get("email")
     if known and valid_email(known):
         return _subscribe(turn, offer, normalize_email(known), subscribe)
     when = replies.restock_when(offer.get("availability"))
+    asking = {**offer, "asking": True, "suggested": None}
+    given = turn.customer_email  # said earlier (for a reset, a person): offered, not assumed
+    if given and valid_email(given):
+        given = normalize_email(given)
+        said = Say(
+            replies.RESTOCK_ASK_KNOWN_EMAIL.format(what=what(offer), when=when, email=given),
+            buttons=(Button(replies.RESTOCK_USE_EMAIL.format(email=given), _payload(given)),),
+            meta=replies.meta("restock", turn.intent, state="ask_email"),
+        )
+        return Plan("restock", (said,), _slots(turn, {**asking, "known": given}))
     text = replies.RESTOCK_ASK_EMAIL.format(what=what(offer), when=when)
-    return _plan(turn, text, "ask_email", {**offer, "asking": True, "suggested": None})
+    return _plan(turn, text, "ask_email", asking)
 
 
 def what(offer: dict) -> str:
@@ -116,6 +128,14 @@ def _email_answer(turn: Turn, offer: dict, subscribe: Subscribe) -> Plan | None:
             return _subscribe(turn, offer, suggested["typed"], subscribe)
         if answer == "cancel":
             return _plan(turn, replies.RESTOCK_CANCELLED, "cancelled", None)
+    if candidate is None and offer.get("known"):
+        # "yes" / "no" typed to "Shall I use ...?"
+        answer = typo_answer(text, turn.intent)
+        if answer == "yes":
+            return _subscribe(turn, offer, offer["known"], subscribe)
+        if answer == "no":
+            other = {**offer, "known": None}
+            return _plan(turn, replies.RESTOCK_ASK_OTHER_EMAIL, "ask_email", other)
     if candidate is None:
         if "@" in text:
             return _plan(turn, replies.RESTOCK_EMAIL_NOT_VALID, "email_invalid", offer)
@@ -157,7 +177,9 @@ def _subscribe(turn: Turn, offer: dict, email: str, subscribe: Subscribe) -> Pla
         text = replies.RESTOCK_LIMITED.format(minutes=max(1, -(-done.retry_after // 60)))
     else:
         text = replies.RESTOCK_UNAVAILABLE
-    kept = {k: v for k, v in offer.items() if k not in ("asking", "suggested")}
+    kept = {k: v for k, v in offer.items() if k not in ("asking", "suggested", "known")}
+    if done.state in ("sent", "already_confirmed", "already_pending"):
+        kept["email"] = email  # asked again for this product: the same address, no question
     plan = _plan(turn, text, done.state, kept)
     if done.state in ("sent", "already_confirmed", "already_pending"):
         # the address the customer gave: the next alert, or a person, needs no question
