@@ -5,10 +5,10 @@ alert as a button and keeps the variant in the `topic` slot (bot.dialogue.produc
 or the words ("let me know when it's in stock", "notify me"), start the alert: an email verified
 with an order, or the one this product's alert was made with, is taken at once; one the customer
 gave before (for a reset, for a person) is offered ("Shall I use ...?", a button, a typed yes or
-no, or another address typed instead); otherwise the bot asks for one, checks it as the after-hours handoff does (not an address:
-asked again; an obvious typo in a well-known domain: "Did you mean ...?", and the same address
-sent again after that question is what the customer means), and subscribes. Subscribing is the
-caller's (`Subscribe`): rate limits, the store and the confirmation email.
+no, or another address typed instead); otherwise the bot asks for one, checks it as the
+after-hours handoff does (not an address: asked again; an obvious typo in a well-known domain:
+"Did you mean ...?", and the same address sent again after that question is what the customer
+means), and subscribes. Subscribing is the caller's (`Subscribe`): rate limits, the store and the confirmation email.
 `restock_step` returns None when the message is not about an alert; the turn's decision takes it.
 """
 
