@@ -8,7 +8,8 @@ gave before (for a reset, for a person) is offered ("Shall I use ...?", a button
 no, or another address typed instead); otherwise the bot asks for one, checks it as the
 after-hours handoff does (not an address: asked again; an obvious typo in a well-known domain:
 "Did you mean ...?", and the same address sent again after that question is what the customer
-means), and subscribes. Subscribing is the caller's (`Subscribe`): rate limits, the store and the confirmation email.
+means), and subscribes. Subscribing is the caller's (`Subscribe`): rate limits, the store and
+the confirmation email.
 `restock_step` returns None when the message is not about an alert; the turn's decision takes it.
 """
 
