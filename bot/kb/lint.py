@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,11 +157,18 @@ def _drop_duplicate_ids(articles: list[Article], problems: list[Problem]) -> lis
 
 def _absolute(path: Path) -> str:
     """An absolute, normalised path (without Path.resolve's per-part symlink lookups)."""
-    return os.path.normpath(os.path.abspath(path))
+    return _absolute_in(str(path), os.getcwd())
+
+
+@functools.lru_cache(maxsize=65536)  # every article's, on every build of a live indexer
+def _absolute_in(path: str, cwd: str) -> str:
+    return os.path.normpath(os.path.join(cwd, path))
 
 
 def _link_problems(articles: list[Article], kb_dir: Path, base_url: str) -> list[Problem]:
     """Links to other articles (relative .md paths or help-centre URLs) must resolve."""
+    if not any(a.links for a in articles):
+        return []
     by_id = {a.id: a for a in articles}
     by_path = {_absolute(a.path): a for a in articles}
     problems: list[Problem] = []

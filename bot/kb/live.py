@@ -17,6 +17,15 @@ writer has paused for EXACT_AFTER_SECONDS, a second thread trains one from scrat
 same phrasings, and it is published if nothing was saved meanwhile (otherwise the next pause
 tries again). Saves never wait for that training.
 
+A save costs what it changed, not the KB (benchmarks/README.md, "A save at 10,000 articles"):
+the watcher's listing says which files changed, so only those are read, parsed and checked
+(each article's own lint problems are kept; a full listing and check runs at the first build
+and at most every RESCAN_SECONDS); the version it publishes is a delta on the last full build
+(bot.kb.segments: that build's files hard-linked, the saved articles' rows and vectors
+beside them), which readers load without reloading the base; above
+PER_ARTICLE_CLASSES_UP_TO articles the router takes the article's phrasings in without a
+refit, and is saved as the changes since its last full save.
+
 A save with errors is never published: the file's last good version keeps serving, and the
 problems (file:line) go to the log and to `problems()`, which the help centre shows signed-in
 writers. Drafts (`draft: true`) are built into the manifest's list of drafts, not the index.
@@ -85,6 +94,7 @@ class LiveState:
     version: str | None = None
     problems: list[Problem] = field(default_factory=list)  # errors of the last build
     seconds: float | None = None
+    cpu_seconds: float | None = None  # the build's own thread's CPU time
     builds: int = 0
     router_exact: bool | None = None  # False: refitted on a save, a full training to come
 
@@ -127,6 +137,7 @@ class LiveIndexer:
         as the watcher just listed them (size, modification time); without it every file is
         listed and every article checked again (the first build, and a periodic rescan)."""
         with self._lock:
+            cpu = time.thread_time()
             self._cache.forget_unused()
             self._cache.seen = dict(seen or {})
             if seen is None:
@@ -161,6 +172,7 @@ class LiveIndexer:
                 version=report.version,
                 problems=errors,
                 seconds=report.seconds,
+                cpu_seconds=round(time.thread_time() - cpu, 3),
                 builds=self.state.builds + 1,
                 router_exact=self._router.get("exact", True) if self._router else None,
             )
