@@ -147,3 +147,31 @@ def test_live_saves_serve_what_a_full_build_does(
     assert served.reader.manifest["router"]["how"] == "trained ahead"
     assert _routed(served) == _routed(full)
     assert _everything(served) == _everything(full)
+
+
+def test_a_full_build_after_live_saves_carries_the_delta_over(
+    kb_dir: Path, tmp_path: Path, embedder: Embedder
+) -> None:
+    nlu_dir = tmp_path / "nlu"
+    write(nlu_dir, "nlu.yml", NLU)
+    for rel, text in ARTICLES.items():
+        write(kb_dir, rel, text)
+    options = _options(kb_dir, tmp_path / "live", nlu_dir, None)
+    live = LiveIndexer(options, lambda: embedder)
+    live.build(exact=True)
+    write(kb_dir, "returns.md", ARTICLES["returns.md"].replace("30", "45"))
+    (kb_dir / "gift-cards.md").unlink()
+    live.build(seen=snapshot(str(kb_dir)))
+    assert read_manifest(tmp_path / "live")["segments"]["delta"] == ["returns"]
+
+    write(kb_dir, "payments.md", ARTICLES["payments.md"].replace("Visa", "Amex"))
+    build_index(options, embedder_factory=lambda _name: embedder)  # `bot kb build`: in full
+    served = KnowledgeBase(tmp_path / "live", "all-MiniLM-L6-v2", embedder=embedder)
+    assert read_manifest(tmp_path / "live")["segments"]["delta"] == []
+    build_index(
+        _options(kb_dir, tmp_path / "full", nlu_dir, None), embedder_factory=lambda _n: embedder
+    )
+    full = KnowledgeBase(tmp_path / "full", "all-MiniLM-L6-v2", embedder=embedder)
+    assert _everything(served) == _everything(full)
+    assert _same_vectors(served, full)
+    assert _searched(served) == _searched(full)
