@@ -293,8 +293,10 @@ def _write_version(
             segments.plan_delta(
                 previous, {a.id for a in changed}, removed, len(all_ids), index_type
             )
-            if plan is not None and plan.live
-            else None
+            if plan is not None
+            and plan.live
+            and _reusable_articles(previous, canonical_model_name(options.model), options.chunking)
+            else None  # a base of another model or chunking is rebuilt in full
         )
         if delta is not None:
             db = segments.stage_delta(
