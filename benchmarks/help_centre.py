@@ -116,7 +116,7 @@ def live_latency(options: BuildOptions, embedder: Embedder, updates: int, articl
     bot_kb = KnowledgeBase(options.index_dir, "all-MiniLM-L6-v2", embedder=embedder)
     live.start()
     rng = random.Random(3)
-    times, builds, routers = [], [], []
+    times, builds, cpus, process_cpus, routers = [], [], [], [], []
     # one article saved again and again, as a writer does: an earlier save's sentence is gone
     # when the next is published, so it cannot be the hit (and it is put back at the end)
     target = rng.randrange(articles)
@@ -132,12 +132,14 @@ def live_latency(options: BuildOptions, embedder: Embedder, updates: int, articl
             text += f"\n\n## Paper swans\n\n{sentence}\n"
             # a question the writer expects: what the router learns the article from
             text = text.replace("\n---\n", f'\nquestions:\n  - "{sentence}"\n---\n', 1)
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             path.write_text(text)
             while not _answered(bot_kb, sentence, word, f"a{target:05d}"):
                 time.sleep(0.01)  # polling for the answer
             times.append(time.perf_counter() - start)
+            process_cpus.append(round(time.process_time() - cpu, 3))
             builds.append(live.state.seconds)
+            cpus.append(live.state.cpu_seconds)
             router = bot_kb.reader.manifest["router"]
             routers.append(f"{router.get('seconds')} s {router.get('how', 'trained')}")
     finally:
@@ -152,6 +154,10 @@ def live_latency(options: BuildOptions, embedder: Embedder, updates: int, articl
         "save_to_answer_median_s": round(statistics.median(times), 3),
         "save_to_answer_max_s": round(max(times), 3),
         "build_seconds": builds,
+        # the indexer thread's CPU time per build, and the whole process's from save to answer
+        # (the polling client's searches and routings every 10 ms included)
+        "build_cpu_seconds": cpus,
+        "process_cpu_seconds_save_to_answer": process_cpus,
         "of_which_router": routers,
         "article_classes": bot_kb.reader.manifest["router"].get("article_classes"),
     }

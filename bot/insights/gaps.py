@@ -361,7 +361,7 @@ class _Index:
             chunks = [c for c in reader.article_chunks(article_id) if c.kind != "heading"]
             if not chunks:
                 continue
-            stored = np.vstack([reader.faiss.reconstruct(c.id) for c in chunks])
+            stored = np.vstack([reader.vector(c.id) for c in chunks])
             score = float(weights @ (vectors @ stored.T).max(axis=1) / weights.sum())
             if best is None or score > best[0]:
                 best = (score, article_id)

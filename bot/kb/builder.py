@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot import __version__
-from bot.kb import ann
+from bot.kb import ann, segments
 from bot.kb.chunker import CHUNKER_VERSION, Chunk, ChunkConfig, chunk_article
 from bot.kb.embedder import Embedder, canonical_model_name
 from bot.kb.lint import LintResult, lint_kb
@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 from bot.kb.store import (
     CHUNKS_DB,
+    DELTA_DB,
+    DELTA_IDS,
+    DELTA_VECTORS,
     FAISS_FILE,
     FORMAT_VERSION,
     IDS,
@@ -95,14 +98,21 @@ class BuildOptions:
     index_type: str = "auto"
     ann_threshold: int = 50_000
     nlu_dir: Path | None = None  # the Rasa NLU examples the router also learns from
+    # the router's PER_ARTICLE_CLASSES_UP_TO (None: its default; tests of large-KB behaviour
+    # set it low)
+    per_article_up_to: int | None = None
 
 
 @dataclass(frozen=True)
 class RouterPlan:
-    """How a build gets its router (build_index's quick_router and trained_routers)."""
+    """How a build gets its router (build_index's quick_router and trained_routers), and what
+    a live indexer keeps between builds: `live` (a save's version is a delta on the last full
+    build: bot.kb.segments) and `last` (the router it published last, by version)."""
 
     quick: bool = False
     trained: dict[str, Router] = field(default_factory=dict)
+    live: bool = False
+    last: dict[str, Router] = field(default_factory=dict)
 
 
 def build_index(
@@ -115,6 +125,9 @@ def build_index(
     last_good: dict[str, Article] | None = None,
     quick_router: bool = False,
     trained_routers: dict[str, Router] | None = None,
+    files: list[Path] | None = None,
+    checked: dict | None = None,
+    routers: dict[str, Router] | None = None,
 ) -> BuildReport:
     """Build or update the index; raises BuildFailed on errors unless skip_invalid is set.
 
@@ -125,11 +138,15 @@ def build_index(
     a second) instead of trained from scratch; such a router is recorded as not exact, and the
     next build without quick_router trains it fully. `trained_routers`: routers already
     trained from scratch, by the hash of what they learned from (their `inputs`), used as they
-    are when they match."""
+    are when they match. And, kept between builds by a live indexer: the article `files` it
+    listed, each article's own lint problems (`checked`, bot.kb.lint) and the router it
+    published last (`routers`); its saves are published as deltas (bot.kb.segments)."""
     started = time.perf_counter()
     live = cache is not None
     cache = cache or ParseCache(options.index_dir / PARSE_CACHE)
-    lint: LintResult = lint_kb(options.kb_dir, options.base_url, options.max_words, cache)
+    lint: LintResult = lint_kb(
+        options.kb_dir, options.base_url, options.max_words, cache, files, checked
+    )
     if lint.error_count and not skip_invalid:
         raise BuildFailed(lint.problems)
     if last_good:
@@ -190,7 +207,12 @@ def build_index(
                 lambda: embedder or embedder_factory(options.model),
                 router_inputs,
                 drafts,
-                RouterPlan(quick_router, trained_routers or {}),
+                RouterPlan(
+                    quick_router,
+                    trained_routers or {},
+                    live,
+                    routers if routers is not None else {},
+                ),
             )
         if not live:
             cache.save()
@@ -232,7 +254,6 @@ def _write_version(
     plan: RouterPlan | None = None,
 ) -> tuple[str, int]:
     """Write a new version from kept and re-embedded articles; returns (version, chunks)."""
-    import faiss
     import numpy as np
 
     version = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
@@ -258,34 +279,46 @@ def _write_version(
         new_vectors = (
             embedder.encode(texts, options.batch_size, progress) if embedder is not None else None
         )
-        db = write_chunk_store(staging / CHUNKS_DB)
-        ids_parts: list[np.ndarray] = []
-        vec_parts: list[np.ndarray] = []
-        if kept:
-            old_ids, old_vectors = _copy_kept(options.index_dir, previous, kept, db)
-            ids_parts.append(old_ids)
-            vec_parts.append(old_vectors)
-        if new_chunks:
-            ids_parts.append(
-                np.array([c.id for cs in new_chunks.values() for c in cs], dtype=np.int64)
-            )
-            vec_parts.append(new_vectors)
-        _insert_new(db, changed, new_chunks, new_tokens)
-        db.commit()
-        sections = db.execute("SELECT count(*) FROM chunks WHERE kind = 'section'").fetchone()[0]
-        db.close()
-
         dimension = embedder.dimension if embedder is not None else int(previous["dimension"])
-        ids = np.concatenate(ids_parts) if ids_parts else np.zeros(0, dtype=np.int64)
-        vectors = np.vstack(vec_parts) if vec_parts else np.zeros((0, dimension), dtype=np.float32)
-        if len(set(ids.tolist())) != len(ids):
-            raise RuntimeError(
-                "chunk id collision; rebuild from scratch with `rm -r index/versions`"
+        new_ids = np.array([c.id for cs in new_chunks.values() for c in cs], dtype=np.int64)
+        if new_vectors is None:
+            new_vectors = np.zeros((0, dimension), dtype=np.float32)
+        all_ids = {a.id for a in [*kept, *changed]}
+        removed = set(previous["articles"]) - all_ids if previous else set()
+        vector_count = sum(len(cs) for cs in new_chunks.values()) + sum(
+            int(previous["articles"][a.id]["chunks"]) for a in kept
+        )
+        index_type = ann.choose_type(options.index_type, vector_count, options.ann_threshold)
+        delta = (
+            segments.plan_delta(
+                previous, {a.id for a in changed}, removed, len(all_ids), index_type
             )
-        np.save(staging / IDS, ids)
-        np.save(staging / VECTORS, vectors)
-        index_type = ann.choose_type(options.index_type, len(ids), options.ann_threshold)
-        faiss.write_index(ann.build(index_type, vectors, ids, dimension), str(staging / FAISS_FILE))
+            if plan is not None
+            and plan.live
+            and _reusable_articles(previous, canonical_model_name(options.model), options.chunking)
+            else None  # a base of another model or chunking is rebuilt in full
+        )
+        if delta is not None:
+            db = segments.stage_delta(
+                options.index_dir, previous, delta, staging, new_ids, new_vectors
+            )
+            _insert_new(db, changed, new_chunks, new_tokens)
+            db.commit()
+            sections = db.execute(
+                "SELECT count(*) FROM chunks WHERE kind = 'section' AND article_id IN "
+                f"({','.join('?' * len(changed))})",
+                [a.id for a in changed],
+            ).fetchone()[0] + segments.delta_sections(
+                options.index_dir, previous, delta, {a.id for a in changed}, removed
+            )
+            db.close()
+            record = delta.record()
+        else:
+            sections = _write_full(
+                options, previous, kept, changed, staging, new_chunks, new_tokens,
+                new_ids, new_vectors, index_type, dimension,
+            )  # fmt: skip
+            record = segments.full_record(version)
 
         all_articles = {a.id: a for a in [*kept, *changed]}
         router = _train_router(
@@ -307,21 +340,12 @@ def _write_version(
             "dimension": dimension,
             "metric": "inner_product",
             "index_type": index_type,
-            **(
-                {
-                    "hnsw": {
-                        "m": ann.HNSW_M,
-                        "ef_construction": ann.HNSW_EF_CONSTRUCTION,
-                        "ef_search": ann.HNSW_EF_SEARCH,
-                    }
-                }
-                if index_type == "hnsw"
-                else {}
-            ),
+            **segments.manifest_hnsw(index_type),
+            "segments": record,
             "chunking": _chunking_record(options.chunking),
             "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "build_seconds": round(time.perf_counter() - started, 3),
-            "counts": {"articles": len(all_articles), "chunks": sections, "vectors": int(len(ids))},
+            "counts": {"articles": len(all_articles), "chunks": sections, "vectors": vector_count},
             "articles": {
                 a.id: {
                     "hash": a.content_hash,
@@ -337,7 +361,7 @@ def _write_version(
             "versions": _versions(),
             "router": router,
         }
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        (staging / MANIFEST).write_text(segments.dumps(manifest))
         publish(options.index_dir, staging, version, options.keep_versions)
         return version, sections
     except BaseException:
@@ -345,6 +369,48 @@ def _write_version(
 
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _write_full(
+    options: BuildOptions,
+    previous: dict | None,
+    kept: list[Article],
+    changed: list[Article],
+    staging: Path,
+    new_chunks: dict[str, list[Chunk]],
+    new_tokens: dict[int, int],
+    new_ids: np.ndarray,
+    new_vectors: np.ndarray,
+    index_type: str,
+    dimension: int,
+) -> int:
+    """A version's base segment: every article's rows and vectors (kept ones carried over from
+    the previous version); returns the number of section chunks."""
+    import faiss
+    import numpy as np
+
+    db = write_chunk_store(staging / CHUNKS_DB)
+    ids_parts: list[np.ndarray] = []
+    vec_parts: list[np.ndarray] = []
+    if kept:
+        old_ids, old_vectors = _copy_kept(options.index_dir, previous, kept, db)
+        ids_parts.append(old_ids)
+        vec_parts.append(old_vectors)
+    if len(new_ids):
+        ids_parts.append(new_ids)
+        vec_parts.append(new_vectors)
+    _insert_new(db, changed, new_chunks, new_tokens)
+    db.commit()
+    sections = db.execute("SELECT count(*) FROM chunks WHERE kind = 'section'").fetchone()[0]
+    db.close()
+    ids = np.concatenate(ids_parts) if ids_parts else np.zeros(0, dtype=np.int64)
+    vectors = np.vstack(vec_parts) if vec_parts else np.zeros((0, dimension), dtype=np.float32)
+    if len(set(ids.tolist())) != len(ids):
+        raise RuntimeError("chunk id collision; rebuild from scratch with `rm -r index/versions`")
+    np.save(staging / IDS, ids)
+    np.save(staging / VECTORS, vectors)
+    faiss.write_index(ann.build(index_type, vectors, ids, dimension), str(staging / FAISS_FILE))
+    return sections
 
 
 def _router_inputs(articles: list[Article], options: BuildOptions) -> str:
@@ -386,7 +452,6 @@ def _train_router(
     trained ahead on the same inputs is used as it is, or (quick) the previous router is
     refitted from its weights rather than trained from scratch.
     """
-    import numpy as np
 
     from bot.kb.router import Router, article_phrasings, nlu_phrasings
 
@@ -398,23 +463,44 @@ def _train_router(
     known: dict[str, np.ndarray] = {}
     old = None
     if previous is not None and previous.get("model") == canonical_model_name(options.model):
-        with contextlib.suppress(Exception):  # an unreadable old router is only a lost cache
-            old = Router.load(version_dir(options.index_dir, previous["version"]))
+        old = plan.last.pop(previous["version"], None)
+        if old is None:
+            with contextlib.suppress(Exception):  # an unreadable old router is a lost cache
+                old = Router.load(version_dir(options.index_dir, previous["version"]))
+    plan.last.clear()
     if old is not None:
         known = dict(zip((p.text for p in old.phrasings), old.vectors, strict=True))
     missing = list(dict.fromkeys(p.text for p in phrasings if p.text not in known))
     if missing:
         known.update(zip(missing, model().encode(missing, options.batch_size), strict=True))
-    vectors = np.stack([known[p.text] for p in phrasings]).astype(np.float32)
     ahead = plan.trained.get(inputs)
+    changes = _article_changes(old, phrasings) if plan.quick and old is not None else None
+    saved = False
     if ahead is not None and [(p.label, p.text) for p in ahead.phrasings] == [
         (p.label, p.text) for p in phrasings
     ]:
         router, exact, how = ahead, True, "trained ahead"
+    elif changes is not None and old.keeps_heads_for(sorted({p.label for p in phrasings})):
+        # above the per-article count: the save's phrasings in, the heads as they are
+        removed, added = changes
+        added_vectors = _stack(known, added, old)
+        router = old.changed_articles(removed, added, added_vectors)
+        exact, how = False, "articles' phrasings changed"
+        saved = _save_router_changes(
+            options, previous, staging, router, removed, added, added_vectors
+        )
     elif plan.quick and old is not None:
-        router, exact, how = old.refitted(phrasings, vectors), False, "refitted"
+        router = old.refitted(phrasings, _stack(known, phrasings, old))
+        exact, how = False, "refitted"
     else:
-        router, exact, how = Router.train(phrasings, vectors), True, "trained"
+        vectors = _stack(known, phrasings, old)
+        if options.per_article_up_to is None:
+            router = Router.train(phrasings, vectors)
+        else:
+            router = Router.train(phrasings, vectors, options.per_article_up_to)
+        exact, how = True, "trained"
+    if plan.live:
+        plan.last[staging.name.strip(".").removesuffix(".tmp")] = router
     sources: dict[str, int] = {}
     for p in phrasings:
         kind = p.source.split(":", 1)[0]
@@ -424,7 +510,10 @@ def _train_router(
         "nlu_dir": str(options.nlu_dir) if options.nlu_dir else None,
         "phrasings_by_source": sources,
     }
-    router.save(staging, trained_from)
+    if saved:
+        router.save_info(staging, trained_from)
+    else:
+        router.save(staging, trained_from)
     return {
         "trained": True,
         # a refitted router keeps its character n-grams and starts from the last weights: the
@@ -442,31 +531,113 @@ def _train_router(
     }
 
 
+def _stack(known: dict, phrasings: list, old: Router | None) -> np.ndarray:
+    """The phrasings' vectors, in order."""
+    import numpy as np
+
+    if not phrasings:
+        return np.zeros((0, old.vectors.shape[1] if old is not None else 0), dtype=np.float32)
+    return np.stack([known[p.text] for p in phrasings]).astype(np.float32)
+
+
+def _article_changes(old: Router, phrasings: list) -> tuple[set[str], list] | None:
+    """The article labels whose phrasings differ from the old router's, and the phrasings they
+    have now; None when anything but articles changed (then the heads are refitted)."""
+    from bot.kb.router import ARTICLE
+
+    def grouped(items: list) -> dict[str, list]:
+        out: dict[str, list] = {}
+        for p in items:
+            out.setdefault(p.label, []).append(p)
+        return out
+
+    before, now = grouped(old.phrasings), grouped(phrasings)
+    changed = {label for label in before.keys() | now.keys() if before.get(label) != now.get(label)}
+    if any(not label.startswith(ARTICLE) for label in changed):
+        return None
+    return changed, [p for label in sorted(changed) for p in now.get(label, [])]
+
+
+def _save_router_changes(
+    options: BuildOptions,
+    previous: dict | None,
+    staging: Path,
+    router: Router,
+    removed: set[str],
+    added: list,
+    vectors: np.ndarray,
+) -> bool:
+    """Save a save's router as the changes since the previous version's router file (its
+    last full save, hard-linked); False when there is none to build on (then it is saved in
+    full)."""
+    import numpy as np
+
+    from bot.kb.router import ROUTER_DELTA, ROUTER_FILE
+
+    folder = version_dir(options.index_dir, previous["version"])
+    if not (folder / ROUTER_FILE).exists():
+        return False
+    before_removed, before_added, before_vectors = [], [], np.zeros((0, vectors.shape[1]))
+    if (folder / ROUTER_DELTA).exists():
+        import pickle
+
+        with (folder / ROUTER_DELTA).open("rb") as handle:
+            before_removed, before_added, before_vectors = pickle.load(handle)  # noqa: S301
+    keep = [i for i, p in enumerate(before_added) if p.label not in removed]
+    router.save_changes(
+        staging,
+        folder,
+        set(before_removed) | removed,
+        [before_added[i] for i in keep] + list(added),
+        np.vstack([np.asarray(before_vectors, np.float32)[keep], vectors]).astype(np.float32),
+    )
+    return True
+
+
 def _copy_kept(
     index_dir: Path, previous: dict, kept: list[Article], db: sqlite3.Connection
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Carry unchanged articles' rows and vectors over from the previous version."""
+    """Carry unchanged articles' rows and vectors over from the previous version (from its base
+    segment, or its delta for the articles saved since: bot.kb.segments)."""
     import numpy as np
 
     folder = version_dir(index_dir, previous["version"])
-    old_ids = np.load(folder / IDS)
-    old_vectors = np.load(folder / VECTORS, mmap_mode="r")
-    db.execute("ATTACH DATABASE ? AS old", (str(folder / CHUNKS_DB),))
-    db.execute("CREATE TEMP TABLE kept(id TEXT PRIMARY KEY)")
-    db.executemany("INSERT INTO kept VALUES (?)", [(a.id,) for a in kept])
-    db.execute(
-        "INSERT INTO articles SELECT * FROM old.articles WHERE id IN (SELECT id FROM temp.kept)"
-    )
-    db.execute(
-        "INSERT INTO chunks SELECT * FROM old.chunks WHERE article_id IN (SELECT id FROM temp.kept)"
-    )
-    keep_ids = np.array(
-        [r[0] for r in db.execute("SELECT id FROM chunks ORDER BY rowid")], dtype=np.int64
-    )
-    db.commit()
-    db.execute("DETACH DATABASE old")
-    rows = np.flatnonzero(np.isin(old_ids, keep_ids))
-    return old_ids[rows], np.asarray(old_vectors[rows], dtype=np.float32)
+    in_delta = set((previous.get("segments") or {}).get("delta", []))
+    ids_parts, vector_parts = [], []
+    for store, ids_file, vectors_file, wanted in (
+        (CHUNKS_DB, IDS, VECTORS, [a.id for a in kept if a.id not in in_delta]),
+        (DELTA_DB, DELTA_IDS, DELTA_VECTORS, [a.id for a in kept if a.id in in_delta]),
+    ):
+        if not wanted:
+            continue
+        old_ids = np.load(folder / ids_file)
+        old_vectors = np.load(folder / vectors_file, mmap_mode="r")
+        db.execute("ATTACH DATABASE ? AS old", (str(folder / store),))
+        db.execute("CREATE TEMP TABLE kept(id TEXT PRIMARY KEY)")
+        db.executemany("INSERT INTO kept VALUES (?)", [(a,) for a in wanted])
+        db.execute(
+            "INSERT INTO articles SELECT * FROM old.articles WHERE id IN (SELECT id FROM temp.kept)"
+        )
+        keep_ids = np.array(
+            [
+                r[0]
+                for r in db.execute(
+                    "SELECT id FROM old.chunks WHERE article_id IN (SELECT id FROM temp.kept)"
+                )
+            ],
+            dtype=np.int64,
+        )
+        db.execute(
+            "INSERT INTO chunks SELECT * FROM old.chunks "
+            "WHERE article_id IN (SELECT id FROM temp.kept)"
+        )
+        db.commit()
+        db.execute("DROP TABLE temp.kept")
+        db.execute("DETACH DATABASE old")
+        rows = np.flatnonzero(np.isin(old_ids, keep_ids))
+        ids_parts.append(old_ids[rows])
+        vector_parts.append(np.asarray(old_vectors[rows], dtype=np.float32))
+    return np.concatenate(ids_parts), np.vstack(vector_parts)
 
 
 def _insert_new(

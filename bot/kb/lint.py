@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,31 +43,55 @@ class LintResult:
 
 
 def lint_kb(
-    kb_dir: Path, base_url: str, max_words: int = 1500, cache: ParseCache | None = None
+    kb_dir: Path,
+    base_url: str,
+    max_words: int = 1500,
+    cache: ParseCache | None = None,
+    files: list[Path] | None = None,
+    checked: dict[tuple[str, str], list[Problem]] | None = None,
 ) -> LintResult:
-    """Load and check the whole knowledge base; articles with errors are left out."""
-    loaded: LoadResult = load_kb(kb_dir, base_url, cache)
+    """Load and check the whole knowledge base; articles with errors are left out.
+
+    A live indexer passes the article `files` it already listed, and `checked`: each
+    article's own problems by (path, content hash), kept between builds, so an unchanged
+    article is not checked again (the checks across articles still see them all)."""
+    loaded: LoadResult = load_kb(kb_dir, base_url, cache, files)
     problems = list(loaded.problems)
     articles = _drop_duplicate_ids(loaded.articles, problems)
     problems.extend(_link_problems(loaded.articles, kb_dir, base_url))
+    now: dict[tuple[str, str], list[Problem]] = {}
     for article in articles:
-        problems.extend(media_problems(article.body, article.body_line, article.path, kb_dir))
-        problems.extend(guide_problems(article.body, article.body_line, display_path(article.path)))
-        problems.extend(_announcements_without_answers(article))
-        problems.extend(_placeholders(article))
-        if article.word_count > max_words:
-            problems.append(
-                Problem(
-                    display_path(article.path),
-                    1,
-                    f"article is long ({article.word_count} words, over {max_words}); "
-                    "consider splitting it",
-                    "warning",
-                )
-            )
+        key = (display_path(article.path), article.content_hash)
+        found = checked.get(key) if checked is not None else None
+        if found is None:
+            found = _article_problems(article, kb_dir, max_words)
+        now[key] = found
+        problems.extend(found)
+    if checked is not None:
+        checked.clear()
+        checked.update(now)
     bad = {p.path for p in problems if p.severity == "error"}
     good = [a for a in articles if display_path(a.path) not in bad]
     return LintResult(good, sorted(problems), loaded.files)
+
+
+def _article_problems(article: Article, kb_dir: Path, max_words: int) -> list[Problem]:
+    """The problems of one article on its own (media, guides, promises, drafts, length)."""
+    problems = media_problems(article.body, article.body_line, article.path, kb_dir)
+    problems.extend(guide_problems(article.body, article.body_line, display_path(article.path)))
+    problems.extend(_announcements_without_answers(article))
+    problems.extend(_placeholders(article))
+    if article.word_count > max_words:
+        problems.append(
+            Problem(
+                display_path(article.path),
+                1,
+                f"article is long ({article.word_count} words, over {max_words}); "
+                "consider splitting it",
+                "warning",
+            )
+        )
+    return problems
 
 
 def _announcements_without_answers(article: Article) -> list[Problem]:
@@ -132,11 +157,18 @@ def _drop_duplicate_ids(articles: list[Article], problems: list[Problem]) -> lis
 
 def _absolute(path: Path) -> str:
     """An absolute, normalised path (without Path.resolve's per-part symlink lookups)."""
-    return os.path.normpath(os.path.abspath(path))
+    return _absolute_in(str(path), os.getcwd())
+
+
+@functools.lru_cache(maxsize=65536)  # every article's, on every build of a live indexer
+def _absolute_in(path: str, cwd: str) -> str:
+    return os.path.normpath(os.path.join(cwd, path))
 
 
 def _link_problems(articles: list[Article], kb_dir: Path, base_url: str) -> list[Problem]:
     """Links to other articles (relative .md paths or help-centre URLs) must resolve."""
+    if not any(a.links for a in articles):
+        return []
     by_id = {a.id: a for a in articles}
     by_path = {_absolute(a.path): a for a in articles}
     problems: list[Problem] = []

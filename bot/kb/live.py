@@ -17,6 +17,15 @@ writer has paused for EXACT_AFTER_SECONDS, a second thread trains one from scrat
 same phrasings, and it is published if nothing was saved meanwhile (otherwise the next pause
 tries again). Saves never wait for that training.
 
+A save costs what it changed, not the KB (benchmarks/README.md, "A save at 10,000 articles"):
+the watcher's listing says which files changed, so only those are read, parsed and checked
+(each article's own lint problems are kept; a full listing and check runs at the first build
+and at most every RESCAN_SECONDS); the version it publishes is a delta on the last full build
+(bot.kb.segments: that build's files hard-linked, the saved articles' rows and vectors
+beside them), which readers load without reloading the base; above
+PER_ARTICLE_CLASSES_UP_TO articles the router takes the article's phrasings in without a
+refit, and is saved as the changes since its last full save.
+
 A save with errors is never published: the file's last good version keeps serving, and the
 problems (file:line) go to the log and to `problems()`, which the help centre shows signed-in
 writers. Drafts (`draft: true`) are built into the manifest's list of drafts, not the index.
@@ -31,6 +40,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bot.kb.builder import BuildOptions, BuildReport, build_index
 from bot.kb.embedder import Embedder
@@ -46,6 +56,9 @@ POLL_SECONDS = 0.1
 SETTLE_SECONDS = 0.05
 # a writer who has not saved for this long gets the router trained from scratch
 EXACT_AFTER_SECONDS = 3.0
+# a save's build takes the files as the watcher listed them and checks only the changed ones;
+# a build at most this often lists and checks them all again (a safety net)
+RESCAN_SECONDS = 600.0
 
 Snapshot = dict[str, tuple[int, int]]
 
@@ -81,6 +94,7 @@ class LiveState:
     version: str | None = None
     problems: list[Problem] = field(default_factory=list)  # errors of the last build
     seconds: float | None = None
+    cpu_seconds: float | None = None  # the build's own thread's CPU time
     builds: int = 0
     router_exact: bool | None = None  # False: refitted on a save, a full training to come
 
@@ -100,18 +114,39 @@ class LiveIndexer:
         self._router: dict = {}  # the published version's router record (manifest)
         self._trainer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-router")
         self._training: tuple[str, Future[Router | None]] | None = None  # (inputs, result)
+        # kept between builds so that a save costs what it changed (bot.kb.segments): each
+        # article's own lint problems, and the router published last
+        self._checked: dict = {}
+        self._routers: dict[str, Router] = {}
+        self._seen: Snapshot | None = None  # the watcher's last listing
 
     def problems(self) -> list[Problem]:
         """The errors that kept the last saves from being published (empty when all is well)."""
         return list(self.state.problems)
 
-    def build(self, exact: bool = False, trained: dict[str, Router] | None = None) -> BuildReport:
+    def build(
+        self,
+        exact: bool = False,
+        trained: dict[str, Router] | None = None,
+        seen: Snapshot | None = None,
+    ) -> BuildReport:
         """Build once now from the files as they are (what each noticed change runs).
 
         The router is refitted quickly unless `exact`; `trained`: routers trained from scratch
-        ahead, by the hash of their inputs (build_index's trained_routers)."""
+        ahead, by the hash of their inputs (build_index's trained_routers). `seen`: the files
+        as the watcher just listed them (size, modification time); without it every file is
+        listed and every article checked again (the first build, and a periodic rescan)."""
         with self._lock:
+            cpu = time.thread_time()
             self._cache.forget_unused()
+            self._cache.seen = dict(seen or {})
+            if seen is None:
+                self._checked.clear()
+            files = (
+                [Path(p) for p in sorted(seen, key=lambda p: p.split(os.sep))]
+                if seen is not None
+                else None
+            )
             report = build_index(
                 self.options,
                 skip_invalid=True,
@@ -120,6 +155,9 @@ class LiveIndexer:
                 last_good=self._last_good,
                 quick_router=not exact,
                 trained_routers=trained,
+                files=files,
+                checked=self._checked,
+                routers=self._routers,
             )
             manifest = read_manifest(self.options.index_dir) or {}
             self._router = manifest.get("router") or {}
@@ -134,6 +172,7 @@ class LiveIndexer:
                 version=report.version,
                 problems=errors,
                 seconds=report.seconds,
+                cpu_seconds=round(time.thread_time() - cpu, 3),
                 builds=self.state.builds + 1,
                 router_exact=self._router.get("exact", True) if self._router else None,
             )
@@ -162,7 +201,7 @@ class LiveIndexer:
     def _run(self) -> None:
         folder = str(self.options.kb_dir)
         seen: Snapshot | None = None
-        quiet_since = time.monotonic()
+        quiet_since = last_rescan = time.monotonic()
         while not self._stop.is_set():
             now = snapshot(folder)
             if now != seen:
@@ -170,11 +209,15 @@ class LiveIndexer:
                 settled = snapshot(folder)
                 if settled != now:
                     continue  # still being written: look again
+                rescan = time.monotonic() - last_rescan >= RESCAN_SECONDS
                 try:
-                    self.build()
+                    self.build(seen=None if rescan else settled)
+                    if rescan:
+                        last_rescan = time.monotonic()
                 except Exception:  # noqa: BLE001 - a failed build must not end the watch
                     logger.exception("kb_watch: the build failed; the last index keeps serving")
                 seen, quiet_since = settled, time.monotonic()
+                self._seen = seen
             elif time.monotonic() - quiet_since >= EXACT_AFTER_SECONDS:
                 try:
                     self._train_exactly()
@@ -195,7 +238,7 @@ class LiveIndexer:
             self._training = None
             router = future.result()
             if router is not None and started_for == inputs:
-                report = self.build(exact=True, trained={inputs: router})
+                report = self.build(exact=True, trained={inputs: router}, seen=self._seen)
                 logger.info("kb_watch: the router is trained from scratch (%s)", report.version)
             return  # a save came in between: the next pause trains again
         if self._router.get("exact") is not False or inputs is None:
@@ -212,4 +255,17 @@ def _train_from_scratch(folder: os.PathLike) -> Router | None:
     refitted = Router.load(folder)
     if refitted is None:
         return None
-    return Router.train(refitted.phrasings, refitted.vectors)
+    # in the order a build lists them (a save's phrasings were appended): the same training
+    # as a full build's, so the build that publishes it takes it as it is
+    import numpy as np
+
+    from bot.kb.router import ARTICLE
+
+    order = sorted(
+        range(len(refitted.phrasings)),
+        key=lambda i: (0, label) if (label := refitted.phrasings[i].label).startswith(ARTICLE)
+        else (1, ""),
+    )  # fmt: skip
+    phrasings = [refitted.phrasings[i] for i in order]
+    vectors = np.asarray(refitted.vectors)[order]
+    return Router.train(phrasings, vectors, refitted.per_article_up_to)

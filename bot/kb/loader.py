@@ -131,6 +131,9 @@ class ParseCache:
         # unchanged takes its last key without reading and hashing the file again
         self.trust_stat = trust_stat
         self._stat: dict[str, tuple[tuple[int, int], tuple]] = {}
+        # (size, modification time) by path, as a watcher saw them just now (bot.kb.live):
+        # taken instead of asking the file system about every file again
+        self.seen: dict[str, tuple[int, int]] = {}
         self._entries: dict[tuple, tuple[Article | None, list[Problem]]] = {}
         self._used: dict[tuple, tuple[Article | None, list[Problem]]] = {}
         try:
@@ -146,8 +149,10 @@ class ParseCache:
     ) -> tuple[Article | None, list[Problem]]:
         signature: tuple[int, int] | None = None
         if self.trust_stat:
-            info = os.stat(path)
-            signature = (info.st_size, info.st_mtime_ns)
+            signature = self.seen.get(str(path))
+            if signature is None:
+                info = os.stat(path)
+                signature = (info.st_size, info.st_mtime_ns)
             seen = self._stat.get(str(path))
             if (
                 seen is not None
@@ -198,13 +203,16 @@ class ParseCache:
         os.replace(tmp, self.path)
 
 
-def load_kb(kb_dir: Path, base_url: str, cache: ParseCache | None = None) -> LoadResult:
-    """Parse every article under kb_dir; a broken file is reported, never fatal to the others."""
+def load_kb(
+    kb_dir: Path, base_url: str, cache: ParseCache | None = None, files: list[Path] | None = None
+) -> LoadResult:
+    """Parse every article under kb_dir (`files`: its article files, when already listed, in
+    article_files' order); a broken file is reported, never fatal to the others."""
     if not kb_dir.is_dir():
         return LoadResult(
             [], [Problem(display_path(kb_dir), 0, "knowledge-base folder not found")], []
         )
-    files = article_files(kb_dir)
+    files = article_files(kb_dir) if files is None else files
     articles: list[Article] = []
     problems: list[Problem] = []
     for path in files:

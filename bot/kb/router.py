@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 
 ROUTER_FILE = "router.pickle"
 ROUTER_INFO = "router.json"
+# a live save's router: the articles it changed since the router of router.pickle (a hard link
+# to the last full one), applied on load (Router.changed_articles)
+ROUTER_DELTA = "router-delta.pickle"
 ROUTER_VERSION = 2  # 2: the heads' classes (ANY_ARTICLE above PER_ARTICLE_CLASSES_UP_TO)
 ARTICLE = "article:"
 INTENT = "intent:"
@@ -147,13 +150,30 @@ def article_phrasings(articles: Iterable[Article]) -> list[Phrasing]:
     """Each article's title, questions and telling headings."""
     out: list[Phrasing] = []
     for article in articles:
+        out += _phrasings_of(article)
+    return out
+
+
+# an article's phrasings by (id, content hash): a build of 10,000 articles asks for them all
+_ARTICLE_PHRASINGS: dict[tuple[str, str], list[Phrasing]] = {}
+_NLU_PHRASINGS: dict[tuple, list[Phrasing]] = {}
+
+
+def _phrasings_of(article: Article) -> list[Phrasing]:
+    key = (article.id, article.content_hash)
+    found = _ARTICLE_PHRASINGS.get(key)
+    if found is None:
         label = ARTICLE + article.id
-        out.append(Phrasing(article.title, label, "title"))
-        out += [Phrasing(q, label, "question") for q in article.questions]
+        found = [Phrasing(article.title, label, "title")]
+        found += [Phrasing(q, label, "question") for q in article.questions]
         for section in article.sections:
             if section.level >= 2 and len(section.title.split()) >= MIN_HEADING_WORDS:
-                out.append(Phrasing(section.title, label, "heading"))
-    return _unique(out)
+                found.append(Phrasing(section.title, label, "heading"))
+        found = _unique(found)
+        if len(_ARTICLE_PHRASINGS) > 200_000:
+            _ARTICLE_PHRASINGS.clear()
+        _ARTICLE_PHRASINGS[key] = found
+    return found
 
 
 class RouterUnreadable(RuntimeError):
@@ -169,15 +189,23 @@ class NluFileError(ValueError):
 
 
 def nlu_phrasings(nlu_dir: Path | None) -> list[Phrasing]:
-    """The Rasa NLU examples of the routed intents (entity markup removed)."""
+    """The Rasa NLU examples of the routed intents (entity markup removed); read again only
+    when a file changed (size, modification time)."""
     if nlu_dir is None or not nlu_dir.is_dir():
         return []
-    out: list[Phrasing] = []
-    for path in sorted(nlu_dir.glob("*.yml")):
-        for intent, text in _examples(path):
-            if intent in ROUTED_INTENTS:
-                out.append(Phrasing(text, INTENT + intent, f"nlu:{path.name}"))
-    return _unique(out)
+    paths = sorted(nlu_dir.glob("*.yml"))
+    key = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in paths)
+    found = _NLU_PHRASINGS.get(key)
+    if found is None:
+        out: list[Phrasing] = []
+        for path in paths:
+            for intent, text in _examples(path):
+                if intent in ROUTED_INTENTS:
+                    out.append(Phrasing(text, INTENT + intent, f"nlu:{path.name}"))
+        found = _unique(out)
+        _NLU_PHRASINGS.clear()
+        _NLU_PHRASINGS[key] = found
+    return list(found)
 
 
 def _examples(path: Path) -> list[tuple[str, str]]:
@@ -536,6 +564,10 @@ class Router:
         """Write the router into an index version's folder (staged with it)."""
         with (folder / ROUTER_FILE).open("wb") as handle:
             pickle.dump(self, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        self.save_info(folder, trained_from)
+
+    def save_info(self, folder: Path, trained_from: dict) -> None:
+        """Write the router's description (router.json) into an index version's folder."""
         info = {
             "version": ROUTER_VERSION,
             "labels": len(self.labels),
@@ -548,12 +580,80 @@ class Router:
         }
         (folder / ROUTER_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
+    def changed_articles(
+        self, removed: set[str], phrasings: list[Phrasing], vectors: np.ndarray
+    ) -> Router:
+        """This router with some articles' phrasings replaced, its heads and character n-grams
+        as they are: what a live save does above PER_ARTICLE_CLASSES_UP_TO articles, where the
+        heads learn "an article" as one class and the nearest phrasings pick which. The
+        removed labels, and every label of the given phrasings, are dropped first.
+
+        A save then costs its own phrasings, not a refit over every article's (the router is
+        recorded as not exact and trained from scratch when the writer pauses)."""
+        import numpy as np
+
+        changed = set(removed) | {p.label for p in phrasings}
+        keep = [i for i, p in enumerate(self.phrasings) if p.label not in changed]
+        kept = [self.phrasings[i] for i in keep]
+        all_phrasings = kept + list(phrasings)
+        added = np.asarray(vectors, np.float32).reshape(-1, self.vectors.shape[1])
+        all_vectors = np.vstack([self.vectors[keep], added])
+        labels = sorted({p.label for p in all_phrasings})
+        return type(self)(
+            labels,
+            self.embedding_head,
+            self.char_head,
+            self.chars,
+            all_vectors.astype(np.float32, copy=False),
+            all_phrasings,
+            self.classes,
+            self.per_article_up_to,
+        )
+
+    def keeps_heads_for(self, labels: list[str]) -> bool:
+        """True when a router of these labels has this router's head classes (above the
+        per-article count, only articles changed): changed_articles can serve it."""
+        return ANY_ARTICLE in self._class_index and (
+            head_classes(labels, self.per_article_up_to) == self.classes
+        )
+
+    def save_changes(
+        self, folder: Path, base: Path, removed: set[str], added: list[Phrasing], vectors
+    ) -> None:
+        """Write this router into a version's folder as its base's router file (hard-linked,
+        not copied) and the article labels changed since it: a save writes its own part."""
+        import os
+
+        os.link(base / ROUTER_FILE, folder / ROUTER_FILE)
+        with (folder / ROUTER_DELTA).open("wb") as handle:
+            pickle.dump((sorted(removed), added, vectors), handle, protocol=pickle.HIGHEST_PROTOCOL)
+
     @staticmethod
-    def load(folder: Path) -> Router | None:
-        """The router of an index version, or None if it was built without one."""
+    def load(folder: Path, bases: dict | None = None) -> Router | None:
+        """The router of an index version, or None if it was built without one.
+
+        bases: routers already loaded, by their file's identity (device, inode): a version
+        whose router file is a hard link to a loaded one reads only its changes."""
         path = folder / ROUTER_FILE
         if not path.exists():
             return None
+        info = path.stat()
+        key = (info.st_dev, info.st_ino)
+        router = bases.get(key) if bases is not None else None
+        if router is None:
+            router = Router._read(path)
+            if bases is not None:
+                bases.clear()  # only the newest is worth keeping
+                bases[key] = router
+        delta = folder / ROUTER_DELTA
+        if delta.exists():
+            with delta.open("rb") as handle:
+                removed, added, vectors = pickle.load(handle)  # noqa: S301 - as _read's
+            router = router.changed_articles(set(removed), added, vectors)
+        return router
+
+    @staticmethod
+    def _read(path: Path) -> Router:
         # Only `bot kb build` writes here: the index folder is as trusted as the code.
         try:
             with path.open("rb") as handle:

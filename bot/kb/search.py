@@ -151,7 +151,10 @@ class KnowledgeBase:
         with self._lock:
             if not self._reader.is_stale():
                 return False
-            self._reader = IndexReader(self.index_dir, expected_model=self.model_name)
+            # a version on the same base reads only its delta (bot.kb.segments)
+            self._reader = IndexReader(
+                self.index_dir, expected_model=self.model_name, previous=self._reader
+            )
             # the old reader is left to the garbage collector: a search may still hold it
         return True
 
@@ -244,7 +247,7 @@ class KnowledgeBase:
         if vector is None or not question:
             vector = self.encode(question or chunks[0].title)
         query = vector.reshape(-1)
-        scored = [(float(reader.faiss.reconstruct(c.id) @ query), c) for c in chunks]
+        scored = [(float(reader.vector(c.id) @ query), c) for c in chunks]
         score = max(s for s, c in scored if c.kind != "heading")
         named = _named_sections(scored)
         # the section that answers: a title or question chunk only says which article, and an

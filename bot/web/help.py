@@ -405,7 +405,7 @@ def related_articles(kb: KnowledgeBase, article_id: str, k: int = RELATED) -> li
     chunks = reader.article_chunks(article_id)
     if not chunks:
         return []
-    centre = np.vstack([reader.faiss.reconstruct(c.id) for c in chunks]).mean(axis=0)
+    centre = np.vstack([reader.vector(c.id) for c in chunks]).mean(axis=0)
     centre /= max(float(np.linalg.norm(centre)), 1e-9)
     _, ids = reader.search(centre[None, :], (k + 1) * 6)
     rows = reader.chunks([int(i) for i in ids[0] if i >= 0])
