@@ -240,7 +240,7 @@ def named_product(
 def _asked_variant_first(result: SearchResult, question: str) -> SearchResult:
     """Each product's variants with the size the question names first ("is the large walnut
     board in stock?": the Large one's card, stock and alert), the longest size named winning
-    ("extra large" over "large"); a size said before the noun is no filter, only an order."""
+    ("extra large" over "large")."""
     asked = set(words(question))
 
     def named(variant) -> int:
