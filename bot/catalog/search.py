@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -321,6 +321,12 @@ class ProductSearch:
         result = self._search(index, question, parsed, filters, limit, now, bonus, only)
         if result.hits or filters.relaxed() == filters:
             return result
+        if filters.sizes and (filters.colours or filters.materials):
+            # a size nobody has it in ("small enamel milk pan blue"): the colour still counts
+            unsized = replace(filters, sizes=())
+            found = self._search(index, question, parsed, unsized, limit, now, bonus, only)
+            if found.hits:
+                return SearchResult(question, filters, found.hits, found.more, relaxed=True)
         relaxed = filters.relaxed()
         fallback = self._search(index, question, parsed, relaxed, limit, now, bonus, only)
         return SearchResult(question, filters, fallback.hits, fallback.more, relaxed=True)
