@@ -94,6 +94,6 @@ def test_a_colour_no_product_has_opens_no_product_before_searching_without_it(
 
 
 def test_a_size_before_the_noun_beside_a_colour_only_orders() -> None:
-    """"small enamel milk pan blue": a small blue vase fits both attributes; the pan is meant."""
+    """ "small enamel milk pan blue": a small blue vase fits both attributes; the pan is meant."""
     vocabulary = Vocabulary(colours={"blue"})
     assert parse("small enamel milk pan blue", vocabulary).filters.sizes == ()
