@@ -30,6 +30,12 @@ def test_a_colour_it_does_not_come_in_is_said_with_the_ones_it_does(product_sear
     assert text.startswith("We don't have") and "in purple. It comes in" in text
 
 
+def test_a_size_it_does_not_come_in_is_said_with_the_sizes_it_does(product_search) -> None:
+    _, text, _ = ask(product_search, "do you have large candles?")
+    assert text.startswith("We don't have") and "in large. It comes in" in text
+    assert "cm" in text.split("It comes in", 1)[1]  # its sizes, not its colours
+
+
 def test_price_with_its_range_and_sale(product_search) -> None:
     _, text, meta = ask(product_search, "how much is the oak serving board?")
     assert text == "Oak Serving Board is $27.99 to $39.99, depending on the variant."

@@ -263,8 +263,12 @@ def test_words_that_try_to_be_an_email_are_asked_again_and_the_step_goes_on() ->
         assert Topic.from_slot(again.slots["topic"]).restock["asking"], words
     done = step("bob@example.com", Topic.from_slot(again.slots["topic"]), subs, number=3)
     assert subs.calls == [("bob@example.com", "RUN-CHAR-240")] and done.slots["customer_email"]
-    # a question is not an attempt at an address: the decision answers it
-    for other in ("is the mug at the shop dishwasher safe?", "how much is the oak board"):
+    # a question is not an attempt at an address, nor words about an email: the decision
+    # answers them
+    for other in (
+        "is the mug at the shop dishwasher safe?", "how much is the oak board",
+        "my reset email never arrived", "i didn't receive the email",
+    ):  # fmt: skip
         assert step(other, asking, subs) is None, other
 
 

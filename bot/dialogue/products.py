@@ -379,14 +379,18 @@ def _detail(product: Product, question: str) -> str:
 def _not_in(hit: ProductHit, result: SearchResult, store, now) -> ProductReply:
     product_materials = {m.lower() for m in hit.product.values("material")}
     has = [set(words(v.color)) for v in hit.product.variants]
-    wanted = [c for c in result.filters.colours if not any(colour_matches(c, w) for w in has)]
-    wanted += list(result.filters.sizes)
-    wanted += [m for m in result.filters.materials if m not in product_materials]
-    asked = ", ".join(wanted)
+    colours = [c for c in result.filters.colours if not any(colour_matches(c, w) for w in has)]
+    sizes = list(result.filters.sizes)
+    materials = [m for m in result.filters.materials if m not in product_materials]
+    asked = ", ".join(colours + sizes + materials)
+    # what it does come in, of the kind asked about first: sizes for "in large", colours for red
+    missing = [
+        a for a, named in (("color", colours), ("size", sizes), ("material", materials)) if named
+    ]
     choices = []
-    for attribute in ("color", "size", "material"):
+    for attribute in (*missing, "color", "size", "material"):
         values = hit.product.values(attribute)
-        if len(values) > 1 or (values and attribute == "color"):
+        if len(values) > 1 or (values and attribute in (*missing, "color")):
             choices = values
             break
     text = replies.PRODUCT_NOT_IN.format(

@@ -44,6 +44,12 @@ TRIES_EMAIL = re.compile(
     r"|^\W*[\w+-]+(?:\.[\w+-]+)*\.(?:com|net|org|io|co|uk|de|fr|example)\W*$",
     re.IGNORECASE,
 )
+# ...unless it talks about an email rather than giving one ("my reset email never arrived"):
+# that is a new question, which the decision answers
+ABOUT_AN_EMAIL = re.compile(
+    r"\b(?:arriv\w*|receiv\w*|came|come|coming|reset|password|spam|junk|inbox|link|sent|send)\b",
+    re.IGNORECASE,
+)
 
 State = Literal[
     "sent",  # a new alert: the confirmation link was emailed
@@ -142,7 +148,7 @@ def _email_answer(turn: Turn, offer: dict, subscribe: Subscribe) -> Plan | None:
             return _plan(turn, replies.RESTOCK_EMAIL_NOT_VALID, "email_invalid", offer)
         if turn.intent == "deny" or declines(text):
             return _plan(turn, replies.RESTOCK_CANCELLED, "cancelled", None)
-        if "?" not in text and TRIES_EMAIL.search(text):
+        if "?" not in text and TRIES_EMAIL.search(text) and not ABOUT_AN_EMAIL.search(text):
             return _plan(turn, replies.RESTOCK_EMAIL_NOT_VALID, "email_invalid", offer)
         return None
     candidate = normalize_email(str(candidate)).strip(".,;:!?")
