@@ -34,10 +34,20 @@ except ImportError as exc:  # pragma: no cover - setup installs it
 
 def back_in_paris() -> str:
     """9 AM in New York the day after tomorrow, as a clock in Paris ('3:00 PM')."""
+    return f"{_back():%I:%M %p}".lstrip("0")
+
+
+def back_day() -> str:
+    """How Paris names that day: 'tomorrow' when Paris is already a day ahead of New York (from
+    6 PM there), else 'on' (a weekday and date follow)."""
+    today = dt.datetime.now(ZoneInfo(CUSTOMER_ZONE)).date()
+    return "tomorrow" if _back().date() == today + dt.timedelta(days=1) else "on"
+
+
+def _back() -> dt.datetime:
     team = ZoneInfo(AFTER_HOURS_ZONE)
     day = dt.datetime.now(team).date() + dt.timedelta(days=2)
-    back = dt.datetime.combine(day, dt.time(9), tzinfo=team).astimezone(ZoneInfo(CUSTOMER_ZONE))
-    return f"{back:%I:%M %p}".lstrip("0")
+    return dt.datetime.combine(day, dt.time(9), tzinfo=team).astimezone(ZoneInfo(CUSTOMER_ZONE))
 
 
 def say(page: Page, text: str) -> None:
@@ -61,13 +71,13 @@ def test_after_hours_the_widget_says_so_and_the_answer_is_promised_by_email(
         # nobody is there now, and when they are back is in the customer's time
         line = page.locator("#t0-avail")
         expect(line).to_be_visible()
-        expect(line).to_contain_text("Our team is away; back on")
+        expect(line).to_contain_text(f"Our team is away; back {back_day()}")
         expect(line).to_contain_text(f"at {back_in_paris()} (your time)")
         expect(page.locator(".panel")).to_have_attribute("data-available", "no")
 
         page.get_by_role("button", name="Talk to a human").click()
         away = bot.last
-        expect(away).to_contain_text("Our team is away right now; they're back on")
+        expect(away).to_contain_text(f"Our team is away right now; they're back {back_day()}")
         expect(away).to_contain_text(f"{back_in_paris()} (your time)")
         expect(away).to_contain_text("What email address should they answer you at?")
         assert "queue" not in away.inner_text() and "shortly" not in away.inner_text()

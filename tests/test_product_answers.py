@@ -31,7 +31,7 @@ def test_a_colour_it_does_not_come_in_is_said_with_the_ones_it_does(product_sear
 
 
 def test_a_size_it_does_not_come_in_is_said_with_the_sizes_it_does(product_search) -> None:
-    _, text, _ = ask(product_search, "do you have large candles?")
+    _, text, _ = ask(product_search, "do you have the beeswax taper candles in large?")
     assert text.startswith("We don't have") and "in large. It comes in" in text
     assert "cm" in text.split("It comes in", 1)[1]  # its sizes, not its colours
 
