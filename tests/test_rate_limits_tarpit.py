@@ -5,8 +5,10 @@ is answered at once, and past rate_limit_tarpit_max held refusals the rest are a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -62,6 +64,13 @@ def _settings(tmp_path: Path, **fields) -> Settings:
     )
 
 
+def run(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """asyncio.run in a thread of its own: a browser test's sync Playwright may have left an
+    event loop running in this one, where asyncio.run refuses to start."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def _refusal(limits: RateLimits, key: str = "198.51.100.1") -> TooManyRequests:
     with pytest.raises(TooManyRequests) as refused:
         limits.check([(TWO_A_MINUTE, key)])
@@ -90,18 +99,18 @@ def test_a_repeat_refusal_is_held_and_a_first_one_is_not(tmp_path: Path) -> None
     sleeps = Sleeps()
     tarpit = Tarpit(5.0, 10, sleeps)
     first = TooManyRequests(Refused(limit, 40))
-    assert asyncio.run(tarpit.hold(first)) is first and sleeps.delays == []
-    answered = asyncio.run(tarpit.hold(TooManyRequests(Refused(limit, 40), repeat=True)))
+    assert run(tarpit.hold(first)) is first and sleeps.delays == []
+    answered = run(tarpit.hold(TooManyRequests(Refused(limit, 40), repeat=True)))
     assert sleeps.delays == [5.0]
     assert answered.status_code == 429 and answered.headers["Retry-After"] == "35"  # what is left
     assert answered.detail.endswith("Try again in 35 s.")
     # never held past its Retry-After, and never told to come back in under a second
-    short = asyncio.run(tarpit.hold(TooManyRequests(Refused(limit, 2), repeat=True)))
+    short = run(tarpit.hold(TooManyRequests(Refused(limit, 2), repeat=True)))
     assert sleeps.delays == [5.0, 2] and short.headers["Retry-After"] == "1"
     assert tarpit.held == 0
     off = Tarpit(0, 10, sleeps)
     repeat = TooManyRequests(Refused(limit, 40), repeat=True)
-    assert asyncio.run(off.hold(repeat)) is repeat and len(sleeps.delays) == 2
+    assert run(off.hold(repeat)) is repeat and len(sleeps.delays) == 2
 
 
 def test_past_the_bound_a_repeat_refusal_is_answered_at_once() -> None:
@@ -124,7 +133,7 @@ def test_past_the_bound_a_repeat_refusal_is_answered_at_once() -> None:
         assert [a.headers["Retry-After"] for a in answered] == ["35", "35"]
         assert tarpit.held == 0
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_the_web_app_holds_a_repeat_refusal_before_its_429(
