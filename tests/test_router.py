@@ -187,33 +187,41 @@ def test_a_quick_build_refits_the_router_and_the_next_full_build_trains_it_from_
 
 
 def test_a_refitted_router_knows_a_new_label_and_forgets_a_removed_one(demo_index: Path) -> None:
+    router = Router.load(version_dir(demo_index, current_version(demo_index)))
+    refitted, phrasings, keep, vector = _a_save(router)
+    assert GONE not in refitted.labels and "article:moon" in refitted.labels
+    assert refitted.phrasings == phrasings
+    assert refitted.route(phrasings[-1].text, vector).top.label == "article:moon"
+    first = router.phrasings[keep[0]]
+    assert refitted.route(first.text, router.vectors[keep[0]]).top.label == first.label
+
+
+GONE = "article:leave-review"  # the article _a_save removes
+
+
+def _a_save(router: Router):
+    """A save refitted into the router: one article removed (GONE), one added ("ship my
+    parcel to the moon", with a vector of its own direction, far from every other). The
+    refitted router, its phrasings, the indices of the old ones kept, the new vector."""
     import numpy as np
 
     from bot.kb.router import Phrasing
 
-    router = Router.load(version_dir(demo_index, current_version(demo_index)))
-    gone = "article:leave-review"
-    keep = [i for i, p in enumerate(router.phrasings) if p.label != gone]
-    new = [Phrasing(text="ship my parcel to the moon", label="article:moon", source="question")]
-    # the new phrasing's vector: one far from every other (its own direction)
+    keep = [i for i, p in enumerate(router.phrasings) if p.label != GONE]
+    new = Phrasing(text="ship my parcel to the moon", label="article:moon", source="question")
     vector = np.zeros((1, router.vectors.shape[1]), dtype=np.float32)
     vector[0, 0] = 1.0
-    phrasings = [router.phrasings[i] for i in keep] + new
+    phrasings = [router.phrasings[i] for i in keep] + [new]
     refitted = router.refitted(phrasings, np.vstack([router.vectors[keep], vector]))
-    assert gone not in refitted.labels and "article:moon" in refitted.labels
-    assert refitted.phrasings == phrasings
-    assert refitted.route(new[0].text, vector).top.label == "article:moon"
-    first = router.phrasings[keep[0]]
-    assert refitted.route(first.text, router.vectors[keep[0]]).top.label == first.label
+    return refitted, phrasings, keep, vector
 
 
 def test_above_the_article_count_the_heads_learn_any_article_and_the_neighbours_pick_it(
     demo_index: Path, embedder
 ) -> None:
     """What a KB of thousands of articles gets (PER_ARTICLE_CLASSES_UP_TO), tried on the demo."""
-    import numpy as np
 
-    from bot.kb.router import ANY_ARTICLE, Phrasing
+    from bot.kb.router import ANY_ARTICLE
 
     exact = Router.load(version_dir(demo_index, current_version(demo_index)))
     router = Router.train(exact.phrasings, exact.vectors, per_article_up_to=10)
@@ -235,16 +243,10 @@ def test_above_the_article_count_the_heads_learn_any_article_and_the_neighbours_
     channels = router.route(list(cases)[2], vectors[2]).channels["article:cancellation-fees"]
     assert channels["embedding"] > 0.5 and channels["chars"] > 0.5
     # a save: one article removed, one added; the heads keep their classes
-    gone = "article:leave-review"
-    keep = [i for i, p in enumerate(router.phrasings) if p.label != gone]
-    new = [Phrasing(text="ship my parcel to the moon", label="article:moon", source="question")]
-    vector = np.zeros((1, router.vectors.shape[1]), dtype=np.float32)
-    vector[0, 0] = 1.0
-    phrasings = [router.phrasings[i] for i in keep] + new
-    refitted = router.refitted(phrasings, np.vstack([router.vectors[keep], vector]))
+    refitted, phrasings, _, vector = _a_save(router)
     assert refitted.classes == router.classes and refitted.per_article_up_to == 10
-    assert gone not in refitted.labels and "article:moon" in refitted.labels
-    assert refitted.route(new[0].text, vector).top.label == "article:moon"
+    assert GONE not in refitted.labels and "article:moon" in refitted.labels
+    assert refitted.route(phrasings[-1].text, vector).top.label == "article:moon"
 
 
 def test_nlu_changes_retrain_the_router_and_no_change_builds_nothing(
