@@ -155,11 +155,9 @@ def guides_of(sections: Sequence[Hit]) -> list[tuple[Step, Hit]]:
     return found
 
 
-def guide_in(hit: Hit, source: GuideSource) -> tuple[int, Step, Hit] | None:
-    """The guide an answering section holds (its number in the article), if it holds one."""
-    if "```" not in hit.text:
-        return None
-    for index, (root, section) in enumerate(source.guides(hit.id)):
+def guide_in(hit: Hit, guides: Sequence[tuple[Step, Hit]]) -> tuple[int, Step, Hit] | None:
+    """The guide an answering section holds (its number in the article's `guides`), if any."""
+    for index, (root, section) in enumerate(guides):
         if section.chunk_id == hit.chunk_id or section.anchor == hit.anchor:
             return index, root, section
     return None
@@ -176,7 +174,10 @@ def start(
     """The guide's first question, when the section answering the customer holds a guide.
     Its article counts as offered (`kb_articles_tried`, `last_article`): the ticket of a
     walk that ends with a person says the bot tried it."""
-    found = guide_in(hit, source)
+    if "```" not in hit.text:
+        return None
+    guides = source.guides(hit.id)  # read once: the guide and its lead-in come from it
+    found = guide_in(hit, guides)
     if found is None:
         return None
     index, root, section = found
@@ -187,8 +188,7 @@ def start(
             {"id": hit.id, "title": hit.title, "url": hit.link, "score": round(hit.score, 4)}
         )
     slots = {**slots, "kb_articles_tried": offered[-MAX_TRIED:], "last_article": hit.id}
-    lead = lead_in(source.guides(hit.id), index)
-    return _show(walk, root, section, intent, slots, first=True, lead=lead)
+    return _show(walk, root, section, intent, slots, first=True, lead=lead_in(guides, index))
 
 
 def _names(section: Hit) -> tuple[str, str]:
