@@ -64,8 +64,9 @@ def test_the_json_twin_gives_id_title_url_with_anchor_snippet_and_score(
         assert best["snippet"][start:end].casefold().startswith(("email", "arriv", "reset"))
     scores = [r["score"] for r in found["results"]]
     assert scores == sorted(scores, reverse=True)
-    # beside a good answer only results near it: none far below the best
-    assert all(s >= scores[0] * RELATIVE_FLOOR for s in scores)
+    # beside a good answer only results near it: none far below the best (the JSON's scores
+    # are rounded to 4 places, so the comparison allows that rounding and no more)
+    assert all(s >= scores[0] * RELATIVE_FLOOR - 1e-4 for s in scores)
 
 
 def test_a_typing_mistake_is_corrected_to_a_word_the_articles_use(client: TestClient) -> None:
