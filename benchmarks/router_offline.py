@@ -1,11 +1,12 @@
 """The router and the gate on the public dev sets, in process: no Rasa, no stack.
 
 Trains the router exactly as `bot kb build` does (the articles' titles, `questions:` and
-headings, and the NLU examples of data/nlu/), routes every dev message (Bitext, Banking77's
-store intents, and the out-of-scope sets: CLINC150 and Banking77's near-domain intents), then
-replays the gate (`bot.eval.calibrate`) at the shipped thresholds and at the thresholds
-calibration picks within the limits. The NLU's opinion is not in it (no Rasa): live figures
-(`bot eval routing`) mix it in with the weight `nlu_weight`.
+headings, the NLU examples of data/nlu/ and the product route's phrasings: catalog/phrasings.yml
+and those made from the synced catalogue, or the demo feed before a sync), routes every dev
+message (Bitext, Banking77's store intents, and the out-of-scope sets: CLINC150 and Banking77's
+near-domain intents), then replays the gate (`bot.eval.calibrate`) at the shipped thresholds
+and at the thresholds calibration picks within the limits. The NLU's opinion is not in it (no
+Rasa): live figures (`bot eval routing`) mix it in with the weight `nlu_weight`.
 
 Vectors are cached in /tmp (by model and text), so a second run takes seconds:
 
@@ -41,8 +42,9 @@ from bot.eval.routing import (  # noqa: E402
     score_oos,
     score_routing,
 )
+from bot.kb.builder import options_from, router_phrasings  # noqa: E402
 from bot.kb.loader import load_kb  # noqa: E402
-from bot.kb.router import Router, article_phrasings, nlu_phrasings  # noqa: E402
+from bot.kb.router import Router  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
 CACHE = Path("/tmp/router-offline-cache")
@@ -92,7 +94,8 @@ def datasets() -> dict[str, list]:
 def train(settings: Settings, vectors: Vectors) -> Router:
     """The router `bot kb build` would train from these articles and NLU examples."""
     result = load_kb(settings.kb_dir, settings.help_base_url)
-    phrasings = article_phrasings(result.articles) + nlu_phrasings(settings.nlu_dir)
+    articles = [a for a in result.articles if not a.draft]
+    phrasings = router_phrasings(articles, options_from(settings))
     return Router.train(phrasings, vectors([p.text for p in phrasings]))
 
 

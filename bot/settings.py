@@ -97,6 +97,12 @@ class Settings(BaseSettings):
         Path("index/catalog"),
         description="Folder the synced catalogue versions (products and vectors) are kept in.",
     )
+    catalog_phrasings: Path = Field(
+        Path("catalog/phrasings.yml"),
+        description="How shoppers ask about products, in the writers' words: `kb build` trains "
+        "the router's `product` route on them and on phrasings made from the catalogue's types "
+        "and titles (a missing file: only those).",
+    )
     catalog_sync_minutes: int = Field(
         60,
         ge=0,

@@ -30,6 +30,11 @@ from tests.traffic import NO_RATE_LIMITS
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_KB = ROOT / "kb_articles"
 DEMO_NLU = ROOT / "data" / "nlu"
+# the product route's phrasings: the writers' file and the demo feed's types and titles
+DEMO_PRODUCTS = {
+    "catalog_phrasings": ROOT / "catalog" / "phrasings.yml",
+    "catalog_feed": str(ROOT / "catalog" / "demo-feed.xml"),
+}
 BASE_URL = "https://help.example.test/"
 
 
@@ -101,6 +106,7 @@ def demo_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> 
         model="all-MiniLM-L6-v2",
         chunking=ChunkConfig(),
         nlu_dir=DEMO_NLU,
+        **DEMO_PRODUCTS,
     )
     build_index(options, embedder_factory=lambda name: embedder)
     return index
@@ -236,6 +242,7 @@ def _web_stack(
         model="all-MiniLM-L6-v2",
         chunking=ChunkConfig(),
         nlu_dir=DEMO_NLU,  # the router learns the flows, handoff and small talk from these
+        **DEMO_PRODUCTS,  # and product questions
     )
     build_index(options, embedder_factory=lambda name: embedder)
     with running_stack(settings, rasa_model, folder, roles=("actions", "rasa", "web")):

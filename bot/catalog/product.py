@@ -171,6 +171,25 @@ class Product:
                 seen.setdefault(value, None)
         return list(seen)
 
+    def material_of(self, variant: Item) -> str:
+        """A variant's material: its own, else the one material its product's other variants
+        state (a feed often gives it on one variant of a group only: "Linen Table Runner -
+        Charcoal" is linen too); "" when they state none or several."""
+        if variant.material:
+            return variant.material
+        stated = {v.material.casefold(): v.material for v in self.variants if v.material}
+        return next(iter(stated.values())) if len(stated) == 1 else ""
+
+    def variant_attributes(self) -> list[list[str]]:
+        """[colour, size, material] of each variant, in order: what the search checks a
+        question's attributes against without opening the product. The colour is its title
+        when no variant of the product has one ("Natural Beeswax Pillar Candle"), the
+        material as `material_of` says."""
+        coloured = any(v.color for v in self.variants)
+        return [
+            [v.color if coloured else v.title, v.size, self.material_of(v)] for v in self.variants
+        ]
+
     def price_range(self, now: dt.datetime | None = None) -> tuple[Money, Money]:
         """The lowest and highest price a shopper pays now across variants."""
         prices = sorted((v.current_price(now) for v in self.variants), key=lambda m: m.amount)

@@ -3,7 +3,8 @@
 "any green linen napkins under $20 in stock?" -> colour green, material linen, at most 20.00,
 in stock. Colours and materials are the catalogue's own words (a store that sells "sage green"
 knows "sage"), plus common colour names; sizes are what follows "size"/"in size", a letter size,
-or a measure (180 cm, 350 ml).
+a measure (180 cm, 350 ml), or small, medium or large before a noun ("large candles"; not beside
+a colour or material, where it only puts that size's variant first).
 """
 
 from __future__ import annotations
@@ -66,6 +67,12 @@ SIZE_PHRASE = re.compile(
     r"\b(?:in )?size\s+([a-z0-9/]+(?:\s*(?:x)\s*\d+)?(?:\s*(?:cm|mm|ml|l|g|kg))?)"
     r"|\b(\d+(?:[.,]\d+)?\s*(?:x\s*\d+\s*)?(?:cm|mm|ml|l|g|kg))\b"
     r"|\bin (?:an? )?(xs|s|m|l|xl|xxl|small|medium|large)\b",
+    re.IGNORECASE,
+)
+# a size word before the thing it sizes ("large candles", "a small mug"), as "candles in large"
+SIZE_BEFORE = re.compile(
+    r"\b(small|medium|large)\s+"
+    r"(?!(?:size|sizes|one|ones|amount|number|question|order|orders|enough|or|and)\b)[a-z]",
     re.IGNORECASE,
 )
 
@@ -206,10 +213,15 @@ def parse(question: str, vocabulary: Vocabulary) -> Parsed:
     for found in SIZE_PHRASE.finditer(text):
         value = next(g for g in found.groups() if g)
         sizes.append(normalise_size(value))
+    before_noun = [normalise_size(found.group(1)) for found in SIZE_BEFORE.finditer(text)]
     tokens = join_compounds(words(text), vocabulary.terms)
     colours = colour_phrases(tokens, vocabulary)
     used = {w for c in colours for w in c.split()}
     materials = [t for t in tokens if t in vocabulary.materials and t not in used]
+    if not colours and not materials:
+        # "large candles" asks for the large ones; in "small enamel milk pan blue" with a colour
+        # too, "small" describes the pan (a small blue vase would fit both): it only orders
+        sizes += before_noun
     filters = Filters(
         colours=tuple(dict.fromkeys(colours)),
         sizes=tuple(dict.fromkeys(sizes)),

@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +31,7 @@ from bot.catalog.query import (
 )
 from bot.catalog.store import ANN_MIN_PRODUCTS, CatalogVersion, search_words
 from bot.catalog.text import STOP, words
+from bot.catalog.variants import VariantTable
 from bot.kb.embedder import canonical_model_name
 
 if TYPE_CHECKING:
@@ -174,6 +175,9 @@ class _Index:
         self.terms = sorted(self.postings)
         # products none of whose variants has a colour: their titles say it ("Natural")
         self.colourless = np.array([not json.loads(r[5]) for r in rows], dtype=bool)
+        attributes = version.variant_attributes()
+        # None for a version synced before the column: the colours' postings narrow it then
+        self.variants = None if attributes is None else VariantTable(attributes)
         self.ann = version.ann()  # None below ANN_MIN_PRODUCTS: every vector is scored
         self.vocabulary = Vocabulary(
             set(self.colour_postings),
@@ -317,6 +321,12 @@ class ProductSearch:
         result = self._search(index, question, parsed, filters, limit, now, bonus, only)
         if result.hits or filters.relaxed() == filters:
             return result
+        if filters.sizes and (filters.colours or filters.materials):
+            # a size nobody has it in ("small enamel milk pan blue"): the colour still counts
+            unsized = replace(filters, sizes=())
+            found = self._search(index, question, parsed, unsized, limit, now, bonus, only)
+            if found.hits:
+                return SearchResult(question, filters, found.hits, found.more, relaxed=True)
         relaxed = filters.relaxed()
         fallback = self._search(index, question, parsed, relaxed, limit, now, bonus, only)
         return SearchResult(question, filters, fallback.hits, fallback.more, relaxed=True)
@@ -329,16 +339,11 @@ class ProductSearch:
 
         self.reload_if_stale()
         index = self._index
-        mask = self._mask(index, filters)
+        mask = self._mask(index, filters) & self._attribute_mask(index, filters)
         if kind:
             keep = np.zeros(index.size, dtype=bool)
             keep[list(index.kind_postings.get(kind, ()))] = True
             mask &= keep
-        for colour in filters.colours:
-            for word in colour.split():
-                keep = np.zeros(index.size, dtype=bool)
-                keep[list(index.colour_postings.get(word, ()))] = True
-                mask &= keep
         return int(mask.sum())
 
     def _search(
@@ -381,7 +386,7 @@ class ProductSearch:
             lexical += TITLE_COVERAGE * coverage / index.title_words
         meant = " ".join([text or question, *fixed])
         query = self._embed(meant)
-        mask = self._mask(index, filters) & self._colour_mask(index, filters)
+        mask = self._mask(index, filters) & self._attribute_mask(index, filters)
         if only is not None:
             among = np.zeros(index.size, dtype=bool)
             among[only] = True
@@ -457,9 +462,13 @@ class ProductSearch:
         return None
 
     @staticmethod
-    def _colour_mask(index: _Index, filters: Filters) -> np.ndarray | bool:
-        """The products that may have a variant in each asked colour (a product without
-        colours is checked by its variants' titles when opened): the rest are not opened."""
+    def _attribute_mask(index: _Index, filters: Filters) -> np.ndarray | bool:
+        """The products with a variant that has the asked colour, size and material (a product
+        without colours: its variants' titles): the rest are not opened. From the variants'
+        table; for a version synced without one, the products that may have a variant in each
+        asked colour (a product without colours is checked when opened)."""
+        if index.variants is not None:
+            return index.variants.matching(filters)
         mask: np.ndarray | bool = True
         for colour in filters.colours:
             keep = index.colourless.copy()
@@ -477,7 +486,7 @@ class ProductSearch:
             mask &= index.min_price <= float(filters.max_price)
         if filters.in_stock:
             mask &= index.in_stock
-        if filters.materials:
+        if filters.materials and index.variants is None:
             postings = index.material_postings
             allowed = set().union(*(postings.get(a, set()) for a in filters.materials))
             keep = np.zeros(index.size, dtype=bool)
@@ -539,6 +548,7 @@ def matching_variants(
 ) -> list[Item]:
     """The variants of a product that have what the filters ask for."""
     has_colours = any(v.color for v in product.variants)
+    asked_materials = set(filters.materials)
     out = []
     for variant in product.variants:
         if filters.colours:
@@ -547,7 +557,7 @@ def matching_variants(
                 continue
         if filters.sizes and not any(size_matches(s, variant.size) for s in filters.sizes):
             continue
-        if filters.materials and not set(words(variant.material)) & set(filters.materials):
+        if asked_materials and not set(words(product.material_of(variant))) & asked_materials:
             continue
         price = variant.current_price(now).amount
         if filters.max_price is not None and price > filters.max_price:

@@ -40,7 +40,8 @@ CREATE TABLE products (
     ordinal INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, hash TEXT NOT NULL,
     embed_hash TEXT NOT NULL, title TEXT NOT NULL, brand TEXT NOT NULL, type TEXT NOT NULL,
     colors TEXT NOT NULL, sizes TEXT NOT NULL, materials TEXT NOT NULL, codes TEXT NOT NULL,
-    min_price REAL NOT NULL, in_stock INTEGER NOT NULL, data TEXT NOT NULL, stock TEXT
+    min_price REAL NOT NULL, in_stock INTEGER NOT NULL, data TEXT NOT NULL, stock TEXT,
+    variants TEXT
 );
 """
 
@@ -83,9 +84,11 @@ def write_products(
                     data[ordinal],
                     # variant id -> availability, for the next sync's back-in-stock check
                     json.dumps({v.id: v.availability for v in product.variants}),
+                    # [colour, size, material] a variant, for filtering without decoding `data`
+                    json.dumps(product.variant_attributes(), separators=(",", ":")),
                 )
             )
-        conn.executemany(f"INSERT INTO products VALUES ({','.join('?' * 15)})", rows)
+        conn.executemany(f"INSERT INTO products VALUES ({','.join('?' * 16)})", rows)
         conn.commit()
     finally:
         conn.close()
@@ -205,6 +208,17 @@ class CatalogVersion:
             for product in self.all_products():
                 out.update({v.id: v.availability for v in product.variants})
         return out
+
+    def variant_attributes(self) -> list[list[list[str]]] | None:
+        """[colour, size, material] of each variant of each product, in ordinal order (None for
+        a version written before the column)."""
+        try:
+            found = self._db.execute("SELECT variants FROM products ORDER BY ordinal").fetchall()
+        except sqlite3.OperationalError:
+            return None
+        if any(v is None for (v,) in found):
+            return None
+        return [json.loads(v) for (v,) in found]
 
     def products(self, ordinals: list[int]) -> dict[int, Product]:
         """Full products by ordinal."""

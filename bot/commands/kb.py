@@ -219,6 +219,7 @@ def _print_routing(routing: Routing | None, choice: RouteChoice | None, settings
     what = {
         "article": "answer from",
         "intent": "act on",
+        "product": "answer from the catalogue:",
         "clarify": "ask which is closest of",
         "fallback": "say it can't answer (closest:",
     }[choice.outcome]

@@ -14,7 +14,7 @@ from bot.kb.router import ARTICLE, INTENT, Route, Routing
 from bot.kb.search import Hit
 
 Outcome = Literal["article", "clarify", "fallback"]
-Choice = Literal["article", "intent", "clarify", "fallback"]
+Choice = Literal["article", "intent", "product", "clarify", "fallback"]
 MAX_OPTIONS = 3
 MAX_SENTENCES = 3
 MAX_CHARS = 600
@@ -75,15 +75,16 @@ class RouteChoice:
 
 
 def choose(routing: Routing, gate: Gate) -> RouteChoice:
-    """The gate, with a middle: act on the best route when it is likely and like a known
-    phrasing; when it is not likely enough, offer the plausible ones among the top three
-    (articles, flows, a person) as choices; refuse only a message unlike anything we cover, or
-    one with no plausible choice."""
+    """The gate, with a middle: act on the best route (an article, an intent, or `product`: the
+    catalogue answers) when it is likely and like a known phrasing; when it is not likely
+    enough, offer the plausible ones among the top three (articles, flows, a person) as
+    choices; refuse only a message unlike anything we cover, or one with no plausible choice."""
     top = routing.top
     if top.nearest < gate.similarity:
         return RouteChoice("fallback", routing.routes[:MAX_OPTIONS])
     if top.probability >= gate.answer:
-        return RouteChoice("article" if top.article_id else "intent", [top])
+        kind = "article" if top.article_id else "product" if top.is_product else "intent"
+        return RouteChoice(kind, [top])
     options = [
         r for r in routing.routes[:MAX_OPTIONS] if offerable(r) and r.probability >= gate.clarify
     ]

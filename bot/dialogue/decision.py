@@ -222,10 +222,17 @@ def _decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
             slots["unresolved_turns"] = 0.0  # a flow under way ends a run of misses
         started_slots = _start(flow, details, context, turn.number, turn.verified_email)
         return Plan(outcome, (), {**slots, **started_slots})
+    if choice.outcome == "product":
+        # a question about the goods we sell: the catalogue answers, "we don't sell that" (with
+        # the closest things we have) included; a refusal when there is no catalogue
+        routed = _product_answer(turn, question, knowledge, slots, routed=True)
+        return routed or _cant_answer(turn, choice.top, slots)
     if choice.outcome == "intent" and choice.top.intent == "out_of_scope":
         # a message the router knows is outside what a store does: a miss like any other,
-        # unless it asks about something the catalogue has (the router knows no product)
-        return _product_answer(turn, question, knowledge) or _cant_answer(turn, choice.top, slots)
+        # unless it asks about something the catalogue clearly has
+        return _product_answer(turn, question, knowledge, slots) or _cant_answer(
+            turn, choice.top, slots
+        )
     if choice.outcome == "intent":
         said = Say(response=replies.RESPONSES.get(choice.top.intent, "utter_out_of_scope"))
         if turn.after_form and choice.top.intent in SMALL_TALK and started:
@@ -238,6 +245,12 @@ def _decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
     slots["topic"] = Topic(question, turn.number).to_slot()
     if choice.outcome == "article" and hits:
         return _article(turn, knowledge, hits[0], intent, choice.top.probability, question, slots)
+    if choice.outcome == "clarify" and routing.top.is_product:
+        # the product route came first, not sure enough to act on: the catalogue's answer when
+        # it clearly has the thing, else the choice
+        product = _product_answer(turn, question, knowledge, slots)
+        if product is not None:
+            return product
     if choice.outcome == "clarify":
         found = {h.id: h for h in hits}
         options: list[Hit | str] = [
@@ -249,7 +262,9 @@ def _decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
             said = clarify_reply(options, intent, choice.top.probability)
             offered = [ARTICLE + o.id if isinstance(o, Hit) else INTENT + o for o in options]
             return Plan("clarify", (said,), {**slots, "clarify_options": offered})
-    return _product_answer(turn, question, knowledge) or _cant_answer(turn, choice.top, slots)
+    return _product_answer(turn, question, knowledge, slots) or _cant_answer(
+        turn, choice.top, slots
+    )
 
 
 def decide_feedback(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
@@ -529,16 +544,26 @@ def _tried(turn: Turn, hits: Sequence[Hit]) -> list[dict[str, Any]]:
     return tried[-MAX_TRIED:]
 
 
-def _product_answer(turn: Turn, question: str, knowledge: Knowledge) -> Plan | None:
-    """A question no article answers, about something the catalogue has: the products as
-    cards. Something we do not sell is said so, with the closest things we have, only when the
-    question can be about nothing but buying ("do you sell laptops?"); anything else we do not
-    sell stays a refusal here (out-of-scope answers stay rare)."""
+def _product_answer(
+    turn: Turn,
+    question: str,
+    knowledge: Knowledge,
+    slots: dict[str, Any] | None = None,
+    routed: bool = False,
+) -> Plan | None:
+    """The catalogue's answer: the products as cards. On the router's `product` route
+    (`routed`), whatever the catalogue says, "we don't sell that" with the closest things
+    included. Otherwise (a question no article answers) only about something the catalogue
+    has, or, for something we do not sell, when the question can be about nothing but buying
+    ("do you sell laptops?"): anything else stays a refusal (out-of-scope answers stay rare).
+    `slots`: the decision's (the routing kept for `bot eval`)."""
     products = getattr(knowledge, "products", None)  # a Knowledge without a catalogue
     reply = products(question) if products is not None else None
-    if reply is None or (not reply.known and not clearly_shopping(question)):
+    if reply is None or (not reply.known and not routed and not clearly_shopping(question)):
         return None
-    return _product_plan(turn, question, reply)
+    plan = _product_plan(turn, question, reply)
+    kept = {k: v for k, v in (slots or {}).items() if k == "last_routing"}
+    return replace(plan, slots={**kept, **plan.slots})
 
 
 def _product_plan(

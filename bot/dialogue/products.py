@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from bot.catalog.offer import Offer, offers
 from bot.catalog.product import Product
-from bot.catalog.query import Filters
+from bot.catalog.query import Filters, colour_matches
 from bot.catalog.search import ProductHit, ProductSearch, SearchResult
 from bot.catalog.text import STOP, words
 from bot.dialogue import replies
@@ -240,7 +240,7 @@ def named_product(
 def _asked_variant_first(result: SearchResult, question: str) -> SearchResult:
     """Each product's variants with the size the question names first ("is the large walnut
     board in stock?": the Large one's card, stock and alert), the longest size named winning
-    ("extra large" over "large"); a size said before the noun is no filter, only an order."""
+    ("extra large" over "large")."""
     asked = set(words(question))
 
     def named(variant) -> int:
@@ -378,7 +378,8 @@ def _detail(product: Product, question: str) -> str:
 
 def _not_in(hit: ProductHit, result: SearchResult, store, now) -> ProductReply:
     product_materials = {m.lower() for m in hit.product.values("material")}
-    colours = list(result.filters.colours)
+    has = [set(words(v.color)) for v in hit.product.variants]
+    colours = [c for c in result.filters.colours if not any(colour_matches(c, w) for w in has)]
     sizes = list(result.filters.sizes)
     materials = [m for m in result.filters.materials if m not in product_materials]
     asked = ", ".join(colours + sizes + materials)

@@ -37,7 +37,7 @@ def replay_turn(record: dict, answer: float, clarify: float, similarity: float) 
         [Route(r["label"], r["probability"], r["nearest"], r.get("phrasing", "")) for r in routes]
     )
     choice = gate_choice(routing, Gate(answer, clarify, similarity))
-    if choice.outcome in ("article", "intent"):
+    if choice.outcome in ("article", "intent", "product"):
         return {**record, "outcome": route_outcome(choice.top.label), "options": []}
     if choice.outcome == "clarify":
         options = [route_outcome(r.label) for r in choice.routes]

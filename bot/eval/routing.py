@@ -21,7 +21,9 @@ import httpx
 
 from bot.rasa_auth import RasaAuth
 
-ANSWERED = ("article", "flow")  # outcomes that answer: wrong ones are false answers
+# outcomes that answer: wrong ones are false answers (a product answer to a message from
+# outside the store's business is one, whatever the catalogue then finds)
+ANSWERED = ("article", "flow", "product")
 # What acting on a route looks like in a turn's metadata, as the expected-outcomes files say it.
 ROUTE_OUTCOMES = {
     "intent:reset_password": "flow:reset_password",
@@ -31,6 +33,7 @@ ROUTE_OUTCOMES = {
     "intent:request_human": "handoff",
     "intent:complaint": "handoff",
     "intent:out_of_scope": "fallback",
+    "product": "product",
 }
 KB_PATH = ("article", "clarify", "fallback")  # outcomes the thresholds decide
 # CLINC150 domains a store does not serve: their in-scope utterances are out of scope here.

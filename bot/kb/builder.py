@@ -27,7 +27,7 @@ from bot.settings import Settings
 if TYPE_CHECKING:
     import numpy as np
 
-    from bot.kb.router import Router
+    from bot.kb.router import Phrasing, Router
 
 from bot.kb.store import (
     CHUNKS_DB,
@@ -101,6 +101,10 @@ class BuildOptions:
     # the router's PER_ARTICLE_CLASSES_UP_TO (None: its default; tests of large-KB behaviour
     # set it low)
     per_article_up_to: int | None = None
+    # the product route's phrasings: the writers' file, and the catalogue's types and titles
+    catalog_phrasings: Path | None = None
+    catalog_dir: Path | None = None
+    catalog_feed: str | None = None
 
 
 @dataclass(frozen=True)
@@ -417,9 +421,8 @@ def _router_inputs(articles: list[Article], options: BuildOptions) -> str:
     """A hash of everything the router learns from: a change to any of it retrains it."""
     import hashlib
 
-    from bot.kb.router import ROUTER_VERSION, NluFileError, article_phrasings, nlu_phrasings
+    from bot.kb.router import ROUTER_VERSION, NluFileError
 
-    phrasings = article_phrasings(sorted(articles, key=lambda a: a.id))
     if options.nlu_dir is not None and not options.nlu_dir.is_dir():
         # without them the router knows no flow, handoff or small talk: never build that quietly
         problem = Problem(
@@ -427,13 +430,26 @@ def _router_inputs(articles: list[Article], options: BuildOptions) -> str:
         )
         raise BuildFailed([problem])
     try:
-        phrasings += nlu_phrasings(options.nlu_dir)
+        phrasings = router_phrasings(articles, options)
     except NluFileError as exc:  # before anything is written: the previous index keeps serving
         raise BuildFailed([exc.problem]) from exc
     digest = hashlib.sha256(f"{ROUTER_VERSION}\0{canonical_model_name(options.model)}".encode())
     for p in phrasings:
         digest.update(f"\0{p.label}\0{p.text}".encode())
     return digest.hexdigest()
+
+
+def router_phrasings(articles: list[Article], options: BuildOptions) -> list[Phrasing]:
+    """Everything the router learns from: the articles' phrasings, the NLU examples and the
+    product route's (the writers' and the catalogue's), in a stable order."""
+    from bot.kb.product_phrasings import product_phrasings
+    from bot.kb.router import article_phrasings, nlu_phrasings
+
+    return (
+        article_phrasings(sorted(articles, key=lambda a: a.id))
+        + nlu_phrasings(options.nlu_dir)
+        + product_phrasings(options.catalog_phrasings, options.catalog_dir, options.catalog_feed)
+    )
 
 
 def _train_router(
@@ -453,11 +469,10 @@ def _train_router(
     refitted from its weights rather than trained from scratch.
     """
 
-    from bot.kb.router import Router, article_phrasings, nlu_phrasings
+    from bot.kb.router import Router
 
     started = time.perf_counter()
-    articles = sorted(articles, key=lambda a: a.id)
-    phrasings = article_phrasings(articles) + nlu_phrasings(options.nlu_dir)
+    phrasings = router_phrasings(articles, options)
     if len({p.label for p in phrasings}) < 2:
         return None  # one article and no NLU examples: nothing to choose between
     known: dict[str, np.ndarray] = {}
@@ -711,4 +726,7 @@ def options_from(settings: Settings) -> BuildOptions:
         index_type=settings.index_type,
         ann_threshold=settings.ann_threshold,
         nlu_dir=settings.nlu_dir,
+        catalog_phrasings=settings.catalog_phrasings,
+        catalog_dir=settings.catalog_dir,
+        catalog_feed=settings.catalog_feed or None,
     )

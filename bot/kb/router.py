@@ -2,7 +2,8 @@
 
 It is trained at `kb build` time from what the owners wrote: each article's title, its
 `questions:` and its headings, plus the Rasa NLU examples of the flows, handoff, small talk and
-out of scope. Three channels are fused:
+out of scope, and the product questions (the `product` route: the writers' phrasings and some
+made from the catalogue's types and titles, bot.kb.product_phrasings). Three channels are fused:
 
 - a logistic regression over the frozen sentence embeddings of those phrasings (meaning);
 - the nearest phrasings themselves: a softmax over each label's best cosine, so a close
@@ -48,6 +49,7 @@ ROUTER_DELTA = "router-delta.pickle"
 ROUTER_VERSION = 2  # 2: the heads' classes (ANY_ARTICLE above PER_ARTICLE_CLASSES_UP_TO)
 ARTICLE = "article:"
 INTENT = "intent:"
+PRODUCT = "product"  # a question about the goods we sell: answered from the catalogue
 # The Rasa intents the router learns from the NLU examples; the others are contextual
 # (affirm, deny, inform, a clarify choice, feedback) and stay with the dialogue rules.
 ROUTED_INTENTS = (
@@ -111,6 +113,11 @@ class Route:
     def intent(self) -> str | None:
         """The Rasa intent for an intent label, else None."""
         return self.label[len(INTENT) :] if self.label.startswith(INTENT) else None
+
+    @property
+    def is_product(self) -> bool:
+        """Whether this is the catalogue's route."""
+        return self.label == PRODUCT
 
     def to_dict(self) -> dict:
         return {

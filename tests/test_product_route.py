@@ -1,0 +1,129 @@
+"""The router's `product` route: learnt from the writers' phrasings and the catalogue's types and
+titles, and acted on by the turn's decision (the catalogue answers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.dialogue.answers import Gate, choose
+from bot.dialogue.decision import decide
+from bot.dialogue.knowledge import IndexKnowledge
+from bot.dialogue.products import answer_product, named_product
+from bot.dialogue.turn import Turn
+from bot.kb.builder import BuildFailed
+from bot.kb.product_phrasings import (
+    MAX_TITLES,
+    MAX_TYPES,
+    TYPE_TEMPLATES,
+    catalogue_phrasings,
+    catalogue_terms,
+    product_phrasings,
+    writers_phrasings,
+)
+from bot.kb.router import PRODUCT, NluFileError
+from tests.catalog_fixtures import DEMO_FEED, DEMO_NOW, ROOT
+from tests.conftest import DEMO_NLU, DEMO_PRODUCTS
+
+WRITERS = ROOT / "catalog" / "phrasings.yml"
+QUESTIONS = yaml.safe_load((ROOT / "tests" / "catalog_questions.yml").read_text())
+GATE = Gate(0.4, 0.15, 0.5)
+
+
+def test_the_writers_phrasings_and_the_catalogues_are_the_product_routes() -> None:
+    writers = writers_phrasings(WRITERS)
+    assert len(writers) >= 60 and all(p.label == PRODUCT for p in writers)
+    made = catalogue_phrasings(catalogue_terms(None, str(DEMO_FEED)))
+    texts = {p.text for p in made}
+    assert {"do you sell tealights", "what mugs do you have"} <= texts
+    assert any(t.startswith("how much is the ") for t in texts)
+    everything = product_phrasings(WRITERS, None, str(DEMO_FEED))
+    assert len(everything) == len({p.text.casefold() for p in everything})
+    # the same catalogue makes the same phrasings (the router's inputs hash is stable)
+    assert [p.text for p in everything] == [
+        p.text for p in product_phrasings(WRITERS, None, str(DEMO_FEED))
+    ]
+
+
+def test_a_large_catalogue_makes_a_bounded_number_of_phrasings() -> None:
+    terms = [(f"Product number {i}", f"Home > Kind {i % 500}") for i in range(100_000)]
+    made = catalogue_phrasings(terms)
+    assert len(made) == MAX_TYPES * len(TYPE_TEMPLATES) + MAX_TITLES
+
+
+def test_a_broken_phrasings_file_names_itself(tmp_path: Path) -> None:
+    broken = tmp_path / "phrasings.yml"
+    broken.write_text("product:\n  - fine\n  - [unclosed\n", encoding="utf-8")
+    with pytest.raises(NluFileError, match=r"phrasings.yml:\d+: invalid YAML"):
+        writers_phrasings(broken)
+    broken.write_text("product: just one string\n", encoding="utf-8")
+    with pytest.raises(NluFileError, match="must be a list"):
+        writers_phrasings(broken)
+    assert writers_phrasings(tmp_path / "missing.yml") == []
+
+
+@pytest.mark.model
+def test_a_broken_phrasings_file_fails_the_build_before_anything_is_written(
+    builder, demo_copy: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "phrasings.yml"
+    broken.write_text("product: [unclosed\n", encoding="utf-8")
+    with pytest.raises(BuildFailed) as failed:
+        builder(demo_copy, tmp_path / "index", nlu_dir=DEMO_NLU, catalog_phrasings=broken)
+    assert "phrasings.yml" in str(failed.value.problems[0])
+    assert not (tmp_path / "index" / "CURRENT").exists()
+
+
+@pytest.mark.model
+def test_shoppers_questions_take_the_product_route(kb) -> None:
+    """The product-question file routed as the bot does: most are acted on as product questions
+    (the rest, SKUs and unusual colours, are left to the catalogue's fallback)."""
+    routed = [choose(kb.route(case["question"]), GATE).outcome for case in QUESTIONS]
+    assert routed.count("product") / len(routed) >= 0.85, routed
+    for article, question in [
+        ("delivery-times", "how long does delivery take"),
+        ("product-warranty", "what's the warranty on the oak board?"),
+        ("place-order", "how do i buy something"),
+    ]:
+        choice = choose(kb.route(question), GATE)
+        assert choice.outcome == "article" and choice.top.article_id == article, question
+    for outside in ("book me a flight to paris", "what's the weather like tomorrow"):
+        assert choose(kb.route(outside), GATE).outcome != "product", outside
+
+
+@pytest.mark.model
+def test_the_decision_answers_the_product_route_from_the_catalogue(kb, product_search) -> None:
+    def products(question, among=None, pick=False, named=False):
+        if named:
+            return named_product(question, product_search, None, DEMO_NOW)
+        return answer_product(question, product_search, None, DEMO_NOW, among, pick)
+
+    def ask(question: str, with_catalogue: bool = True):
+        knowledge = IndexKnowledge(kb, None, 0.0, products if with_catalogue else None)
+        return decide(Turn(question), knowledge, GATE)
+
+    answered = 0
+    for case in QUESTIONS:
+        plan = ask(case["question"])
+        if plan.outcome != "product":
+            continue  # SKUs and barcodes offer a choice, two typo-ridden ones a refusal
+        answered += 1
+        cards = [c["id"] for s in plan.says for c in (s.meta or {}).get("products", [])]
+        assert cards == products(case["question"]).products, case["question"]
+    assert answered / len(QUESTIONS) >= 0.90
+    plan = ask("do you sell laptops?")
+    assert plan.outcome == "product" and plan.says[0].meta["not_sold"] is True
+    assert plan.slots["last_routing"]["routes"][0]["label"] == PRODUCT
+    # without a catalogue the product route is a refusal, never a made-up product
+    assert ask("how much is the oak serving board?", with_catalogue=False).outcome == "cant_answer"
+
+
+def test_the_fixtures_build_the_route_as_the_settings_do() -> None:
+    from bot.kb.builder import options_from
+    from bot.settings import Settings
+
+    options = options_from(Settings(settings_file=Path("/nonexistent/bot.toml")))
+    assert options.catalog_phrasings == Path("catalog/phrasings.yml")
+    assert Path(DEMO_PRODUCTS["catalog_phrasings"]).resolve() == WRITERS
