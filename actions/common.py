@@ -131,11 +131,16 @@ def product_search() -> ProductSearch | None:
 
 
 def product_reply(
-    question: str, among: Sequence[str] | None = None, pick: bool = False, named: bool = False
+    question: str,
+    among: Sequence[str] | None = None,
+    pick: bool = False,
+    named: bool = False,
+    routed: bool = False,
 ) -> ProductReply | None:
     """The catalogue's answer to a question, live stock from the store; `among`: about these
     products only (the ones just shown), `pick`: one of them chosen ("that one"); `named`: only
-    the product a question about something else names, if it names one."""
+    the product a question about something else names, if it names one; `routed`: the router
+    read it as a product question."""
     from bot.dialogue.products import answer_product, named_product
 
     search = product_search()
@@ -143,7 +148,7 @@ def product_reply(
         return None
     if named:
         return named_product(question, search, store())
-    return answer_product(question, search, store(), among=among, pick=pick)
+    return answer_product(question, search, store(), among=among, pick=pick, routed=routed)
 
 
 def knowledge(tracker: Tracker) -> IndexKnowledge:

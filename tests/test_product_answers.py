@@ -86,6 +86,31 @@ def test_what_we_do_not_sell_is_said_with_the_closest(product_search, question: 
     assert len(meta["products"]) == 3
 
 
+@pytest.mark.parametrize(
+    "question", ["do you offer gift wrapping", "is gift wrapping available", "do you wrap presents"]
+)
+def test_a_service_worded_like_shopping_is_not_a_product(product_search, question: str) -> None:
+    """"Gift wrapping" shares "gift" with the gift boxes: a word asked for that neither the
+    product nor the catalogue has, and little of the meaning, is not that product."""
+    reply, _, _ = ask(product_search, question)
+    assert not reply.known
+
+
+@pytest.mark.parametrize(
+    ("question", "product"),
+    [("teapot with infuser", "P2701"), ("cast iron pan 26 cm", "P0901")],
+)
+def test_a_product_described_without_a_word_of_buying(
+    product_search, question: str, product: str
+) -> None:
+    """On the router's product route a product named plainly is answered ("infuser" is in the
+    teapot's description); without the route, a long message needs a word of buying."""
+    reply = answer_product(question, product_search, None, DEMO_NOW, routed=True)
+    assert reply.known and reply.products[0] == product
+    if len(question.split()) > 4:
+        assert not answer_product(question, product_search, None, DEMO_NOW).known
+
+
 class Catalogue:
     """A knowledge base whose articles answer nothing, with the demo catalogue behind it."""
 
@@ -106,8 +131,8 @@ class Catalogue:
     def search(self, question: str, k: int):
         return []
 
-    def products(self, question: str, among=None, pick: bool = False):
-        return answer_product(question, self.product_search, None, DEMO_NOW, among, pick)
+    def products(self, question: str, among=None, pick: bool = False, routed: bool = False):
+        return answer_product(question, self.product_search, None, DEMO_NOW, among, pick, routed)
 
 
 def test_a_product_question_no_article_answers_gets_product_cards(product_search) -> None:
@@ -140,10 +165,10 @@ def test_a_policy_question_about_a_product_gets_the_article_with_the_product(
     from bot.dialogue.knowledge import IndexKnowledge
     from bot.dialogue.turn import Turn
 
-    def products(question, among=None, pick=False, named=False):
+    def products(question, among=None, pick=False, named=False, routed=False):
         if named:
             return named_product(question, product_search, None, DEMO_NOW)
-        return answer_product(question, product_search, None, DEMO_NOW, among, pick)
+        return answer_product(question, product_search, None, DEMO_NOW, among, pick, routed)
 
     gate = Gate(0.4, 0.15, 0.5)
 

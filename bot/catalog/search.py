@@ -287,6 +287,11 @@ class ProductSearch:
                         self._encoder = self._encoder_factory()
         return self._encoder.encode_query(text)[0]
 
+    def knows(self, word: str) -> bool:
+        """Whether the catalogue's titles, brands, types or attributes have the word (or one a
+        typo or two from it)."""
+        return self._index.correct(word) is not None
+
     def product(self, product_id: str) -> Product | None:
         """One product by its id (item_group_id), SKU, GTIN or MPN."""
         index = self._index

@@ -248,7 +248,7 @@ def _decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
     if choice.outcome == "clarify" and routing.top.is_product:
         # the product route came first, not sure enough to act on: the catalogue's answer when
         # it clearly has the thing, else the choice
-        product = _product_answer(turn, question, knowledge, slots)
+        product = _product_answer(turn, question, knowledge, slots, routed=True)
         if product is not None:
             return product
     if choice.outcome == "clarify":
@@ -262,9 +262,10 @@ def _decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
             said = clarify_reply(options, intent, choice.top.probability)
             offered = [ARTICLE + o.id if isinstance(o, Hit) else INTENT + o for o in options]
             return Plan("clarify", (said,), {**slots, "clarify_options": offered})
-    return _product_answer(turn, question, knowledge, slots) or _cant_answer(
-        turn, choice.top, slots
-    )
+    # unlike anything we cover, or nothing plausible to offer: the catalogue's answer when it
+    # has the thing (a product the router's best reading describes needs no word of buying)
+    described = _product_answer(turn, question, knowledge, slots, routed=routing.top.is_product)
+    return described or _cant_answer(turn, choice.top, slots)
 
 
 def decide_feedback(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
@@ -552,14 +553,18 @@ def _product_answer(
     routed: bool = False,
 ) -> Plan | None:
     """The catalogue's answer: the products as cards. On the router's `product` route
-    (`routed`), whatever the catalogue says, "we don't sell that" with the closest things
-    included. Otherwise (a question no article answers) only about something the catalogue
-    has, or, for something we do not sell, when the question can be about nothing but buying
-    ("do you sell laptops?"): anything else stays a refusal (out-of-scope answers stay rare).
+    (`routed`) a product the message describes is answered whatever its wording; otherwise
+    (a question no article answers) only when the message reads as one about buying. Something
+    we do not sell is said so, with the closest things we have, only when the question can be
+    about nothing but buying ("do you sell laptops?"), on the route too: "do you wrap
+    presents?" stays a refusal the content-gap report counts (out-of-scope answers stay rare).
     `slots`: the decision's (the routing kept for `bot eval`)."""
     products = getattr(knowledge, "products", None)  # a Knowledge without a catalogue
-    reply = products(question) if products is not None else None
-    if reply is None or (not reply.known and not routed and not clearly_shopping(question)):
+    if products is None:
+        reply = None
+    else:
+        reply = products(question, routed=True) if routed else products(question)
+    if reply is None or (not reply.known and not clearly_shopping(question)):
         return None
     plan = _product_plan(turn, question, reply)
     kept = {k: v for k, v in (slots or {}).items() if k == "last_routing"}

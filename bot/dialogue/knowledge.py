@@ -81,12 +81,19 @@ class IndexKnowledge:
         return guides_of(self.kb.article_sections(article_id))
 
     def products(
-        self, question: str, among: Sequence[str] | None = None, pick: bool = False
+        self,
+        question: str,
+        among: Sequence[str] | None = None,
+        pick: bool = False,
+        routed: bool = False,
     ) -> ProductReply | None:
         """The catalogue's answer to a question (None without a catalogue); `among`: about
-        these products only, `pick`: one of them chosen ("that one")."""
+        these products only, `pick`: one of them chosen ("that one"); `routed`: the router read
+        it as a product question."""
         if self._products is None:
             return None
+        if routed:
+            return self._products(question, among, pick, routed=True)
         return self._products(question, among, pick)
 
     def named_product(self, question: str) -> ProductReply | None:

@@ -48,6 +48,13 @@ CLEARLY_SHOPPING = re.compile(
     r"|\bwhere\s+can\s+i\s+buy\b|\bi\s+(?:want|need|would\s+like|'?d\s+like)\s+to\s+buy\b",
     re.I,
 )
+# Words that frame a product question rather than name what it asks for ("how much", "in stock")
+FRAME = frozenset(
+    words(
+        "how much price cost stock available availability size colour color when will back "
+        "safe sale have sell buy get got looking show need want"
+    )
+)
 MAX_RELAXED_WORDS = 8  # "blue candles in stock": retried without the colour to say we have none
 NAMED_WORDS = 2  # words of a product's title that name it beside another question
 SHORT = 4  # a message of this many words or fewer may be a product's name on its own
@@ -96,10 +103,13 @@ def answer_product(
     now: dt.datetime | None = None,
     among: Sequence[str] | None = None,
     pick: bool = False,
+    routed: bool = False,
 ) -> ProductReply:
     """The answer to one product question; `among`: about these products only (the ones just
     shown that "the second one" or "in blue instead" points at), `pick`: one was chosen and
-    nothing more asked ("that one"): its price and stock."""
+    nothing more asked ("that one"): its price and stock; `routed`: the router read the message
+    as a product question, so a product it clearly describes ("cast iron pan 26 cm") needs no
+    word of buying around it."""
     now = now or dt.datetime.now(dt.UTC)
     restock = wants_restock(question)
     # "notify me when the sage runner is back": the product is searched without the alert's words
@@ -127,10 +137,9 @@ def answer_product(
         )
     best = result.hits[0]
     browsing = result.filters.max_price is not None  # "anything under $20?": any product will do
-    weak = best.lexical < KNOWN_LEXICAL and best.semantic < KNOWN_SEMANTIC
     # one shared word ("set", "wine") and nothing of the meaning is not a product question
     unrelated = best.semantic < MIN_SEMANTIC
-    if not best.exact and ((weak and not browsing) or unrelated):
+    if not best.exact and ((_weak(question, best, search) and not browsing) or unrelated):
         plain = _without_attributes(question, result, search, now, restock)
         if plain is not None:  # "blue candles": we sell candles, none in blue
             return _not_in(plain.hits[0], plain, store, now)
@@ -147,11 +156,49 @@ def answer_product(
         if result.filters.colours or result.filters.sizes:
             return _single(_yes_in(best, store, now), best, result, store, now)
         return _single(_stock(best, store, now), best, result, store, now)
-    if not browsing and len(question.split()) > SHORT and not SHOPPING.search(question):
+    if (
+        not browsing
+        and len(question.split()) > SHORT
+        and not SHOPPING.search(question)
+        and not (routed and _described(best))
+    ):
         return _cards(replies.PRODUCT_NOT_SOLD, result, store, now, known=False)
     limit = result.filters.max_price
     intro = replies.PRODUCT_LIST_UNDER.format(limit=f"${limit}") if limit else replies.PRODUCT_LIST
     return _cards(intro, result, store, now, search=search)
+
+
+def _weak(question: str, hit: ProductHit, search: ProductSearch) -> bool:
+    """The product is not what was asked for: little of the meaning, and few of the words or a
+    word asked for that neither it nor the catalogue has ("do you offer gift wrapping")."""
+    if hit.semantic >= KNOWN_SEMANTIC:
+        return False
+    return hit.lexical < KNOWN_LEXICAL or bool(_unnamed(question, hit, search))
+
+
+def _unnamed(question: str, hit: ProductHit, search: ProductSearch) -> list[str]:
+    """The words of the question, beyond how it is framed, that neither the catalogue's words
+    nor the product's own text have: what was asked for that the product is not ("gift
+    *wrapping*" and a gift box; "teapot with infuser" has none, its description says infuser)."""
+    product = hit.product
+    text = " ".join(
+        [product.title, product.description, *product.first.highlights]
+        + [d.value for d in product.first.details]
+    )
+    has = set(words(text))
+    return [
+        w
+        for w in dict.fromkeys(words(question))
+        if w not in STOP and w not in FRAME and not w.isdigit()
+        if w not in has and not search.knows(w)
+    ]
+
+
+def _described(hit: ProductHit) -> bool:
+    """The product fits the message both by its words and by their meaning: a shopper naming
+    it, not a question about something else that shares a word with it ("do you offer gift
+    wrapping" and the gift box)."""
+    return hit.lexical >= KNOWN_LEXICAL and hit.semantic >= KNOWN_SEMANTIC
 
 
 def _without_attributes(
@@ -168,9 +215,7 @@ def _without_attributes(
     if not plain.hits:
         return None
     best = plain.hits[0]
-    if best.semantic < MIN_SEMANTIC or (
-        best.lexical < KNOWN_LEXICAL and best.semantic < KNOWN_SEMANTIC
-    ):
+    if best.semantic < MIN_SEMANTIC or _weak(question, best, search):
         return None
     title = set(words(best.product.title))
     if any(w in title for c in result.filters.colours for w in c.split()):

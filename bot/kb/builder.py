@@ -440,13 +440,17 @@ def _router_inputs(articles: list[Article], options: BuildOptions) -> str:
 
 
 def router_phrasings(articles: list[Article], options: BuildOptions) -> list[Phrasing]:
-    """Everything the router learns from: the articles' phrasings, the NLU examples and the
-    product route's (the writers' and the catalogue's), in a stable order."""
-    from bot.kb.product_phrasings import product_phrasings
+    """Everything the router learns from: the articles' phrasings (and those about an item
+    with the catalogue's kinds of product in it), the NLU examples and the product route's (the
+    writers' and the catalogue's), in a stable order."""
+    from bot.kb.product_phrasings import catalogue_terms, product_phrasings, service_phrasings
     from bot.kb.router import article_phrasings, nlu_phrasings
 
+    written = article_phrasings(sorted(articles, key=lambda a: a.id))
+    terms = catalogue_terms(options.catalog_dir, options.catalog_feed)
     return (
-        article_phrasings(sorted(articles, key=lambda a: a.id))
+        written
+        + service_phrasings(written, terms)
         + nlu_phrasings(options.nlu_dir)
         + product_phrasings(options.catalog_phrasings, options.catalog_dir, options.catalog_feed)
     )

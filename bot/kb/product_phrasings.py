@@ -6,18 +6,25 @@ number whatever its size: a few questions about each of the commonest product ty
 sell tealights?") and one about each of an evenly spread sample of product titles ("how much is
 the oak serving board?"). The catalogue is read from its synced version (two columns of its
 product table), or, before the first sync, from a feed that is a local file.
+
+And the articles learn the catalogue's words too: a product's name in a message is no sign of a
+product question ("my mug arrived broken" is the damaged-item article's, not the catalogue's).
+`service_phrasings` makes, from the articles' phrasings about an item ("the item came broken"),
+the same with kinds of product the catalogue sells ("the mug came broken"), for their article.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections import Counter
 from pathlib import Path
 
 import yaml
 
+from bot.catalog.text import singular
 from bot.kb.problems import Problem
-from bot.kb.router import PRODUCT, NluFileError, Phrasing
+from bot.kb.router import ARTICLE, PRODUCT, NluFileError, Phrasing
 
 MAX_TYPES = 40  # the commonest product types (their last part: "Taper Candles")
 MAX_TITLES = 80  # titles, spread evenly over the catalogue's sorted titles
@@ -26,6 +33,12 @@ MAX_TITLES = 80  # titles, spread evenly over the catalogue's sorted titles
 # with benchmarks/router_offline.py, benchmarks/README.md "The product route").
 TYPE_TEMPLATES = ("do you sell {kind}", "what {kind} do you have")
 TITLE_TEMPLATES = ("how much is the {title}", "is the {title} in stock")
+# An article's phrasing about an item bought: "an item", "the product", "something" (the
+# article is about what happens to an order's thing, whatever the thing is)
+AN_ITEM = re.compile(r"\b(?:(an?|the|my|one) )?(item|product|something)\b", re.IGNORECASE)
+# ... but not one about buying it: the product route's ("how do I buy something from you")
+BUYING = re.compile(r"\b(?:buy|purchase|pre-?order|order (?:an?|something))\b", re.IGNORECASE)
+SERVICE_KINDS = 2  # kinds of product put in each such phrasing
 
 
 def writers_phrasings(path: Path | None) -> list[Phrasing]:
@@ -96,6 +109,50 @@ def catalogue_phrasings(terms: list[tuple[str, str]]) -> list[Phrasing]:
         Phrasing(TITLE_TEMPLATES[i % len(TITLE_TEMPLATES)].format(title=t), PRODUCT, "catalogue")
         for i, t in enumerate(titles)
     ]
+    return out
+
+
+def service_phrasings(
+    articles: list[Phrasing], terms: list[tuple[str, str]], kinds: int = SERVICE_KINDS
+) -> list[Phrasing]:
+    """Each article phrasing about an item again with `kinds` of the catalogue's commonest
+    product kinds in its place ("refund an item i bought here": "refund my taper candle i bought
+    here"), the kinds taken in turn so every kind is used; the same for the same inputs."""
+    names = _kinds(terms)
+    if not names:
+        return []
+    out: list[Phrasing] = []
+    turn = 0
+    for phrasing in articles:
+        if not phrasing.label.startswith(ARTICLE) or phrasing.source != "question":
+            continue
+        if not AN_ITEM.search(phrasing.text) or BUYING.search(phrasing.text):
+            continue
+        for _ in range(min(kinds, len(names))):
+            name = names[turn % len(names)]
+            turn += 1
+            text = AN_ITEM.sub(lambda m, name=name: _named(m, name), phrasing.text, count=1)
+            out.append(Phrasing(text, phrasing.label, "catalogue:service"))
+    return out
+
+
+def _named(item: re.Match, name: str) -> str:
+    """ "an item" -> "a mug", "the product" -> "the mug", "engraved item" -> "engraved mug",
+    "something" -> "a mug"."""
+    article = (item.group(1) or "").lower()
+    if article in {"a", "an"} or (not article and item.group(2).lower() == "something"):
+        article = "an" if name[0] in "aeiou" else "a"
+    return f"{article} {name}" if article else name
+
+
+def _kinds(terms: list[tuple[str, str]]) -> list[str]:
+    """The commonest product kinds (at most MAX_TYPES), each as one of it ("taper candle")."""
+    kinds = Counter(_kind(kind) for _, kind in terms if _kind(kind))
+    ranked = sorted(kinds.items(), key=lambda k: (-k[1], k[0]))[:MAX_TYPES]
+    out = []
+    for kind, _ in ranked:
+        *first, last = kind.split()
+        out.append(" ".join([*first, singular(last)]))
     return out
 
 
