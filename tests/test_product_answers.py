@@ -90,7 +90,7 @@ def test_what_we_do_not_sell_is_said_with_the_closest(product_search, question: 
     "question", ["do you offer gift wrapping", "is gift wrapping available", "do you wrap presents"]
 )
 def test_a_service_worded_like_shopping_is_not_a_product(product_search, question: str) -> None:
-    """"Gift wrapping" shares "gift" with the gift boxes: a word asked for that neither the
+    """ "Gift wrapping" shares "gift" with the gift boxes: a word asked for that neither the
     product nor the catalogue has, and little of the meaning, is not that product."""
     reply, _, _ = ask(product_search, question)
     assert not reply.known
