@@ -152,10 +152,11 @@ class LiveIndexer:
             errors = [p for p in report.problems if p.severity == "error"]
             for problem in errors:
                 logger.error("kb_watch: %s (the last good version keeps serving)", problem)
-            skipped = set(report.skipped)
+            skipped, cwd = set(report.skipped), os.getcwd()
             for article, _ in self._cache.used():
-                if article is not None and display_path(article.path) not in skipped:
-                    self._last_good[display_path(article.path)] = article
+                shown = display_path(article.path, cwd) if article is not None else None
+                if shown is not None and shown not in skipped:
+                    self._last_good[shown] = article
             self.state = LiveState(
                 version=report.version,
                 problems=errors,
