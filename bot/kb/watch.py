@@ -12,7 +12,10 @@ had (no libc function, the user's limit of watches reached), `PollingWatch` list
 on every look, as before.
 
 Both give the same listing as `snapshot`: files and folders whose names start with "." or "_"
-are left out, and a path is spelled as os.scandir spells it from the folder given.
+are left out, and a path is spelled as os.scandir spells it from the folder given. One
+difference: an article that is a symbolic link to a file outside the folder is not seen to
+change when that file is edited (no event comes for it) until the live indexer's periodic full
+listing (RESCAN_SECONDS).
 """
 
 from __future__ import annotations
