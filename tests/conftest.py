@@ -60,6 +60,15 @@ def embedder() -> Embedder:
     return Embedder()
 
 
+@pytest.fixture(scope="session")
+def onnx_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default model's ONNX export (bot.kb.encoder), made once in an empty folder, as on a
+    new machine."""
+    from bot.kb.encoder import ensure
+
+    return ensure("all-MiniLM-L6-v2", tmp_path_factory.mktemp("encoders"))
+
+
 class CountingFactory:
     """An embedder factory that hands out the shared model and counts how often it is asked."""
 

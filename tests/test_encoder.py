@@ -23,6 +23,7 @@ from bot.kb.encoder import (
     ensure,
     folder_for,
     is_complete,
+    load_live_embedder,
     load_query_encoder,
 )
 from bot.kb.search import KnowledgeBase
@@ -32,9 +33,9 @@ MODEL = "all-MiniLM-L6-v2"
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def exported(onnx_export: Path) -> Path:
     """A fresh export in an empty folder, as on a new machine."""
-    return ensure(MODEL, tmp_path_factory.mktemp("encoders"))
+    return onnx_export
 
 
 def questions() -> list[str]:
@@ -115,3 +116,31 @@ def test_without_an_export_the_bot_falls_back_to_torch_and_says_why(
 def test_an_unknown_model_is_named_in_the_error(tmp_path: Path) -> None:
     with pytest.raises(ModelNotAvailable, match="not-a-model"):
         ensure(str(tmp_path / "not-a-model"), tmp_path / "encoders")
+
+
+def test_it_embeds_a_saved_article_as_the_model_does(exported: Path, embedder: Embedder) -> None:
+    """The live indexer embeds saved articles with it (load_live_embedder): the chunker's token
+    counts must be the model's exactly, and the vectors the model's, in the texts' order."""
+    encoder = load_live_embedder(MODEL, exported.parent)
+    assert isinstance(encoder, OnnxEncoder)
+    assert (encoder.name, encoder.dimension) == (embedder.name, embedder.dimension)
+    articles = [p.read_text() for p in sorted((ROOT / "kb_articles").rglob("*.md"))]
+    texts = [*articles, *questions(), "refund " * 400, ""]
+    assert [encoder.count_tokens(t) for t in texts] == [embedder.count_tokens(t) for t in texts]
+    done: list[int] = []
+    vectors = encoder.encode(texts, 8, done.append)  # batched by length, returned in order
+    assert sum(done) == len(texts) and max(done) == 8
+    assert np.abs(vectors - embedder.encode(texts)).max() <= MAX_DIFFERENCE
+    assert np.abs(encoder.encode(texts[:1]) - vectors[:1]).max() <= MAX_DIFFERENCE
+
+
+def test_the_live_embedder_is_torch_on_one_thread_when_asked(exported: Path) -> None:
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        embedder = load_live_embedder(MODEL, exported.parent, onnx=False)
+        assert isinstance(embedder, Embedder)
+        assert torch.get_num_threads() == 1  # two on a busy machine wait for each other
+    finally:
+        torch.set_num_threads(threads)

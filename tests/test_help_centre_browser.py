@@ -48,6 +48,7 @@ class Help:
 def help_centre(
     demo_index: Path,
     embedder,
+    onnx_export: Path,
     tmp_path_factory: pytest.TempPathFactory,  # noqa: ANN001
 ) -> Iterator[Help]:
     from bot.kb.search import KnowledgeBase
@@ -68,6 +69,7 @@ def help_centre(
         cookie_secure=False,  # plain http on loopback
         rasa_url="http://127.0.0.1:9",  # no Rasa: the help centre needs none
         kb_watch=True,
+        encoder_dir=onnx_export.parent,  # the live indexer's encoder, exported once per session
         widget_page_topics={"/help/track-order": "my parcel has not arrived"},
     )
     kb = KnowledgeBase(index, settings.embedding_model, embedder=embedder)

@@ -11,6 +11,7 @@ import pytest
 from bot.kb.builder import BuildOptions, build_index
 from bot.kb.chunker import ChunkConfig
 from bot.kb.embedder import Embedder
+from bot.kb.encoder import load_live_embedder
 from bot.kb.live import LiveIndexer, _train_from_scratch, snapshot
 from bot.kb.search import KnowledgeBase
 from bot.kb.store import read_manifest, version_dir
@@ -99,15 +100,30 @@ def _routed(kb: KnowledgeBase) -> list:
     return out
 
 
-@pytest.mark.parametrize("up_to", [None, 1], ids=["class per article", "one article class"])
+@pytest.mark.parametrize(
+    ("up_to", "onnx"),
+    [(None, False), (1, False), (1, True)],
+    ids=["class per article", "one article class", "saves embedded by the ONNX encoder"],
+)
 def test_live_saves_serve_what_a_full_build_does(
-    kb_dir: Path, tmp_path: Path, embedder: Embedder, up_to: int | None
+    kb_dir: Path,
+    tmp_path: Path,
+    embedder: Embedder,
+    up_to: int | None,
+    onnx: bool,
+    request: pytest.FixtureRequest,
 ) -> None:
     nlu_dir = tmp_path / "nlu"
     write(nlu_dir, "nlu.yml", NLU)
     for rel, text in ARTICLES.items():
         write(kb_dir, rel, text)
-    live = LiveIndexer(_options(kb_dir, tmp_path / "live", nlu_dir, up_to), lambda: embedder)
+    # the web app's live indexer embeds with the ONNX encoder; `bot kb build` with torch
+    saving = (
+        load_live_embedder("all-MiniLM-L6-v2", request.getfixturevalue("onnx_export").parent)
+        if onnx
+        else embedder
+    )
+    live = LiveIndexer(_options(kb_dir, tmp_path / "live", nlu_dir, up_to), lambda: saving)
     live.build(exact=True)
     served = KnowledgeBase(tmp_path / "live", "all-MiniLM-L6-v2", embedder=embedder)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.kb.builder import BuildOptions
+from bot.kb.builder import BuildOptions, build_index
 from bot.kb.chunker import ChunkConfig
 from bot.kb.embedder import Embedder
 from bot.kb.live import LiveIndexer
@@ -161,3 +161,46 @@ def test_a_save_is_refitted_then_trained_from_scratch_when_the_writer_pauses(
     kb.reload_if_stale(force=True)
     assert kb.reader.version != refitted
     assert kb.route("can I pay in bitcoin").top.label == "article:crypto"
+
+
+def test_the_watch_makes_its_model_once_before_the_first_save(
+    kb_dir: Path, tmp_path: Path, onnx_export: Path, embedder: Embedder
+) -> None:
+    """The model is loaded and run when the watch starts, not by the first save (seconds for
+    torch), and kept: the live indexer of the web app embeds with the ONNX encoder."""
+    from bot.kb.encoder import load_live_embedder
+
+    write(kb_dir, "returns.md", RETURNS)
+    options = BuildOptions(
+        kb_dir=kb_dir,
+        index_dir=tmp_path / "index",
+        base_url=BASE_URL,
+        model="all-MiniLM-L6-v2",
+        chunking=ChunkConfig(),
+    )
+    build_index(options, embedder_factory=lambda _name: embedder)  # as `bot kb build` left it
+    made = []
+
+    def factory() -> object:
+        made.append(load_live_embedder("all-MiniLM-L6-v2", onnx_export.parent))
+        return made[-1]
+
+    indexer = LiveIndexer(options, factory)
+    indexer.start()
+    try:
+        deadline = time.monotonic() + 60  # a bound for a stuck watch, not a speed check
+        while indexer.state.builds == 0:
+            assert time.monotonic() < deadline, "the watch never built"
+            time.sleep(0.05)  # polling for the first build
+        assert len(made) == 1  # made although the first build had nothing to embed
+        kb = KnowledgeBase(options.index_dir, "all-MiniLM-L6-v2", query_encoder=lambda: made[0])
+        first = kb.reader.version
+        write(kb_dir, "payments/crypto.md", CRYPTO)
+        while kb.reader.version == first:
+            assert time.monotonic() < deadline + 60, "the save was never published"
+            kb.reload_if_stale(force=True)
+            time.sleep(0.05)  # polling for the publish
+    finally:
+        indexer.stop()
+    assert len(made) == 1
+    assert kb.search("can I pay with bitcoin", 1)[0].id == "crypto"

@@ -210,3 +210,19 @@ def test_relative_and_absolute_kb_paths_give_the_same_article(kb_dir: Path, monk
     absolute, _ = parse_article(path, kb_dir, BASE_URL)
     assert relative.rel_path == absolute.rel_path == "orders/cancel.md"
     assert relative.content_hash == absolute.content_hash
+
+
+def test_a_reused_renderer_renders_every_article_as_a_fresh_one() -> None:
+    """render_markdown keeps one renderer per thread and resets it: nothing of one article
+    (anchors taken, stashed code blocks, headings) may reach the next one."""
+    import markdown
+
+    from bot.kb.render import MARKDOWN_EXTENSIONS, _flatten, _SafeMarkdown
+
+    root = Path(__file__).resolve().parent.parent
+    bodies = [p.read_text() for p in sorted((root / "kb_articles").rglob("*.md"))]
+    for body in [*bodies, *reversed(bodies)]:
+        fresh = markdown.Markdown(extensions=[*MARKDOWN_EXTENSIONS, _SafeMarkdown()])
+        html = fresh.convert(body)
+        rendered = render_markdown(body)
+        assert (rendered.html, rendered.headings) == (html, list(_flatten(fresh.toc_tokens)))

@@ -39,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -204,7 +204,8 @@ def export(model_name: str, folder: Path) -> dict:
 
 
 class OnnxEncoder:
-    """Questions to L2-normalised float32 vectors with the exported network (no torch)."""
+    """Texts to L2-normalised float32 vectors with the exported network (no torch): the
+    customers' questions, and the articles a live save embeds (`load_live_embedder`)."""
 
     def __init__(self, folder: Path, max_tokens: int | None = None, threads: int = 1) -> None:
         try:
@@ -228,28 +229,56 @@ class OnnxEncoder:
         self.session = ort.InferenceSession(
             str(folder / MODEL_FILE), options, providers=["CPUExecutionProvider"]
         )
+        self.name = canonical_model_name(manifest.get("model") or folder.name.rsplit("-", 1)[0])
+        # counts tokens as the chunker needs them: the whole text, no special tokens (the
+        # model's own tokenizer's `tokenize`, which Embedder.count_tokens uses)
+        self._counter = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+        self._counter.no_padding()
+        self._counter.no_truncation()
         self.dimension = int(manifest.get("dimension") or self.encode(["probe"]).shape[1])
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """Embed texts as `Embedder.encode` does: truncated, mean-pooled, unit length."""
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model sees for this text, special tokens excluded (as Embedder's)."""
+        return len(self._counter.encode(text, add_special_tokens=False).ids)
+
+    def encode(
+        self,
+        texts: list[str],
+        batch_size: int = 32,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Embed texts as `Embedder.encode` does: truncated, mean-pooled, unit length.
+
+        Like sentence-transformers, the texts are batched in order of length (each batch pads
+        to similar lengths) and the vectors returned in the texts' order; on_progress gets
+        the number done after each batch."""
         import numpy as np
 
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        parts = [self._batch(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)]
-        return np.ascontiguousarray(np.vstack(parts), dtype=np.float32)
+        encodings = self.tokenizer.encode_batch([str(text) for text in texts])
+        order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
+        vectors: np.ndarray | None = None
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            part = self._batch([encodings[i] for i in rows])
+            if vectors is None:
+                vectors = np.zeros((len(texts), part.shape[1]), dtype=np.float32)
+            vectors[rows] = part
+            if on_progress is not None:
+                on_progress(len(rows))
+        return vectors
 
     def encode_query(self, text: str) -> np.ndarray:
         """Embed one question as a (1, dimension) array."""
         return self.encode([text])
 
-    def _batch(self, texts: list[str]) -> np.ndarray:
+    def _batch(self, encodings: list) -> np.ndarray:
         import numpy as np
 
-        encodings = self.tokenizer.encode_batch([str(text) for text in texts])
         width = max(len(e.ids) for e in encodings)
-        ids = np.zeros((len(texts), width), dtype=np.int64)
-        mask = np.zeros((len(texts), width), dtype=np.int64)
+        ids = np.zeros((len(encodings), width), dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
         for row, encoding in enumerate(encodings):
             ids[row, : len(encoding.ids)] = encoding.ids
             mask[row, : len(encoding.ids)] = 1
@@ -275,6 +304,26 @@ def load_query_encoder(model_name: str, encoder_dir: Path, threads: int = 1) -> 
         from bot.kb.embedder import Embedder
 
         return Embedder(model_name)
+
+
+def load_live_embedder(model_name: str, encoder_dir: Path, onnx: bool = True) -> Embedder:
+    """What embeds a saved article's chunks and phrasings in the live indexer (bot.kb.live):
+    the ONNX encoder on one thread (exported first if needed), else sentence-transformers on
+    one torch thread, with the reason logged.
+
+    One thread: a save embeds a handful of texts, and two torch threads on a busy machine
+    spend more time waiting for each other than computing (0.5 CPU-s and 1 s for an
+    article's two phrasings at load 7, against 11 ms on one; benchmarks/README.md, "One save's
+    embedding"). ONNX Runtime takes half torch's CPU for the same vectors (within
+    MAX_DIFFERENCE, as a text embedded in another batch differs) and does not load torch."""
+    if onnx:
+        try:
+            return OnnxEncoder(ensure(model_name, encoder_dir), threads=1)  # type: ignore[return-value]
+        except Exception as exc:  # noqa: BLE001 - any failure here leaves the saves to torch
+            logger.warning(f"kb_watch: embedding with sentence-transformers on torch: {exc}")
+    from bot.kb.embedder import Embedder
+
+    return Embedder(model_name, threads=1)
 
 
 def _export_network(embedder: Embedder, path: Path) -> None:

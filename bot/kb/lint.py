@@ -60,8 +60,9 @@ def lint_kb(
     articles = _drop_duplicate_ids(loaded.articles, problems)
     problems.extend(_link_problems(loaded.articles, kb_dir, base_url))
     now: dict[tuple[str, str], list[Problem]] = {}
+    cwd = os.getcwd()
     for article in articles:
-        key = (display_path(article.path), article.content_hash)
+        key = (display_path(article.path, cwd), article.content_hash)
         found = checked.get(key) if checked is not None else None
         if found is None:
             found = _article_problems(article, kb_dir, max_words)
@@ -71,7 +72,7 @@ def lint_kb(
         checked.clear()
         checked.update(now)
     bad = {p.path for p in problems if p.severity == "error"}
-    good = [a for a in articles if display_path(a.path) not in bad]
+    good = [a for a in articles if display_path(a.path, cwd) not in bad]
     return LintResult(good, sorted(problems), loaded.files)
 
 
@@ -170,10 +171,11 @@ def _link_problems(articles: list[Article], kb_dir: Path, base_url: str) -> list
     if not any(a.links for a in articles):
         return []
     by_id = {a.id: a for a in articles}
-    by_path = {_absolute(a.path): a for a in articles}
+    cwd = os.getcwd()
+    by_path = {_absolute_in(str(a.path), cwd): a for a in articles}
     problems: list[Problem] = []
     for article in articles:
-        shown = display_path(article.path)
+        shown = display_path(article.path, cwd)
         for link in article.links:
             parts = urlsplit(link.target)
             anchor = unquote(parts.fragment)

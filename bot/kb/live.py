@@ -2,9 +2,11 @@
 
 The web app runs one `LiveIndexer` thread while kb_watch is on (`make run` turns it on; in
 production `bot kb build` stays the path). It notices a saved, added or removed article by the
-files' size and modification time, and runs the ordinary incremental build with what a
-one-shot `bot kb build` has to load every time kept in memory: the embedding model and the
-parse cache. Everything that reads the index (the web app, the action server's workers)
+files' size and modification time (bot.kb.watch: told by the kernel on Linux, polled
+elsewhere), and runs the ordinary incremental build with what a one-shot `bot kb build` has to
+load every time kept in memory: the embedding model (loaded and run once when the watch
+starts; the ONNX encoder on one thread in the web app, bot.kb.encoder.load_live_embedder) and
+the parse cache. Everything that reads the index (the web app, the action server's workers)
 already switches to a newly published version by itself (KnowledgeBase.reload_if_stale).
 
 Within a second: the router is not trained from scratch on a save (1.7 s idle on the demo's 45
@@ -48,8 +50,12 @@ from bot.kb.loader import Article, ParseCache, display_path
 from bot.kb.problems import Problem
 from bot.kb.router import Router
 from bot.kb.store import PARSE_CACHE, read_manifest, version_dir
+from bot.kb.watch import InotifyWatch, PollingWatch, Snapshot, snapshot, watch
+
+__all__ = ["LiveIndexer", "LiveState", "Snapshot", "snapshot"]
 
 logger = logging.getLogger(__name__)
+# how often the watch looks when nothing happens (with inotify: at once when a file changes)
 POLL_SECONDS = 0.1
 # a save is often several writes (an editor's temporary file, then a rename): wait until the
 # folder has been still for this long before building
@@ -59,32 +65,6 @@ EXACT_AFTER_SECONDS = 3.0
 # a save's build takes the files as the watcher listed them and checks only the changed ones;
 # a build at most this often lists and checks them all again (a safety net)
 RESCAN_SECONDS = 600.0
-
-Snapshot = dict[str, tuple[int, int]]
-
-
-def snapshot(kb_dir: str) -> Snapshot:
-    """(size, modification time) of every Markdown file under kb_dir, by path."""
-    found: Snapshot = {}
-    stack = [kb_dir]
-    while stack:
-        folder = stack.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except FileNotFoundError:
-            continue
-        for entry in entries:
-            if entry.name.startswith((".", "_")):
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(entry.path)
-            elif entry.name.endswith(".md"):
-                try:
-                    info = entry.stat()
-                except FileNotFoundError:
-                    continue  # removed while we looked
-                found[entry.path] = (info.st_size, info.st_mtime_ns)
-    return found
 
 
 @dataclass
@@ -97,6 +77,10 @@ class LiveState:
     cpu_seconds: float | None = None  # the build's own thread's CPU time
     builds: int = 0
     router_exact: bool | None = None  # False: refitted on a save, a full training to come
+    # when (time.monotonic) the watch saw the change, the build started and it was published
+    noticed_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
 
 
 class LiveIndexer:
@@ -104,7 +88,8 @@ class LiveIndexer:
 
     def __init__(self, options: BuildOptions, embedder: Callable[[], Embedder]) -> None:
         self.options = options
-        self._embedder = embedder
+        self._embedder_factory = embedder
+        self._embedder: Embedder | None = None  # made once, warmed when the watch starts
         self._cache = ParseCache(options.index_dir / PARSE_CACHE, trust_stat=True)
         self._last_good: dict[str, Article] = {}
         self._stop = threading.Event()
@@ -119,6 +104,13 @@ class LiveIndexer:
         self._checked: dict = {}
         self._routers: dict[str, Router] = {}
         self._seen: Snapshot | None = None  # the watcher's last listing
+        self._listed: tuple[set[str], list[Path]] | None = None  # its paths, sorted (_files)
+
+    def embedder(self) -> Embedder:
+        """What embeds the saved articles, made on first use and kept."""
+        if self._embedder is None:
+            self._embedder = self._embedder_factory()
+        return self._embedder
 
     def problems(self) -> list[Problem]:
         """The errors that kept the last saves from being published (empty when all is well)."""
@@ -137,20 +129,16 @@ class LiveIndexer:
         as the watcher just listed them (size, modification time); without it every file is
         listed and every article checked again (the first build, and a periodic rescan)."""
         with self._lock:
-            cpu = time.thread_time()
+            cpu, started = time.thread_time(), time.monotonic()
             self._cache.forget_unused()
             self._cache.seen = dict(seen or {})
             if seen is None:
                 self._checked.clear()
-            files = (
-                [Path(p) for p in sorted(seen, key=lambda p: p.split(os.sep))]
-                if seen is not None
-                else None
-            )
+            files = self._files(seen) if seen is not None else None
             report = build_index(
                 self.options,
                 skip_invalid=True,
-                embedder_factory=lambda _name: self._embedder(),
+                embedder_factory=lambda _name: self.embedder(),
                 cache=self._cache,
                 last_good=self._last_good,
                 quick_router=not exact,
@@ -164,10 +152,11 @@ class LiveIndexer:
             errors = [p for p in report.problems if p.severity == "error"]
             for problem in errors:
                 logger.error("kb_watch: %s (the last good version keeps serving)", problem)
-            skipped = set(report.skipped)
+            skipped, cwd = set(report.skipped), os.getcwd()
             for article, _ in self._cache.used():
-                if article is not None and display_path(article.path) not in skipped:
-                    self._last_good[display_path(article.path)] = article
+                shown = display_path(article.path, cwd) if article is not None else None
+                if shown is not None and shown not in skipped:
+                    self._last_good[shown] = article
             self.state = LiveState(
                 version=report.version,
                 problems=errors,
@@ -175,6 +164,8 @@ class LiveIndexer:
                 cpu_seconds=round(time.thread_time() - cpu, 3),
                 builds=self.state.builds + 1,
                 router_exact=self._router.get("exact", True) if self._router else None,
+                started_at=started,
+                finished_at=time.monotonic(),
             )
             if report.changed:
                 logger.info(
@@ -185,6 +176,15 @@ class LiveIndexer:
                     ", ".join(report.removed_articles) or "nothing",
                 )
             return report
+
+    def _files(self, seen: Snapshot) -> list[Path]:
+        """The listed files in article_files' order; the last build's list when the same files
+        are listed (a save changes one file, not which files there are: 10,000 paths sorted
+        and made again cost a tenth of a second)."""
+        if self._listed is None or self._listed[0] != seen.keys():
+            paths = sorted(seen, key=lambda p: p.split(os.sep))
+            self._listed = (set(seen), [Path(p) for p in paths])
+        return list(self._listed[1])
 
     def start(self) -> None:
         """Build once, then watch in a daemon thread until stop()."""
@@ -198,20 +198,45 @@ class LiveIndexer:
             self._thread.join()
         self._trainer.shutdown(wait=True, cancel_futures=True)
 
+    def _warm(self) -> None:
+        """What the first save would otherwise wait for: the model loaded and run once, and the
+        published router read (and scikit-learn imported for it: 1.6 s on a busy machine)."""
+        with self._lock:
+            self.embedder().encode(["warm"])
+            version = (read_manifest(self.options.index_dir) or {}).get("version")
+            if version is not None and version not in self._routers:
+                router = Router.load(version_dir(self.options.index_dir, version))
+                if router is not None:
+                    self._routers[version] = router
+
     def _run(self) -> None:
-        folder = str(self.options.kb_dir)
+        try:
+            self._warm()
+        except Exception:  # noqa: BLE001 - a save will try again, and log why it fails
+            logger.exception("kb_watch: warming up failed")
+        folder = watch(str(self.options.kb_dir), self._stop)
+        try:
+            self._watch(folder)
+        finally:
+            folder.close()
+
+    def _watch(self, folder: InotifyWatch | PollingWatch) -> None:
         seen: Snapshot | None = None
         quiet_since = last_rescan = time.monotonic()
         while not self._stop.is_set():
-            now = snapshot(folder)
-            if now != seen:
-                time.sleep(SETTLE_SECONDS)
-                settled = snapshot(folder)
-                if settled != now:
+            now = folder.listing()
+            if now is not seen and now != seen:
+                noticed = time.monotonic()
+                settled = folder.settled(now, SETTLE_SECONDS)
+                if settled is None:
                     continue  # still being written: look again
                 rescan = time.monotonic() - last_rescan >= RESCAN_SECONDS
                 try:
+                    if rescan:
+                        folder.resync()
+                        settled = folder.listing()
                     self.build(seen=None if rescan else settled)
+                    self.state.noticed_at = noticed
                     if rescan:
                         last_rescan = time.monotonic()
                 except Exception:  # noqa: BLE001 - a failed build must not end the watch
@@ -226,7 +251,7 @@ class LiveIndexer:
                         "kb_watch: training the router failed; the refitted one serves"
                     )
                     quiet_since = time.monotonic()  # try again after the next pause
-            self._stop.wait(POLL_SECONDS)
+            folder.wait(POLL_SECONDS)
 
     def _train_exactly(self) -> None:
         """Start, or publish, a full training of a refitted router (see the module's text)."""

@@ -103,9 +103,10 @@ def article_files(kb_dir: Path) -> list[Path]:
     return [Path(p) for p in sorted(found, key=lambda p: p.split(os.sep))]
 
 
-def display_path(path: Path) -> str:
-    """A path as users should see it: relative to the working directory when possible."""
-    return _display_path(str(path), os.getcwd())
+def display_path(path: Path, cwd: str | None = None) -> str:
+    """A path as users should see it: relative to the working directory when possible (`cwd`:
+    os.getcwd(), when a loop over every article already asked)."""
+    return _display_path(str(path), cwd or os.getcwd())
 
 
 @functools.lru_cache(maxsize=65536)  # asked for every article several times per build
@@ -145,8 +146,9 @@ class ParseCache:
             pass  # no cache yet, or an unreadable one: parse everything
 
     def parse(
-        self, path: Path, kb_dir: Path, base_url: str
+        self, path: Path, kb_dir: Path, base_url: str, cwd: str | None = None
     ) -> tuple[Article | None, list[Problem]]:
+        cwd = cwd or os.getcwd()  # a load of every article asks once (`cwd`)
         signature: tuple[int, int] | None = None
         if self.trust_stat:
             signature = self.seen.get(str(path))
@@ -161,7 +163,7 @@ class ParseCache:
                 == (
                     str(kb_dir),
                     base_url,
-                    os.getcwd(),
+                    cwd,
                 )
             ):
                 key = seen[1]
@@ -174,7 +176,7 @@ class ParseCache:
             hashlib.sha256(path.read_bytes()).hexdigest(),
             str(kb_dir),
             base_url,
-            os.getcwd(),  # relative paths, and problems show paths relative to it
+            cwd,  # relative paths, and problems show paths relative to it
         )
         if signature is not None:
             self._stat[str(path)] = (signature, key)
@@ -215,9 +217,12 @@ def load_kb(
     files = article_files(kb_dir) if files is None else files
     articles: list[Article] = []
     problems: list[Problem] = []
+    cwd = os.getcwd()
     for path in files:
         article, found = (
-            cache.parse(path, kb_dir, base_url) if cache else parse_article(path, kb_dir, base_url)
+            cache.parse(path, kb_dir, base_url, cwd)
+            if cache
+            else parse_article(path, kb_dir, base_url)
         )
         problems.extend(found)
         if article is not None:

@@ -161,8 +161,15 @@ def _collect_garbage(index_dir: Path, keep: int, current: str) -> None:
 
 
 def write_chunk_store(path: Path) -> sqlite3.Connection:
-    """Create an empty chunk store for a new version."""
+    """Create an empty chunk store for a new version.
+
+    Without a journal or syncs of its own: it is written in a staging folder that nothing
+    reads, which `publish` syncs file by file before it is put in place (and a crash leaves
+    only a staging folder, deleted by the next build). Each commit's syncs took 30-50 ms of a
+    live save on a busy machine."""
     conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode = OFF")
+    conn.execute("PRAGMA synchronous = OFF")
     conn.executescript(SCHEMA)
     return conn
 

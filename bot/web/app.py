@@ -246,6 +246,21 @@ def question_encoder(settings: Settings) -> Callable[[], QueryEncoder] | None:
     return partial(load_query_encoder, settings.embedding_model, settings.encoder_dir, 1)
 
 
+def live_embedder(settings: Settings) -> Callable[[], Embedder]:
+    """What embeds a saved article in the live indexer: the ONNX encoder on one thread (torch
+    on one thread when the settings ask for torch, or when it cannot be made)."""
+    from functools import partial
+
+    from bot.kb.encoder import load_live_embedder
+
+    return partial(
+        load_live_embedder,
+        settings.embedding_model,
+        settings.encoder_dir,
+        settings.query_encoder == "onnx",
+    )
+
+
 def create_app(
     settings: Settings, kb: KnowledgeBase | None = None, queue: HandoffQueue | None = None
 ) -> FastAPI:
@@ -317,16 +332,6 @@ def create_app(
     app.include_router(availability.build_router(settings, queue.engine))
     app.include_router(mail.build_router(settings, queue))
 
-    embedders: list[Embedder] = []
-
-    def embedder() -> Embedder:
-        """The embedding model, loaded once for the search and the live indexer."""
-        if state["kb"] is not None:
-            return state["kb"].embedder
-        if not embedders:
-            embedders.append(Embedder(settings.embedding_model))
-        return embedders[0]
-
     learned = LearnedStore(queue.engine)
 
     def knowledge_base() -> KnowledgeBase:
@@ -335,7 +340,6 @@ def create_app(
                 state["kb"] = KnowledgeBase(
                     settings.index_dir,
                     settings.embedding_model,
-                    embedder=embedders[0] if embedders else None,
                     query_encoder=question_encoder(settings),
                     learning=lambda kb: LearnedRouting(
                         learned, kb.encode, settings.learned_poll_seconds
@@ -406,7 +410,7 @@ def create_app(
 
     app.state.live = None
     if settings.kb_watch:
-        app.state.live = LiveIndexer(options_from(settings), embedder)
+        app.state.live = LiveIndexer(options_from(settings), live_embedder(settings))
     help_record = HelpRecord(queue.engine, session_secret(settings))
     app.state.help_record = help_record
     app.include_router(
