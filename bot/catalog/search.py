@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from bot.catalog.product import Item, Product
 from bot.catalog.query import (
@@ -120,6 +120,15 @@ class SearchResult:
             "more": self.more,
             "relaxed": self.relaxed,
         }
+
+
+class _Scored(NamedTuple):
+    """One question read against one catalogue version, whatever the filters."""
+
+    question: str
+    exact: int | None  # the product its SKU, GTIN or MPN names
+    lexical: np.ndarray  # every product's score by the question's words
+    query: np.ndarray  # the question's vector
 
 
 class _Index:
@@ -318,17 +327,20 @@ class ProductSearch:
         bonus = IN_STOCK_BONUS if prefer_in_stock else 0.0
         only = None if among is None else [index.codes.get(i.lower()) for i in among]
         only = None if only is None else [o for o in only if o is not None]
-        result = self._search(index, question, parsed, filters, limit, now, bonus, only)
+        # the words' scores and the question's vector do not depend on the filters: one
+        # computation serves the strict pass and the relaxed ones
+        scored = self._score(index, question, parsed)
+        result = self._search(index, scored, filters, limit, now, bonus, only)
         if result.hits or filters.relaxed() == filters:
             return result
         if filters.sizes and (filters.colours or filters.materials):
             # a size nobody has it in ("small enamel milk pan blue"): the colour still counts
             unsized = replace(filters, sizes=())
-            found = self._search(index, question, parsed, unsized, limit, now, bonus, only)
+            found = self._search(index, scored, unsized, limit, now, bonus, only)
             if found.hits:
                 return SearchResult(question, filters, found.hits, found.more, relaxed=True)
         relaxed = filters.relaxed()
-        fallback = self._search(index, question, parsed, relaxed, limit, now, bonus, only)
+        fallback = self._search(index, scored, relaxed, limit, now, bonus, only)
         return SearchResult(question, filters, fallback.hits, fallback.more, relaxed=True)
 
     def count(self, filters: Filters, kind: str = "") -> int:
@@ -346,17 +358,8 @@ class ProductSearch:
             mask &= keep
         return int(mask.sum())
 
-    def _search(
-        self,
-        index: _Index,
-        question: str,
-        parsed: Parsed,
-        filters: Filters,
-        limit: int,
-        now: dt.datetime | None,
-        bonus: float,
-        only: list[int] | None = None,
-    ) -> SearchResult:
+    def _score(self, index: _Index, question: str, parsed: Parsed) -> _Scored:
+        """What a question's passes share: its exact code, its words' scores, its vector."""
         import numpy as np
 
         text = parsed.text
@@ -385,7 +388,21 @@ class ProductSearch:
                 coverage[index.title_postings[term]] += 1.0
             lexical += TITLE_COVERAGE * coverage / index.title_words
         meant = " ".join([text or question, *fixed])
-        query = self._embed(meant)
+        return _Scored(question, exact, lexical, self._embed(meant))
+
+    def _search(
+        self,
+        index: _Index,
+        scored: _Scored,
+        filters: Filters,
+        limit: int,
+        now: dt.datetime | None,
+        bonus: float,
+        only: list[int] | None = None,
+    ) -> SearchResult:
+        import numpy as np
+
+        question, exact, lexical, query = scored
         mask = self._mask(index, filters) & self._attribute_mask(index, filters)
         if only is not None:
             among = np.zeros(index.size, dtype=bool)
