@@ -182,6 +182,12 @@ class _Index:
             self.title_postings[word] = ords[weights == FIELD_WEIGHTS["title"]]
         self.idf = {w: math.log(1 + self.size / len(p[0])) for w, p in self.postings.items()}
         self.terms = sorted(self.postings)
+        # the terms by length: a word's typos are looked for only among words of a length
+        # within the typos allowed (a collection's names make most terms one length)
+        self._terms_by_length: dict[int, list[str]] = {}
+        for term in self.terms:
+            self._terms_by_length.setdefault(len(term), []).append(term)
+        self._near_length: dict[tuple[int, int], list[str]] = {}
         # products none of whose variants has a colour: their titles say it ("Natural")
         self.colourless = np.array([not json.loads(r[5]) for r in rows], dtype=bool)
         attributes = version.variant_attributes()
@@ -206,10 +212,26 @@ class _Index:
 
         limit = 1 if len(term) < 8 else 2
         # OSA: two letters swapped ("candels") is one typo, as a shopper makes it
-        found = process.extractOne(term, self.terms, scorer=OSA.distance, score_cutoff=limit)
+        found = process.extractOne(
+            term, self._near(len(term), limit), scorer=OSA.distance, score_cutoff=limit
+        )
         if found and len(term) < 6 and found[0][0] != term[0]:
             return None  # a short word with another first letter is another word (food, wood)
         return found[0] if found else None
+
+    def _near(self, length: int, limit: int) -> list[str]:
+        """The terms whose length is within `limit` of `length`, in the order of self.terms
+        (a longer or shorter word is more than `limit` edits away: the same word is found, and
+        of equally close ones the same comes first)."""
+        near = self._near_length.get((length, limit))
+        if near is None:
+            near = sorted(
+                term
+                for size in range(length - limit, length + limit + 1)
+                for term in self._terms_by_length.get(size, ())
+            )
+            self._near_length[(length, limit)] = near  # threads may make it twice: the same list
+        return near
 
 
 class ProductSearch:
