@@ -166,11 +166,17 @@ def run(args: argparse.Namespace, folder: Path) -> None:
     for question in questions[:20]:  # warm-up
         search.search(question)
     times = []
+    by_question: dict[str, list[float]] = {}
+    search_load = os.getloadavg()
     for number in range(args.queries):
         question = questions[number % len(questions)]
         begun = time.perf_counter()
         search.search(question)
         times.append((time.perf_counter() - begun) * 1000)
+        by_question.setdefault(question, []).append(times[-1])
+    search_load = [search_load, os.getloadavg()]
+    # the tail's questions: the slowest by their median over their repetitions
+    slowest = sorted(by_question.items(), key=lambda kv: -statistics.median(kv[1]))[:8]
     encode = []
     for question in questions[:50]:
         begun = time.perf_counter()
@@ -199,6 +205,8 @@ def run(args: argparse.Namespace, folder: Path) -> None:
             "p99": round(times[int(len(times) * 0.99) - 1], 2),
             "queries": len(times),
         },
+        "search_load_average": search_load,
+        "slowest_questions_median_ms": {q: round(statistics.median(t), 2) for q, t in slowest},
         "question_encode_ms_p50": round(statistics.median(encode), 2),
         "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
     }

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from bot.catalog.product import Item, Product
 from bot.catalog.query import (
@@ -122,6 +122,15 @@ class SearchResult:
         }
 
 
+class _Scored(NamedTuple):
+    """One question read against one catalogue version, whatever the filters."""
+
+    question: str
+    exact: int | None  # the product its SKU, GTIN or MPN names
+    lexical: np.ndarray  # every product's score by the question's words
+    query: np.ndarray  # the question's vector
+
+
 class _Index:
     """What one catalogue version's search needs in memory: postings, codes, filter columns."""
 
@@ -173,6 +182,12 @@ class _Index:
             self.title_postings[word] = ords[weights == FIELD_WEIGHTS["title"]]
         self.idf = {w: math.log(1 + self.size / len(p[0])) for w, p in self.postings.items()}
         self.terms = sorted(self.postings)
+        # the terms by length: a word's typos are looked for only among words of a length
+        # within the typos allowed (a collection's names make most terms one length)
+        self._terms_by_length: dict[int, list[str]] = {}
+        for term in self.terms:
+            self._terms_by_length.setdefault(len(term), []).append(term)
+        self._near_length: dict[tuple[int, int], list[str]] = {}
         # products none of whose variants has a colour: their titles say it ("Natural")
         self.colourless = np.array([not json.loads(r[5]) for r in rows], dtype=bool)
         attributes = version.variant_attributes()
@@ -197,10 +212,26 @@ class _Index:
 
         limit = 1 if len(term) < 8 else 2
         # OSA: two letters swapped ("candels") is one typo, as a shopper makes it
-        found = process.extractOne(term, self.terms, scorer=OSA.distance, score_cutoff=limit)
+        found = process.extractOne(
+            term, self._near(len(term), limit), scorer=OSA.distance, score_cutoff=limit
+        )
         if found and len(term) < 6 and found[0][0] != term[0]:
             return None  # a short word with another first letter is another word (food, wood)
         return found[0] if found else None
+
+    def _near(self, length: int, limit: int) -> list[str]:
+        """The terms whose length is within `limit` of `length`, in the order of self.terms
+        (a longer or shorter word is more than `limit` edits away: the same word is found, and
+        of equally close ones the same comes first)."""
+        near = self._near_length.get((length, limit))
+        if near is None:
+            near = sorted(
+                term
+                for size in range(length - limit, length + limit + 1)
+                for term in self._terms_by_length.get(size, ())
+            )
+            self._near_length[(length, limit)] = near  # threads may make it twice: the same list
+        return near
 
 
 class ProductSearch:
@@ -323,17 +354,20 @@ class ProductSearch:
         bonus = IN_STOCK_BONUS if prefer_in_stock else 0.0
         only = None if among is None else [index.codes.get(i.lower()) for i in among]
         only = None if only is None else [o for o in only if o is not None]
-        result = self._search(index, question, parsed, filters, limit, now, bonus, only)
+        # the words' scores and the question's vector do not depend on the filters: one
+        # computation serves the strict pass and the relaxed ones
+        scored = self._score(index, question, parsed)
+        result = self._search(index, scored, filters, limit, now, bonus, only)
         if result.hits or filters.relaxed() == filters:
             return result
         if filters.sizes and (filters.colours or filters.materials):
             # a size nobody has it in ("small enamel milk pan blue"): the colour still counts
             unsized = replace(filters, sizes=())
-            found = self._search(index, question, parsed, unsized, limit, now, bonus, only)
+            found = self._search(index, scored, unsized, limit, now, bonus, only)
             if found.hits:
                 return SearchResult(question, filters, found.hits, found.more, relaxed=True)
         relaxed = filters.relaxed()
-        fallback = self._search(index, question, parsed, relaxed, limit, now, bonus, only)
+        fallback = self._search(index, scored, relaxed, limit, now, bonus, only)
         return SearchResult(question, filters, fallback.hits, fallback.more, relaxed=True)
 
     def count(self, filters: Filters, kind: str = "") -> int:
@@ -351,17 +385,8 @@ class ProductSearch:
             mask &= keep
         return int(mask.sum())
 
-    def _search(
-        self,
-        index: _Index,
-        question: str,
-        parsed: Parsed,
-        filters: Filters,
-        limit: int,
-        now: dt.datetime | None,
-        bonus: float,
-        only: list[int] | None = None,
-    ) -> SearchResult:
+    def _score(self, index: _Index, question: str, parsed: Parsed) -> _Scored:
+        """What a question's passes share: its exact code, its words' scores, its vector."""
         import numpy as np
 
         text = parsed.text
@@ -390,7 +415,21 @@ class ProductSearch:
                 coverage[index.title_postings[term]] += 1.0
             lexical += TITLE_COVERAGE * coverage / index.title_words
         meant = " ".join([text or question, *fixed])
-        query = self._embed(meant)
+        return _Scored(question, exact, lexical, self._embed(meant))
+
+    def _search(
+        self,
+        index: _Index,
+        scored: _Scored,
+        filters: Filters,
+        limit: int,
+        now: dt.datetime | None,
+        bonus: float,
+        only: list[int] | None = None,
+    ) -> SearchResult:
+        import numpy as np
+
+        question, exact, lexical, query = scored
         mask = self._mask(index, filters) & self._attribute_mask(index, filters)
         if only is not None:
             among = np.zeros(index.size, dtype=bool)
