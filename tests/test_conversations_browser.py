@@ -96,3 +96,31 @@ def test_conversation_in_the_widget(
         page.screenshot(path=str(ARTIFACTS / f"conversation-{slug}.png"))
     finally:
         context.close()
+
+
+def test_a_help_centre_guide_that_ends_with_a_person_asks_for_one_in_the_chat(
+    browser: Browser, web_stack: WebStack
+) -> None:
+    """The password-reset guide walked on its help page to "a person can check your account":
+    "Ask a person in the chat" opens the widget and asks for one at once, the message saying
+    the guide and the answers chosen (the ticket's first words for the agent), not the guide's
+    first question again (which the bot would answer with the guide)."""
+    context = browser.new_context(viewport={"width": 360, "height": 740})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        page.goto(web_stack.url + "/help/reset-password")
+        page.get_by_role("link", name="No, it isn't there").click()
+        page.get_by_role("link", name="Yes, it was right").click()
+        ask = page.get_by_role("button", name="Ask a person in the chat").locator("visible=true")
+        shown = _turn(page, ask.click)
+        expect(page.get_by_role("dialog")).to_be_visible()
+        said = page.locator(".log .msg.user").last.inner_text()
+        assert "Is the email in your spam" in said, said
+        assert "No, it isn't there → Yes, it was right" in said, said
+        assert re.search(r"person|team", shown, re.I), shown
+        assert "spam" not in shown.lower(), shown  # not the guide again
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "help-guide-asks-for-a-person.png"))
+    finally:
+        context.close()

@@ -58,5 +58,6 @@ def test_the_help_centre_shows_one_step_at_a_time_with_links_between_them() -> N
     assert '<p class="question">Did the reset email arrive?</p>' in shown
     assert '<li><a href="#guide-2-1">Yes</a></li>' in shown
     assert '<li><a href="#guide-2-4">No</a></li>' in shown
-    assert 'data-ask="Did the reset email arrive?"' in shown  # the handoff end offers the chat
+    # the handoff end asks for a person in the chat
+    assert 'class="ask-person" data-guide="Did the reset email arrive?"' in shown
     assert "&lt;b&gt;the guide&lt;/b&gt;" in shown and "```" not in shown

@@ -139,7 +139,8 @@ def answer_product(
     browsing = result.filters.max_price is not None  # "anything under $20?": any product will do
     # one shared word ("set", "wine") and nothing of the meaning is not a product question
     unrelated = best.semantic < MIN_SEMANTIC
-    if not best.exact and ((_weak(question, best, search) and not browsing) or unrelated):
+    weak = _weak(question, best, search, result.filters)
+    if not best.exact and ((weak and not browsing) or unrelated):
         plain = _without_attributes(question, result, search, now, restock)
         if plain is not None:  # "blue candles": we sell candles, none in blue
             return _not_in(plain.hits[0], plain, store, now)
@@ -168,15 +169,15 @@ def answer_product(
     return _cards(intro, result, store, now, search=search)
 
 
-def _weak(question: str, hit: ProductHit, search: ProductSearch) -> bool:
+def _weak(question: str, hit: ProductHit, search: ProductSearch, asked: Filters) -> bool:
     """The product is not what was asked for: little of the meaning, and few of the words or a
     word asked for that neither it nor the catalogue has ("do you offer gift wrapping")."""
     if hit.semantic >= KNOWN_SEMANTIC:
         return False
-    return hit.lexical < KNOWN_LEXICAL or bool(_unnamed(question, hit, search))
+    return hit.lexical < KNOWN_LEXICAL or bool(_unnamed(question, hit, search, asked))
 
 
-def _unnamed(question: str, hit: ProductHit, search: ProductSearch) -> list[str]:
+def _unnamed(question: str, hit: ProductHit, search: ProductSearch, asked: Filters) -> list[str]:
     """The words of the question, beyond how it is framed, that neither the catalogue's words
     nor the product's own text have: what was asked for that the product is not ("gift
     *wrapping*" and a gift box; "teapot with infuser" has none, its description says infuser)."""
@@ -186,6 +187,10 @@ def _unnamed(question: str, hit: ProductHit, search: ProductSearch) -> list[str]
         + [d.value for d in product.first.details]
     )
     has = set(words(text))
+    # a colour, size or material asked for is a filter: "purple mugs" are mugs, none in purple
+    has.update(
+        w for value in (*asked.colours, *asked.sizes, *asked.materials) for w in words(value)
+    )
     return [
         w
         for w in dict.fromkeys(words(question))
@@ -215,7 +220,7 @@ def _without_attributes(
     if not plain.hits:
         return None
     best = plain.hits[0]
-    if best.semantic < MIN_SEMANTIC or _weak(question, best, search):
+    if best.semantic < MIN_SEMANTIC or _weak(question, best, search, result.filters):
         return None
     title = set(words(best.product.title))
     if any(w in title for c in result.filters.colours for w in c.split()):

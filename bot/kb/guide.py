@@ -198,9 +198,10 @@ def guide_html(root: Step, name: str) -> str:
             parts.append(f'<p class="answer">{text}</p>')
             if step.handoff:
                 parts.append(
-                    f'<p><button type="button" class="ask" data-ask="{html.escape(root.shown)}" '
-                    'hidden>Ask a person in the chat</button> <a href="/help/contact-us">'
-                    "Contact us</a></p>"
+                    # help.js: the chat hands off, the ticket saying the guide and the path
+                    '<p><button type="button" class="ask-person" '
+                    f'data-guide="{html.escape(root.shown)}" hidden>Ask a person in the chat'
+                    '</button> <a href="/help/contact-us">Contact us</a></p>'
                 )
         if n:
             parts.append(f'<p class="restart"><a href="#{name}-0">Start over</a></p>')

@@ -119,4 +119,24 @@
       window.dispatchEvent(new CustomEvent("tier0chat:ask", { detail: { text: button.dataset.ask } }));
     });
   });
+
+  // A guide's end that sends to a person: the chat asks for one at once (widget.js), the
+  // message saying which guide and the answers the visitor chose, for the agent's ticket.
+  document.querySelectorAll("section.guide").forEach(function (guide) {
+    var path = [];
+    guide.addEventListener("click", function (e) {
+      var link = e.target.closest("a");
+      if (!link || !guide.contains(link)) return;
+      if (link.closest(".restart")) path = [];
+      else if (link.closest(".choices")) path.push(link.textContent.trim());
+    });
+    guide.querySelectorAll("button.ask-person[data-guide]").forEach(function (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        var text = "I followed the help centre's guide \u201c" + button.dataset.guide + "\u201d" +
+          (path.length ? " (" + path.join(" \u2192 ") + ")" : "") + " and it says to ask a person.";
+        window.dispatchEvent(new CustomEvent("tier0chat:human", { detail: { text: text } }));
+      });
+    });
+  });
 })();

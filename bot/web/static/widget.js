@@ -270,6 +270,14 @@
     if (text) { input.value = text; input.focus(); }
   });
 
+  // A help-centre guide that ends with a person: the panel opens and asks for one, with the
+  // page's words (the guide and the path taken) as the customer's message for the ticket.
+  window.addEventListener("tier0chat:human", function (e) {
+    setOpen(true);
+    var text = e.detail && e.detail.text ? String(e.detail.text).slice(0, 1000) : "";
+    send(text || "Talk to a human", "/request_human");
+  });
+
   function scrollDown() { log.scrollTop = log.scrollHeight; }
 
   function showFind(open) {
