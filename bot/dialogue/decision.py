@@ -223,8 +223,9 @@ def _decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
         started_slots = _start(flow, details, context, turn.number, turn.verified_email)
         return Plan(outcome, (), {**slots, **started_slots})
     if choice.outcome == "product":
-        # a question about the goods we sell: the catalogue answers, "we don't sell that" (with
-        # the closest things we have) included; a refusal when there is no catalogue
+        # a question about the goods we sell: the catalogue answers ("we don't sell that", with
+        # the closest things we have, to a question about nothing but buying); a refusal when
+        # it has nothing to say or there is no catalogue
         routed = _product_answer(turn, question, knowledge, slots, routed=True)
         return routed or _cant_answer(turn, choice.top, slots)
     if choice.outcome == "intent" and choice.top.intent == "out_of_scope":
