@@ -17,7 +17,7 @@ from bot.dialogue.flows import FlowContext
 from bot.dialogue.handoff import bot_back, handoff_reason, relayed
 from bot.dialogue.plan import Plan
 from bot.dialogue.turn import Turn
-from bot.kb.router import ARTICLE, INTENT, Route, Routing
+from bot.kb.router import ARTICLE, INTENT, PRODUCT, Route, Routing
 from bot.kb.search import Hit
 from bot.store.base import Order
 
@@ -242,6 +242,10 @@ def test_a_problem_the_nlu_took_for_a_thumbs_down_is_answered_instead() -> None:
         Turn("i got the wrong item in my parcel", "feedback_not_helpful"), shelf, GATE
     )
     assert plan.outcome == "routed" and plan.followup == "action_kb_answer" and plan.says == ()
+    # a product named as a first message ("teapot with infuser", read as a thumbs down)
+    shelf = Shelf([Route(PRODUCT, 0.6, 0.7, "a phrasing")])
+    plan = decide_feedback(Turn("teapot with infuser", "feedback_not_helpful"), shelf, GATE)
+    assert plan.outcome == "routed" and plan.followup == "action_kb_answer"
 
 
 def test_the_second_one_answers_from_the_second_article_offered() -> None:

@@ -411,14 +411,15 @@ def _by_search(turn: Turn, knowledge: Knowledge) -> Plan:
 
 
 def _is_a_request(turn: Turn, knowledge: Knowledge, gate: Gate) -> bool:
-    """Typed words the NLU took for 👍/👎 but the router places with an article or a flow."""
+    """Typed words the NLU took for 👍/👎 but the router places with an article, a flow or the
+    catalogue ("teapot with infuser")."""
     if turn.is_payload or len(turn.text.split()) < 3:
         return False  # the widget's buttons, or "didn't help": feedback as meant
     routing = knowledge.route(turn.text)
     if routing is None:
         return False
     choice = choose(routing, gate)
-    return choice.outcome == "article" or (
+    return choice.outcome in {"article", "product"} or (
         choice.outcome == "intent" and choice.top.intent not in {"out_of_scope", "chitchat"}
     )
 

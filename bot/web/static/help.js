@@ -133,8 +133,10 @@
     guide.querySelectorAll("button.ask-person[data-guide]").forEach(function (button) {
       button.hidden = false;
       button.addEventListener("click", function () {
-        var text = "I followed the help centre's guide \u201c" + button.dataset.guide + "\u201d" +
-          (path.length ? " (" + path.join(" \u2192 ") + ")" : "") + " and it says to ask a person.";
+        var title = document.querySelector("main h1");
+        var named = title ? title.textContent.trim() : button.dataset.guide;
+        var text = "I followed the troubleshooting steps in \u201c" + named + "\u201d" +
+          (path.length ? " (" + path.join(" \u2192 ") + ")" : "") + " and they say to ask a person.";
         window.dispatchEvent(new CustomEvent("tier0chat:human", { detail: { text: text } }));
       });
     });
