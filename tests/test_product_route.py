@@ -146,6 +146,16 @@ def test_the_decision_answers_the_product_route_from_the_catalogue(kb, product_s
     plan = ask("do you sell laptops?")
     assert plan.outcome == "product" and plan.says[0].meta["not_sold"] is True
     assert plan.slots["last_routing"]["routes"][0]["label"] == PRODUCT
+    # a message about an order or a service that names a product, or worded like shopping: no
+    # product cards (the article, a choice with it, or a refusal the content-gap report counts)
+    for service in (
+        "my napkins are the wrong color",
+        "the table runner i got has a stain on it",
+        "can i exchange the apron for a bigger size",
+        "my mug arrived broken",
+        "do you offer gift wrapping",
+    ):
+        assert ask(service).outcome != "product", service
     # without a catalogue the product route is a refusal, never a made-up product
     assert ask("how much is the oak serving board?", with_catalogue=False).outcome == "cant_answer"
 

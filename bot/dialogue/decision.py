@@ -248,8 +248,9 @@ def _decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
         return _article(turn, knowledge, hits[0], intent, choice.top.probability, question, slots)
     if choice.outcome == "clarify" and routing.top.is_product:
         # the product route came first, not sure enough to act on: the catalogue's answer when
-        # it clearly has the thing, else the choice
-        product = _product_answer(turn, question, knowledge, slots, routed=True)
+        # it clearly has the thing and the message asks about nothing else ("my napkins are the
+        # wrong color" is offered the damaged-item article), else the choice
+        product = _product_answer(turn, question, knowledge, slots, routed=True, whole=True)
         if product is not None:
             return product
     if choice.outcome == "clarify":
@@ -553,6 +554,7 @@ def _product_answer(
     knowledge: Knowledge,
     slots: dict[str, Any] | None = None,
     routed: bool = False,
+    whole: bool = False,
 ) -> Plan | None:
     """The catalogue's answer: the products as cards. On the router's `product` route
     (`routed`) a product the message describes is answered whatever its wording; otherwise
@@ -560,13 +562,16 @@ def _product_answer(
     we do not sell is said so, with the closest things we have, only when the question can be
     about nothing but buying ("do you sell laptops?"), on the route too: "do you wrap
     presents?" stays a refusal the content-gap report counts (out-of-scope answers stay rare).
-    `slots`: the decision's (the routing kept for `bot eval`)."""
+    `slots`: the decision's (the routing kept for `bot eval`); `whole`: only when the product
+    accounts for every word the message asks about."""
     products = getattr(knowledge, "products", None)  # a Knowledge without a catalogue
     if products is None:
         reply = None
     else:
         reply = products(question, routed=True) if routed else products(question)
     if reply is None or (not reply.known and not clearly_shopping(question)):
+        return None
+    if whole and reply.unnamed:
         return None
     plan = _product_plan(turn, question, reply)
     kept = {k: v for k, v in (slots or {}).items() if k == "last_routing"}

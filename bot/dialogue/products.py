@@ -94,6 +94,9 @@ class ProductReply:
     # the one product shown is not in stock: what "tell me when it's back" subscribes to
     # ({"product", "variant", "title", "variant_title", "link"})
     restock: dict | None = None
+    # words of the question that neither the best product nor the catalogue has ("wrong" in
+    # "my napkins are the wrong color"): asked about something besides the product
+    unnamed: tuple[str, ...] = ()
 
 
 def answer_product(
@@ -135,6 +138,22 @@ def answer_product(
             [],
             False,
         )
+    reply = _about_found(question, result, search, store, now, restock, routed)
+    unnamed = _unnamed(question, result.hits[0], search, result.filters)
+    return replace(reply, unnamed=tuple(unnamed))
+
+
+def _about_found(
+    question: str,
+    result: SearchResult,
+    search: ProductSearch,
+    store: StoreBackend | None,
+    now: dt.datetime,
+    restock: bool,
+    routed: bool,
+) -> ProductReply:
+    """The answer once the search found products: what was asked of the best, the list, or
+    "we don't sell that" when the best is not what was asked for."""
     best = result.hits[0]
     browsing = result.filters.max_price is not None  # "anything under $20?": any product will do
     # one shared word ("set", "wine") and nothing of the meaning is not a product question
