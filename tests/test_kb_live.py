@@ -30,17 +30,22 @@ We take bitcoin at checkout.
 RETURNS = "---\ntitle: Returns\n---\nYou can return an item within 30 days for a full refund.\n"
 
 
-@pytest.fixture
-def live(kb_dir: Path, tmp_path: Path, embedder: Embedder) -> LiveIndexer:
-    write(kb_dir, "payments/gift-cards.md", GIFT)
-    write(kb_dir, "returns.md", RETURNS)
-    options = BuildOptions(
+def _options(kb_dir: Path, tmp_path: Path) -> BuildOptions:
+    """The build of a test's folder into its own index, with the shared model's name."""
+    return BuildOptions(
         kb_dir=kb_dir,
         index_dir=tmp_path / "index",
         base_url=BASE_URL,
         model="all-MiniLM-L6-v2",
         chunking=ChunkConfig(),
     )
+
+
+@pytest.fixture
+def live(kb_dir: Path, tmp_path: Path, embedder: Embedder) -> LiveIndexer:
+    write(kb_dir, "payments/gift-cards.md", GIFT)
+    write(kb_dir, "returns.md", RETURNS)
+    options = _options(kb_dir, tmp_path)
     indexer = LiveIndexer(options, lambda: embedder)
     indexer.build()
     return indexer
@@ -171,13 +176,7 @@ def test_the_watch_makes_its_model_once_before_the_first_save(
     from bot.kb.encoder import load_live_embedder
 
     write(kb_dir, "returns.md", RETURNS)
-    options = BuildOptions(
-        kb_dir=kb_dir,
-        index_dir=tmp_path / "index",
-        base_url=BASE_URL,
-        model="all-MiniLM-L6-v2",
-        chunking=ChunkConfig(),
-    )
+    options = _options(kb_dir, tmp_path)
     build_index(options, embedder_factory=lambda _name: embedder)  # as `bot kb build` left it
     made = []
 

@@ -565,10 +565,7 @@ def _product_answer(
     `slots`: the decision's (the routing kept for `bot eval`); `whole`: only when the product
     accounts for every word the message asks about."""
     products = getattr(knowledge, "products", None)  # a Knowledge without a catalogue
-    if products is None:
-        reply = None
-    else:
-        reply = products(question, routed=True) if routed else products(question)
+    reply = products(question, routed=routed) if products is not None else None
     if reply is None or (not reply.known and not clearly_shopping(question)):
         return None
     if whole and reply.unnamed:

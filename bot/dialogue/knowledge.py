@@ -92,9 +92,7 @@ class IndexKnowledge:
         it as a product question."""
         if self._products is None:
             return None
-        if routed:
-            return self._products(question, among, pick, routed=True)
-        return self._products(question, among, pick)
+        return self._products(question, among, pick, routed=routed)
 
     def named_product(self, question: str) -> ProductReply | None:
         """The one product a question about something else names, with its price and stock

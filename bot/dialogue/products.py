@@ -138,9 +138,9 @@ def answer_product(
             [],
             False,
         )
-    reply = _about_found(question, result, search, store, now, restock, routed)
-    unnamed = _unnamed(question, result.hits[0], search, result.filters)
-    return replace(reply, unnamed=tuple(unnamed))
+    unnamed = tuple(_unnamed(question, result.hits[0], search, result.filters))
+    reply = _about_found(question, result, search, store, now, restock, routed, unnamed)
+    return replace(reply, unnamed=unnamed)
 
 
 def _about_found(
@@ -151,14 +151,16 @@ def _about_found(
     now: dt.datetime,
     restock: bool,
     routed: bool,
+    unnamed: tuple[str, ...],
 ) -> ProductReply:
     """The answer once the search found products: what was asked of the best, the list, or
-    "we don't sell that" when the best is not what was asked for."""
+    "we don't sell that" when the best is not what was asked for (`unnamed`: the question's
+    words that neither the best nor the catalogue has)."""
     best = result.hits[0]
     browsing = result.filters.max_price is not None  # "anything under $20?": any product will do
     # one shared word ("set", "wine") and nothing of the meaning is not a product question
     unrelated = best.semantic < MIN_SEMANTIC
-    weak = _weak(question, best, search, result.filters)
+    weak = _weak(best, unnamed)
     if not best.exact and ((weak and not browsing) or unrelated):
         plain = _without_attributes(question, result, search, now, restock)
         if plain is not None:  # "blue candles": we sell candles, none in blue
@@ -188,12 +190,13 @@ def _about_found(
     return _cards(intro, result, store, now, search=search)
 
 
-def _weak(question: str, hit: ProductHit, search: ProductSearch, asked: Filters) -> bool:
+def _weak(hit: ProductHit, unnamed: Sequence[str]) -> bool:
     """The product is not what was asked for: little of the meaning, and few of the words or a
-    word asked for that neither it nor the catalogue has ("do you offer gift wrapping")."""
+    word asked for that neither it nor the catalogue has (`unnamed`: "do you offer gift
+    wrapping")."""
     if hit.semantic >= KNOWN_SEMANTIC:
         return False
-    return hit.lexical < KNOWN_LEXICAL or bool(_unnamed(question, hit, search, asked))
+    return hit.lexical < KNOWN_LEXICAL or bool(unnamed)
 
 
 def _unnamed(question: str, hit: ProductHit, search: ProductSearch, asked: Filters) -> list[str]:
@@ -239,7 +242,8 @@ def _without_attributes(
     if not plain.hits:
         return None
     best = plain.hits[0]
-    if best.semantic < MIN_SEMANTIC or _weak(question, best, search, result.filters):
+    unnamed = _unnamed(question, best, search, result.filters)
+    if best.semantic < MIN_SEMANTIC or _weak(best, unnamed):
         return None
     title = set(words(best.product.title))
     if any(w in title for c in result.filters.colours for w in c.split()):
