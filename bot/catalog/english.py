@@ -12,12 +12,14 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 from pathlib import Path
+from string import ascii_lowercase
 
-from bot.catalog.text import words
+from bot.catalog.text import STOP, words
 from bot.kb.embedder import ModelNotAvailable, resolve_model_path
 
 logger = logging.getLogger(__name__)
 VOCABULARY_FILE = "vocab.txt"
+MIN_STOP_TYPO = 3  # "teh" is "the"; a two-letter string could be anything
 
 
 @lru_cache(maxsize=4)
@@ -42,3 +44,33 @@ def real_words(model_name: str) -> frozenset[str]:
         if len(read) == 1:
             found.add(read[0])
     return frozenset(found)
+
+
+@lru_cache(maxsize=4)
+def stop_typos(model_name: str) -> frozenset[str]:
+    """The strings one typo from a little word of three letters or more ("teh", "waht",
+    "yuor") that are not real words themselves ("form" is a word, not a typo of "from"); none
+    when the model has no vocabulary to tell them apart."""
+    real = real_words(model_name)
+    if not real:
+        return frozenset()
+    found = set()
+    for word in STOP:
+        if len(word) < MIN_STOP_TYPO:
+            continue
+        for typo in _one_typo(word):
+            read = words(typo)  # as a question's words are compared: "thats" is "that"
+            if len(typo) >= MIN_STOP_TYPO and len(read) == 1:
+                found.add(read[0])
+    return frozenset(found - real - STOP)
+
+
+def _one_typo(word: str) -> set[str]:
+    """Every string one letter dropped, added, changed or two neighbours swapped away."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    out = {a + b[1:] for a, b in splits if b}
+    out |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    out |= {a + c + b[1:] for a, b in splits if b for c in ascii_lowercase}
+    out |= {a + c + b for a, b in splits for c in ascii_lowercase}
+    out.discard(word)
+    return out
