@@ -167,3 +167,30 @@ def test_the_fixtures_build_the_route_as_the_settings_do() -> None:
     options = options_from(Settings(settings_file=Path("/nonexistent/bot.toml")))
     assert options.catalog_phrasings == Path("catalog/phrasings.yml")
     assert Path(DEMO_PRODUCTS["catalog_phrasings"]).resolve() == WRITERS
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(
+    ("question", "title", "says"),
+    [
+        ("how much is teh oak bord", "Oak Serving Board", " is $"),
+        ("how much is teh stoneware mugg?", "Stoneware Mug", " is $"),
+        ("is teh linen runer in stock", "Linen Table Runner", ""),
+        ("waht candels do you sell", "Candle", "Here's what I found"),
+    ],
+)
+def test_a_product_question_with_two_typos_is_answered_as_with_one(
+    kb, product_search, question: str, title: str, says: str
+) -> None:
+    """A misspelt little word ("teh") is not something asked for that the product lacks, so a
+    second typo no longer turns the answer into "we don't sell that" and a refusal."""
+
+    def products(question, among=None, pick=False, named=False, routed=False):
+        if named:
+            return named_product(question, product_search, None, DEMO_NOW)
+        return answer_product(question, product_search, None, DEMO_NOW, among, pick, routed)
+
+    plan = decide(Turn(question), IndexKnowledge(kb, None, 0.0, products), GATE)
+    assert plan.outcome == "product", plan.says
+    assert says in plan.says[0].text and "don't sell" not in plan.says[0].text
+    assert title in plan.says[0].meta["products"][0]["title"]

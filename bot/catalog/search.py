@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from bot.catalog.english import real_words, stop_typos
 from bot.catalog.product import Item, Product
 from bot.catalog.query import (
     Filters,
@@ -57,6 +58,7 @@ TITLE_COVERAGE = 0.1  # share of the title's words the question names
 MAX_CORRECTED_WORDS = 2
 SHOPPING_WORDS = frozenset(
     ["sell", "sold", "buy", "got", "get", "need", "want", "looking", "find", "under", "over"]
+    + ["much", "price", "cost"]  # "how much is the oak bord": a price asked, the rest the product
 )
 CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{3,}")
 
@@ -134,7 +136,12 @@ class _Scored(NamedTuple):
 class _Index:
     """What one catalogue version's search needs in memory: postings, codes, filter columns."""
 
-    def __init__(self, version: CatalogVersion) -> None:
+    def __init__(
+        self,
+        version: CatalogVersion,
+        real: frozenset[str] = frozenset(),
+        stop_typos: frozenset[str] = frozenset(),
+    ) -> None:
         import numpy as np
 
         self.version = version
@@ -182,6 +189,10 @@ class _Index:
             self.title_postings[word] = ords[weights == FIELD_WEIGHTS["title"]]
         self.idf = {w: math.log(1 + self.size / len(p[0])) for w, p in self.postings.items()}
         self.terms = sorted(self.postings)
+        # real words are not typos of the catalogue's ("back" is not "black"); the little
+        # words' typos ("teh") ask for nothing, unless the catalogue has the word
+        self.real = real
+        self.little = STOP | {t for t in stop_typos if t not in self.postings}
         # the terms by length: a word's typos are looked for only among words of a length
         # within the typos allowed (a collection's names make most terms one length)
         self._terms_by_length: dict[int, list[str]] = {}
@@ -202,10 +213,19 @@ class _Index:
         )
 
     def correct(self, term: str) -> str | None:
-        """The catalogue's word closest to a word it does not know (one or two typos away)."""
+        """The catalogue's word closest to a word it does not know (one or two typos away);
+        None for a real word it does not have, and for a typo of a little word ("teh")."""
         if term in self.postings:
             return term
-        if len(term) < 4 or term.isdigit():
+        if len(term) < 4 or term.isdigit() or term in self.little:
+            return None
+        if term in self.real:
+            # a real word is not a typo ("back" is not "black", "safe" not "sage"); the
+            # catalogue's word with "d" or "ed" is that word ("striped": "stripe")
+            if term.endswith("ed"):
+                for stem in (term[:-1], term[:-2]):
+                    if len(stem) >= 4 and stem in self.postings:
+                        return stem
             return None
         from rapidfuzz import process
         from rapidfuzz.distance import OSA
@@ -263,7 +283,7 @@ class ProductSearch:
                 f"{version.manifest.get('model')!r}, the settings say {self.model_name!r}: "
                 "run `bot catalog sync`"
             )
-        return _Index(version)
+        return _Index(version, real_words(self.model_name), stop_typos(self.model_name))
 
     @property
     def version(self) -> CatalogVersion:
@@ -319,9 +339,14 @@ class ProductSearch:
         return self._encoder.encode_query(text)[0]
 
     def knows(self, word: str) -> bool:
-        """Whether the catalogue's titles, brands, types or attributes have the word (or one a
-        typo or two from it)."""
+        """Whether the catalogue's titles, brands, types or attributes have the word (or, for
+        a word that is not a real one, a word a typo or two from it)."""
         return self._index.correct(word) is not None
+
+    def asks_nothing(self, word: str) -> bool:
+        """Whether the word is one of the little words every question has ("the", "is"), or
+        a typo of one ("teh")."""
+        return word in self._index.little
 
     def product(self, product_id: str) -> Product | None:
         """One product by its id (item_group_id), SKU, GTIN or MPN."""
@@ -391,7 +416,7 @@ class ProductSearch:
 
         text = parsed.text
         exact = self._exact(index, question)
-        asked_words = [w for w in parsed.words if w not in STOP]
+        asked_words = [w for w in parsed.words if w not in index.little]
         corrected = {t: index.correct(t) for t in dict.fromkeys(asked_words)}
         query_terms = [c for c in (corrected[t] for t in asked_words) if c]
         # the words it corrected, for the meaning too ("candels" means nothing to the model),

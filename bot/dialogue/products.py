@@ -216,7 +216,7 @@ def _unnamed(question: str, hit: ProductHit, search: ProductSearch, asked: Filte
     return [
         w
         for w in dict.fromkeys(words(question))
-        if w not in STOP and w not in FRAME and not w.isdigit()
+        if w not in FRAME and not w.isdigit() and not search.asks_nothing(w)
         if w not in has and not search.knows(w)
     ]
 
