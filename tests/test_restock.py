@@ -529,3 +529,150 @@ def test_an_address_given_earlier_is_offered_not_assumed() -> None:
     typed = Subscriptions()
     step("use bo@example.com instead", topic, typed, number=3)
     assert typed.calls == [("bo@example.com", "RUN-CHAR-240")]
+
+
+# -- products with sizes partly out of stock ----------------------------------------------------
+
+SIZES_FEED = """<?xml version="1.0" encoding="UTF-8"?>
+<rss xmlns:g="http://base.google.com/ns/1.0" version="2.0"><channel>
+<title>Sizes shop</title><link>https://shop.example</link><description>Sizes</description>
+{items}
+</channel></rss>
+"""
+SIZES_ITEM = """<item>
+  <g:id>{id}</g:id><g:item_group_id>{group}</g:item_group_id>
+  <g:title>{title} - {size}</g:title>
+  <g:description>{description}</g:description>
+  <g:link>https://shop.example/products/{group}?variant={id}</g:link>
+  <g:image_link>https://shop.example/images/{group}.jpg</g:image_link>
+  <g:price>{price} USD</g:price><g:availability>{availability}</g:availability>{date}
+  <g:size>{size}</g:size><g:material>{material}</g:material>
+  <g:product_type>Home &amp; Garden &gt; Kitchen &gt; {kind}</g:product_type>
+</item>"""
+BOARD = ("Birch End Grain Chopping Board", "An end-grain birch board for everyday chopping.")
+TRAY = ("Walnut Serving Tray", "A walnut tray with handles for serving drinks and breakfast.")
+SIZED = [  # (id, group, (title, description), size, availability, kind, material)
+    ("BOARD-30", "BOARD", BOARD, "30 cm", "in_stock", "Chopping Boards", "Birch"),
+    ("BOARD-40", "BOARD", BOARD, "40 cm", "out_of_stock", "Chopping Boards", "Birch"),
+    ("BOARD-50", "BOARD", BOARD, "50 cm", "out_of_stock", "Chopping Boards", "Birch"),
+    ("TRAY-S", "TRAY", TRAY, "Small", "in_stock", "Serving Trays", "Walnut"),
+    ("TRAY-L", "TRAY", TRAY, "Large", "out_of_stock", "Serving Trays", "Walnut"),
+]
+
+
+@pytest.fixture(scope="module")
+def sized_search(tmp_path_factory: pytest.TempPathFactory, embedder):
+    """A catalogue of two products with sizes, some in stock and some out."""
+    return sized_catalogue(tmp_path_factory.mktemp("sizes"), embedder)
+
+
+def sized_catalogue(folder: Path, embedder):
+    """SIZED as a feed, synced into `folder`, and its search."""
+    from bot.catalog.search import ProductSearch
+
+    items = "\n".join(
+        SIZES_ITEM.format(
+            id=id_, group=group, title=title, description=description, size=size, kind=kind,
+            availability=availability, material=material, price="30.00",
+            date="<g:availability_date>2027-01-15</g:availability_date>"
+            if availability != "in_stock" else "",
+        )
+        for id_, group, (title, description), size, availability, kind, material in SIZED
+    )  # fmt: skip
+    feed = folder / "feed.xml"
+    feed.write_text(SIZES_FEED.format(items=items))
+    sync(SyncOptions(str(feed), folder / "catalog", "all-MiniLM-L6-v2"), embedder)
+    return ProductSearch(folder / "catalog", "all-MiniLM-L6-v2", encoder=lambda: embedder)
+
+
+def answered(question: str, search) -> tuple:
+    """A product answer, and the topic the decision keeps for the next message."""
+    reply = answer_product(question, search)
+    return reply, Topic(question, 1, products=tuple(reply.products), restock=reply.restock)
+
+
+def clicked(payload: str) -> str:
+    """The words a "which one?" button's payload asks (as actions.common reads the entity)."""
+    import json
+
+    return json.loads(payload.removeprefix("/ask_question"))["product_question"]
+
+
+@pytest.mark.model
+def test_one_size_out_not_named_alerts_that_size(sized_search) -> None:
+    reply, topic = answered("is the walnut serving tray in stock?", sized_search)
+    [said] = reply.says
+    assert "in Large is out of stock" in said.text and "in Small is in stock" in said.text
+    assert [b.title for b in said.buttons] == ["Tell me when it's back"]
+    subs = Subscriptions()
+    asked = step("tell me when it's back", topic, subs)
+    assert "once when Walnut Serving Tray (Large) is back in stock" in asked.says[0].text
+    step("ana@example.com", Topic.from_slot(asked.slots["topic"]), subs, number=3)
+    assert subs.calls == [("ana@example.com", "TRAY-L")]
+
+
+@pytest.mark.model
+def test_one_size_out_named_alerts_the_named_size(sized_search) -> None:
+    _, topic = answered("is the walnut serving tray in stock?", sized_search)
+    subs = Subscriptions()
+    asked = step("let me know when the large is back in stock", topic, subs)
+    assert "(Large)" in asked.says[0].text
+    step("ana@example.com", Topic.from_slot(asked.slots["topic"]), subs, number=3)
+    assert subs.calls == [("ana@example.com", "TRAY-L")]
+    # of two sizes out, the one a product question names is the alert's, no question
+    reply, topic = answered("when will the 40cm birch chopping board be back?", sized_search)
+    assert reply.restock["variant"] == "BOARD-40" and reply.says[0].buttons
+    asked = step(replies.RESTOCK_PAYLOAD, topic, subs)
+    assert "(40 cm) is back in stock. What's your email" in asked.says[0].text
+    # ...and one named after the answer
+    _, topic = answered("is the birch chopping board in stock?", sized_search)
+    asked = step("let me know when the 50 cm is back in stock", topic, subs)
+    step("bo@example.com", Topic.from_slot(asked.slots["topic"]), subs, number=3)
+    assert subs.calls[-1] == ("bo@example.com", "BOARD-50")
+
+
+@pytest.mark.model
+def test_two_sizes_out_not_named_asks_which_then_the_email(sized_search) -> None:
+    reply, topic = answered("is the birch chopping board in stock?", sized_search)
+    assert reply.restock.get("variant") is None and reply.says[0].buttons
+    subs = Subscriptions()
+    which = step("tell me when it's back", topic, subs)
+    [said] = which.says
+    assert said.text == (
+        "Which size of Birch End Grain Chopping Board should I email you about when it's back "
+        "in stock?"
+    )
+    assert [b.title for b in said.buttons] == ["40 cm", "50 cm"] and subs.calls == []
+    assert said.meta["state"] == "ask_variant"
+    choosing = Topic.from_slot(which.slots["topic"])
+    # the button asks in the customer's words; a size typed does the same
+    asked = step(clicked(said.buttons[1].payload), choosing, subs, number=3)
+    assert "(50 cm) is back in stock. What's your email" in asked.says[0].text
+    step("ana@example.com", Topic.from_slot(asked.slots["topic"]), subs, number=4)
+    assert subs.calls == [("ana@example.com", "BOARD-50")]
+    typed = step("the 40 cm one", choosing, subs, number=3)
+    step("ana@example.com", Topic.from_slot(typed.slots["topic"]), subs, number=4)
+    assert subs.calls[-1] == ("ana@example.com", "BOARD-40")
+    # the button under the answer asks the same; "no thanks" then ends it; a question goes on
+    assert step(replies.RESTOCK_PAYLOAD, topic, subs).says[0].meta["state"] == "ask_variant"
+    no = step("no thanks", choosing, subs, number=3, intent="deny")
+    assert no.says[0].text == replies.RESTOCK_CANCELLED
+    assert step("how much is the walnut tray?", choosing, subs, number=3) is None
+
+
+@pytest.mark.model
+def test_an_in_stock_size_named_is_never_alerted(sized_search) -> None:
+    _, topic = answered("is the birch chopping board in stock?", sized_search)
+    subs = Subscriptions()
+    now = step("let me know when the 30 cm is back in stock", topic, subs)
+    [said] = now.says
+    assert said.text.startswith("Good news: Birch End Grain Chopping Board in 30 cm is in stock")
+    assert "?variant=BOARD-30)" in said.text and not said.buttons and subs.calls == []
+    # asked of the product at once: no alert offered
+    reply = answer_product("notify me when the 30 cm birch chopping board is back", sized_search)
+    assert "in 30 cm is in stock now" in reply.says[0].text
+    assert reply.restock is None and not reply.says[0].buttons
+    # while the bot asks which size, the one in stock named is there now
+    choosing = Topic.from_slot(step("notify me", topic, subs).slots["topic"])
+    assert "in stock now" in step("the 30 cm", choosing, subs, number=3).says[0].text
+    assert subs.calls == []

@@ -21,7 +21,7 @@ from bot.catalog.search import ProductHit, ProductSearch, SearchResult
 from bot.catalog.text import STOP, words
 from bot.dialogue import replies
 from bot.dialogue.plan import Button, Say
-from bot.dialogue.restock import NOTIFY
+from bot.dialogue.restock import NOTIFY, chosen, named_choices
 from bot.store.base import StoreBackend
 
 MAX_CARDS = 3
@@ -91,8 +91,10 @@ class ProductReply:
     says: tuple[Say, ...]
     products: list[str] = field(default_factory=list)  # product ids, best first
     known: bool = True  # False: we do not sell what was asked; the closest were offered
-    # the one product shown is not in stock: what "tell me when it's back" subscribes to
-    # ({"product", "variant", "title", "variant_title", "link"})
+    # the one product shown has a variant out of stock: what "tell me when it's back" is about
+    # ({"product", "title", "link"}, the alert's "variant", "variant_title", "label" and
+    # "availability" when it is clear; with several variants "choices" out, "asked" ids and
+    # "in_stock" ones: bot.dialogue.restock)
     restock: dict | None = None
     # words of the question that neither the best product nor the catalogue has ("wrong" in
     # "my napkins are the wrong color"): asked about something besides the product
@@ -169,7 +171,7 @@ def _about_found(
     if result.relaxed:
         return _not_in(best, result, store, now)
     if restock:
-        return _single(_restock(best, store, now), best, result, store, now)
+        return _single(_restock(best, store, now, question), best, result, store, now, question)
     if DETAIL.search(question):
         return _single(_detail(best.product, question), best, result, store, now)
     if PRICE.search(question):
@@ -266,7 +268,7 @@ def _about_shown(
     if result.relaxed:
         return _not_in(best, result, store, now)
     if restock:
-        return _single(_restock(best, store, now), best, result, store, now)
+        return _single(_restock(best, store, now, question), best, result, store, now, question)
     if DETAIL.search(question):
         return _single(_detail(best.product, question), best, result, store, now)
     if PRICE.search(question) and (one or pick):
@@ -420,12 +422,23 @@ def search_filters_colour(hit: ProductHit) -> bool:
     return {v.color for v in hit.variants} != {v.color for v in hit.product.variants}
 
 
-def _restock(hit: ProductHit, store: StoreBackend | None, now: dt.datetime) -> str:
+def _restock(
+    hit: ProductHit, store: StoreBackend | None, now: dt.datetime, question: str = ""
+) -> str:
+    """ "When will X be back?": it is here now (all of it, or the variant named), or the stock."""
     rows = offers(hit.variants, store, now)
     if all(o.availability == "in_stock" for o in rows):
         variant = _variant_words(rows[0], hit.product) if len(rows) == 1 else ""
         link = rows[0].link or hit.product.link
         return replies.PRODUCT_BACK_NOW.format(title=hit.product.title, variant=variant, link=link)
+    named_in_stock = rows[0].availability == "in_stock" and question
+    if named_in_stock and _restock_offer(hit, rows, question) is None:
+        # the variant named is first (_asked_variant_first), and it is in stock
+        return replies.PRODUCT_BACK_NOW.format(
+            title=hit.product.title,
+            variant=_variant_words(rows[0], hit.product),
+            link=rows[0].link or hit.product.link,
+        )
     return _stock(hit, store, now)
 
 
@@ -472,29 +485,78 @@ def _not_in(hit: ProductHit, result: SearchResult, store, now) -> ProductReply:
     return _single(text, hit, result, store, now)
 
 
-def _single(text: str, hit: ProductHit, result: SearchResult, store, now) -> ProductReply:
-    """One product's card; when the variant shown is not in stock, with the offer of an email
-    when it is back."""
+def _single(
+    text: str, hit: ProductHit, result: SearchResult, store, now, question: str = ""
+) -> ProductReply:
+    """One product's card; when a variant of it shown is not in stock, with the offer of an
+    email when it is back (for the one out, or the one `question` names; several out and none
+    named: the alert asks which). A variant named that is in stock offers none."""
     card = _card(hit, store, now)
-    if card["availability"] == "in_stock":
+    restock = _restock_offer(hit, _every_variant(hit, store, now), question)
+    if restock is None:
         return ProductReply(
             (Say(text, meta=replies.meta("product", products=[card], more=None)),),
             [hit.product.id],
         )
-    restock = {
-        "product": hit.product.id,
-        "variant": card["variant"],
-        "title": hit.product.title,
-        "variant_title": card["variant_title"],
-        "link": card["link"],
-        "availability": card["availability"],  # preorder or backorder: "in stock", not "back"
-    }
+    availability = restock.get("availability") or restock["choices"][0]["availability"]
     said = Say(
         text,
-        buttons=(Button(replies.restock_button(card["availability"]), replies.RESTOCK_PAYLOAD),),
+        buttons=(Button(replies.restock_button(availability), replies.RESTOCK_PAYLOAD),),
         meta=replies.meta("product", products=[card], more=None, restock=True),
     )
     return ProductReply((said,), [hit.product.id], restock=restock)
+
+
+def _every_variant(hit: ProductHit, store, now) -> list[Offer]:
+    """Every variant of the product, those the question asked about (shown) first."""
+    shown = {v.id for v in hit.variants}
+    rest = [v for v in hit.product.variants if v.id not in shown]
+    return offers([*hit.variants, *rest], store, now)
+
+
+def _restock_offer(hit: ProductHit, rows: list[Offer], question: str) -> dict | None:
+    """What "tell me when it's back" is about: the product's variants out of stock (`choices`,
+    those asked about in `asked`), those in stock (`in_stock`: "the 30 cm is in stock now"),
+    and the alert's variant when it is clear (the only one asked about that is out, or the one
+    the question names); None when those asked about are all in stock, or the question names
+    one in stock."""
+    product = hit.product
+    asked = {v.id for v in hit.variants}
+    kinds = [
+        (kind, attribute)
+        for kind, attribute in (("colour", "color"), ("size", "size"))
+        if len({getattr(v, attribute) for v in product.variants}) > 1
+    ]
+
+    def choice(row: Offer) -> dict:
+        parts = [getattr(row, attribute) for _, attribute in kinds]
+        label = " / ".join(p for p in parts if p)
+        return {
+            "variant": row.item_id,
+            "variant_title": row.title,
+            # variants alike in colour and size (a material, a scent) go by their titles
+            "label": label or (row.title if len(product.variants) > 1 else ""),
+            "link": row.link or product.link,
+            "availability": row.availability,  # preorder or backorder: "in stock", not "back"
+        }
+
+    out = [choice(r) for r in rows if r.availability != "in_stock"]
+    shown_out = [c for c in out if c["variant"] in asked]
+    if not shown_out:
+        return None
+    offer: dict = {"product": product.id, "title": product.title, "link": product.link}
+    if len(rows) > 1:
+        offer["choices"] = out
+        offer["asked"] = [c["variant"] for c in shown_out]
+        offer["in_stock"] = [choice(r) for r in rows if r.availability == "in_stock"]
+        offer["kinds"] = [kind for kind, _ in kinds]
+    named = named_choices(question, out + offer.get("in_stock", [])) if question else []
+    named_out = [c for c in named if c in out]
+    if named and not named_out:
+        return None  # "is the 30 cm back?": it is in stock, no alert
+    if len(named_out) == 1 or len(shown_out) == 1:
+        return chosen(offer, (named_out or shown_out)[0])
+    return offer
 
 
 def _cards(

@@ -396,6 +396,10 @@ RESTOCK_WHICH = (
     "Which product would you like to hear about? Ask me about it, and if it's out of stock I'll "
     "offer to email you when it's back."
 )
+# Several variants of the product out of stock and none named: which one (a button each)
+RESTOCK_WHICH_VARIANT = "Which {kind} of {title} should I email you about when it's {when}?"
+# A which-variant button's question, read as the customer's words ("notify me when ... back")
+RESTOCK_CHOICE_QUESTION = "Tell me when the {label} is {when}"
 RESTOCK_CANCELLED = "OK, no alert. Anything else I can help with?"
 RESTOCK_EMAIL_NOT_VALID = (
     "That doesn't look like an email address. Please type it like name@example.com, or say "

@@ -11,6 +11,11 @@ after-hours handoff does (not an address: asked again; an obvious typo in a well
 means), and subscribes. Subscribing is the caller's (`Subscribe`): rate limits, the store and
 the confirmation email.
 `restock_step` returns None when the message is not about an alert; the turn's decision takes it.
+
+A product with sizes (or colours) keeps every variant shown out of stock as the offer's
+`choices` and those in stock as `in_stock`: the one out, or the one the customer names ("let me
+know when the 26 cm is back"), is the alert's; with several out and none named the bot asks which
+(a button each, whose question names it); a size named that is in stock is never alerted on.
 """
 
 from __future__ import annotations
@@ -21,9 +26,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from bot.catalog.text import words
 from bot.dialogue import replies
 from bot.dialogue.flows import declines, typo_answer
 from bot.dialogue.plan import Button, Plan, Say
+from bot.dialogue.references import asked_of
 from bot.dialogue.turn import Turn
 from bot.mail.typos import suggest
 from bot.store.base import extract_email, normalize_email, valid_email
@@ -34,6 +41,9 @@ NOTIFY = re.compile(
     r"|\bnotify me\b|\b(?:back[- ]in[- ]stock|restock(?:ing)?)\s+(?:alert|email|notification)s?\b",
     re.IGNORECASE,
 )
+
+MAX_CHOICES = 8  # buttons when asking which variant
+DIGIT_UNIT = re.compile(r"(?<=\d)(?=[a-z])", re.IGNORECASE)  # "26cm" is "26 cm"
 
 # A message that tries to give an address without being one ("my email is bob at example",
 # "bob at example dot com", "bob.gmail.com"): asked again, not taken for another question
@@ -84,12 +94,135 @@ def restock_step(turn: Turn, subscribe: Subscribe) -> Plan | None:
         plan = _email_answer(turn, offer, subscribe)
         if plan is not None:
             return plan
+    if offer and offer.get("choosing"):
+        plan = _variant_answer(turn, offer, subscribe)
+        if plan is not None:
+            return plan
     if not asks_for_alert(turn.text):
         return None
+    if offer and (offer.get("choices") or offer.get("in_stock")):
+        return _which_variant(turn, offer, subscribe)
     if not offer or not offer.get("variant"):
         if turn.is_payload:  # the button, and what it was for has gone: ask which product
             return _plan(turn, replies.RESTOCK_WHICH, "which", None)
         return None  # "notify me when the oak board is back": the product answer offers it
+    return _ask_email(turn, offer, subscribe)
+
+
+def _which_variant(turn: Turn, offer: dict, subscribe: Subscribe) -> Plan:
+    """ "Tell me when it's back" about a product with several variants: the one named, or the
+    only one out; an in-stock one named is there now; several out and none named: which one."""
+    named = named_choices(turn.text, [*offer.get("choices", ()), *offer.get("in_stock", ())])
+    out = [c for c in named if c in offer.get("choices", ())]
+    if named and not out:  # "let me know when the 30 cm is back": it is in stock now
+        return _in_stock_now(turn, offer, named[0])
+    if len(out) == 1:
+        return _ask_email(turn, chosen(offer, out[0]), subscribe)
+    if not named and offer.get("variant"):
+        return _ask_email(turn, offer, subscribe)  # the only one out, or the one asked about
+    asked = [c for c in offer.get("choices", ()) if c["variant"] in (offer.get("asked") or ())]
+    return _ask_which(turn, offer, out or asked or offer.get("choices", []))
+
+
+def _variant_answer(turn: Turn, offer: dict, subscribe: Subscribe) -> Plan | None:
+    """A message while the bot asks which variant: one named (a button, "the 26 cm"), one in
+    stock named, "cancel"; None for anything else (a new question: the decision answers it)."""
+    kept = {k: v for k, v in offer.items() if k != "choosing"}
+    named = named_choices(turn.text, [*offer.get("choices", ()), *offer.get("in_stock", ())])
+    out = [c for c in named if c in offer.get("choices", ())]
+    if len(out) == 1:
+        return _ask_email(turn, chosen(kept, out[0]), subscribe)
+    if named and not out:
+        return _in_stock_now(turn, kept, named[0])
+    if not asks_for_alert(turn.text) and (turn.intent == "deny" or declines(turn.text)):
+        return _plan(turn, replies.RESTOCK_CANCELLED, "cancelled", None)
+    return None
+
+
+def _ask_which(turn: Turn, offer: dict, choices: list[dict]) -> Plan:
+    """Which of the variants out of stock: a button each, whose question names it."""
+    choices = choices[:MAX_CHOICES]
+    when = replies.restock_when(choices[0].get("availability") if choices else None)
+    buttons = tuple(
+        Button(
+            c["label"],
+            asked_of(
+                replies.RESTOCK_CHOICE_QUESTION.format(
+                    label=c["label"], when=replies.restock_when(c.get("availability"))
+                )
+            ),
+        )
+        for c in choices
+    )
+    said = Say(
+        replies.RESTOCK_WHICH_VARIANT.format(
+            kind=_kind(offer), title=offer.get("title") or "it", when=when
+        ),
+        buttons=buttons,
+        meta=replies.meta("restock", turn.intent, state="ask_variant"),
+    )
+    kept = {k: v for k, v in offer.items() if k not in ("asking", "suggested", "known")}
+    return Plan("restock", (said,), _slots(turn, {**kept, "choosing": True}))
+
+
+def _in_stock_now(turn: Turn, offer: dict, choice: dict) -> Plan:
+    """A variant named that is in stock: no alert, its link."""
+    text = replies.PRODUCT_BACK_NOW.format(
+        title=offer.get("title") or "it",
+        variant=f" in {choice['label']}" if choice.get("label") else "",
+        link=choice.get("link") or offer.get("link") or "",
+    )
+    return _plan(turn, text, "in_stock", offer)
+
+
+def _kind(offer: dict) -> str:
+    """What the variants differ by, as the question names it: size, colour, or neither."""
+    kinds = set(offer.get("kinds") or ())
+    if kinds == {"size"}:
+        return "size"
+    if kinds == {"colour"}:
+        return "colour"
+    return "option"
+
+
+def named_choices(text: str, choices: list[dict]) -> list[dict]:
+    """The variants the words name: those whose whole label they name, the longest winning
+    ("extra large" over "large"); else those one part of whose label (a size, a colour) they
+    name ("the 180 cm" of "Charcoal / 180 cm" and "Natural / 180 cm")."""
+    said = set(words(DIGIT_UNIT.sub(" ", text)))
+
+    def named(part: str) -> int:
+        own = set(words(DIGIT_UNIT.sub(" ", part)))
+        return len(own) if own and own <= said else 0
+
+    whole = [(sum(named(p) for p in _parts(c)), c) for c in choices]
+    whole = [(n, c) for n, c in whole if n and all(named(p) for p in _parts(c))]
+    if whole:
+        best = max(n for n, _ in whole)
+        return [c for n, c in whole if n == best]
+    scored = [(max(named(p) for p in _parts(c)), c) for c in choices if _parts(c)]
+    best = max((n for n, _ in scored), default=0)
+    return [c for n, c in scored if n and n == best]
+
+
+def _parts(choice: dict) -> list[str]:
+    return [p for p in str(choice.get("label") or "").split(" / ") if p.strip()]
+
+
+def chosen(offer: dict, choice: dict) -> dict:
+    """The offer with one variant chosen: the one the alert is for."""
+    return {
+        **offer,
+        "variant": choice["variant"],
+        "variant_title": choice.get("variant_title") or "",
+        "label": choice.get("label") or "",
+        "link": choice.get("link") or offer.get("link") or "",
+        "availability": choice.get("availability"),
+    }
+
+
+def _ask_email(turn: Turn, offer: dict, subscribe: Subscribe) -> Plan:
+    """The alert's variant is known: its email, known, offered or asked for."""
     # a signed-in customer's verified address, or the one this alert was made with: no question
     known = turn.verified_email or offer.get("email")
     if known and valid_email(known):
@@ -111,7 +244,8 @@ def restock_step(turn: Turn, subscribe: Subscribe) -> Plan | None:
 
 def what(offer: dict) -> str:
     """The product (and variant) as the customer reads it."""
-    title, variant = offer.get("title") or "it", offer.get("variant_title") or ""
+    title = offer.get("title") or "it"
+    variant = offer.get("label") or offer.get("variant_title") or ""
     return f"{title} ({variant})" if variant and variant != title else title
 
 
@@ -184,7 +318,7 @@ def _subscribe(turn: Turn, offer: dict, email: str, subscribe: Subscribe) -> Pla
         text = replies.RESTOCK_LIMITED.format(minutes=max(1, -(-done.retry_after // 60)))
     else:
         text = replies.RESTOCK_UNAVAILABLE
-    kept = {k: v for k, v in offer.items() if k not in ("asking", "suggested", "known")}
+    kept = {k: v for k, v in offer.items() if k not in ("asking", "suggested", "known", "choosing")}
     if done.state in ("sent", "already_confirmed", "already_pending"):
         kept["email"] = email  # asked again for this product: the same address, no question
     plan = _plan(turn, text, done.state, kept)
