@@ -31,11 +31,29 @@ GATE = Gate(0.5, 0.3, 0.5)
         ("are they dishwasher safe?", SHOWN, False),
         ("in blue instead", SHOWN, False),
         ("what about in large?", SHOWN, False),
+        ("and the 20cm?", SHOWN, False),
+        ("what about large?", SHOWN, False),
+        ("the small one?", SHOWN, False),
     ],
 )
 def test_what_a_message_points_at(text: str, products: tuple, pick: bool) -> None:
     reference = refers_to(text, SHOWN)
     assert reference is not None and reference.products == products and reference.pick == pick
+
+
+@pytest.mark.parametrize(
+    ("text", "asked"),
+    [
+        ("and the 20cm?", "do you have it in size 20cm?"),
+        ("what about the 26 cm", "do you have it in size 26 cm?"),
+        ("How about LARGE then?", "do you have it in size LARGE?"),
+        ("size xl please", "do you have it in size xl?"),
+    ],
+)
+def test_a_size_alone_asks_whether_the_shown_come_in_it(text: str, asked: str) -> None:
+    reference = refers_to(text, SHOWN, focus="P1904")
+    assert reference is not None and reference.products == ("P1904",)
+    assert reference.asked == asked
 
 
 @pytest.mark.parametrize(
@@ -47,6 +65,9 @@ def test_what_a_message_points_at(text: str, products: tuple, pick: bool) -> Non
         "where is my order 100-92466?",
         "the fourth one",
         "do you sell candles?",
+        "what about returns?",
+        "and the delivery?",
+        "large orders",
     ],
 )
 def test_messages_not_about_the_shown_products(text: str) -> None:
@@ -134,6 +155,23 @@ def test_a_colour_instead_for_one_product_shown(product_search) -> None:
     )
     assert blue.says[0].text.startswith("We don't have Linen Table Runner in blue.")
     assert white.says[0].text.startswith("Yes, Linen Table Runner comes in Natural.")
+
+
+@pytest.mark.model
+def test_a_size_alone_after_a_product_answers_for_that_size(product_search) -> None:
+    _, small, big, none = talk(
+        product_search,
+        "is the harbour cast iron skillet in stock?",
+        "and the 20cm?",
+        "what about the 30 cm",
+        "and the 40 cm?",
+    )
+    for plan in (small, big, none):
+        assert plan.outcome == "product", plan
+    assert small.says[0].text.startswith("Yes, Harbour Cast Iron Skillet comes in 20 cm")
+    assert small.says[0].meta["products"][0]["variant_title"].endswith("20 cm")
+    assert big.says[0].text.startswith("Yes, Harbour Cast Iron Skillet comes in 30 cm")
+    assert none.says[0].text.startswith("We don't have Harbour Cast Iron Skillet in 40 cm")
 
 
 @pytest.mark.model

@@ -624,6 +624,11 @@ def test_one_size_out_named_alerts_the_named_size(sized_search) -> None:
     assert reply.restock["variant"] == "BOARD-40" and reply.says[0].buttons
     asked = step(replies.RESTOCK_PAYLOAD, topic, subs)
     assert "(40 cm) is back in stock. What's your email" in asked.says[0].text
+    # the same asked as a first message, the size before a long name: the alert's, not "we
+    # don't sell that"
+    reply = answer_product("let me know when the 40 cm birch end grain chopping board is back",
+                           sized_search)  # fmt: skip
+    assert reply.restock["variant"] == "BOARD-40" and "out of stock" in reply.says[0].text
     # ...and one named after the answer
     _, topic = answered("is the birch chopping board in stock?", sized_search)
     asked = step("let me know when the 50 cm is back in stock", topic, subs)

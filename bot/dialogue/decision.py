@@ -618,7 +618,7 @@ def _about_shown(turn: Turn, knowledge: Knowledge) -> Plan | None:
     products = getattr(knowledge, "products", None)
     if reference is None or products is None:
         return None
-    reply = products(turn.text, reference.products, reference.pick)
+    reply = products(reference.asked or turn.text, reference.products, reference.pick)
     if reply is None or not reply.products:
         return None
     if reference.which:

@@ -21,7 +21,7 @@ from bot.catalog.search import ProductHit, ProductSearch, SearchResult
 from bot.catalog.text import STOP, words
 from bot.dialogue import replies
 from bot.dialogue.plan import Button, Say
-from bot.dialogue.restock import NOTIFY, chosen, named_choices
+from bot.dialogue.restock import DIGIT_UNIT, NOTIFY, chosen, named_choices
 from bot.store.base import StoreBackend
 
 MAX_CARDS = 3
@@ -466,7 +466,8 @@ def _not_in(hit: ProductHit, result: SearchResult, store, now) -> ProductReply:
     product_materials = {m.lower() for m in hit.product.values("material")}
     has = [set(words(v.color)) for v in hit.product.variants]
     colours = [c for c in result.filters.colours if not any(colour_matches(c, w) for w in has)]
-    sizes = list(result.filters.sizes)
+    # a measure as the feed writes it ("40cm" compared, "40 cm" said)
+    sizes = [DIGIT_UNIT.sub(" ", s) for s in result.filters.sizes]
     materials = [m for m in result.filters.materials if m not in product_materials]
     asked = ", ".join(colours + sizes + materials)
     # what it does come in, of the kind asked about first: sizes for "in large", colours for red

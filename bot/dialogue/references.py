@@ -5,8 +5,8 @@ After product cards, a shopper points at them instead of naming them again. `ref
 which of the shown products a short message means: an ordinal picks one ("the second one",
 "number 3", "the last one"), "that one" the first shown (the one the answer led with), "it" the
 one picked since or the only one shown (after several, the bot asks which), "they" / "them" /
-"these" all of them, and an attribute on its own ("in blue instead", "what about large?") all
-of them, to look for that attribute among. A pronoun counts only with a product
+"these" all of them, and an attribute on its own ("in blue instead", "what about large?", "and
+the 20cm?") all of them, to look for that attribute among. A pronoun counts only with a product
 question ("how much is it?", "is it in stock?", "are they dishwasher safe?"): "that's it, thanks"
 and "how do I reset it?" are not about the products.
 """
@@ -61,6 +61,14 @@ INSTEAD = re.compile(
     r"(?:it|them|one|that)?\s*in\s+[a-z]",
     re.I,
 )
+# "and the 20cm?", "what about large?", "the small one?", "in size M then": a size and nothing
+# else, asked of what was shown (after a cast iron pan, "what about the 26 cm?")
+SIZE_ALONE = re.compile(
+    r"^\W*(?:and|or|but)?\s*(?:what about|how about)?\s*(?:the|a|an|in|in the|in a)?\s*"
+    r"(?:size\s+)?(?P<size>\d+(?:[.,]\d+)?\s*(?:x\s*\d+\s*)?(?:cm|mm|ml|l|g|kg)|xs|xl|xxl|"
+    r"small|medium|large)(?:\s+(?:one|ones|size|version))?\s*(?:then|instead|please)?\W*$",
+    re.I,
+)
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,9 @@ class Reference:
     pick: bool = False  # "that one", "the second": a product chosen, nothing else asked
     # "how much is it?" after several products and none picked: which one is not ours to guess
     which: bool = False
+    # what to ask of them when the message alone would not say it ("and the 20cm?" asks
+    # whether they come in size 20cm); None: the message as it is
+    asked: str | None = None
 
 
 def refers_to(text: str, shown: Sequence[str], focus: str | None = None) -> Reference | None:
@@ -96,6 +107,10 @@ def refers_to(text: str, shown: Sequence[str], focus: str | None = None) -> Refe
         return Reference((first,), pick=not asks)
     if INSTEAD.search(text):
         return Reference((focus,) if focus in shown else tuple(shown))
+    size = SIZE_ALONE.match(text)
+    if size:
+        asked = f"do you have it in size {' '.join(size.group('size').split())}?"
+        return Reference((focus,) if focus in shown else tuple(shown), asked=asked)
     if not asks:
         return None
     if ALL_OF_THEM.search(text):  # after a pick, "are they dishwasher safe?" is about it

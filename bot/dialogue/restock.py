@@ -36,7 +36,7 @@ from bot.mail.typos import suggest
 from bot.store.base import extract_email, normalize_email, valid_email
 
 NOTIFY = re.compile(
-    r"\b(?:tell|let|notify|email|e-mail|text|message|ping|alert|inform|warn)\s+me\b.{0,40}?"
+    r"\b(?:tell|let|notify|email|e-mail|text|message|ping|alert|inform|warn)\s+me\b.{0,80}?"
     r"\b(?:back|in stock|restock(?:ed)?|available|arrives?|comes? in|gets? in)\b"
     r"|\bnotify me\b|\b(?:back[- ]in[- ]stock|restock(?:ing)?)\s+(?:alert|email|notification)s?\b",
     re.IGNORECASE,
