@@ -47,6 +47,8 @@ def test_what_a_message_points_at(text: str, products: tuple, pick: bool) -> Non
         ("and the 20cm?", "do you have it in size 20cm?"),
         ("what about the 26 cm", "do you have it in size 26 cm?"),
         ("How about LARGE then?", "do you have it in size LARGE?"),
+        ("ok, and what about the small one?", "do you have it in size small?"),
+        ("and L/XL?", "do you have it in size L/XL?"),
         ("size xl please", "do you have it in size xl?"),
     ],
 )
@@ -54,6 +56,9 @@ def test_a_size_alone_asks_whether_the_shown_come_in_it(text: str, asked: str) -
     reference = refers_to(text, SHOWN, focus="P1904")
     assert reference is not None and reference.products == ("P1904",)
     assert reference.asked == asked
+    # after a price question, a size alone asks the price of that size
+    after_price = refers_to(text, SHOWN, focus="P1904", before="how much is the vase?")
+    assert after_price.asked == asked.replace("do you have it", "how much is it")
 
 
 @pytest.mark.parametrize(
@@ -172,6 +177,11 @@ def test_a_size_alone_after_a_product_answers_for_that_size(product_search) -> N
     assert small.says[0].meta["products"][0]["variant_title"].endswith("20 cm")
     assert big.says[0].text.startswith("Yes, Harbour Cast Iron Skillet comes in 30 cm")
     assert none.says[0].text.startswith("We don't have Harbour Cast Iron Skillet in 40 cm")
+    _, large, small = talk(
+        product_search, "how much is the stoneware vase?", "what about large?", "and the small one?"
+    )
+    assert large.says[0].text.startswith("We don't have Stoneware Vase in large. It comes in Small")
+    assert small.says[0].text.startswith("Stoneware Vase in Small is $"), small.says[0].text
 
 
 @pytest.mark.model

@@ -614,7 +614,7 @@ def _about_shown(turn: Turn, knowledge: Knowledge) -> Plan | None:
     topic = turn.topic
     if topic is None or not topic.products or not topic.holds_for(turn.number):
         return None
-    reference = refers_to(turn.text, topic.products, topic.focus)
+    reference = refers_to(turn.text, topic.products, topic.focus, topic.question)
     products = getattr(knowledge, "products", None)
     if reference is None or products is None:
         return None

@@ -366,7 +366,8 @@ def _price(hit: ProductHit, store: StoreBackend | None, now: dt.datetime) -> str
     title = hit.product.title
     if len(prices) == 1:
         text = replies.PRODUCT_PRICE.format(
-            title=title + _variant_words(low, hit.product) if len(rows) == 1 else title,
+            title=title
+            + (_variant_words(low, hit.product) if len(rows) == 1 else _shared(rows, hit.product)),
             price=low.price,
         )
     else:
@@ -377,6 +378,18 @@ def _price(hit: ProductHit, store: StoreBackend | None, now: dt.datetime) -> str
             price=on_sale[0].price, regular=on_sale[0].regular_price
         )
     return text
+
+
+def _shared(rows: list[Offer], product: Product) -> str:
+    """ " in Small" when the variants priced are all of one size (or colour) of several: the
+    small vases in three colours after "and the small one?"."""
+    words = [
+        values.pop()
+        for attribute in ("color", "size")
+        if len(values := {getattr(o, attribute) for o in rows}) == 1
+        and len(product.values(attribute)) > 1
+    ]
+    return f" in {' / '.join(w for w in words if w)}" if any(words) else ""
 
 
 def _stock(hit: ProductHit, store: StoreBackend | None, now: dt.datetime) -> str:

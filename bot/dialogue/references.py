@@ -55,6 +55,7 @@ ABOUT_A_PRODUCT = re.compile(
     r"link|buy|order it|details?)\b",
     re.I,
 )
+PRICE_ASKED = re.compile(r"\b(how much|prices?|costs?)\b", re.I)
 # "in blue instead", "what about in large?", "and in oak?", "got it in green?"
 INSTEAD = re.compile(
     r"\binstead\b|^\W*(?:and|or|but|what about|how about|got|have you got|do you have)?\s*"
@@ -64,9 +65,10 @@ INSTEAD = re.compile(
 # "and the 20cm?", "what about large?", "the small one?", "in size M then": a size and nothing
 # else, asked of what was shown (after a cast iron pan, "what about the 26 cm?")
 SIZE_ALONE = re.compile(
-    r"^\W*(?:and|or|but)?\s*(?:what about|how about)?\s*(?:the|a|an|in|in the|in a)?\s*"
-    r"(?:size\s+)?(?P<size>\d+(?:[.,]\d+)?\s*(?:x\s*\d+\s*)?(?:cm|mm|ml|l|g|kg)|xs|xl|xxl|"
-    r"small|medium|large)(?:\s+(?:one|ones|size|version))?\s*(?:then|instead|please)?\W*$",
+    r"^\W*(?:(?:ok(?:ay)?|so|hmm+|and|or|but)\b\W*)*(?:(?:what|how) about\s+)?"
+    r"(?:the|a|an|in|in the|in a)?\s*"
+    r"(?:size\s+)?(?P<size>\d+(?:[.,]\d+)?\s*(?:x\s*\d+\s*)?(?:cm|mm|ml|l|g|kg)|"
+    r"(?:xs|s|m|l|xl)/(?:s|m|l|xl|xxl)|xs|xl|xxl|small|medium|large)(?:\s+(?:one|ones|size|version))?\s*(?:then|instead|please)?\W*$",
     re.I,
 )
 
@@ -84,9 +86,12 @@ class Reference:
     asked: str | None = None
 
 
-def refers_to(text: str, shown: Sequence[str], focus: str | None = None) -> Reference | None:
+def refers_to(
+    text: str, shown: Sequence[str], focus: str | None = None, before: str = ""
+) -> Reference | None:
     """Which of the shown products (ids, in the order shown) a message is about, or None when
-    it is not about them; `focus`: the one picked since, what "it" means now."""
+    it is not about them; `focus`: the one picked since, what "it" means now; `before`: the
+    question they were shown for (a size alone after "how much is the vase?" asks its price)."""
     if not shown or not text.strip() or text.startswith("/"):
         return None
     if len(text.split()) > MAX_WORDS:
@@ -109,7 +114,11 @@ def refers_to(text: str, shown: Sequence[str], focus: str | None = None) -> Refe
         return Reference((focus,) if focus in shown else tuple(shown))
     size = SIZE_ALONE.match(text)
     if size:
-        asked = f"do you have it in size {' '.join(size.group('size').split())}?"
+        named = " ".join(size.group("size").split())
+        if PRICE_ASKED.search(before):
+            asked = f"how much is it in size {named}?"
+        else:
+            asked = f"do you have it in size {named}?"
         return Reference((focus,) if focus in shown else tuple(shown), asked=asked)
     if not asks:
         return None
