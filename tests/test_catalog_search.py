@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.catalog.english import real_words, stop_typos
+from bot.catalog.english import little_word_spellings, real_words, stop_typos
 from tests.catalog_fixtures import DEMO_NOW
 
 MODEL = "all-MiniLM-L6-v2"
@@ -23,6 +23,10 @@ def test_the_models_vocabulary_gives_real_words_and_the_little_words_typos() -> 
     assert {"teh", "hte", "waht", "yuo", "adn", "wiht", "thsi"} <= typos
     # a real word is not a typo of a little word ("form" of "from", "shoe" of "show")
     assert not {"form", "shoe", "then", "what", "the"} & typos
+    # each typo of one little word only is spelled right; "ary" ("any", "are") is not
+    spellings = little_word_spellings(MODEL)
+    assert {spellings[t] for t in ("hwo", "teh", "waht")} == {"how", "the", "what"}
+    assert "ary" in typos and "ary" not in spellings and set(spellings) <= typos
 
 
 def test_a_model_without_a_vocabulary_knows_no_words(tmp_path: Path) -> None:
@@ -91,6 +95,7 @@ def test_a_real_word_the_catalogue_lacks_weighs_nothing(product_search, question
 def test_typos_of_little_words_ask_for_nothing(product_search, typed, meant) -> None:
     """Every product scores by words as the question without the typos does."""
     assert product_search.asks_nothing("teh") and not product_search.asks_nothing("oak")
+    assert product_search.respelled("Hwo much is teh Oak board?") == "how much is the Oak board?"
     typo = product_search.search(typed, limit=5, now=DEMO_NOW)
     plain = product_search.search(meant, limit=5, now=DEMO_NOW)
     right = {h.product.id: h.lexical for h in plain.hits}

@@ -177,6 +177,8 @@ def test_the_fixtures_build_the_route_as_the_settings_do() -> None:
         ("how much is teh stoneware mugg?", "Stoneware Mug", " is $"),
         ("is teh linen runer in stock", "Linen Table Runner", ""),
         ("waht candels do you sell", "Candle", "Here's what I found"),
+        # a typo in the words that ask the price: they are read as spelled right
+        ("hwo much is teh mugg", "Stoneware Mug", " is $"),
     ],
 )
 def test_a_product_question_with_two_typos_is_answered_as_with_one(

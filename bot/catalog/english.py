@@ -51,18 +51,36 @@ def stop_typos(model_name: str) -> frozenset[str]:
     """The strings one typo from a little word of three letters or more ("teh", "waht",
     "yuor") that are not real words themselves ("form" is a word, not a typo of "from"); none
     when the model has no vocabulary to tell them apart."""
+    return frozenset(_little_word_typos(model_name))
+
+
+@lru_cache(maxsize=4)
+def little_word_spellings(model_name: str) -> dict[str, str]:
+    """Each typo of a little word with the word it is a typo of ("hwo": "how", "waht": "what"),
+    when it is a typo of one word only ("tha" could be "the" or "that": left out)."""
+    return {
+        typo: next(iter(meant))
+        for typo, meant in _little_word_typos(model_name).items()
+        if len(meant) == 1
+    }
+
+
+@lru_cache(maxsize=4)
+def _little_word_typos(model_name: str) -> dict[str, frozenset[str]]:
+    """stop_typos, each with the little words it is one typo from."""
     real = real_words(model_name)
     if not real:
-        return frozenset()
-    found = set()
+        return {}
+    taken = real | STOP
+    found: dict[str, set[str]] = {}
     for word in STOP:
         if len(word) < MIN_STOP_TYPO:
             continue
         for typo in _one_typo(word):
             read = words(typo)  # as a question's words are compared: "thats" is "that"
-            if len(typo) >= MIN_STOP_TYPO and len(read) == 1:
-                found.add(read[0])
-    return frozenset(found - real - STOP)
+            if len(typo) >= MIN_STOP_TYPO and len(read) == 1 and read[0] not in taken:
+                found.setdefault(read[0], set()).add(word)
+    return {typo: frozenset(meant) for typo, meant in found.items()}
 
 
 def _one_typo(word: str) -> set[str]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from bot.catalog.english import real_words, stop_typos
+from bot.catalog.english import little_word_spellings, real_words, stop_typos
 from bot.catalog.product import Item, Product
 from bot.catalog.query import (
     Filters,
@@ -61,6 +61,7 @@ SHOPPING_WORDS = frozenset(
     + ["much", "price", "cost"]  # "how much is the oak bord": a price asked, the rest the product
 )
 CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{3,}")
+LETTERS = re.compile(r"[A-Za-z]+")
 
 
 class CatalogModelMismatch(RuntimeError):
@@ -347,6 +348,21 @@ class ProductSearch:
         """Whether the word is one of the little words every question has ("the", "is"), or
         a typo of one ("teh")."""
         return word in self._index.little
+
+    def respelled(self, text: str) -> str:
+        """The text with the typos of little words spelled right ("hwo much is teh mug?" is
+        "how much is the mug?"), so what is read by its words ("how much") is read; a word the
+        catalogue has stays as it is."""
+        spellings = little_word_spellings(self.model_name)
+        postings = self._index.postings
+
+        def spelled(match: re.Match) -> str:
+            read = words(match.group(0))
+            if len(read) != 1 or read[0] in postings:
+                return match.group(0)
+            return spellings.get(read[0], match.group(0))
+
+        return LETTERS.sub(spelled, text) if spellings else text
 
     def product(self, product_id: str) -> Product | None:
         """One product by its id (item_group_id), SKU, GTIN or MPN."""

@@ -116,6 +116,7 @@ def answer_product(
     as a product question, so a product it clearly describes ("cast iron pan 26 cm") needs no
     word of buying around it."""
     now = now or dt.datetime.now(dt.UTC)
+    question = search.respelled(question)  # "hwo much is teh mug?" asks a price
     restock = wants_restock(question)
     # "notify me when the sage runner is back": the product is searched without the alert's words
     searched = (ALERT_WORDS.sub(" ", question).strip() or question) if restock else question
