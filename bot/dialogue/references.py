@@ -55,7 +55,7 @@ ABOUT_A_PRODUCT = re.compile(
     r"link|buy|order it|details?)\b",
     re.I,
 )
-PRICE_ASKED = re.compile(r"\b(how much|prices?|costs?)\b", re.I)
+PRICE_ASKED = re.compile(r"\b(much|prices?|costs?|pricing)\b", re.I)  # "hwo much" too
 # "in blue instead", "what about in large?", "and in oak?", "got it in green?"
 INSTEAD = re.compile(
     r"\binstead\b|^\W*(?:and|or|but|what about|how about|got|have you got|do you have)?\s*"
