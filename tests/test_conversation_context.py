@@ -60,6 +60,20 @@ def test_faster_after_a_delivery_question_offers_the_delivery_options(kb: Knowle
     assert then.outcome == "article" and cited(then).startswith("delivery-options#")
 
 
+@pytest.mark.parametrize("first", ["I paid but forgot my promo code", "how do I use a promo code"])
+def test_faster_after_promo_codes_is_not_answered_from_the_codes_again(
+    kb: KnowledgeBase, first: str
+) -> None:
+    """The codes' article would answer again from another section, while the message alone
+    leans to the delivery options: both are offered, the codes' first, not a guess."""
+    chat = DecisionChat(kb)
+    assert cited(chat.say(first)).startswith("promo-codes#")
+    then = chat.say("can it come faster??")
+    assert then.outcome == "clarify", then.says
+    offered = [o.partition(":")[2] for o in then.slots["clarify_options"]]
+    assert offered == ["promo-codes", "delivery-options"], offered
+
+
 def test_a_first_message_is_never_read_as_a_follow_up(kb: KnowledgeBase) -> None:
     alone = DecisionChat(kb).say("and how long does that take normally?")
     assert alone.slots["last_question"] == "and how long does that take normally?"

@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from bot.dialogue import guides, replies
-from bot.dialogue.answers import Gate, article_reply, choose, clarify_reply
+from bot.dialogue.answers import Gate, RouteChoice, article_reply, choose, clarify_reply
 from bot.dialogue.answers import decide as by_scores
 from bot.dialogue.choices import by_ordinal, by_title, label_of, may_name_a_title
 from bot.dialogue.flows import (
@@ -167,11 +167,13 @@ def _decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
     routing = _routing(turn, question, knowledge)
     if routing is None:
         return _by_search(turn, knowledge)
-    avoid = None
+    avoid = leans = None
     follows = turn.topic and turn.topic.holds_for(turn.number) and not turn.topic.products
     if follows and not turn.is_payload:
         # "and how long does that take?": routed with the question it follows
+        alone = choose(routing, gate)
         question, routing, avoid = _with_topic(question, turn.topic, routing, knowledge, gate)
+        leans = _leans_elsewhere(alone, turn.topic, gate)
     slots: dict[str, Any] = {
         "last_question": question,
         "last_routing": routing.to_dict(),
@@ -180,6 +182,11 @@ def _decide(turn: Turn, knowledge: Knowledge, gate: Gate) -> Plan:
     if turn.clarify_options:
         slots["clarify_options"] = None  # not a pick: a new question, and the choice is over
     choice = choose(routing, gate)
+    again = avoid is not None and choice.outcome == "article" and choice.top.article_id == avoid[0]
+    if leans is not None and again:
+        # "can it come faster??" after promo codes: the codes' article again, from another
+        # section, while the message alone leans to delivery options: both offered, no guess
+        choice = RouteChoice("clarify", [choice.top, leans])
     context = turn.flow_context
     started = context is not None and context.state == "started"
     top = choice.top.intent if choice.top else None
@@ -459,6 +466,21 @@ def _with_topic(
         return text, routing, None
     avoid = (topic.article, topic.section or "") if topic.article else None
     return joined, together, avoid
+
+
+def _leans_elsewhere(alone: RouteChoice, topic: Topic, gate: Gate) -> Route | None:
+    """The article a follow-up leans to on its own, when that is not the one that answered
+    the question before it and is plausible enough to offer (None otherwise)."""
+    if alone.outcome not in {"article", "clarify"} or topic.article is None:
+        return None
+    return next(
+        (
+            r
+            for r in alone.routes
+            if r.article_id and r.article_id != topic.article and r.probability >= gate.clarify
+        ),
+        None,
+    )
 
 
 def _cant_answer(turn: Turn, top: Route | Hit | None, slots: dict[str, Any]) -> Plan:
