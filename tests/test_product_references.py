@@ -49,6 +49,7 @@ def test_what_a_message_points_at(text: str, products: tuple, pick: bool) -> Non
         ("How about LARGE then?", "do you have it in size LARGE?"),
         ("ok, and what about the small one?", "do you have it in size small?"),
         ("and L/XL?", "do you have it in size L/XL?"),
+        ("and the tall one?", "do you have it in size tall?"),
         ("size xl please", "do you have it in size xl?"),
     ],
 )
@@ -183,6 +184,12 @@ def test_a_size_alone_after_a_product_answers_for_that_size(product_search) -> N
     )
     assert large.says[0].text.startswith("We don't have Stoneware Vase in large. It comes in Small")
     assert small.says[0].text.startswith("Stoneware Vase in Small is $"), small.says[0].text
+    _, tall, sized = talk(
+        product_search, "how much is the stoneware mug?", "and the tall one?", "the 350ml one?"
+    )
+    assert tall.says[0].text.startswith("We don't have Stoneware Mug in tall. It comes in 250 ml")
+    # the 350 ml mugs differ in price by colour: the range, of that size
+    assert sized.says[0].text.startswith("Stoneware Mug in 350 ml is $"), sized.says[0].text
 
 
 @pytest.mark.model

@@ -372,7 +372,9 @@ def _price(hit: ProductHit, store: StoreBackend | None, now: dt.datetime) -> str
             price=low.price,
         )
     else:
-        text = replies.PRODUCT_PRICE_RANGE.format(title=title, low=low.price, high=high.price)
+        text = replies.PRODUCT_PRICE_RANGE.format(
+            title=title + _shared(rows, hit.product), low=low.price, high=high.price
+        )
     on_sale = [o for o in rows if o.on_sale]
     if on_sale and len(prices) == 1:
         text += replies.PRODUCT_SALE.format(

@@ -68,7 +68,8 @@ SIZE_ALONE = re.compile(
     r"^\W*(?:(?:ok(?:ay)?|so|hmm+|and|or|but)\b\W*)*(?:(?:what|how) about\s+)?"
     r"(?:the|a|an|in|in the|in a)?\s*"
     r"(?:size\s+)?(?P<size>\d+(?:[.,]\d+)?\s*(?:x\s*\d+\s*)?(?:cm|mm|ml|l|g|kg)|"
-    r"(?:xs|s|m|l|xl)/(?:s|m|l|xl|xxl)|xs|xl|xxl|small|medium|large)(?:\s+(?:one|ones|size|version))?\s*(?:then|instead|please)?\W*$",
+    r"(?:xs|s|m|l|xl)/(?:s|m|l|xl|xxl)|xs|xl|xxl|small|medium|large|tall|short|mini|single|"
+    r"double|king|queen)(?:\s+(?:one|ones|size|version))?\s*(?:then|instead|please)?\W*$",
     re.I,
 )
 
