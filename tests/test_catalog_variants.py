@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.catalog.query import Filters, Vocabulary, parse
+from bot.catalog.query import Filters, Vocabulary, parse, size_matches
 from bot.catalog.search import ProductSearch, matching_variants
 from bot.catalog.store import CatalogVersion
 from bot.catalog.sync import SyncOptions, sync
@@ -97,3 +97,20 @@ def test_a_size_before_the_noun_beside_a_colour_only_orders() -> None:
     """ "small enamel milk pan blue": a small blue vase fits both attributes; the pan is meant."""
     vocabulary = Vocabulary(colours={"blue"})
     assert parse("small enamel milk pan blue", vocabulary).filters.sizes == ()
+
+
+@pytest.mark.parametrize(
+    ("asked", "size", "matches"),
+    [
+        ("m", "S/M", True),
+        ("medium", "S/M", True),
+        ("large", "L/XL", True),
+        ("medium", "L/XL", False),
+        ("medium", "Medium", True),
+        ("small", "Tall", False),
+        ("26cm", "26 cm", True),
+        ("6cm", "26 cm", False),
+    ],
+)
+def test_a_size_asked_matches_the_sizes_that_have_it(asked: str, size: str, matches: bool) -> None:
+    assert size_matches(asked, size) is matches

@@ -50,10 +50,13 @@ def test_what_a_message_points_at(text: str, products: tuple, pick: bool) -> Non
         ("ok, and what about the small one?", "do you have it in size small?"),
         ("and L/XL?", "do you have it in size L/XL?"),
         ("and the tall one?", "do you have it in size tall?"),
+        ("and teh 20cm?", "do you have it in size 20cm?"),
+        ("waht about the 26 cm?", "do you have it in size 26 cm?"),
         ("size xl please", "do you have it in size xl?"),
     ],
 )
 def test_a_size_alone_asks_whether_the_shown_come_in_it(text: str, asked: str) -> None:
+    assert refers_to("and the 20cm price?", SHOWN).asked == "how much is it in size 20cm?"
     reference = refers_to(text, SHOWN, focus="P1904")
     assert reference is not None and reference.products == ("P1904",)
     assert reference.asked == asked
@@ -75,6 +78,8 @@ def test_a_size_alone_asks_whether_the_shown_come_in_it(text: str, asked: str) -
         "what about returns?",
         "and the delivery?",
         "large orders",
+        "and the 30 day return policy?",
+        "i ordered the 20 cm one last week and it broke",
     ],
 )
 def test_messages_not_about_the_shown_products(text: str) -> None:

@@ -277,4 +277,5 @@ def size_matches(asked: str, size: str) -> bool:
     if asked in parts:
         return True
     letters = {"s": "small", "m": "medium", "l": "large"}
-    return letters.get(asked) == have or asked == letters.get(have)
+    # "medium" is the M of "S/M"
+    return letters.get(asked) == have or any(asked == letters.get(part) for part in parts)

@@ -66,10 +66,11 @@ INSTEAD = re.compile(
 # else, asked of what was shown (after a cast iron pan, "what about the 26 cm?")
 SIZE_ALONE = re.compile(
     r"^\W*(?:(?:ok(?:ay)?|so|hmm+|and|or|but)\b\W*)*(?:(?:what|how) about\s+)?"
+    r"(?:[a-z]{1,5}\s+){0,2}?"  # "and teh 20cm?", "waht about the 26 cm?": little words mistyped
     r"(?:the|a|an|in|in the|in a)?\s*"
     r"(?:size\s+)?(?P<size>\d+(?:[.,]\d+)?\s*(?:x\s*\d+\s*)?(?:cm|mm|ml|l|g|kg)|"
     r"(?:xs|s|m|l|xl)/(?:s|m|l|xl|xxl)|xs|xl|xxl|small|medium|large|tall|short|mini|single|"
-    r"double|king|queen)(?:\s+(?:one|ones|size|version))?\s*(?:then|instead|please)?\W*$",
+    r"double|king|queen)(?:\s+(?:one|ones|size|version|price))?\s*(?:then|instead|please)?\W*$",
     re.I,
 )
 
@@ -116,7 +117,7 @@ def refers_to(
     size = SIZE_ALONE.match(text)
     if size:
         named = " ".join(size.group("size").split())
-        if PRICE_ASKED.search(before):
+        if PRICE_ASKED.search(before) or PRICE_ASKED.search(text):
             asked = f"how much is it in size {named}?"
         else:
             asked = f"do you have it in size {named}?"
