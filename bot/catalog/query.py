@@ -63,9 +63,11 @@ IN_STOCK = re.compile(
 )
 ASKING = re.compile(r"\s*(is|are|do|does|has|have|will|can|when)\b", re.I)
 ON_SALE = re.compile(r"\b(on sale|discount(?:ed)?|reduced|on offer|deals?)\b", re.I)
+# a measure: "180 cm", "350ml", "45 x 45 cm", "0.5 L"
+MEASURE = r"\d+(?:[.,]\d+)?\s*(?:x\s*\d+\s*)?(?:cm|mm|ml|l|g|kg)"
 SIZE_PHRASE = re.compile(
     r"\b(?:in )?size\s+([a-z0-9/]+(?:\s*(?:x)\s*\d+)?(?:\s*(?:cm|mm|ml|l|g|kg))?)"
-    r"|\b(\d+(?:[.,]\d+)?\s*(?:x\s*\d+\s*)?(?:cm|mm|ml|l|g|kg))\b"
+    rf"|\b({MEASURE})\b"
     r"|\bin (?:an? )?(xs|s|m|l|xl|xxl|small|medium|large)\b",
     re.IGNORECASE,
 )

@@ -18,6 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.catalog.query import MEASURE
 from bot.dialogue.choices import by_ordinal
 
 MAX_WORDS = 12  # a longer message says what it is about on its own
@@ -68,7 +69,7 @@ SIZE_ALONE = re.compile(
     r"^\W*(?:(?:ok(?:ay)?|so|hmm+|and|or|but)\b\W*)*(?:(?:what|how) about\s+)?"
     r"(?:[a-z]{1,5}\s+){0,2}?"  # "and teh 20cm?", "waht about the 26 cm?": little words mistyped
     r"(?:the|a|an|in|in the|in a)?\s*"
-    r"(?:size\s+)?(?P<size>\d+(?:[.,]\d+)?\s*(?:x\s*\d+\s*)?(?:cm|mm|ml|l|g|kg)|"
+    rf"(?:size\s+)?(?P<size>{MEASURE}|"
     r"(?:xs|s|m|l|xl)/(?:s|m|l|xl|xxl)|xs|xl|xxl|small|medium|large|tall|short|mini|single|"
     r"double|king|queen)(?:\s+(?:one|ones|size|version|price))?\s*(?:then|instead|please)?\W*$",
     re.I,

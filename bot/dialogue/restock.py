@@ -112,8 +112,7 @@ def restock_step(turn: Turn, subscribe: Subscribe) -> Plan | None:
 def _which_variant(turn: Turn, offer: dict, subscribe: Subscribe) -> Plan:
     """ "Tell me when it's back" about a product with several variants: the one named, or the
     only one out; an in-stock one named is there now; several out and none named: which one."""
-    named = named_choices(turn.text, [*offer.get("choices", ()), *offer.get("in_stock", ())])
-    out = [c for c in named if c in offer.get("choices", ())]
+    named, out = _named(turn.text, offer)
     if named and not out:  # "let me know when the 30 cm is back": it is in stock now
         return _in_stock_now(turn, offer, named[0])
     if len(out) == 1:
@@ -128,8 +127,7 @@ def _variant_answer(turn: Turn, offer: dict, subscribe: Subscribe) -> Plan | Non
     """A message while the bot asks which variant: one named (a button, "the 26 cm"), one in
     stock named, "cancel"; None for anything else (a new question: the decision answers it)."""
     kept = {k: v for k, v in offer.items() if k != "choosing"}
-    named = named_choices(turn.text, [*offer.get("choices", ()), *offer.get("in_stock", ())])
-    out = [c for c in named if c in offer.get("choices", ())]
+    named, out = _named(turn.text, offer)
     if len(out) == 1:
         return _ask_email(turn, chosen(kept, out[0]), subscribe)
     if named and not out:
@@ -137,6 +135,12 @@ def _variant_answer(turn: Turn, offer: dict, subscribe: Subscribe) -> Plan | Non
     if not asks_for_alert(turn.text) and (turn.intent == "deny" or declines(turn.text)):
         return _plan(turn, replies.RESTOCK_CANCELLED, "cancelled", None)
     return None
+
+
+def _named(text: str, offer: dict) -> tuple[list[dict], list[dict]]:
+    """The offer's variants the words name, and those of them out of stock."""
+    named = named_choices(text, [*offer.get("choices", ()), *offer.get("in_stock", ())])
+    return named, [c for c in named if c in offer.get("choices", ())]
 
 
 def _ask_which(turn: Turn, offer: dict, choices: list[dict]) -> Plan:
